@@ -1,0 +1,321 @@
+//! A real PostgreSQL for tests and examples: a fresh database per test, on
+//! `DATABASE_URL` when it is set, else on a throwaway cluster started once
+//! per process from the installed PostgreSQL binaries.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), dawdle::testing::TestingError> {
+//! let db = dawdle::testing::TestDb::new().await?;
+//! let client = db.connect().await?;
+//! client.batch_execute("CREATE TABLE t (id int PRIMARY KEY)").await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The throwaway cluster lives in a fresh temporary directory and is stopped
+//! and removed when the process exits, however it exits: a shell wrapper
+//! holds the cluster and waits on a pipe that closes with the process.
+//! Binaries are looked up in `DAWDLE_PG_BIN`, `pg_config --bindir`,
+//! `/usr/lib/postgresql/*/bin` and `PATH`. As root, the cluster runs as the
+//! `postgres` user (`initdb` refuses root).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use std::process::{Child, Command};
+use tokio::sync::OnceCell;
+use tokio_postgres::{Client, Config, NoTls};
+
+/// Starting the server or creating a database failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TestingError {
+    /// The PostgreSQL server could not be reached or started.
+    #[error("PostgreSQL for tests: {0}")]
+    Server(String),
+    /// A query failed.
+    #[error("PostgreSQL for tests: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+}
+
+fn server_error(message: impl std::fmt::Display) -> TestingError {
+    TestingError::Server(message.to_string())
+}
+
+/// The server every test database is created on.
+#[derive(Debug)]
+struct Server {
+    admin: Config,
+    /// Holds the cluster's wrapper; its stdin closing (at exit) stops the cluster.
+    _cluster: Option<Child>,
+}
+
+static SERVER: OnceCell<Server> = OnceCell::const_new();
+
+async fn server() -> Result<&'static Server, TestingError> {
+    SERVER
+        .get_or_try_init(|| async {
+            match std::env::var("DATABASE_URL") {
+                Ok(url) => {
+                    let admin: Config = url
+                        .parse()
+                        .map_err(|e| server_error(format_args!("DATABASE_URL {url:?}: {e}")))?;
+                    Ok(Server { admin, _cluster: None })
+                }
+                Err(_) => start_cluster().await,
+            }
+        })
+        .await
+}
+
+/// A database created for one test, dropped when this is dropped (kept, and
+/// named on stderr, when the test is panicking).
+#[derive(Debug)]
+pub struct TestDb {
+    name: String,
+    config: Config,
+    admin: Config,
+}
+
+impl TestDb {
+    /// Creates a fresh, empty database.
+    pub async fn new() -> Result<TestDb, TestingError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let server = server().await?;
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "dawdle_test_{}_{}_{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let admin = connect(&server.admin).await?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"))
+            .await?;
+        let mut config = server.admin.clone();
+        config.dbname(&name);
+        Ok(TestDb {
+            name,
+            config,
+            admin: server.admin.clone(),
+        })
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Connection settings for the database.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A `postgres://` URL of the database, for child processes.
+    pub fn url(&self) -> String {
+        let c = &self.config;
+        let host = match c.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(tokio_postgres::config::Host::Unix(p)) => {
+                format!("%2F{}", p.display().to_string().trim_start_matches('/').replace('/', "%2F"))
+            }
+            None => "localhost".to_owned(),
+        };
+        let port = c.get_ports().first().copied().unwrap_or(5432);
+        let user = c.get_user().unwrap_or("postgres");
+        let password = c
+            .get_password()
+            .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+            .unwrap_or_default();
+        format!("postgres://{user}{password}@{host}:{port}/{}", self.name)
+    }
+
+    /// A new connection, driven on the current runtime.
+    pub async fn connect(&self) -> Result<Client, TestingError> {
+        connect(&self.config).await
+    }
+
+    /// A deadpool pool on the database.
+    pub fn pool(&self) -> deadpool_postgres::Pool {
+        let manager = deadpool_postgres::Manager::new(self.config.clone(), NoTls);
+        deadpool_postgres::Pool::builder(manager)
+            .max_size(16)
+            .build()
+            .expect("a pool without a runtime-specific timeout always builds")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("dawdle::testing: kept database {} of the failed test", self.name);
+            return;
+        }
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Drop runs inside a runtime that may be single-threaded: use a thread
+        // with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let client = connect(&admin).await.ok()?;
+                client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("dawdle::testing: could not drop database {}", self.name);
+        }
+    }
+}
+
+async fn connect(config: &Config) -> Result<Client, TestingError> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        // Errors surface on the client's next query.
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+fn bin_dir() -> Result<PathBuf, TestingError> {
+    let has_initdb = |dir: &Path| dir.join("initdb").is_file();
+    if let Some(dir) = std::env::var_os("DAWDLE_PG_BIN").map(PathBuf::from) {
+        return if has_initdb(&dir) {
+            Ok(dir)
+        } else {
+            Err(server_error(format_args!("DAWDLE_PG_BIN={} has no initdb", dir.display())))
+        };
+    }
+    if let Ok(out) = std::process::Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if has_initdb(&dir) {
+            return Ok(dir);
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, dir)| has_initdb(dir))
+        .collect();
+    versions.sort();
+    if let Some((_, dir)) = versions.pop() {
+        return Ok(dir);
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .find(|dir| has_initdb(dir))
+        .ok_or_else(|| {
+            server_error(
+                "DATABASE_URL is unset and no PostgreSQL binaries (initdb) were found; \
+                 install PostgreSQL or set DATABASE_URL or DAWDLE_PG_BIN",
+            )
+        })
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn free_port() -> Result<u16, TestingError> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(server_error)?;
+    Ok(listener.local_addr().map_err(server_error)?.port())
+}
+
+/// A blocking `sh -c`, wrapped in `runuser -u postgres` when we are root.
+fn shell(script: &str, as_postgres: bool) -> Command {
+    if as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--", "sh", "-c", script]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        c
+    }
+}
+
+async fn start_cluster() -> Result<Server, TestingError> {
+    let bin = bin_dir()?;
+    let as_postgres = is_root();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!("dawdle-pg-{}-{nanos}", std::process::id()));
+    std::fs::create_dir(&dir).map_err(|e| server_error(format_args!("cannot create {}: {e}", dir.display())))?;
+    if as_postgres {
+        let status = std::process::Command::new("chown")
+            .args(["postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .map_err(server_error)?;
+        if !status.success() {
+            return Err(server_error(format_args!("chown postgres {} failed", dir.display())));
+        }
+    }
+    let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+    let data = dir.join("data");
+    let log = dir.join("initdb.log");
+    let init = format!(
+        "{} -D {} -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync > {} 2>&1",
+        q(&bin.join("initdb")),
+        q(&data),
+        q(&log)
+    );
+    let status = tokio::task::spawn_blocking(move || shell(&init, as_postgres).status())
+        .await
+        .map_err(server_error)?
+        .map_err(server_error)?;
+    if !status.success() {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(server_error(format_args!("initdb failed:\n{log}")));
+    }
+    let port = free_port()?;
+    // The wrapper stops the server and removes the directory when its stdin
+    // closes, which happens when this process exits, however it exits.
+    let run = format!(
+        "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off \
+         -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
+         > {dir}/server.log 2>&1 & pid=$!; read _ignored; kill -INT $pid; wait $pid; rm -rf {dir}",
+        postgres = q(&bin.join("postgres")),
+        data = q(&data),
+        dir = q(&dir),
+    );
+    let child = shell(&run, as_postgres)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(server_error)?;
+    let mut admin = Config::new();
+    admin
+        .host("127.0.0.1")
+        .port(port)
+        .user("postgres")
+        .dbname("postgres");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match connect(&admin).await {
+            Ok(client) if client.simple_query("SELECT 1").await.is_ok() => break,
+            _ if Instant::now() > deadline => {
+                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+                return Err(server_error(format_args!("the throwaway cluster did not start:\n{log}")));
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    Ok(Server {
+        admin,
+        _cluster: Some(child),
+    })
+}
