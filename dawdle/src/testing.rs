@@ -60,7 +60,10 @@ async fn server() -> Result<&'static Server, TestingError> {
                     let admin: Config = url
                         .parse()
                         .map_err(|e| server_error(format_args!("DATABASE_URL {url:?}: {e}")))?;
-                    Ok(Server { admin, _cluster: None })
+                    Ok(Server {
+                        admin,
+                        _cluster: None,
+                    })
                 }
                 Err(_) => start_cluster().await,
             }
@@ -92,7 +95,9 @@ impl TestDb {
         );
         let admin = connect(&server.admin).await?;
         admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"))
+            .batch_execute(&format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"
+            ))
             .await?;
         let mut config = server.admin.clone();
         config.dbname(&name);
@@ -120,7 +125,13 @@ impl TestDb {
             Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
             #[cfg(unix)]
             Some(tokio_postgres::config::Host::Unix(p)) => {
-                format!("%2F{}", p.display().to_string().trim_start_matches('/').replace('/', "%2F"))
+                format!(
+                    "%2F{}",
+                    p.display()
+                        .to_string()
+                        .trim_start_matches('/')
+                        .replace('/', "%2F")
+                )
             }
             None => "localhost".to_owned(),
         };
@@ -151,14 +162,20 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("dawdle::testing: kept database {} of the failed test", self.name);
+            eprintln!(
+                "dawdle::testing: kept database {} of the failed test",
+                self.name
+            );
             return;
         }
         let (admin, name) = (self.admin.clone(), self.name.clone());
         // Drop runs inside a runtime that may be single-threaded: use a thread
         // with a runtime of its own.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let client = connect(&admin).await.ok()?;
                 client
@@ -189,10 +206,16 @@ fn bin_dir() -> Result<PathBuf, TestingError> {
         return if has_initdb(&dir) {
             Ok(dir)
         } else {
-            Err(server_error(format_args!("DAWDLE_PG_BIN={} has no initdb", dir.display())))
+            Err(server_error(format_args!(
+                "DAWDLE_PG_BIN={} has no initdb",
+                dir.display()
+            )))
         };
     }
-    if let Ok(out) = std::process::Command::new("pg_config").arg("--bindir").output() {
+    if let Ok(out) = std::process::Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+    {
         let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         if has_initdb(&dir) {
             return Ok(dir);
@@ -250,9 +273,12 @@ fn shell(script: &str, as_postgres: bool) -> Command {
 async fn start_cluster() -> Result<Server, TestingError> {
     let bin = bin_dir()?;
     let as_postgres = is_root();
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     let dir = std::env::temp_dir().join(format!("dawdle-pg-{}-{nanos}", std::process::id()));
-    std::fs::create_dir(&dir).map_err(|e| server_error(format_args!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir(&dir)
+        .map_err(|e| server_error(format_args!("cannot create {}: {e}", dir.display())))?;
     if as_postgres {
         let status = std::process::Command::new("chown")
             .args(["postgres:postgres"])
@@ -260,7 +286,10 @@ async fn start_cluster() -> Result<Server, TestingError> {
             .status()
             .map_err(server_error)?;
         if !status.success() {
-            return Err(server_error(format_args!("chown postgres {} failed", dir.display())));
+            return Err(server_error(format_args!(
+                "chown postgres {} failed",
+                dir.display()
+            )));
         }
     }
     let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
@@ -309,7 +338,9 @@ async fn start_cluster() -> Result<Server, TestingError> {
             Ok(client) if client.simple_query("SELECT 1").await.is_ok() => break,
             _ if Instant::now() > deadline => {
                 let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-                return Err(server_error(format_args!("the throwaway cluster did not start:\n{log}")));
+                return Err(server_error(format_args!(
+                    "the throwaway cluster did not start:\n{log}"
+                )));
             }
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
@@ -318,4 +349,164 @@ async fn start_cluster() -> Result<Server, TestingError> {
         admin,
         _cluster: Some(child),
     })
+}
+
+#[cfg(feature = "sqs")]
+/// `DAWDLE_MOTO_SERVER`, else the venv `scripts/test` makes, else `PATH`.
+fn moto_server() -> String {
+    if let Ok(path) = std::env::var("DAWDLE_MOTO_SERVER") {
+        return path;
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/moto-venv/bin/moto_server");
+    if venv.is_file() {
+        return venv.display().to_string();
+    }
+    "moto_server".to_owned()
+}
+
+#[cfg(feature = "sqs")]
+/// An SQS-compatible server for tests: moto's `moto_server`, started once
+/// per process on a free loopback port and stopped when the process exits.
+///
+/// `moto_server` is looked up in `DAWDLE_MOTO_SERVER`, then in
+/// `target/moto-venv` (where `scripts/test` installs it from PyPI), then `PATH`.
+#[derive(Debug)]
+pub struct SqsServer {
+    endpoint: String,
+    _server: Child,
+}
+
+#[cfg(feature = "sqs")]
+static SQS_SERVER: OnceCell<SqsServer> = OnceCell::const_new();
+
+#[cfg(feature = "sqs")]
+impl SqsServer {
+    /// The shared server, started on first use.
+    pub async fn get() -> Result<&'static SqsServer, TestingError> {
+        SQS_SERVER.get_or_try_init(Self::start).await
+    }
+
+    /// Starts a server of its own on `port` (0: a free one), for tests that
+    /// stop and restart it; it stops when dropped.
+    pub async fn start_on(port: u16) -> Result<SqsServer, TestingError> {
+        let port = if port == 0 { free_port()? } else { port };
+        let binary = moto_server();
+        let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        // Same trick as the cluster: the server goes when our stdin pipe closes.
+        let script = format!(
+            "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read _ignored; kill $pid",
+            q(&binary)
+        );
+        let child = shell(&script, false)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(server_error)?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            if Instant::now() > deadline {
+                return Err(server_error(format_args!(
+                    "{binary} did not start on port {port}; install moto (pip install 'moto[server]') \
+                     or set DAWDLE_MOTO_SERVER, as scripts/test does"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(SqsServer {
+            endpoint,
+            _server: child,
+        })
+    }
+
+    async fn start() -> Result<SqsServer, TestingError> {
+        Self::start_on(0).await
+    }
+
+    /// The endpoint URL, e.g. `http://127.0.0.1:4566`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// A client for `endpoint` with dummy credentials.
+    pub async fn client_for(endpoint: &str) -> aws_sdk_sqs::Client {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "static",
+            ))
+            .load()
+            .await;
+        aws_sdk_sqs::Client::new(&config)
+    }
+
+    /// A client for this server.
+    pub async fn client(&self) -> aws_sdk_sqs::Client {
+        Self::client_for(&self.endpoint).await
+    }
+
+    /// Creates a queue with a unique name (FIFO when `fifo`), with a
+    /// dead-letter queue after `max_receives`, and returns its URL.
+    pub async fn create_queue(
+        &self,
+        prefix: &str,
+        fifo: bool,
+        max_receives: Option<u32>,
+    ) -> Result<String, TestingError> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let client = self.client().await;
+        let suffix = if fifo { ".fifo" } else { "" };
+        let name = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let create = |name: String| {
+            let mut request = client.create_queue().queue_name(name);
+            if fifo {
+                request = request.attributes(QueueAttributeName::FifoQueue, "true");
+            }
+            request
+        };
+        let url = create(format!("{name}{suffix}"))
+            .send()
+            .await
+            .map_err(|e| server_error(aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .queue_url
+            .ok_or_else(|| server_error("CreateQueue returned no URL"))?;
+        if let Some(max) = max_receives {
+            let dlq = create(format!("{name}-dlq{suffix}"))
+                .send()
+                .await
+                .map_err(|e| server_error(aws_sdk_sqs::error::DisplayErrorContext(e)))?
+                .queue_url
+                .ok_or_else(|| server_error("CreateQueue returned no URL"))?;
+            let arn = client
+                .get_queue_attributes()
+                .queue_url(&dlq)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .map_err(|e| server_error(aws_sdk_sqs::error::DisplayErrorContext(e)))?
+                .attributes
+                .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+                .ok_or_else(|| server_error("no QueueArn"))?;
+            client
+                .set_queue_attributes()
+                .queue_url(&url)
+                .attributes(
+                    QueueAttributeName::RedrivePolicy,
+                    format!(r#"{{"deadLetterTargetArn":"{arn}","maxReceiveCount":"{max}"}}"#),
+                )
+                .send()
+                .await
+                .map_err(|e| server_error(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+        }
+        Ok(url)
+    }
 }

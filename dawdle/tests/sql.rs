@@ -82,12 +82,19 @@ fn wide_tables_are_built_in_chunks() {
     }));
     let up = sql::up(&[table]).unwrap();
     assert!(up.contains("(jsonb_build_object('c0', NEW.\"c0\""), "{up}");
-    assert!(up.contains(") || jsonb_build_object('c50', NEW.\"c50\""), "{up}");
+    assert!(
+        up.contains(") || jsonb_build_object('c50', NEW.\"c50\""),
+        "{up}"
+    );
 }
 
 #[test]
 fn refuses_what_would_be_wrong_sql() {
-    let bad = |table: Table| sql::up(&[Box::leak(Box::new(table))]).unwrap_err().to_string();
+    let bad = |table: Table| {
+        sql::up(&[Box::leak(Box::new(table))])
+            .unwrap_err()
+            .to_string()
+    };
 
     let injected = [Column {
         sql: Some("$1); DROP TABLE users; --"),
@@ -97,19 +104,22 @@ fn refuses_what_would_be_wrong_sql() {
         columns: Box::leak(Box::new(injected)),
         ..USERS
     });
-    assert!(message.contains("sql override of app::User.id"), "{message}");
+    assert!(
+        message.contains("sql override of app::User.id"),
+        "{message}"
+    );
     assert!(message.contains("unbalanced `)`"), "{message}");
 
     let message = bad(Table {
         columns: Box::leak(Box::new([column("name")])),
         ..USERS
     });
-    assert!(message.contains("app::User has no primary key"), "{message}");
+    assert!(
+        message.contains("app::User has no primary key"),
+        "{message}"
+    );
 
-    let message = bad(Table {
-        name: "",
-        ..USERS
-    });
+    let message = bad(Table { name: "", ..USERS });
     assert!(message.contains("invalid table name \"\""), "{message}");
 
     let message = bad(Table {
@@ -127,7 +137,10 @@ fn refuses_what_would_be_wrong_sql() {
         ..USERS
     }))])
     .unwrap();
-    assert!(message.contains("-- public.\"users?DROP TABLE users; --\" (app::User)\n"), "{message}");
+    assert!(
+        message.contains("-- public.\"users?DROP TABLE users; --\" (app::User)\n"),
+        "{message}"
+    );
 
     let long = "x".repeat(64);
     let message = bad(Table {
@@ -140,7 +153,10 @@ fn refuses_what_would_be_wrong_sql() {
         columns: Box::leak(Box::new([key("id"), column("id")])),
         ..USERS
     });
-    assert!(message.contains("captures column \"id\" twice"), "{message}");
+    assert!(
+        message.contains("captures column \"id\" twice"),
+        "{message}"
+    );
 
     let twice = Table {
         type_name: "other::User",
@@ -148,10 +164,15 @@ fn refuses_what_would_be_wrong_sql() {
     };
     let err = sql::up(&[&USERS, Box::leak(Box::new(twice))]).unwrap_err();
     assert!(matches!(err, SqlError::TableWatchedTwice { .. }), "{err}");
-    assert!(err.to_string().contains("app::User and other::User"), "{err}");
+    assert!(
+        err.to_string().contains("app::User and other::User"),
+        "{err}"
+    );
 }
 
-async fn events(client: &tokio_postgres::Client) -> Vec<(String, String, String, Value, Option<Value>, Option<Value>)> {
+async fn events(
+    client: &tokio_postgres::Client,
+) -> Vec<(String, String, String, Value, Option<Value>, Option<Value>)> {
     client
         .query(
             "SELECT schema_name, table_name, action, row_key, old, new FROM dawdle.events ORDER BY id",
@@ -175,7 +196,9 @@ async fn captures_changes_of_the_named_columns_only() {
         )
         .await
         .unwrap();
-    sql::apply(&mut client, &sql::up(&[&USERS]).unwrap()).await.unwrap();
+    sql::apply(&mut client, &sql::up(&[&USERS]).unwrap())
+        .await
+        .unwrap();
 
     client
         .batch_execute(
@@ -215,7 +238,10 @@ async fn captures_changes_of_the_named_columns_only() {
         .await
         .unwrap();
     let (count, txids): (i64, i64) = client
-        .query_one("SELECT count(*), count(DISTINCT txid) FROM dawdle.events", &[])
+        .query_one(
+            "SELECT count(*), count(DISTINCT txid) FROM dawdle.events",
+            &[],
+        )
         .await
         .map(|r| (r.get(0), r.get(1)))
         .unwrap();
@@ -235,7 +261,9 @@ async fn quoted_names_in_another_schema_work() {
         )
         .await
         .unwrap();
-    sql::apply(&mut client, &sql::up(&[&WEIRD]).unwrap()).await.unwrap();
+    sql::apply(&mut client, &sql::up(&[&WEIRD]).unwrap())
+        .await
+        .unwrap();
     client
         .batch_execute(
             r#"INSERT INTO "Odd Schema"."we""ird Tab\le" VALUES (1, 'k', 'v');
@@ -265,10 +293,14 @@ async fn triggers_do_not_depend_on_the_writers_session() {
     let db = TestDb::new().await.unwrap();
     let mut client = db.connect().await.unwrap();
     client
-        .batch_execute("CREATE TABLE users (id int PRIMARY KEY, name text, score float8, email text)")
+        .batch_execute(
+            "CREATE TABLE users (id int PRIMARY KEY, name text, score float8, email text)",
+        )
         .await
         .unwrap();
-    sql::apply(&mut client, &sql::up(&[&USERS]).unwrap()).await.unwrap();
+    sql::apply(&mut client, &sql::up(&[&USERS]).unwrap())
+        .await
+        .unwrap();
     client
         .batch_execute(
             "SET extra_float_digits = -15; SET search_path = pg_catalog;
@@ -288,7 +320,11 @@ fn pg_dump(db: &TestDb) -> String {
         .args(["--schema-only", "--no-owner", "--dbname", &db.url()])
         .output()
         .expect("pg_dump is installed with PostgreSQL");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // pg_dump brackets its output with a random \\restrict key.
     String::from_utf8(out.stdout)
         .unwrap()
@@ -322,6 +358,8 @@ async fn up_runs_twice_and_down_restores_the_schema() {
         .batch_execute("INSERT INTO users VALUES (1, 'pending', 1, NULL)")
         .await
         .unwrap();
-    sql::apply(&mut client, &sql::down(&tables).unwrap()).await.unwrap();
+    sql::apply(&mut client, &sql::down(&tables).unwrap())
+        .await
+        .unwrap();
     assert_eq!(before, pg_dump(&db), "down leaves the schema as it was");
 }

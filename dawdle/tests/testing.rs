@@ -6,7 +6,10 @@ use dawdle::testing::TestDb;
 async fn each_test_database_is_fresh_and_dropped() {
     let db = TestDb::new().await.unwrap();
     let client = db.connect().await.unwrap();
-    client.batch_execute("CREATE TABLE t (id int)").await.unwrap();
+    client
+        .batch_execute("CREATE TABLE t (id int)")
+        .await
+        .unwrap();
     let other = TestDb::new().await.unwrap();
     assert_ne!(db.name(), other.name());
     let tables: i64 = other
@@ -21,7 +24,10 @@ async fn each_test_database_is_fresh_and_dropped() {
     let name = other.name().to_owned();
     drop(other);
     let left: i64 = client
-        .query_one("SELECT count(*) FROM pg_database WHERE datname = $1", &[&name])
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            &[&name],
+        )
         .await
         .unwrap()
         .get(0);
@@ -31,8 +37,14 @@ async fn each_test_database_is_fresh_and_dropped() {
 #[tokio::test]
 async fn url_reaches_the_same_database() {
     let db = TestDb::new().await.unwrap();
-    let (client, conn) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls).await.unwrap();
+    let (client, conn) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    let name: String = client.query_one("SELECT current_database()", &[]).await.unwrap().get(0);
+    let name: String = client
+        .query_one("SELECT current_database()", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(name, db.name());
 }

@@ -5,7 +5,13 @@ use crate::table::Table;
 
 /// Why one value could not be decoded; [`DecodeError`] adds where.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValueError {
+pub struct ValueError(
+    // Boxed: keeps `Result<_, DecodeError>` small on the success path.
+    Box<ValueErrorInner>,
+);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ValueErrorInner {
     reason: Cow<'static, str>,
     path: Vec<usize>,
 }
@@ -13,43 +19,43 @@ pub struct ValueError {
 impl ValueError {
     /// A value that is the right kind of JSON but not a valid value of the type.
     pub fn new(reason: impl fmt::Display) -> ValueError {
-        ValueError {
+        ValueError(Box::new(ValueErrorInner {
             reason: reason.to_string().into(),
             path: Vec::new(),
-        }
+        }))
     }
 
     /// A value of the wrong JSON kind: `expected` says what was wanted ("a string").
     pub fn expected(expected: &'static str) -> ValueError {
-        ValueError {
+        ValueError(Box::new(ValueErrorInner {
             reason: Cow::Owned(format!("expected {expected}")),
             path: Vec::new(),
-        }
+        }))
     }
 
     /// Marks the error as coming from element `index` of an array.
     pub fn at_index(mut self, index: usize) -> ValueError {
-        self.path.push(index);
+        self.0.path.push(index);
         self
     }
 
     /// The reason, without position.
     pub fn reason(&self) -> &str {
-        &self.reason
+        &self.0.reason
     }
 }
 
 impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.path.is_empty() {
+        if !self.0.path.is_empty() {
             f.write_str("at element ")?;
             // Indices were pushed innermost first.
-            for index in self.path.iter().rev() {
+            for index in self.0.path.iter().rev() {
                 write!(f, "[{index}]")?;
             }
             f.write_str(": ")?;
         }
-        f.write_str(&self.reason)
+        f.write_str(&self.0.reason)
     }
 }
 
@@ -63,7 +69,9 @@ impl std::error::Error for ValueError {}
 #[non_exhaustive]
 pub enum DecodeError {
     /// The row is not a JSON object.
-    #[error("cannot decode a row of {table} into {rust_type}: expected a JSON object, found {found}")]
+    #[error(
+        "cannot decode a row of {table} into {rust_type}: expected a JSON object, found {found}"
+    )]
     NotAnObject {
         /// `schema.table`.
         table: String,

@@ -12,18 +12,20 @@ use super::{decode_value, Decode, ValueError};
 use crate::table::Encoding;
 
 fn as_str(value: &Value) -> Result<&str, ValueError> {
-    value.as_str().ok_or_else(|| ValueError::expected("a string"))
+    value
+        .as_str()
+        .ok_or_else(|| ValueError::expected("a string"))
 }
 
 impl<T: Decode> Decode for Option<T> {
-    const ENCODING: Encoding = T::ENCODING;
+    const ENCODING: Encoding = T::OPTION_ENCODING;
 
     fn sql_type() -> Cow<'static, str> {
         T::sql_type()
     }
 
     fn decode(value: &Value) -> Result<Self, ValueError> {
-        T::decode(value).map(Some)
+        T::decode_some(value).map(Some)
     }
 
     fn decode_null() -> Result<Self, ValueError> {
@@ -49,7 +51,9 @@ impl Decode for bool {
     }
 
     fn decode(value: &Value) -> Result<Self, ValueError> {
-        value.as_bool().ok_or_else(|| ValueError::expected("true or false"))
+        value
+            .as_bool()
+            .ok_or_else(|| ValueError::expected("true or false"))
     }
 }
 
@@ -124,7 +128,9 @@ impl Decode for Decimal {
             ))),
             // from_str_exact refuses to round: digits past what Decimal holds are an error.
             _ => Decimal::from_str_exact(&text).map_err(|e| {
-                ValueError::new(format_args!("{e} (Decimal holds at most 28 significant digits)"))
+                ValueError::new(format_args!(
+                    "{e} (Decimal holds at most 28 significant digits)"
+                ))
             }),
         }
     }
@@ -173,7 +179,10 @@ fn decode_hex(hex: &str) -> Result<Vec<u8>, ValueError> {
             b'0'..=b'9' => Ok(b - b'0'),
             b'a'..=b'f' => Ok(b - b'a' + 10),
             b'A'..=b'F' => Ok(b - b'A' + 10),
-            _ => Err(ValueError::new(format_args!("invalid hex digit {:?}", b as char))),
+            _ => Err(ValueError::new(format_args!(
+                "invalid hex digit {:?}",
+                b as char
+            ))),
         }
     }
     let bytes = hex.as_bytes();
@@ -206,13 +215,20 @@ impl Decode for Value {
         Ok(value.clone())
     }
 
-    // A JSON null inside a json column and an SQL NULL look the same in the
-    // event; both become `Value::Null`, as tokio-postgres does for the former.
-    // Use Option<Value> to tell an SQL NULL apart.
+    // In the event, the JSON `null` that a json column holds and an SQL NULL
+    // look alike. A `Value` field reads both as `Value::Null`, which is what
+    // tokio-postgres reads for the former (and the only one a NOT NULL column
+    // holds); an `Option<Value>` field gets its values as text instead, so
+    // that `Some(Value::Null)` and `None` stay apart.
     fn decode_null() -> Result<Self, ValueError> {
-        Err(ValueError::new(
-            "unexpected NULL; use Option<serde_json::Value> for a nullable json column",
-        ))
+        Ok(Value::Null)
+    }
+
+    const OPTION_ENCODING: Encoding = Encoding::Text;
+
+    fn decode_some(value: &Value) -> Result<Self, ValueError> {
+        let text = as_str(value).map_err(|_| ValueError::expected("json as a string"))?;
+        serde_json::from_str(text).map_err(ValueError::new)
     }
 }
 
@@ -274,14 +290,19 @@ mod tests {
         let err = Decimal::decode(&long).unwrap_err();
         assert!(err.reason().contains("28 significant digits"), "{err}");
         assert_eq!(
-            Decimal::decode(&json!("-0.000000000000000000000000001")).unwrap().to_string(),
+            Decimal::decode(&json!("-0.000000000000000000000000001"))
+                .unwrap()
+                .to_string(),
             "-0.000000000000000000000000001"
         );
     }
 
     #[test]
     fn bytea_is_hex() {
-        assert_eq!(Vec::<u8>::decode(&json!("\\x00ff10")).unwrap(), vec![0, 255, 16]);
+        assert_eq!(
+            Vec::<u8>::decode(&json!("\\x00ff10")).unwrap(),
+            vec![0, 255, 16]
+        );
         assert_eq!(Vec::<u8>::decode(&json!("\\x")).unwrap(), Vec::<u8>::new());
         assert!(Vec::<u8>::decode(&json!("\\x0")).is_err());
     }
@@ -297,5 +318,22 @@ mod tests {
         assert_eq!(<Vec<Vec<f64>>>::ENCODING, Encoding::TextArray);
         assert_eq!(<Option<Vec<u8>>>::ENCODING, Encoding::Json);
         assert_eq!(<Vec<Option<i64>>>::sql_type(), "bigint[]");
+    }
+
+    #[test]
+    fn json_null_and_sql_null_stay_apart() {
+        assert_eq!(Value::ENCODING, Encoding::Json);
+        assert_eq!(<Option<Value>>::ENCODING, Encoding::Text);
+        assert_eq!(<Vec<Option<Value>>>::ENCODING, Encoding::TextArray);
+        assert_eq!(decode_value::<Value>(&json!(null)).unwrap(), Value::Null);
+        assert_eq!(decode_value::<Option<Value>>(&json!(null)).unwrap(), None);
+        assert_eq!(
+            decode_value::<Option<Value>>(&json!("null")).unwrap(),
+            Some(Value::Null)
+        );
+        assert_eq!(
+            Vec::<Option<Value>>::decode(&json!(["{\"a\": 1}", null])).unwrap(),
+            vec![Some(json!({"a": 1})), None]
+        );
     }
 }

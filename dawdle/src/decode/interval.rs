@@ -32,19 +32,37 @@ impl Interval {
         for (part, in_time) in [(date, false), (time, true)] {
             let mut rest = part;
             while !rest.is_empty() {
-                let unit_at = rest.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(invalid)?;
+                let unit_at = rest
+                    .find(|c: char| c.is_ascii_alphabetic())
+                    .ok_or_else(invalid)?;
                 let (number, tail) = rest.split_at(unit_at);
                 let unit = tail.as_bytes()[0];
                 rest = &tail[1..];
                 match (in_time, unit) {
                     (false, b'Y' | b'M' | b'W' | b'D') => {
                         let n: i32 = number.parse().map_err(|_| invalid())?;
-                        let overflow = || ValueError::new(format_args!("interval {text:?} overflows"));
+                        let overflow =
+                            || ValueError::new(format_args!("interval {text:?} overflows"));
                         match unit {
-                            b'Y' => interval.months = n.checked_mul(12).and_then(|m| interval.months.checked_add(m)).ok_or_else(overflow)?,
-                            b'M' => interval.months = interval.months.checked_add(n).ok_or_else(overflow)?,
-                            b'W' => interval.days = n.checked_mul(7).and_then(|d| interval.days.checked_add(d)).ok_or_else(overflow)?,
-                            _ => interval.days = interval.days.checked_add(n).ok_or_else(overflow)?,
+                            b'Y' => {
+                                interval.months = n
+                                    .checked_mul(12)
+                                    .and_then(|m| interval.months.checked_add(m))
+                                    .ok_or_else(overflow)?
+                            }
+                            b'M' => {
+                                interval.months =
+                                    interval.months.checked_add(n).ok_or_else(overflow)?
+                            }
+                            b'W' => {
+                                interval.days = n
+                                    .checked_mul(7)
+                                    .and_then(|d| interval.days.checked_add(d))
+                                    .ok_or_else(overflow)?
+                            }
+                            _ => {
+                                interval.days = interval.days.checked_add(n).ok_or_else(overflow)?
+                            }
                         }
                     }
                     (true, b'H' | b'M' | b'S') => {
@@ -74,7 +92,10 @@ fn decimal_micros(number: &str) -> Option<i64> {
         None => (false, number),
     };
     let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
-    if whole.is_empty() || fraction.len() > 6 || !(whole.bytes().chain(fraction.bytes())).all(|b| b.is_ascii_digit()) {
+    if whole.is_empty()
+        || fraction.len() > 6
+        || !(whole.bytes().chain(fraction.bytes())).all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let whole: i64 = whole.parse().ok()?;
@@ -103,7 +124,9 @@ impl Decode for Interval {
     }
 
     fn decode(value: &serde_json::Value) -> Result<Self, ValueError> {
-        let text = value.as_str().ok_or_else(|| ValueError::expected("a string"))?;
+        let text = value
+            .as_str()
+            .ok_or_else(|| ValueError::expected("a string"))?;
         Interval::parse_iso8601(text)
     }
 }
@@ -122,7 +145,11 @@ impl<'a> FromSql<'a> for Interval {
 }
 
 impl ToSql for Interval {
-    fn to_sql(&self, _: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
         out.extend_from_slice(&self.microseconds.to_be_bytes());
         out.extend_from_slice(&self.days.to_be_bytes());
         out.extend_from_slice(&self.months.to_be_bytes());
@@ -140,12 +167,36 @@ mod tests {
     #[test]
     fn parses_postgres_iso_8601_style() {
         let i = Interval::parse_iso8601("P-10M-3DT4H5M6.789S").unwrap();
-        assert_eq!(i, Interval { months: -10, days: -3, microseconds: 14_706_789_000 });
-        assert_eq!(Interval::parse_iso8601("PT0S").unwrap(), Interval::default());
-        assert_eq!(Interval::parse_iso8601("PT-0.5S").unwrap().microseconds, -500_000);
-        assert_eq!(Interval::parse_iso8601("P1Y2W").unwrap(), Interval { months: 12, days: 14, microseconds: 0 });
+        assert_eq!(
+            i,
+            Interval {
+                months: -10,
+                days: -3,
+                microseconds: 14_706_789_000
+            }
+        );
+        assert_eq!(
+            Interval::parse_iso8601("PT0S").unwrap(),
+            Interval::default()
+        );
+        assert_eq!(
+            Interval::parse_iso8601("PT-0.5S").unwrap().microseconds,
+            -500_000
+        );
+        assert_eq!(
+            Interval::parse_iso8601("P1Y2W").unwrap(),
+            Interval {
+                months: 12,
+                days: 14,
+                microseconds: 0
+            }
+        );
         assert!(Interval::parse_iso8601("1 day").is_err());
-        let i = Interval { months: 3, days: -2, microseconds: -1_500_000 };
+        let i = Interval {
+            months: 3,
+            days: -2,
+            microseconds: -1_500_000,
+        };
         assert_eq!(Interval::parse_iso8601(&i.to_string()).unwrap(), i);
     }
 }

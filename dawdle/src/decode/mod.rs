@@ -62,7 +62,22 @@ pub trait Decode: Sized {
     /// Decodes a NULL. Only `Option` accepts it.
     #[doc(hidden)]
     fn decode_null() -> Result<Self, ValueError> {
-        Err(ValueError::new("unexpected NULL; use Option<_> for a nullable column"))
+        Err(ValueError::new(
+            "unexpected NULL; use Option<_> for a nullable column",
+        ))
+    }
+
+    /// Not public API: how the trigger renders `Option<Self>`. A type whose
+    /// JSON form can itself be `null` (json) needs another form there, or an
+    /// SQL NULL and a JSON null would arrive alike.
+    #[doc(hidden)]
+    const OPTION_ENCODING: Encoding = Self::ENCODING;
+
+    /// Not public API: decodes the non-NULL value of an `Option<Self>`,
+    /// rendered with `OPTION_ENCODING`.
+    #[doc(hidden)]
+    fn decode_some(value: &Value) -> Result<Self, ValueError> {
+        Self::decode(value)
     }
 
     /// Not public API: lets `Vec<u8>` mean `bytea` while other `Vec<T>` mean arrays.
@@ -84,9 +99,7 @@ pub trait Decode: Sized {
         items
             .iter()
             .enumerate()
-            .map(|(i, item)| {
-                decode_value::<Self>(item).map_err(|e| e.at_index(i))
-            })
+            .map(|(i, item)| decode_value::<Self>(item).map_err(|e| e.at_index(i)))
             .collect()
     }
 }

@@ -32,7 +32,11 @@ impl<'a> Row<'a> {
     }
 
     /// Decodes `column` with its [`Decode`] implementation.
-    pub fn get<T: Decode>(&self, column: &'static str, rust_type: &'static str) -> Result<T, DecodeError> {
+    pub fn get<T: Decode>(
+        &self,
+        column: &'static str,
+        rust_type: &'static str,
+    ) -> Result<T, DecodeError> {
         let value = self.present(column)?;
         decode_value::<T>(value).map_err(|reason| self.error::<T>(column, rust_type, value, reason))
     }
@@ -55,11 +59,13 @@ impl<'a> Row<'a> {
     }
 
     fn present(&self, column: &'static str) -> Result<&'a Value, DecodeError> {
-        self.values.get(column).ok_or_else(|| DecodeError::MissingColumn {
-            table: self.table.qualified_name().to_string(),
-            rust_type: self.table.type_name,
-            column,
-        })
+        self.values
+            .get(column)
+            .ok_or_else(|| DecodeError::MissingColumn {
+                table: self.table.qualified_name().to_string(),
+                rust_type: self.table.type_name,
+                column,
+            })
     }
 
     fn error<T: Decode>(

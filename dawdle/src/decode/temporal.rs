@@ -66,11 +66,18 @@ fn time_part(s: &str) -> Result<(u32, u32, u32, u32), ValueError> {
         0
     } else {
         if fraction.len() > 6 {
-            return Err(ValueError::new(format_args!("more than 6 fractional digits in {s:?}")));
+            return Err(ValueError::new(format_args!(
+                "more than 6 fractional digits in {s:?}"
+            )));
         }
         number::<u32>(fraction, "fraction")? * 10u32.pow(6 - fraction.len() as u32)
     };
-    Ok((number(h, "hour")?, number(m, "minute")?, number(sec, "second")?, micro))
+    Ok((
+        number(h, "hour")?,
+        number(m, "minute")?,
+        number(sec, "second")?,
+        micro,
+    ))
 }
 
 /// `+HH[:MM[:SS]]` or `-...`.
@@ -91,7 +98,12 @@ fn offset_part(s: &str) -> Result<i32, ValueError> {
 }
 
 impl Parts {
-    fn parse(s: &str, want_date: bool, want_time: bool, want_offset: bool) -> Result<Parts, ValueError> {
+    fn parse(
+        s: &str,
+        want_date: bool,
+        want_time: bool,
+        want_offset: bool,
+    ) -> Result<Parts, ValueError> {
         let (s, bc) = match s.strip_suffix(" BC") {
             Some(s) => (s, true),
             None => (s, false),
@@ -151,7 +163,8 @@ impl Parts {
     }
 
     fn chrono_fixed(&self) -> Result<DateTime<FixedOffset>, ValueError> {
-        let offset = FixedOffset::east_opt(self.offset.unwrap_or(0)).ok_or_else(|| self.out_of_range())?;
+        let offset =
+            FixedOffset::east_opt(self.offset.unwrap_or(0)).ok_or_else(|| self.out_of_range())?;
         self.chrono_datetime()?
             .and_local_timezone(offset)
             .single()
@@ -192,20 +205,30 @@ mod time_crate {
                 .ok()
                 .and_then(|m| time::Month::try_from(m).ok())
                 .ok_or_else(|| self.out_of_range())?;
-            time::Date::from_calendar_date(self.year, month, self.day as u8).map_err(ValueError::new)
-        }
-
-        fn time_time(&self) -> Result<time::Time, ValueError> {
-            time::Time::from_hms_micro(self.hour as u8, self.minute as u8, self.second as u8, self.micro)
+            time::Date::from_calendar_date(self.year, month, self.day as u8)
                 .map_err(ValueError::new)
         }
 
+        fn time_time(&self) -> Result<time::Time, ValueError> {
+            time::Time::from_hms_micro(
+                self.hour as u8,
+                self.minute as u8,
+                self.second as u8,
+                self.micro,
+            )
+            .map_err(ValueError::new)
+        }
+
         fn time_primitive(&self) -> Result<time::PrimitiveDateTime, ValueError> {
-            Ok(time::PrimitiveDateTime::new(self.time_date()?, self.time_time()?))
+            Ok(time::PrimitiveDateTime::new(
+                self.time_date()?,
+                self.time_time()?,
+            ))
         }
 
         fn time_offset(&self) -> Result<time::OffsetDateTime, ValueError> {
-            let offset = time::UtcOffset::from_whole_seconds(self.offset.unwrap_or(0)).map_err(ValueError::new)?;
+            let offset = time::UtcOffset::from_whole_seconds(self.offset.unwrap_or(0))
+                .map_err(ValueError::new)?;
             Ok(self.time_primitive()?.assume_offset(offset))
         }
     }
@@ -232,12 +255,18 @@ mod tests {
         let tz = DateTime::<Utc>::decode(&json!("1800-01-01T00:00:00+00:19:32")).unwrap();
         assert_eq!(tz.to_rfc3339(), "1799-12-31T23:40:28+00:00");
         let t = NaiveTime::decode(&json!("23:59:59.5")).unwrap();
-        assert_eq!(t, NaiveTime::from_hms_micro_opt(23, 59, 59, 500_000).unwrap());
+        assert_eq!(
+            t,
+            NaiveTime::from_hms_micro_opt(23, 59, 59, 500_000).unwrap()
+        );
     }
 
     #[test]
     fn refuses_what_rust_cannot_hold() {
-        assert!(NaiveDate::decode(&json!("infinity")).unwrap_err().reason().contains("infinity"));
+        assert!(NaiveDate::decode(&json!("infinity"))
+            .unwrap_err()
+            .reason()
+            .contains("infinity"));
         assert!(NaiveTime::decode(&json!("24:00:00")).is_err());
         assert!(NaiveDate::decode(&json!("2020-02-30")).is_err());
         assert!(NaiveDateTime::decode(&json!("2020-02-04")).is_err());

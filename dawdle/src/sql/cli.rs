@@ -67,7 +67,11 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
                 parsed.format = match value("--format")?.as_str() {
                     "sqlx" => Format::Sqlx,
                     "refinery" => Format::Refinery,
-                    other => return Err(format!("unknown format {other:?}; expected sqlx or refinery")),
+                    other => {
+                        return Err(format!(
+                            "unknown format {other:?}; expected sqlx or refinery"
+                        ))
+                    }
                 }
             }
             "--name" => {
@@ -136,7 +140,11 @@ fn run(args: &Args) -> Result<(), String> {
             }
         }
         (Command::Apply | Command::Revert, _) => {
-            let sql = if args.command == Command::Apply { up } else { down };
+            let sql = if args.command == Command::Apply {
+                up
+            } else {
+                down
+            };
             apply_to_env_database(&sql)?;
             println!("applied to DATABASE_URL");
         }
@@ -144,7 +152,14 @@ fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn write_files(dir: &Path, format: Format, name: &str, stamp: &str, up: &str, down: &str) -> Result<Vec<PathBuf>, String> {
+fn write_files(
+    dir: &Path,
+    format: Format,
+    name: &str,
+    stamp: &str,
+    up: &str,
+    down: &str,
+) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let files = match format {
         Format::Sqlx => vec![
@@ -166,11 +181,14 @@ fn apply_to_env_database(sql: &str) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
     runtime.block_on(async {
-        let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .map_err(|e| format!("cannot connect to DATABASE_URL: {e}"))?;
+        let (mut client, connection) =
+            tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| format!("cannot connect to DATABASE_URL: {e}"))?;
         let connection = tokio::spawn(connection);
-        let result = super::apply(&mut client, sql).await.map_err(|e| e.to_string());
+        let result = super::apply(&mut client, sql)
+            .await
+            .map_err(|e| e.to_string());
         drop(client);
         let _ = connection.await;
         result
@@ -187,22 +205,35 @@ mod tests {
 
     #[test]
     fn parses_commands_and_options() {
-        let a = args(&["down", "--dir", "m", "--format", "refinery"]).unwrap().unwrap();
+        let a = args(&["down", "--dir", "m", "--format", "refinery"])
+            .unwrap()
+            .unwrap();
         assert_eq!((a.command, a.format), (Command::Down, Format::Refinery));
         assert_eq!(a.dir.as_deref(), Some(Path::new("m")));
         assert!(args(&["--help"]).unwrap().is_none());
         assert!(args(&["sideways"]).unwrap_err().contains("sideways"));
         assert!(args(&["apply", "--dir", "m"]).is_err());
-        assert!(args(&["--format", "flyway"]).unwrap_err().contains("flyway"));
+        assert!(args(&["--format", "flyway"])
+            .unwrap_err()
+            .contains("flyway"));
     }
 
     #[test]
     fn writes_sqlx_and_refinery_layouts() {
         let dir = std::env::temp_dir().join(format!("dawdle-cli-{}", std::process::id()));
-        let sqlx = write_files(&dir, Format::Sqlx, "dawdle", "20260101000000", "UP", "DOWN").unwrap();
+        let sqlx =
+            write_files(&dir, Format::Sqlx, "dawdle", "20260101000000", "UP", "DOWN").unwrap();
         assert!(sqlx[0].ends_with("20260101000000_dawdle.up.sql"));
         assert_eq!(std::fs::read_to_string(&sqlx[1]).unwrap(), "DOWN");
-        let refinery = write_files(&dir, Format::Refinery, "dawdle", "20260101000000", "UP", "DOWN").unwrap();
+        let refinery = write_files(
+            &dir,
+            Format::Refinery,
+            "dawdle",
+            "20260101000000",
+            "UP",
+            "DOWN",
+        )
+        .unwrap();
         assert!(refinery[0].ends_with("V20260101000000__dawdle.sql"));
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -19,6 +19,8 @@
 //!   `schema_name`, `table_name`, `action`, `row_key` (the primary key as a
 //!   JSON array), `old` and `new` (JSON objects holding only the captured
 //!   columns), `captured_at` and `txid`), tuned for autovacuum;
+//!   `dawdle.payloads`, where rows of events too large for a queue message
+//!   wait; and `dawdle.doorbell`, which says whether writers wake the watcher;
 //! - per table, the function `dawdle."capture:<schema>.<table>"()` and the
 //!   triggers `dawdle_insert`, `dawdle_update`, `dawdle_delete` on the table,
 //!   for the events the type captures. The update trigger fires only when a
@@ -26,8 +28,9 @@
 //!
 //! Every identifier is quoted. Up can run again (it converges to the current
 //! types); down drops exactly what up created, the pending events included.
-//! The triggers send no NOTIFY: a notifying commit takes a cluster-wide lock
-//! that serializes every writer.
+//! The triggers send a NOTIFY only while the watcher is idle and has armed
+//! the doorbell: a notifying commit takes a cluster-wide lock that serializes
+//! every writer, so under load, when the watcher polls, nobody notifies.
 
 mod cli;
 mod quote;
@@ -36,7 +39,7 @@ mod render;
 use tokio_postgres::Client;
 
 pub use cli::cli;
-pub use render::{EVENTS_TABLE, SCHEMA};
+pub use render::{DOORBELL_CHANNEL, DOORBELL_TABLE, EVENTS_TABLE, PAYLOADS_TABLE, SCHEMA};
 
 use crate::table::Table;
 
@@ -133,8 +136,11 @@ pub fn down_registered() -> Result<String, SqlError> {
 /// advisory lock so that two processes applying at once take turns.
 pub async fn apply(client: &mut Client, sql: &str) -> Result<(), SqlError> {
     let tx = client.transaction().await?;
-    tx.execute("SELECT pg_advisory_xact_lock(hashtext('dawdle.sql.apply'))", &[])
-        .await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtext('dawdle.sql.apply'))",
+        &[],
+    )
+    .await?;
     tx.batch_execute(sql).await?;
     tx.commit().await?;
     Ok(())

@@ -85,19 +85,24 @@ pub(crate) fn expand_override(expr: &str, column: &str) -> Result<String, &'stat
                 let escapes = i > 0
                     && matches!(bytes[i - 1], b'E' | b'e')
                     && (i < 2 || !is_ident_byte(bytes[i - 2]));
-                let end = skip_quoted(bytes, i, b'\'', escapes).ok_or("has an unterminated string literal")?;
+                let end = skip_quoted(bytes, i, b'\'', escapes)
+                    .ok_or("has an unterminated string literal")?;
                 out.push_str(&expr[i..end]);
                 i = end;
                 continue;
             }
             b'"' => {
-                let end = skip_quoted(bytes, i, b'"', false).ok_or("has an unterminated quoted identifier")?;
+                let end = skip_quoted(bytes, i, b'"', false)
+                    .ok_or("has an unterminated quoted identifier")?;
                 out.push_str(&expr[i..end]);
                 i = end;
                 continue;
             }
             b'$' => {
-                let digits = bytes[i + 1..].iter().take_while(|b| b.is_ascii_digit()).count();
+                let digits = bytes[i + 1..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_digit())
+                    .count();
                 if digits > 0 {
                     if &expr[i + 1..i + 1 + digits] != "1" {
                         return Err("uses a parameter other than $1");
@@ -114,7 +119,10 @@ pub(crate) fn expand_override(expr: &str, column: &str) -> Result<String, &'stat
                     continue;
                 }
                 // A dollar-quoted string: $tag$ ... $tag$.
-                let tag_len = bytes[i + 1..].iter().take_while(|b| is_ident_byte(**b)).count();
+                let tag_len = bytes[i + 1..]
+                    .iter()
+                    .take_while(|b| is_ident_byte(**b))
+                    .count();
                 if bytes.get(i + 1 + tag_len) != Some(&b'$') {
                     return Err("has a stray `$`");
                 }
@@ -123,7 +131,9 @@ pub(crate) fn expand_override(expr: &str, column: &str) -> Result<String, &'stat
                     return Err("uses the dollar quote reserved for dawdle's trigger body");
                 }
                 let body_start = i + tag.len();
-                let close = expr[body_start..].find(tag).ok_or("has an unterminated dollar-quoted string")?;
+                let close = expr[body_start..]
+                    .find(tag)
+                    .ok_or("has an unterminated dollar-quoted string")?;
                 let end = body_start + close + tag.len();
                 out.push_str(&expr[i..end]);
                 i = end;
@@ -174,7 +184,12 @@ fn skip_quoted(bytes: &[u8], start: usize, quote: u8, escapes: bool) -> Option<u
 }
 
 /// Appends `items` separated by `sep`, each produced by `f`.
-pub(crate) fn join<T>(out: &mut String, items: impl IntoIterator<Item = T>, sep: &str, mut f: impl FnMut(&mut String, T)) {
+pub(crate) fn join<T>(
+    out: &mut String,
+    items: impl IntoIterator<Item = T>,
+    sep: &str,
+    mut f: impl FnMut(&mut String, T),
+) {
     for (i, item) in items.into_iter().enumerate() {
         if i > 0 {
             out.push_str(sep);
@@ -185,7 +200,8 @@ pub(crate) fn join<T>(out: &mut String, items: impl IntoIterator<Item = T>, sep:
 
 /// `write!` into a String cannot fail.
 pub(crate) fn push_fmt(out: &mut String, args: std::fmt::Arguments<'_>) {
-    out.write_fmt(args).expect("writing to a String cannot fail");
+    out.write_fmt(args)
+        .expect("writing to a String cannot fail");
 }
 
 #[cfg(test)]
@@ -207,7 +223,10 @@ mod tests {
         assert_eq!(a.len(), 63);
         assert_ne!(a, b);
         assert_eq!(a, object_name("capture:", &["public", &long]));
-        assert_eq!(object_name("capture:", &["public", "users"]), "capture:public.users");
+        assert_eq!(
+            object_name("capture:", &["public", "users"]),
+            "capture:public.users"
+        );
     }
 
     #[test]
@@ -220,7 +239,10 @@ mod tests {
             expand_override("format('$1 %s', $1)", "NEW.x").unwrap(),
             "format('$1 %s', NEW.x)"
         );
-        assert_eq!(expand_override("$q$;$1$q$ || $1", "c").unwrap(), "$q$;$1$q$ || c");
+        assert_eq!(
+            expand_override("$q$;$1$q$ || $1", "c").unwrap(),
+            "$q$;$1$q$ || c"
+        );
         assert_eq!(expand_override("E'\\'' || $1", "c").unwrap(), "E'\\'' || c");
     }
 

@@ -1,6 +1,8 @@
 //! The text of the up and down migrations.
 
-use super::quote::{check_ident, expand_override, ident, join, literal, object_name, push_fmt, qualified};
+use super::quote::{
+    check_ident, expand_override, ident, join, literal, object_name, push_fmt, qualified,
+};
 use super::SqlError;
 use crate::table::{Action, Column, Encoding, Table};
 
@@ -11,6 +13,12 @@ pub(crate) const BODY_QUOTE: &str = "$dawdle$";
 pub const SCHEMA: &str = "dawdle";
 /// The durable event table, in [`SCHEMA`].
 pub const EVENTS_TABLE: &str = "events";
+/// Where rows of events too large for a message wait, in [`SCHEMA`].
+pub const PAYLOADS_TABLE: &str = "payloads";
+/// The one-row table that says whether writers ring the watcher's doorbell.
+pub const DOORBELL_TABLE: &str = "doorbell";
+/// The channel the doorbell rings on.
+pub const DOORBELL_CHANNEL: &str = "dawdle_events";
 
 /// `json_build_object` takes at most 100 arguments: 50 columns.
 const COLUMNS_PER_OBJECT: usize = 50;
@@ -114,13 +122,18 @@ pub(crate) fn down(tables: &[&Table]) -> String {
         drop_triggers(&mut sql, table);
         push_fmt(
             &mut sql,
-            format_args!("DROP FUNCTION IF EXISTS {}();\n\n", qualified(SCHEMA, &function_name(table))),
+            format_args!(
+                "DROP FUNCTION IF EXISTS {}();\n\n",
+                qualified(SCHEMA, &function_name(table))
+            ),
         );
     }
     push_fmt(
         &mut sql,
         format_args!(
-            "DROP TABLE IF EXISTS {};\nDROP SCHEMA IF EXISTS {};\n",
+            "DROP TABLE IF EXISTS {};\nDROP TABLE IF EXISTS {};\nDROP TABLE IF EXISTS {};\nDROP SCHEMA IF EXISTS {};\n",
+            qualified(SCHEMA, DOORBELL_TABLE),
+            qualified(SCHEMA, PAYLOADS_TABLE),
             qualified(SCHEMA, EVENTS_TABLE),
             ident(SCHEMA)
         ),
@@ -155,9 +168,29 @@ CREATE TABLE IF NOT EXISTS {events} (
     autovacuum_analyze_scale_factor = 0,
     autovacuum_analyze_threshold = 1000
 );
+
+-- Rows of events too large for one queue message, kept until handled or expired.
+CREATE TABLE IF NOT EXISTS {payloads} (
+    \"id\"         bigint PRIMARY KEY,
+    \"old\"        json,
+    \"new\"        json,
+    \"expires_at\" timestamptz NOT NULL
+);
+
+-- The watcher's doorbell. While the watcher keeps up by polling, `armed` is
+-- false and writers notify nobody: a transaction that sends NOTIFY takes a
+-- cluster-wide lock at commit, which would serialize every writer. When the
+-- watcher goes idle it arms the doorbell, and the next writer wakes it.
+CREATE TABLE IF NOT EXISTS {doorbell} (
+    \"armed\" boolean NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS \"doorbell_one_row\" ON {doorbell} ((true));
+INSERT INTO {doorbell} (\"armed\") SELECT true WHERE NOT EXISTS (SELECT FROM {doorbell});
 ",
         schema = ident(SCHEMA),
         events = qualified(SCHEMA, EVENTS_TABLE),
+        payloads = qualified(SCHEMA, PAYLOADS_TABLE),
+        doorbell = qualified(SCHEMA, DOORBELL_TABLE),
     )
 }
 
@@ -166,7 +199,10 @@ fn drop_triggers(sql: &mut String, table: &Table) {
     for action in Action::ALL {
         push_fmt(
             sql,
-            format_args!("DROP TRIGGER IF EXISTS {} ON {target};\n", ident(&trigger_name(action))),
+            format_args!(
+                "DROP TRIGGER IF EXISTS {} ON {target};\n",
+                ident(&trigger_name(action))
+            ),
         );
     }
 }
@@ -176,7 +212,10 @@ fn capture(table: &Table) -> String {
     let function = qualified(SCHEMA, &function_name(table));
     let target = qualified(table.schema, table.name);
     let mut sql = String::new();
-    push_fmt(&mut sql, format_args!("-- {} ({})\n", comment(table), table.type_name));
+    push_fmt(
+        &mut sql,
+        format_args!("-- {} ({})\n", comment(table), table.type_name),
+    );
     push_fmt(
         &mut sql,
         format_args!("CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\nLANGUAGE plpgsql\n"),
@@ -186,21 +225,37 @@ fn capture(table: &Table) -> String {
     }
     push_fmt(&mut sql, format_args!("AS {BODY_QUOTE}\nBEGIN\n"));
     let mut first = true;
-    for action in Action::ALL.into_iter().filter(|a| table.events.contains(*a)) {
+    for action in Action::ALL
+        .into_iter()
+        .filter(|a| table.events.contains(*a))
+    {
         let keyword = if first { "IF" } else { "ELSIF" };
         first = false;
         push_fmt(
             &mut sql,
-            format_args!("  {keyword} TG_OP = '{}' THEN\n", action.as_str().to_uppercase()),
+            format_args!(
+                "  {keyword} TG_OP = '{}' THEN\n",
+                action.as_str().to_uppercase()
+            ),
         );
         insert_event(&mut sql, table, action);
     }
-    sql.push_str("  END IF;\n  RETURN NULL;\nEND\n");
+    push_fmt(
+        &mut sql,
+        format_args!(
+            "  END IF;\n  PERFORM pg_notify({}, NULL) FROM {} WHERE \"armed\";\n  RETURN NULL;\nEND\n",
+            literal(DOORBELL_CHANNEL),
+            qualified(SCHEMA, DOORBELL_TABLE)
+        ),
+    );
     push_fmt(&mut sql, format_args!("{BODY_QUOTE};\n\n"));
 
     // Dropping all three first makes a re-run converge when `events` changed.
     drop_triggers(&mut sql, table);
-    for action in Action::ALL.into_iter().filter(|a| table.events.contains(*a)) {
+    for action in Action::ALL
+        .into_iter()
+        .filter(|a| table.events.contains(*a))
+    {
         push_fmt(
             &mut sql,
             format_args!(
@@ -222,7 +277,14 @@ fn capture(table: &Table) -> String {
                 row.push(')');
                 row
             };
-            push_fmt(&mut sql, format_args!(" WHEN (pg_catalog.record_image_ne({}, {}))", row("OLD"), row("NEW")));
+            push_fmt(
+                &mut sql,
+                format_args!(
+                    " WHEN (pg_catalog.record_image_ne({}, {}))",
+                    row("OLD"),
+                    row("NEW")
+                ),
+            );
         }
         push_fmt(&mut sql, format_args!(" EXECUTE FUNCTION {function}();\n"));
     }
@@ -260,7 +322,10 @@ fn row_json(table: &Table, record: &str) -> String {
     let object = |chunk: &[Column], function: &str| {
         let mut out = format!("{function}(");
         join(&mut out, chunk, ", ", |out, c| {
-            push_fmt(out, format_args!("{}, {}", literal(c.name), value(c, record)))
+            push_fmt(
+                out,
+                format_args!("{}, {}", literal(c.name), value(c, record)),
+            )
         });
         out.push(')');
         out
@@ -269,7 +334,9 @@ fn row_json(table: &Table, record: &str) -> String {
         return object(only, "json_build_object");
     }
     let mut out = String::from("(");
-    join(&mut out, chunks, " || ", |out, chunk| out.push_str(&object(chunk, "jsonb_build_object")));
+    join(&mut out, chunks, " || ", |out, chunk| {
+        out.push_str(&object(chunk, "jsonb_build_object"))
+    });
     out.push_str(")::json");
     out
 }
@@ -279,7 +346,10 @@ fn value(column: &Column, record: &str) -> String {
     let reference = format!("{record}.{}", ident(column.name));
     let expr = match column.sql {
         // Checked in `check`.
-        Some(expr) => format!("({})", expand_override(expr, &reference).unwrap_or_default()),
+        Some(expr) => format!(
+            "({})",
+            expand_override(expr, &reference).unwrap_or_default()
+        ),
         None => reference,
     };
     match column.encoding {

@@ -1,0 +1,10 @@
+//! Compile-time behaviour of the macros: what compiles, and the errors of
+//! what does not. Regenerate the `.stderr` files with
+//! `TRYBUILD=overwrite cargo test -p dawdle-macros-tests --test ui`, then read them.
+
+#[test]
+fn watched() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/ui/watched/pass/*.rs");
+    t.compile_fail("tests/ui/watched/fail/*.rs");
+}

@@ -1,0 +1,534 @@
+//! An in-process queue that behaves like SQS where handlers can notice:
+//! visibility timeouts, receive counts, a dead-letter queue, FIFO groups.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{
+    BoxFuture, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, SendOutcome,
+    SQS_MAX_MESSAGE_BYTES,
+};
+
+const DEDUP_WINDOW: Duration = Duration::from_secs(300);
+
+/// An in-process [`Queue`]: the embedded default for one process, and for tests.
+///
+/// Bounded (a full queue makes senders wait, then fail with
+/// [`QueueError::Unavailable`], so the watcher keeps events in PostgreSQL);
+/// messages received and neither deleted nor made visible again reappear
+/// after their visibility timeout; a message received more than
+/// `max_receives` times moves to the queue's own dead-letter list.
+/// Clones share the queue.
+#[derive(Debug, Clone)]
+pub struct MemoryQueue {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<State>,
+    /// Woken when a message may have become receivable or space freed up.
+    changed: Notify,
+    capacity: usize,
+    max_receives: Option<u32>,
+    max_message_bytes: usize,
+    fifo: bool,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Receivable messages by sequence number: order of sending, kept on redelivery.
+    ready: BTreeMap<u64, Stored>,
+    /// Received, not yet deleted, by sequence number.
+    in_flight: HashMap<u64, (Stored, Instant)>,
+    dead: Vec<DeadLetter>,
+    next: u64,
+    /// FIFO deduplication ids seen in the last five minutes, as SQS keeps them.
+    dedup: HashMap<String, Instant>,
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    body: String,
+    group: Option<String>,
+    receive_count: u32,
+}
+
+/// A message that was received too many times without being deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The body as sent.
+    pub body: String,
+    /// How many times it was received.
+    pub receive_count: u32,
+}
+
+/// Settings of a [`MemoryQueue`].
+#[derive(Debug, Clone)]
+pub struct MemoryQueueBuilder {
+    capacity: usize,
+    max_receives: Option<u32>,
+    max_message_bytes: usize,
+    fifo: bool,
+}
+
+impl MemoryQueueBuilder {
+    /// At most this many messages, waiting or received (default 10,000).
+    pub fn capacity(mut self, messages: usize) -> Self {
+        self.capacity = messages.max(1);
+        self
+    }
+
+    /// Dead-letter a message on its receive past this many (default 5; `None`: never).
+    pub fn max_receives(mut self, receives: Option<u32>) -> Self {
+        self.max_receives = receives;
+        self
+    }
+
+    /// The largest message body (default 1 MiB, as SQS).
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// Behave as a FIFO queue: a group's next message is not delivered while
+    /// one of its messages is in flight.
+    pub fn fifo(mut self, fifo: bool) -> Self {
+        self.fifo = fifo;
+        self
+    }
+
+    /// The queue.
+    pub fn build(self) -> MemoryQueue {
+        MemoryQueue {
+            inner: Arc::new(Inner {
+                state: Mutex::default(),
+                changed: Notify::new(),
+                capacity: self.capacity,
+                max_receives: self.max_receives,
+                max_message_bytes: self.max_message_bytes,
+                fifo: self.fifo,
+            }),
+        }
+    }
+}
+
+impl Default for MemoryQueue {
+    fn default() -> Self {
+        MemoryQueue::new()
+    }
+}
+
+impl MemoryQueue {
+    /// A standard queue with the default settings.
+    pub fn new() -> MemoryQueue {
+        MemoryQueue::builder().build()
+    }
+
+    /// Settings for a queue.
+    pub fn builder() -> MemoryQueueBuilder {
+        MemoryQueueBuilder {
+            capacity: 10_000,
+            max_receives: Some(5),
+            max_message_bytes: SQS_MAX_MESSAGE_BYTES,
+            fifo: false,
+        }
+    }
+
+    /// Messages waiting to be received.
+    pub fn waiting(&self) -> usize {
+        self.lock().ready.len()
+    }
+
+    /// Messages received and not yet deleted.
+    pub fn in_flight(&self) -> usize {
+        self.lock().in_flight.len()
+    }
+
+    /// The messages moved to the dead-letter queue so far.
+    pub fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.lock().dead.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave State half-updated in a
+        // way that matters more than losing the queue: keep going.
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves messages whose visibility timeout passed back to `ready`.
+    fn expire(state: &mut State, now: Instant) {
+        let expired: Vec<u64> = state
+            .in_flight
+            .iter()
+            .filter(|(_, (_, visible_at))| *visible_at <= now)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in expired {
+            if let Some((stored, _)) = state.in_flight.remove(&seq) {
+                state.ready.insert(seq, stored);
+            }
+        }
+    }
+
+    fn take(
+        &self,
+        state: &mut State,
+        max: usize,
+        visibility: Duration,
+        now: Instant,
+    ) -> Vec<ReceivedMessage> {
+        let busy_groups: HashSet<String> = if self.inner.fifo {
+            state
+                .in_flight
+                .values()
+                .filter_map(|(s, _)| s.group.clone())
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let mut taken_groups = HashSet::new();
+        let mut picked = Vec::new();
+        for (seq, stored) in &state.ready {
+            if picked.len() == max {
+                break;
+            }
+            if let Some(group) = &stored.group {
+                if self.inner.fifo
+                    && (busy_groups.contains(group) || !taken_groups.insert(group.clone()))
+                {
+                    continue;
+                }
+            }
+            picked.push(*seq);
+        }
+        let mut received = Vec::with_capacity(picked.len());
+        for seq in picked {
+            let Some(mut stored) = state.ready.remove(&seq) else {
+                continue;
+            };
+            stored.receive_count += 1;
+            if self
+                .inner
+                .max_receives
+                .is_some_and(|max| stored.receive_count > max)
+            {
+                state.dead.push(DeadLetter {
+                    body: stored.body,
+                    receive_count: stored.receive_count - 1,
+                });
+                continue;
+            }
+            received.push(ReceivedMessage {
+                body: stored.body.clone(),
+                receipt: Receipt(format!("{seq}:{}", stored.receive_count)),
+                receive_count: stored.receive_count,
+                message_id: seq.to_string(),
+            });
+            state.in_flight.insert(seq, (stored, now + visibility));
+        }
+        received
+    }
+
+    fn has_space(&self) -> bool {
+        let state = self.lock();
+        state.ready.len() + state.in_flight.len() < self.inner.capacity
+    }
+
+    /// Adds messages from `*next` on while there is space; says whether any was added.
+    fn push(
+        &self,
+        messages: &[OutgoingMessage],
+        next: &mut usize,
+        outcome: &mut SendOutcome,
+    ) -> bool {
+        let mut state = self.lock();
+        let mut added = false;
+        while let Some(message) = messages.get(*next) {
+            if message.body.len() > self.inner.max_message_bytes {
+                outcome.failed.push((
+                    *next,
+                    QueueError::Refused(format!(
+                        "message of {} bytes exceeds the limit of {}",
+                        message.body.len(),
+                        self.inner.max_message_bytes
+                    )),
+                ));
+                *next += 1;
+                continue;
+            }
+            if let Some(dedup) = message.dedup_id.as_ref().filter(|_| self.inner.fifo) {
+                let now = Instant::now();
+                state
+                    .dedup
+                    .retain(|_, at| now.duration_since(*at) < DEDUP_WINDOW);
+                if state.dedup.insert(dedup.clone(), now).is_some() {
+                    outcome.accepted.push(*next);
+                    *next += 1;
+                    continue;
+                }
+            }
+            if state.ready.len() + state.in_flight.len() >= self.inner.capacity {
+                break;
+            }
+            let seq = state.next;
+            state.next += 1;
+            state.ready.insert(
+                seq,
+                Stored {
+                    body: message.body.clone(),
+                    group: message.group_id.clone(),
+                    receive_count: 0,
+                },
+            );
+            outcome.accepted.push(*next);
+            *next += 1;
+            added = true;
+        }
+        added
+    }
+
+    /// The sequence number of a receipt that is still current.
+    fn current(state: &State, receipt: &Receipt) -> Result<u64, QueueError> {
+        let stale = || QueueError::StaleReceipt(receipt.0.clone());
+        let (seq, count) = receipt.0.split_once(':').ok_or_else(stale)?;
+        let seq: u64 = seq.parse().map_err(|_| stale())?;
+        match state.in_flight.get(&seq) {
+            Some((stored, _)) if stored.receive_count.to_string() == count => Ok(seq),
+            _ => Err(stale()),
+        }
+    }
+}
+
+impl Queue for MemoryQueue {
+    fn max_message_bytes(&self) -> usize {
+        self.inner.max_message_bytes
+    }
+
+    fn is_fifo(&self) -> bool {
+        self.inner.fifo
+    }
+
+    fn send<'a>(
+        &'a self,
+        messages: &'a [OutgoingMessage],
+    ) -> BoxFuture<'a, Result<SendOutcome, QueueError>> {
+        Box::pin(async move {
+            let mut outcome = SendOutcome::default();
+            let deadline = Instant::now() + Duration::from_secs(1);
+            let mut next = 0;
+            loop {
+                let added = self.push(messages, &mut next, &mut outcome);
+                if added {
+                    self.inner.changed.notify_waiters();
+                }
+                if next == messages.len() {
+                    break;
+                }
+                // Full: wait for a delete to free space, up to the deadline.
+                let changed = self.inner.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if self.has_space() {
+                    continue;
+                }
+                if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                    for index in next..messages.len() {
+                        outcome.failed.push((
+                            index,
+                            QueueError::Unavailable("the memory queue is full".to_owned()),
+                        ));
+                    }
+                    break;
+                }
+            }
+            Ok(outcome)
+        })
+    }
+
+    fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+    ) -> BoxFuture<'_, Result<Vec<ReceivedMessage>, QueueError>> {
+        Box::pin(async move {
+            let deadline = Instant::now() + wait;
+            loop {
+                let changed = self.inner.changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                let now = Instant::now();
+                let next_expiry = {
+                    let mut state = self.lock();
+                    Self::expire(&mut state, now);
+                    let received = self.take(&mut state, max.clamp(1, 10), visibility, now);
+                    if !received.is_empty() || now >= deadline {
+                        return Ok(received);
+                    }
+                    state.in_flight.values().map(|(_, at)| *at).min()
+                };
+                let until = next_expiry.map_or(deadline, |at| at.min(deadline));
+                let _ = tokio::time::timeout_at(until, changed).await;
+            }
+        })
+    }
+
+    fn delete<'a>(&'a self, receipts: &'a [Receipt]) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            let mut stale = Vec::new();
+            for receipt in receipts {
+                match Self::current(&state, receipt) {
+                    Ok(seq) => {
+                        state.in_flight.remove(&seq);
+                    }
+                    Err(_) => stale.push(receipt.0.clone()),
+                }
+            }
+            drop(state);
+            // Space freed, and a FIFO group may be unblocked.
+            self.inner.changed.notify_waiters();
+            if stale.is_empty() {
+                Ok(())
+            } else {
+                Err(QueueError::StaleReceipt(stale.join(", ")))
+            }
+        })
+    }
+
+    fn change_visibility<'a>(
+        &'a self,
+        receipt: &'a Receipt,
+        visibility: Duration,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            let seq = Self::current(&state, receipt)?;
+            if let Some((_, visible_at)) = state.in_flight.get_mut(&seq) {
+                *visible_at = Instant::now() + visibility;
+            }
+            drop(state);
+            self.inner.changed.notify_waiters();
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: &str, group: Option<&str>) -> OutgoingMessage {
+        OutgoingMessage {
+            body: body.to_owned(),
+            group_id: group.map(str::to_owned),
+            dedup_id: None,
+        }
+    }
+
+    const SHORT: Duration = Duration::from_millis(20);
+
+    #[tokio::test]
+    async fn redelivers_after_visibility_and_dead_letters() {
+        let queue = MemoryQueue::builder().max_receives(Some(2)).build();
+        let outcome = queue.send(&[message("a", None)]).await.unwrap();
+        assert_eq!(outcome.accepted, vec![0]);
+        let first = queue.receive(10, SHORT, SHORT).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert!(
+            queue
+                .receive(10, Duration::ZERO, SHORT)
+                .await
+                .unwrap()
+                .is_empty(),
+            "hidden"
+        );
+        let second = queue
+            .receive(10, Duration::from_secs(5), SHORT)
+            .await
+            .unwrap();
+        assert_eq!(second[0].receive_count, 2);
+        assert!(matches!(
+            queue.delete(&[first[0].receipt.clone()]).await,
+            Err(QueueError::StaleReceipt(_))
+        ));
+        tokio::time::sleep(SHORT * 2).await;
+        assert!(queue
+            .receive(10, Duration::ZERO, SHORT)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            queue.dead_letters(),
+            vec![DeadLetter {
+                body: "a".into(),
+                receive_count: 2
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn long_poll_wakes_on_send() {
+        let queue = MemoryQueue::new();
+        let receiver = tokio::spawn({
+            let queue = queue.clone();
+            async move {
+                queue
+                    .receive(10, Duration::from_secs(10), Duration::from_secs(30))
+                    .await
+            }
+        });
+        tokio::time::sleep(SHORT).await;
+        queue.send(&[message("x", None)]).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), receiver)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(got[0].body, "x");
+        queue.delete(&[got[0].receipt.clone()]).await.unwrap();
+        assert_eq!((queue.waiting(), queue.in_flight()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn fifo_holds_a_group_while_in_flight() {
+        let queue = MemoryQueue::builder().fifo(true).build();
+        queue
+            .send(&[
+                message("a1", Some("a")),
+                message("a2", Some("a")),
+                message("b1", Some("b")),
+            ])
+            .await
+            .unwrap();
+        let got = queue
+            .receive(10, Duration::ZERO, Duration::from_secs(30))
+            .await
+            .unwrap();
+        let bodies: Vec<_> = got.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(bodies, ["a1", "b1"]);
+        queue.delete(&[got[0].receipt.clone()]).await.unwrap();
+        let got = queue
+            .receive(10, Duration::ZERO, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(got[0].body, "a2");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_fails_the_rest_as_transient() {
+        let queue = MemoryQueue::builder().capacity(1).build();
+        let outcome = queue
+            .send(&[message("a", None), message("b", None)])
+            .await
+            .unwrap();
+        assert_eq!(outcome.accepted, vec![0]);
+        assert_eq!(outcome.failed.len(), 1);
+        assert!(outcome.failed[0].1.is_transient());
+    }
+}

@@ -1,0 +1,120 @@
+//! Where events travel between the watcher and the listeners: the [`Queue`]
+//! trait, [`MemoryQueue`] (in-process) and [`SqsQueue`] (Amazon SQS).
+
+mod memory;
+#[cfg(feature = "sqs")]
+mod sqs;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use memory::{MemoryQueue, MemoryQueueBuilder};
+#[cfg(feature = "sqs")]
+pub use sqs::{SqsQueue, SqsQueueBuilder};
+
+/// A boxed future, as `Queue` methods return (the trait is used as `dyn Queue`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The largest message SQS takes: 1 MiB, for a message and for a whole batch.
+pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// At most this many messages go in one send call (SQS's batch limit).
+pub const MAX_BATCH_MESSAGES: usize = 10;
+
+/// One message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// The body: a [wire](crate::wire) envelope.
+    pub body: String,
+    /// FIFO only: the ordering group (one row).
+    pub group_id: Option<String>,
+    /// FIFO only: the deduplication id (from the event ids).
+    pub dedup_id: Option<String>,
+}
+
+/// What happened to each message of a send call, by index into the call's messages.
+#[derive(Debug, Default)]
+pub struct SendOutcome {
+    /// Indices of the messages the queue accepted.
+    pub accepted: Vec<usize>,
+    /// Indices of the messages it refused, with the reason.
+    pub failed: Vec<(usize, QueueError)>,
+}
+
+/// A received message, invisible to other receivers until deleted or its
+/// visibility timeout passes.
+#[derive(Debug, Clone)]
+pub struct ReceivedMessage {
+    /// The body as sent.
+    pub body: String,
+    /// Handle for [`Queue::delete`] and [`Queue::change_visibility`].
+    pub receipt: Receipt,
+    /// How many times this message has been received, this time included.
+    pub receive_count: u32,
+    /// The queue's id of the message, for logs.
+    pub message_id: String,
+}
+
+/// Identifies one receipt of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Receipt(pub String);
+
+/// A queue failed, or refused a message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// The queue could not be reached or answered with an error; worth retrying.
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+    /// The queue refused this message for what it is (too large, invalid); retrying it unchanged will not help.
+    #[error("queue refused the message: {0}")]
+    Refused(String),
+    /// The receipt is no longer valid (the message was redelivered or deleted).
+    #[error("stale receipt: {0}")]
+    StaleReceipt(String),
+}
+
+impl QueueError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, QueueError::Unavailable(_))
+    }
+}
+
+/// A message queue with at-least-once delivery, visibility timeouts and a
+/// dead-letter queue: what SQS offers, and what [`MemoryQueue`] mimics.
+pub trait Queue: Send + Sync + std::fmt::Debug + 'static {
+    /// The largest message body, in bytes; also the limit of one send call.
+    fn max_message_bytes(&self) -> usize;
+
+    /// Whether this is a FIFO queue: messages carry group and deduplication ids.
+    fn is_fifo(&self) -> bool;
+
+    /// Sends up to [`MAX_BATCH_MESSAGES`] messages whose bodies total at most
+    /// [`max_message_bytes`](Queue::max_message_bytes). `Err` means nothing
+    /// is known to be sent; `Ok` says which were accepted.
+    fn send<'a>(
+        &'a self,
+        messages: &'a [OutgoingMessage],
+    ) -> BoxFuture<'a, Result<SendOutcome, QueueError>>;
+
+    /// Receives up to `max` (≤ 10) messages, waiting up to `wait` for the
+    /// first, and hides them for `visibility`.
+    fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+    ) -> BoxFuture<'_, Result<Vec<ReceivedMessage>, QueueError>>;
+
+    /// Deletes received messages: they were handled.
+    fn delete<'a>(&'a self, receipts: &'a [Receipt]) -> BoxFuture<'a, Result<(), QueueError>>;
+
+    /// Hides a received message for `visibility` from now (zero: at once visible again).
+    fn change_visibility<'a>(
+        &'a self,
+        receipt: &'a Receipt,
+        visibility: Duration,
+    ) -> BoxFuture<'a, Result<(), QueueError>>;
+}

@@ -1,0 +1,142 @@
+//! The leader's dedicated connection: it holds the advisory lock that makes
+//! this watcher the only active one, receives the doorbell's notifications,
+//! and runs every query of the drain, so that losing it stops sending at once.
+
+use std::future::{poll_fn, Future};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row};
+
+use super::WatcherError;
+
+/// The advisory lock key of the active watcher: `dawdle` in ASCII.
+/// Advisory locks are per database, so there is one leader per database.
+const LEADER_LOCK: i64 = 0x6461_7764_6c65;
+
+/// A query that takes longer than this counts as a lost connection.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    client: Client,
+    driver: JoinHandle<()>,
+    doorbell: Arc<Notify>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Closing the connection releases the advisory lock.
+        self.driver.abort();
+    }
+}
+
+impl Session {
+    pub(crate) async fn connect(config: &Config) -> Result<Session, WatcherError> {
+        let mut config = config.clone();
+        config
+            .application_name("dawdle-watcher")
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(1))
+            .connect_timeout(Duration::from_secs(5));
+        let (client, mut connection) = tokio::time::timeout(QUERY_TIMEOUT, config.connect(NoTls))
+            .await
+            .map_err(|_| WatcherError::Database("connecting timed out".to_owned()))??;
+        let doorbell = Arc::new(Notify::new());
+        let bell = doorbell.clone();
+        let driver = tokio::spawn(async move {
+            while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {
+                match message {
+                    Ok(AsyncMessage::Notification(_)) => bell.notify_one(),
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "watcher connection failed");
+                        break;
+                    }
+                }
+            }
+            // Wake a waiting drain loop: its next query fails and it reconnects.
+            bell.notify_one();
+        });
+        let session = Session {
+            client,
+            driver,
+            doorbell,
+        };
+        // The server drops the session (and with it the lock) within a few
+        // seconds of losing the client, so that a standby takes over.
+        session
+            .batch(
+                "SET TimeZone = 'UTC';
+                 SET tcp_keepalives_idle = 1; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 2;
+                 SET tcp_user_timeout = 3000;",
+            )
+            .await?;
+        Ok(session)
+    }
+
+    /// Tries to become the active watcher.
+    pub(crate) async fn try_lead(&self) -> Result<bool, WatcherError> {
+        let row = self
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
+            .await?;
+        let leading: bool = row.get(0);
+        if leading {
+            self.batch(&format!("LISTEN \"{}\"", crate::sql::DOORBELL_CHANNEL))
+                .await?;
+        }
+        Ok(leading)
+    }
+
+    /// Resolves when the doorbell rings (or the connection dies).
+    pub(crate) fn rung(&self) -> impl Future<Output = ()> + '_ {
+        self.doorbell.notified()
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        !self.driver.is_finished() && !self.client.is_closed()
+    }
+
+    async fn timed<T>(
+        &self,
+        future: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, WatcherError> {
+        match tokio::time::timeout(QUERY_TIMEOUT, future).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(WatcherError::Database(format!(
+                "a query took longer than {QUERY_TIMEOUT:?}; treating the connection as lost"
+            ))),
+        }
+    }
+
+    pub(crate) async fn batch(&self, sql: &str) -> Result<(), WatcherError> {
+        self.timed(self.client.batch_execute(sql)).await
+    }
+
+    pub(crate) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, WatcherError> {
+        self.timed(self.client.query(sql, params)).await
+    }
+
+    pub(crate) async fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, WatcherError> {
+        self.timed(self.client.query_one(sql, params)).await
+    }
+
+    pub(crate) async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, WatcherError> {
+        self.timed(self.client.execute(sql, params)).await
+    }
+}

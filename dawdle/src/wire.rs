@@ -1,0 +1,194 @@
+//! The wire format: what dawdle puts on the queue. JSON, versioned, readable
+//! from any language.
+//!
+//! # Messages
+//!
+//! Every message body is one JSON object, an *envelope* of one or more events:
+//!
+//! ```json
+//! {
+//!   "dawdle": 1,
+//!   "events": [
+//!     {
+//!       "id": 42,
+//!       "schema": "public",
+//!       "table": "users",
+//!       "action": "update",
+//!       "key": ["6c1c0f5e-8d1a-4c61-9a8e-2f6f1f1b2a10"],
+//!       "captured_at": "2026-11-27T10:11:12.123456+00:00",
+//!       "txid": "1234567",
+//!       "old": {"id": "6c1c0f5e-8d1a-4c61-9a8e-2f6f1f1b2a10", "name": "ada"},
+//!       "new": {"id": "6c1c0f5e-8d1a-4c61-9a8e-2f6f1f1b2a10", "name": "Ada"}
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! - `dawdle` is the format version, an integer; this is version **1**. A
+//!   reader must refuse a version it does not know.
+//! - `events` are in capture order. On a FIFO queue all events of one message
+//!   belong to one row (its `MessageGroupId`).
+//! - `id` is the event's id, unique within the source database and the same
+//!   on every redelivery: use it as an idempotency key. It fits in an `i64`.
+//! - `schema` and `table` name the table, unquoted and case-sensitive.
+//! - `action` is `insert`, `update` or `delete`.
+//! - `key` is the primary key of the row, a JSON array in key column order.
+//! - `captured_at` is when the trigger ran (ISO 8601, UTC offset, microseconds).
+//! - `txid` is the PostgreSQL transaction id (`xid8`) as a decimal string:
+//!   events with the same `txid` were committed together.
+//! - `old` (updates and deletes) and `new` (inserts and updates) are the rows:
+//!   objects keyed by column name, holding only the captured columns, `null`
+//!   when not applicable. Column values are PostgreSQL's `to_json` form, except
+//!   `real`, `double precision` and `numeric` (and arrays of them), which are
+//!   strings holding PostgreSQL's text form, so that `-0`, `NaN`, `Infinity`
+//!   and every digit survive any JSON parser. Timestamps with time zone are
+//!   in UTC, intervals in ISO 8601 (`P1Y2M3DT4H5M6S`), `bytea` as `"\\x0a0b"`.
+//! - An event too large for one message has `"by_ref": true` and no `old` or
+//!   `new`: the rows stay in the table `dawdle.payloads` of the source
+//!   database, under the same `id`, until handled or expired.
+//!
+//! Readers must ignore members they do not know: later versions of format 1
+//! may add some.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::table::Action;
+
+/// The format version this crate writes and reads.
+pub const VERSION: u64 = 1;
+
+/// Bytes an envelope adds around its events: `{"dawdle":1,"events":[` and `]}`.
+pub(crate) const ENVELOPE_OVERHEAD: usize = r#"{"dawdle":1,"events":[]}"#.len();
+
+/// Wraps already-encoded events (JSON objects) into a message body.
+pub(crate) fn envelope<'a>(events: impl IntoIterator<Item = &'a str>) -> String {
+    let mut body = String::from(r#"{"dawdle":1,"events":["#);
+    for (i, event) in events.into_iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(event);
+    }
+    body.push_str("]}");
+    body
+}
+
+/// Why a message body is not a dawdle message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// Not JSON, or not the shape of an envelope.
+    #[error("not a dawdle message: {0}")]
+    Malformed(String),
+    /// A version this crate does not read.
+    #[error("unknown dawdle message version {0}; this reader knows version {VERSION}")]
+    UnknownVersion(u64),
+}
+
+/// One decoded message: the events it carries.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    /// The events, in capture order.
+    pub events: Vec<WireEvent>,
+}
+
+/// One event as it travels, before its rows are decoded into a `Watched` type.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WireEvent {
+    /// The event id: an idempotency key, stable across redeliveries.
+    pub id: i64,
+    /// Schema of the table.
+    pub schema: String,
+    /// Name of the table.
+    pub table: String,
+    /// What happened.
+    #[serde(deserialize_with = "action")]
+    pub action: Action,
+    /// The primary key, as a JSON array.
+    pub key: Box<RawValue>,
+    /// When the trigger ran.
+    pub captured_at: chrono::DateTime<chrono::FixedOffset>,
+    /// The transaction id, in decimal.
+    pub txid: String,
+    /// The row before the change.
+    #[serde(default)]
+    pub old: Option<serde_json::Value>,
+    /// The row after the change.
+    #[serde(default)]
+    pub new: Option<serde_json::Value>,
+    /// The rows are in `dawdle.payloads` rather than here.
+    #[serde(default)]
+    pub by_ref: bool,
+}
+
+fn action<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
+    let name = <&str>::deserialize(d)?;
+    Action::parse(name).ok_or_else(|| {
+        serde::de::Error::custom(format_args!(
+            "unknown action {name:?}; expected insert, update or delete"
+        ))
+    })
+}
+
+impl Envelope {
+    /// Reads a message body.
+    pub fn parse(body: &str) -> Result<Envelope, WireError> {
+        #[derive(Deserialize)]
+        struct Version {
+            dawdle: u64,
+        }
+        #[derive(Deserialize)]
+        struct Body {
+            events: Vec<WireEvent>,
+        }
+        let version: Version =
+            serde_json::from_str(body).map_err(|e| WireError::Malformed(e.to_string()))?;
+        if version.dawdle != VERSION {
+            return Err(WireError::UnknownVersion(version.dawdle));
+        }
+        let parsed: Body =
+            serde_json::from_str(body).map_err(|e| WireError::Malformed(e.to_string()))?;
+        if parsed.events.is_empty() {
+            return Err(WireError::Malformed("a message without events".to_owned()));
+        }
+        Ok(Envelope {
+            events: parsed.events,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &str = r#"{"id":7,"schema":"public","table":"users","action":"insert","key":[1],"captured_at":"2026-11-27T10:11:12.123456+00:00","txid":"99","old":null,"new":{"id":1}}"#;
+
+    #[test]
+    fn round_trips_an_envelope() {
+        let body = envelope([EVENT, EVENT]);
+        assert_eq!(body.len(), ENVELOPE_OVERHEAD + 2 * EVENT.len() + 1);
+        let parsed = Envelope::parse(&body).unwrap();
+        assert_eq!(parsed.events.len(), 2);
+        let e = &parsed.events[0];
+        assert_eq!((e.id, e.action, e.key.get()), (7, Action::Insert, "[1]"));
+        assert_eq!(e.new, Some(serde_json::json!({"id": 1})));
+        assert!(e.old.is_none() && !e.by_ref);
+    }
+
+    #[test]
+    fn names_what_is_wrong() {
+        assert!(matches!(
+            Envelope::parse("nope"),
+            Err(WireError::Malformed(_))
+        ));
+        assert_eq!(
+            Envelope::parse(r#"{"dawdle":2,"events":[]}"#).unwrap_err(),
+            WireError::UnknownVersion(2)
+        );
+        let bad_action = envelope([EVENT.replace("insert", "upsert").as_str()]);
+        let err = Envelope::parse(&bad_action).unwrap_err().to_string();
+        assert!(err.contains("unknown action \"upsert\""), "{err}");
+        assert!(Envelope::parse(r#"{"dawdle":1,"events":[]}"#).is_err());
+    }
+}

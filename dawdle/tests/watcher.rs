@@ -1,0 +1,361 @@
+//! The watcher against a real PostgreSQL, with MemoryQueue and with moto's
+//! SQS server: every event id written arrives, whatever stops in between.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use dawdle::queue::{MemoryQueue, Queue, SqsQueue};
+use dawdle::testing::{SqsServer, TestDb};
+use dawdle::watcher::{Watcher, WatcherHandle};
+use dawdle::wire::Envelope;
+use dawdle::{Column, Encoding, Events, Table};
+use tokio::time::{timeout, Instant};
+
+static ITEMS: Table = Table {
+    type_name: "tests::Item",
+    schema: "public",
+    name: "items",
+    columns: &[
+        Column {
+            name: "id",
+            field: "id",
+            primary_key: true,
+            sql: None,
+            encoding: Encoding::Json,
+        },
+        Column {
+            name: "body",
+            field: "body",
+            primary_key: false,
+            sql: None,
+            encoding: Encoding::Json,
+        },
+    ],
+    events: Events::ALL,
+    capture_unchanged: false,
+};
+
+async fn database() -> (TestDb, tokio_postgres::Client) {
+    let db = TestDb::new().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute("CREATE TABLE items (id int PRIMARY KEY, body text NOT NULL)")
+        .await
+        .unwrap();
+    dawdle::sql::apply(&mut client, &dawdle::sql::up(&[&ITEMS]).unwrap())
+        .await
+        .unwrap();
+    (db, client)
+}
+
+/// Fast settings for tests: short standby retry and linger.
+fn watcher(db: &TestDb, queue: impl Queue) -> WatcherHandle {
+    Watcher::builder(db.config().clone(), queue)
+        .standby_retry(Duration::from_millis(200))
+        .linger(Duration::from_millis(50))
+        .build()
+        .start()
+}
+
+async fn insert(client: &tokio_postgres::Client, ids: std::ops::Range<i32>) {
+    for chunk in ids.collect::<Vec<_>>().chunks(25) {
+        let values: Vec<String> = chunk.iter().map(|i| format!("({i}, 'item {i}')")).collect();
+        client
+            .batch_execute(&format!("INSERT INTO items VALUES {}", values.join(",")))
+            .await
+            .unwrap();
+    }
+}
+
+/// Every event received: id → how many times, and (key, id) in arrival order.
+#[derive(Debug, Default)]
+struct Received {
+    counts: BTreeMap<i64, u32>,
+    order: Vec<(String, i64)>,
+}
+
+impl Received {
+    fn add(&mut self, body: &str) {
+        for event in Envelope::parse(body).unwrap().events {
+            *self.counts.entry(event.id).or_default() += 1;
+            self.order.push((event.key.get().to_owned(), event.id));
+        }
+    }
+
+    /// Each of `ids` arrived; nothing else did.
+    fn assert_exactly(&self, ids: std::ops::RangeInclusive<i64>) {
+        let got: Vec<i64> = self.counts.keys().copied().collect();
+        assert_eq!(got, ids.collect::<Vec<_>>());
+    }
+}
+
+/// Receives and deletes until `expected` distinct events arrived.
+async fn collect(queue: &dyn Queue, expected: usize, received: &mut Received) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while received.counts.len() < expected {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {expected} events arrived",
+            received.counts.len()
+        );
+        let messages = queue
+            .receive(10, Duration::from_secs(1), Duration::from_secs(30))
+            .await
+            .unwrap();
+        for m in &messages {
+            received.add(&m.body);
+        }
+        let receipts: Vec<_> = messages.into_iter().map(|m| m.receipt).collect();
+        if !receipts.is_empty() {
+            queue.delete(&receipts).await.unwrap();
+        }
+    }
+}
+
+async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    timeout(Duration::from_secs(30), async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+}
+
+#[tokio::test]
+async fn delivers_every_event_and_empties_the_table() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::new();
+    let handle = watcher(&db, queue.clone());
+    insert(&client, 1..301).await;
+    client
+        .batch_execute(
+            "UPDATE items SET body = 'changed' WHERE id <= 100; DELETE FROM items WHERE id > 250;",
+        )
+        .await
+        .unwrap();
+    let mut received = Received::default();
+    collect(&queue, 450, &mut received).await;
+    received.assert_exactly(1..=450);
+    assert!(
+        received.counts.values().all(|&n| n == 1),
+        "no duplicates without a failure"
+    );
+    // Standard queue, one watcher: the order of sending is the order of ids.
+    let ids: Vec<i64> = received.order.iter().map(|(_, id)| *id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM dawdle.events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    wait_until("the table is empty", || {
+        left == 0 || handle.stats().backlog() == 0
+    })
+    .await;
+    assert!(handle.stats().events_sent() >= 450);
+    handle.shutdown().await.unwrap();
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM dawdle.events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn catches_up_after_being_killed() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::new();
+    insert(&client, 1..201).await;
+    let first = watcher(&db, queue.clone());
+    wait_until("some events were sent", || first.stats().events_sent() > 0).await;
+    first.abort(); // as SIGKILL would: mid-stream, nothing cleaned up
+    insert(&client, 201..401).await; // written while no watcher runs
+    let second = watcher(&db, queue.clone());
+    let mut received = Received::default();
+    collect(&queue, 400, &mut received).await;
+    received.assert_exactly(1..=400);
+    second.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn only_one_watcher_sends_and_a_standby_takes_over() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::new();
+    let a = watcher(&db, queue.clone());
+    let b = watcher(&db, queue.clone());
+    wait_until("one leads", || {
+        a.stats().is_leading() || b.stats().is_leading()
+    })
+    .await;
+    insert(&client, 1..101).await;
+    let mut received = Received::default();
+    collect(&queue, 100, &mut received).await;
+    let (leader, standby) = if a.stats().is_leading() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert!(!standby.stats().is_leading());
+    assert_eq!(standby.stats().events_sent(), 0, "the standby sent nothing");
+
+    leader.abort();
+    let killed = Instant::now();
+    wait_until("the standby leads", || standby.stats().is_leading()).await;
+    assert!(
+        killed.elapsed() < Duration::from_secs(5),
+        "took over in {:?}",
+        killed.elapsed()
+    );
+    insert(&client, 101..201).await;
+    collect(&queue, 200, &mut received).await;
+    received.assert_exactly(1..=200);
+    standby.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_idle_watcher_is_woken_by_the_doorbell() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::new();
+    // The safety-net timer is far away: only the doorbell can wake it.
+    let handle = Watcher::builder(db.config().clone(), queue.clone())
+        .linger(Duration::from_millis(20))
+        .poll_interval(Duration::from_secs(600))
+        .build()
+        .start();
+    wait_until("it leads", || handle.stats().is_leading()).await;
+    for round in 0..3 {
+        // Idle long enough to arm the doorbell.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        insert(&client, round * 10..round * 10 + 1).await;
+        let got = queue
+            .receive(10, Duration::from_secs(60), Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1, "round {round}");
+        queue.delete(&[got[0].receipt.clone()]).await.unwrap();
+    }
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn events_larger_than_a_message_go_by_reference() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::builder().max_message_bytes(64 * 1024).build();
+    let big = "x".repeat(2 * 1024 * 1024);
+    client
+        .execute("INSERT INTO items VALUES (1, $1), (2, 'small')", &[&big])
+        .await
+        .unwrap();
+    let handle = watcher(&db, queue.clone());
+    let mut events = Vec::new();
+    while events.len() < 2 {
+        for m in queue
+            .receive(10, Duration::from_secs(10), Duration::from_secs(30))
+            .await
+            .unwrap()
+        {
+            assert!(m.body.len() <= 64 * 1024);
+            events.extend(Envelope::parse(&m.body).unwrap().events);
+        }
+    }
+    assert!(
+        events[0].by_ref && events[0].new.is_none(),
+        "{:?}",
+        events[0]
+    );
+    assert!(!events[1].by_ref);
+    // The payload is in place before the message is sent.
+    let row = client
+        .query_one(
+            "SELECT new->>'body' FROM dawdle.payloads WHERE id = $1",
+            &[&events[0].id],
+        )
+        .await
+        .unwrap();
+    let body: String = row.get(0);
+    assert_eq!(body, big, "the payload waits whole in PostgreSQL");
+    handle.shutdown().await.unwrap();
+}
+
+async fn sqs_queue(fifo: bool) -> SqsQueue {
+    let server = SqsServer::get().await.unwrap();
+    let url = server.create_queue("watcher", fifo, None).await.unwrap();
+    SqsQueue::new(server.client().await, url)
+}
+
+#[tokio::test]
+async fn delivers_to_a_standard_sqs_queue() {
+    let (db, client) = database().await;
+    let queue = sqs_queue(false).await;
+    let handle = watcher(&db, queue.clone());
+    insert(&client, 1..61).await;
+    let mut received = Received::default();
+    collect(&queue, 60, &mut received).await;
+    received.assert_exactly(1..=60);
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn fifo_keeps_each_rows_changes_in_order() {
+    let (db, client) = database().await;
+    let queue = sqs_queue(true).await;
+    insert(&client, 1..6).await;
+    for n in 0..8 {
+        client
+            .batch_execute(&format!("UPDATE items SET body = 'v{n}'"))
+            .await
+            .unwrap();
+    }
+    let handle = watcher(&db, queue.clone());
+    let mut received = Received::default();
+    collect(&queue, 45, &mut received).await;
+    received.assert_exactly(1..=45);
+    let mut per_row: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (key, id) in &received.order {
+        per_row.entry(key.clone()).or_default().push(*id);
+    }
+    assert_eq!(per_row.len(), 5);
+    for (key, ids) in per_row {
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "row {key}: {ids:?}");
+    }
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn events_wait_while_sqs_is_unreachable() {
+    let (db, client) = database().await;
+    // Nothing listens on the port yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let url = format!("{endpoint}/123456789012/outage");
+    let queue = SqsQueue::new(SqsServer::client_for(&endpoint).await, &url);
+    let handle = watcher(&db, queue.clone());
+    insert(&client, 1..21).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let waiting: i64 = client
+        .query_one("SELECT count(*) FROM dawdle.events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(waiting, 20, "nothing is removed while the queue is down");
+
+    let server = SqsServer::start_on(port).await.unwrap();
+    server
+        .client()
+        .await
+        .create_queue()
+        .queue_name("outage")
+        .send()
+        .await
+        .unwrap();
+    let mut received = Received::default();
+    collect(&queue, 20, &mut received).await;
+    received.assert_exactly(1..=20);
+    handle.shutdown().await.unwrap();
+}

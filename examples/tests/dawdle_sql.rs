@@ -1,0 +1,116 @@
+//! The `dawdle-sql` binary, as a user runs it, on a real database.
+
+use std::process::Command;
+
+use dawdle::testing::TestDb;
+
+fn dawdle_sql(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dawdle-sql"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn pg_dump(db: &TestDb) -> String {
+    let out = Command::new("pg_dump")
+        .args(["--schema-only", "--no-owner", "--dbname", &db.url()])
+        .output()
+        .expect("pg_dump is installed with PostgreSQL");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // pg_dump brackets its output with a random \restrict key.
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with("\\restrict") && !line.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn up_applies_twice_and_down_restores_the_schema() {
+    let up = dawdle_sql(&[]);
+    assert_eq!(up, dawdle_sql(&["up"]));
+    assert!(up.contains(r#"CREATE TRIGGER "dawdle_insert" AFTER INSERT ON "public"."users""#));
+    assert!(up.contains(r#"CREATE TRIGGER "dawdle_update" AFTER UPDATE ON "shop"."orders""#));
+    assert!(
+        !up.contains(r#"AFTER DELETE ON "shop"."orders""#),
+        "orders do not capture deletes"
+    );
+    let down = dawdle_sql(&["down"]);
+
+    let db = TestDb::new().await.unwrap();
+    let client = db.connect().await.unwrap();
+    client
+        .batch_execute(include_str!("../schema.sql"))
+        .await
+        .unwrap();
+    let before = pg_dump(&db);
+    // Applied as psql -f would: statement by statement, no transaction of ours.
+    client.batch_execute(&up).await.unwrap();
+    let after_up = pg_dump(&db);
+    client.batch_execute(&up).await.unwrap();
+    assert_eq!(after_up, pg_dump(&db), "a second up changes nothing");
+
+    client
+        .batch_execute("INSERT INTO users (name) VALUES ('a'); UPDATE users SET password = 'x';")
+        .await
+        .unwrap();
+    let events: i64 = client
+        .query_one("SELECT count(*) FROM dawdle.events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 1, "the insert; the password is not watched");
+
+    client.batch_execute(&down).await.unwrap();
+    assert_eq!(before, pg_dump(&db), "down leaves the schema as it was");
+}
+
+#[test]
+fn dir_writes_sqlx_and_refinery_files() {
+    let dir = std::env::temp_dir().join(format!("dawdle-sql-dir-{}", std::process::id()));
+    let dir_arg = dir.to_str().unwrap();
+    let printed = dawdle_sql(&["--dir", dir_arg]);
+    dawdle_sql(&[
+        "--dir", dir_arg, "--format", "refinery", "--name", "capture",
+    ]);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(
+        names[0].ends_with("_dawdle.down.sql")
+            && names[0].len() == "20260101000000_dawdle.down.sql".len()
+    );
+    assert!(names[1].ends_with("_dawdle.up.sql"));
+    assert!(names[2].starts_with('V') && names[2].ends_with("__capture.sql"));
+    assert!(printed.contains("wrote "));
+    assert_eq!(
+        std::fs::read_to_string(dir.join(&names[1])).unwrap(),
+        dawdle_sql(&["up"])
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn help_and_usage_errors() {
+    assert!(dawdle_sql(&["--help"]).contains("USAGE:"));
+    let out = Command::new(env!("CARGO_BIN_EXE_dawdle-sql"))
+        .arg("--frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument \"--frobnicate\""));
+}
