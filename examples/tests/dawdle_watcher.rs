@@ -2,16 +2,27 @@
 //! moto's SQS server: a burst forwarded, SIGKILL mid-stream, SIGTERM.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use dawdle::queue::{Queue, SqsQueue};
 use dawdle::testing::{SqsServer, TestDb};
 use dawdle::wire::Envelope;
+use dawdle_examples as _; // links the models: up_registered() covers them
 use tokio::time::Instant;
 
-fn start(db: &TestDb, server: &SqsServer, queue_url: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_dawdle-watcher"))
+/// The watcher process, killed if the test fails before it stops it.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(db: &TestDb, server: &SqsServer, queue_url: &str) -> Process {
+    let child = Command::new(env!("CARGO_BIN_EXE_dawdle-watcher"))
         .env("DATABASE_URL", db.url())
         .env("DAWDLE_SQS_QUEUE_URL", queue_url)
         .env("DAWDLE_SQS_ENDPOINT", server.endpoint())
@@ -20,14 +31,14 @@ fn start(db: &TestDb, server: &SqsServer, queue_url: &str) -> Child {
         .env("AWS_REGION", "us-east-1")
         .env("DAWDLE_EVENTS_PER_MESSAGE", "5")
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Process(child)
 }
 
-fn signal(child: &Child, signal: &str) {
+fn signal(process: &Process, signal: &str) {
     let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
+        .args([signal, &process.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -87,7 +98,7 @@ async fn forwards_a_burst_survives_sigkill_and_stops_on_sigterm() {
     let mut ids = BTreeSet::new();
     receive_until(&queue, &mut ids, 10).await;
     signal(&watcher, "-KILL");
-    watcher.wait().unwrap();
+    watcher.0.wait().unwrap();
 
     client
         .batch_execute("UPDATE users SET name = name || '!'")
@@ -102,7 +113,7 @@ async fn forwards_a_burst_survives_sigkill_and_stops_on_sigterm() {
     );
 
     signal(&watcher, "-TERM");
-    let status = watcher.wait().unwrap();
+    let status = watcher.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let left: i64 = client
         .query_one("SELECT count(*) FROM dawdle.events", &[])

@@ -96,7 +96,7 @@ pub(crate) async fn round(
             let outcome = match queue.send(&messages).await {
                 Ok(outcome) => outcome,
                 Err(error) => {
-                    tracing::warn!(%error, "send failed; the events stay in PostgreSQL");
+                    // Logged by the caller, which backs off.
                     round.queue_error = Some(error);
                     break;
                 }
