@@ -26,6 +26,10 @@ mod shadowed {
     struct module_path;
     struct row;
     struct PARTS;
+    struct Handler;
+    struct EventArg;
+    struct Insert;
+    struct Future;
     mod core {}
     mod std {}
     mod dawdle {}
@@ -52,9 +56,30 @@ mod shadowed {
         decode: bool,
         TABLE: bool,
     }
+
+    // Handlers named like the generated code's helpers and locals.
+    #[::dawdle::handler]
+    async fn register(_event: ::dawdle::Insert<User>) {}
+
+    #[::dawdle::handler]
+    async fn call(
+        _event: ::dawdle::Update<User>,
+    ) -> ::core::result::Result<(), ::std::string::String> {
+        ::core::result::Result::Ok(())
+    }
+
+    #[::dawdle::handler]
+    async fn __arg(_event: ::dawdle::Delete<User>) {}
+
+    #[::dawdle::handler]
+    async fn HANDLER(_event: ::dawdle::Delete<Row>) {}
+
+    #[::dawdle::handler(name = "shadowed")]
+    async fn handler(_event: ::dawdle::Change<Row>) {}
 }
 
-// Two watched types in one module, and one watched type in a function body.
+// Two watched types in one module, and a watched type and a handler in a
+// function body.
 mod neighbours {
     #[derive(dawdle::Watched)]
     #[dawdle(table = "a")]
@@ -77,5 +102,11 @@ fn inside_a_function() {
         id: i32,
     }
 
+    #[dawdle::handler]
+    async fn local(_event: dawdle::Insert<Local>) {}
+
     assert_eq!(<Local as dawdle::Watched>::TABLE.name, "local");
+    assert!(dawdle::handler::handlers()
+        .iter()
+        .any(|handler| handler.name == "gen::local"));
 }

@@ -34,7 +34,32 @@ pub struct User {
     pub settings: std::collections::BTreeMap<String, i32>,
 }
 
+/// A handler under every lint.
+///
+/// # Errors
+///
+/// When the user has no name.
+#[dawdle::handler]
+pub async fn welcome(event: dawdle::Insert<User>) -> Result<(), String> {
+    std::future::ready(()).await;
+    if event.new.name.is_empty() {
+        return Err(format!("user {} has no name", event.new.id));
+    }
+    Ok(())
+}
+
+/// A handler returning `()`, with a name of its own.
+#[dawdle::handler(name = "lints.farewell")]
+pub async fn farewell(_: dawdle::Delete<User>) {
+    std::future::ready(()).await;
+}
+
 #[test]
 fn derives() {
     assert_eq!(User::TABLE.columns.len(), 4);
+}
+
+#[test]
+fn registers() {
+    assert_eq!(dawdle::handler::handlers().len(), 2);
 }

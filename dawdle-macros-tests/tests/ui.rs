@@ -8,3 +8,10 @@ fn watched() {
     t.pass("tests/ui/watched/pass/*.rs");
     t.compile_fail("tests/ui/watched/fail/*.rs");
 }
+
+#[test]
+fn handler() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/ui/handler/pass/*.rs");
+    t.compile_fail("tests/ui/handler/fail/*.rs");
+}

@@ -1,10 +1,85 @@
-//! dawdle captures row changes in PostgreSQL and delivers them as typed Rust
-//! values.
+//! dawdle captures row changes in PostgreSQL and delivers them, as typed
+//! Rust values, to handler functions — in one process or across many,
+//! through Amazon SQS.
 //!
-//! This release holds the capture half: [`#[derive(Watched)]`](derive@Watched)
-//! describes a table by a Rust struct, [`sql`] turns the descriptions into
-//! triggers that record every change durably in the same transaction, and
-//! [`Watched::from_json`] turns a recorded row back into the struct.
+//! # Getting started
+//!
+//! 1. Describe a table with a struct. Only the columns it names are captured.
+//!
+//!    ```
+//!    use dawdle::Watched;
+//!
+//!    #[derive(Debug, Clone, PartialEq, Watched)]
+//!    #[dawdle(table = "users")]                 // schema "public" by default
+//!    pub struct User {
+//!        #[dawdle(primary_key)]
+//!        pub id: uuid::Uuid,
+//!        pub name: String,
+//!        pub settings: serde_json::Value,      // jsonb: object keys stay strings
+//!        pub inserted_at: chrono::NaiveDateTime,
+//!    }
+//!    ```
+//!
+//! 2. Install the triggers: a three-line `dawdle-sql` bin in your crate
+//!    prints the migration for every `Watched` type ([`sql::cli`]), or apply
+//!    it from code:
+//!
+//!    ```no_run
+//!    # async fn demo(client: &mut tokio_postgres::Client) -> Result<(), dawdle::sql::SqlError> {
+//!    dawdle::sql::apply(client, &dawdle::sql::up_registered()?).await?;
+//!    # Ok(()) }
+//!    ```
+//!
+//! 3. Write handlers. The argument's type chooses what they receive:
+//!    [`Insert`], [`Update`], [`Delete`] or [`Change`] of a `Watched` type.
+//!
+//!    ```
+//!    # use dawdle::Watched;
+//!    # #[derive(Debug, Clone, Watched)]
+//!    # #[dawdle(table = "users")]
+//!    # pub struct User { pub id: i64, pub name: String }
+//!    use dawdle::{Insert, Update};
+//!
+//!    #[dawdle::handler]
+//!    async fn welcome(event: Insert<User>) -> Result<(), std::io::Error> {
+//!        println!("welcome, {} (event {})", event.new.name, event.meta.id);
+//!        Ok(())
+//!    }
+//!
+//!    #[dawdle::handler]
+//!    async fn renamed(event: Update<User>) {
+//!        println!("{} is now {}", event.old.name, event.new.name);
+//!    }
+//!    ```
+//!
+//! 4. Run the watcher (moves events from PostgreSQL to the queue; one active
+//!    per database) and the listener (calls the handlers), here or in
+//!    separate processes:
+//!
+//!    ```no_run
+//!    # async fn demo(config: tokio_postgres::Config) -> Result<(), Box<dyn std::error::Error>> {
+//!    let runtime = dawdle::Runtime::builder()
+//!        .database(config)                        // tokio_postgres::Config
+//!        .queue(dawdle::MemoryQueue::new())       // or dawdle::SqsQueue::new(client, url)
+//!        .watch()
+//!        .listen()
+//!        .build()?;
+//!    let handle = runtime.start().await?;
+//!    // ...
+//!    handle.shutdown().await?;                    // nothing lost, nothing half-handled
+//!    # Ok(()) }
+//!    ```
+//!
+//! # Guarantees
+//!
+//! - Every change is recorded in `dawdle.events` by the transaction that
+//!   makes it, and removed only after the queue accepted it: a crash of any
+//!   part loses nothing. Handlers run at least once per event; a redelivery
+//!   carries the same [`Meta::id`], the idempotency key.
+//! - A decoded row equals what a direct tokio-postgres query of the same row
+//!   returns, field for field (see [`decode`] for the types).
+//! - Writers do not pay a NOTIFY under load (see [`watcher`]).
+//! - Messages are versioned JSON, readable from any language ([`wire`]).
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -13,8 +88,12 @@
 extern crate self as dawdle;
 
 pub mod decode;
+pub mod event;
+pub mod handler;
+mod listener;
 pub mod queue;
 pub mod registry;
+mod runtime;
 pub mod sql;
 pub mod table;
 #[cfg(feature = "testing")]
@@ -28,9 +107,11 @@ pub mod wire;
 pub mod __private;
 
 pub use decode::{Decode, DecodeError, Interval};
+pub use event::{Change, Delete, Insert, Meta, Update};
 #[cfg(feature = "sqs")]
 pub use queue::SqsQueue;
 pub use queue::{MemoryQueue, Queue};
+pub use runtime::{BuildError, Runtime, RuntimeBuilder, RuntimeHandle};
 pub use table::{Action, Column, Encoding, Events, Table};
 pub use watched::Watched;
 pub use watcher::Watcher;
@@ -155,3 +236,136 @@ pub use watcher::Watcher;
 /// ```
 #[cfg(feature = "derive")]
 pub use dawdle_derive::Watched;
+
+/// Registers an `async fn` as a handler: the listener calls it with every
+/// event of the kind its argument names.
+///
+/// ```
+/// use dawdle::{Change, Insert, Update, Watched};
+///
+/// #[derive(Debug, Clone, Watched)]
+/// #[dawdle(table = "users")]
+/// pub struct User {
+///     pub id: i64,
+///     pub name: String,
+/// }
+///
+/// #[dawdle::handler]
+/// async fn welcome(event: Insert<User>) -> Result<(), std::io::Error> {
+///     println!("welcome, {} (event {})", event.new.name, event.meta.id);
+///     Ok(())
+/// }
+///
+/// #[dawdle::handler]
+/// async fn renamed(event: Update<User>) {
+///     if event.old.name != event.new.name {
+///         println!("{} is now {}", event.old.name, event.new.name);
+///     }
+/// }
+///
+/// #[dawdle::handler(name = "audit")]
+/// async fn audit(event: Change<User>) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+///     println!("{} of a user", event.meta().action);
+///     Ok(())
+/// }
+/// ```
+///
+/// # The signature
+///
+/// The function takes one argument, the event, whose type chooses what the
+/// handler receives, for a [`Watched`](trait@Watched) type `T`:
+///
+/// | Argument            | Receives                                         |
+/// |---------------------|--------------------------------------------------|
+/// | [`Insert<T>`]       | each insert into `T`'s table: the row as `new`   |
+/// | [`Update<T>`]       | each update: the row as `old` and as `new`       |
+/// | [`Delete<T>`]       | each delete: the row as `old`                    |
+/// | [`Change<T>`]       | all three, as an enum                            |
+///
+/// Each carries its [`Meta`]: the event's id, schema, table, action and
+/// capture time. Any pattern can bind it: `Insert { new, meta }: Insert<User>`.
+///
+/// The function returns `()`, or `Result<(), E>` for any
+/// `E: Display + Send + 'static`: `String`, `anyhow::Error`,
+/// `Box<dyn Error + Send + Sync>`, your own error type. An `Err` is logged
+/// with its `Display` ([`handler::HandlerError`]) and the event is delivered
+/// again later, as after a panic.
+///
+/// The future must be `Send`, as the listener may poll it on any thread: do
+/// not hold an `Rc` or a `std::sync::MutexGuard` across an `.await`. A
+/// handler is a free `async fn`: not a method, not generic, not `unsafe`.
+///
+/// A wrong signature is a compile error on the token at fault:
+///
+/// ```compile_fail,E0277
+/// # use dawdle::Watched;
+/// # #[derive(Watched)]
+/// # #[dawdle(table = "users")]
+/// # pub struct User { pub id: i64 }
+/// #[dawdle::handler]
+/// async fn welcome(user: User) {} // error: the trait bound `User: EventArg` is not satisfied
+/// ```
+///
+/// Events are delivered at least once: a handler may see an event again
+/// (after a crash, or when another handler of the same event failed), with
+/// the same [`Meta::id`]. Use it to make handlers idempotent.
+///
+/// # Options
+///
+/// - `name = "..."`: the handler's name, in logs and errors. By default it is
+///   the module path and the function name (`my_app::users::welcome`); give
+///   a name of your own to keep it stable when the function moves. Names are
+///   unique within a program: building the runtime fails on duplicates, and
+///   lists them all.
+/// - `crate = "path"`: the path to this crate in the generated code, for
+///   crates that re-export dawdle under another name; `::dawdle` by default.
+///
+/// ```
+/// // dawdle under another name, as in a crate that re-exports it.
+/// use ::dawdle as db;
+/// # use db::Watched;
+/// # #[derive(Watched)]
+/// # #[dawdle(crate = "db", table = "users")]
+/// # pub struct User { pub id: i64 }
+///
+/// #[db::handler(crate = "db", name = "users.welcome")]
+/// async fn welcome(event: db::Insert<User>) {}
+/// ```
+///
+/// # What it generates
+///
+/// The function stays exactly as written: call it from your tests like any
+/// `async fn`. Beside it, the macro registers the handler, so that the
+/// listener finds every handler linked into the program without a list to
+/// keep ([`handler::handlers`] lists them).
+///
+/// ```
+/// # use dawdle::{Action, Insert, Meta, Watched};
+/// # #[derive(Watched)]
+/// # #[dawdle(table = "users")]
+/// # pub struct User { pub id: i64, pub name: String }
+/// #[dawdle::handler]
+/// async fn welcome(event: Insert<User>) -> Result<(), String> {
+///     if event.new.name.is_empty() {
+///         return Err(format!("user {} has no name", event.new.id));
+///     }
+///     Ok(())
+/// }
+///
+/// let event = Insert {
+///     new: User { id: 1, name: String::new() },
+///     meta: Meta {
+///         id: 42,
+///         schema: "public".to_owned(),
+///         table: "users".to_owned(),
+///         action: Action::Insert,
+///         captured_at: chrono::Utc::now().fixed_offset(),
+///         txid: "1".to_owned(),
+///     },
+/// };
+/// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+/// assert_eq!(runtime.block_on(welcome(event)), Err("user 1 has no name".to_owned()));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[cfg(feature = "derive")]
+pub use dawdle_derive::handler;

@@ -10,3 +10,60 @@ pub const fn assert_decode<T: crate::decode::Decode>() {}
 
 /// Fails to compile, on the field's type, when `#[dawdle(serde)]` cannot deserialize it.
 pub const fn assert_deserialize<T: serde::de::DeserializeOwned>() {}
+
+pub use crate::event::EventArg;
+pub use crate::handler::{decode_arg, CallFn, Handler, HandlerResult};
+pub use crate::queue::BoxFuture;
+
+/// What `#[dawdle::handler]` submits for `handler`, a handler taking `A`.
+///
+/// `A: EventArg` is checked here and nowhere else in the generated code, so
+/// that an argument that is not an event type is reported once, on its type
+/// (the span the macro gives to `handler`).
+pub const fn register<A: EventArg, Fut>(
+    name: &'static str,
+    call: CallFn,
+    handler: fn(A) -> Fut,
+) -> Handler {
+    let _ = handler;
+    Handler {
+        name,
+        table: <A::Row as crate::Watched>::TABLE,
+        actions: A::ACTIONS,
+        decode: decode_arg::<A>,
+        call,
+    }
+}
+
+/// Calls `handler` with the argument its `decode` made.
+///
+/// `handler` and `output` are the same function. The macro spans them
+/// differently, so that a future that is not `Send` is reported on
+/// `handler` (the function's name) and a return type that is not a
+/// [`HandlerResult`] on `output` (the return type). `A` is not bound by
+/// `EventArg`, which `register` checks.
+pub fn call<A, Fut, Out>(
+    arg: Box<dyn std::any::Any + Send>,
+    handler: fn(A) -> Fut,
+    output: fn(A) -> Out,
+) -> BoxFuture<'static, Result<(), crate::handler::HandlerError>>
+where
+    A: 'static,
+    Fut: std::future::Future<Output = Out::Output> + Send + 'static,
+    Out: std::future::Future,
+    Out::Output: HandlerResult,
+{
+    let _ = output;
+    match arg.downcast::<A>() {
+        Ok(arg) => {
+            let future = handler(*arg);
+            Box::pin(async move { future.await.into_result() })
+        }
+        // `register` pairs `decode` and `call` of one `A`.
+        Err(_) => Box::pin(async {
+            Err(crate::handler::HandlerError(
+                "internal error: handler argument of the wrong type".to_owned(),
+            ))
+        }),
+    }
+}

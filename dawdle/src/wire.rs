@@ -91,6 +91,8 @@ pub enum WireError {
 pub struct Envelope {
     /// The events, in capture order.
     pub events: Vec<WireEvent>,
+    /// Each event's JSON as it arrived, to send an event on by itself.
+    pub raw: Vec<Box<RawValue>>,
 }
 
 /// One event as it travels, before its rows are decoded into a `Watched` type.
@@ -140,7 +142,7 @@ impl Envelope {
         }
         #[derive(Deserialize)]
         struct Body {
-            events: Vec<WireEvent>,
+            events: Vec<Box<RawValue>>,
         }
         let version: Version =
             serde_json::from_str(body).map_err(|e| WireError::Malformed(e.to_string()))?;
@@ -152,8 +154,18 @@ impl Envelope {
         if parsed.events.is_empty() {
             return Err(WireError::Malformed("a message without events".to_owned()));
         }
+        let events = parsed
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                serde_json::from_str(raw.get())
+                    .map_err(|e| WireError::Malformed(format!("event {i}: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
         Ok(Envelope {
-            events: parsed.events,
+            events,
+            raw: parsed.events,
         })
     }
 }

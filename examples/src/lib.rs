@@ -21,8 +21,8 @@ pub struct User {
     /// `timestamp`, UTC by convention.
     pub inserted_at: NaiveDateTime,
     /// A `point`, which has no Rust type of its own: an override captures
-    /// it as `[x, y]`.
-    #[dawdle(sql = "ARRAY[$1[0], $1[1]]")]
+    /// it as `[x, y]` (and keeps NULL a NULL).
+    #[dawdle(sql = "CASE WHEN $1 IS NULL THEN NULL ELSE ARRAY[$1[0], $1[1]] END")]
     pub location: Option<Vec<f64>>,
 }
 

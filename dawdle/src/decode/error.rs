@@ -80,6 +80,16 @@ pub enum DecodeError {
         /// What was there instead, shortened.
         found: String,
     },
+    /// The event lacks a row its action implies (`new` of an insert, ...).
+    #[error("a {action} event of {table} has no `{which}` row")]
+    MissingRow {
+        /// `schema.table`.
+        table: String,
+        /// The event's action.
+        action: crate::table::Action,
+        /// `old` or `new`.
+        which: &'static str,
+    },
     /// A captured column is absent from the row.
     #[error("cannot decode a row of {table} into {rust_type}: column {column} is missing")]
     MissingColumn {

@@ -58,13 +58,16 @@ struct Stored {
     receive_count: u32,
 }
 
-/// A message that was received too many times without being deleted.
+/// A message that was received too many times without being deleted, or
+/// that a listener found impossible to handle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetter {
     /// The body as sent.
     pub body: String,
     /// How many times it was received.
     pub receive_count: u32,
+    /// Why it was dead-lettered.
+    pub reason: String,
 }
 
 /// Settings of a [`MemoryQueue`].
@@ -220,6 +223,7 @@ impl MemoryQueue {
                 state.dead.push(DeadLetter {
                     body: stored.body,
                     receive_count: stored.receive_count - 1,
+                    reason: "received more than max_receives times".to_owned(),
                 });
                 continue;
             }
@@ -305,6 +309,27 @@ impl MemoryQueue {
 }
 
 impl Queue for MemoryQueue {
+    fn dead_letter<'a>(
+        &'a self,
+        message: &'a ReceivedMessage,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            let seq = Self::current(&state, &message.receipt)?;
+            if let Some((stored, _)) = state.in_flight.remove(&seq) {
+                state.dead.push(DeadLetter {
+                    body: stored.body,
+                    receive_count: stored.receive_count,
+                    reason: reason.to_owned(),
+                });
+            }
+            drop(state);
+            self.inner.changed.notify_waiters();
+            Ok(())
+        })
+    }
+
     fn max_message_bytes(&self) -> usize {
         self.inner.max_message_bytes
     }
@@ -463,13 +488,8 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
-        assert_eq!(
-            queue.dead_letters(),
-            vec![DeadLetter {
-                body: "a".into(),
-                receive_count: 2
-            }]
-        );
+        let dead = queue.dead_letters();
+        assert_eq!((dead[0].body.as_str(), dead[0].receive_count), ("a", 2));
     }
 
     #[tokio::test]

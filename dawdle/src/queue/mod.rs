@@ -117,4 +117,18 @@ pub trait Queue: Send + Sync + std::fmt::Debug + 'static {
         receipt: &'a Receipt,
         visibility: Duration,
     ) -> BoxFuture<'a, Result<(), QueueError>>;
+
+    /// Moves a message that can never be handled (not a dawdle message, an
+    /// unknown table, a row that does not decode) to the dead-letter queue.
+    ///
+    /// The default makes it visible again at once, so that the queue's own
+    /// redrive policy moves it after its maximum receive count.
+    fn dead_letter<'a>(
+        &'a self,
+        message: &'a ReceivedMessage,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        let _ = reason;
+        self.change_visibility(&message.receipt, Duration::ZERO)
+    }
 }

@@ -25,6 +25,7 @@ const SEND_ATTEMPTS: u32 = 4;
 pub struct SqsQueue {
     client: Client,
     url: String,
+    dead_letter_url: Option<String>,
     fifo: bool,
     max_message_bytes: usize,
 }
@@ -40,6 +41,16 @@ impl SqsQueueBuilder {
     /// Set it to the queue's `MaximumMessageSize` if that is lower.
     pub fn max_message_bytes(mut self, bytes: usize) -> Self {
         self.queue.max_message_bytes = bytes.clamp(1024, SQS_MAX_MESSAGE_BYTES);
+        self
+    }
+
+    /// Where listeners move messages that can never be handled (not a
+    /// dawdle message, an unknown table, a row that does not decode): at
+    /// once, with the reason as the message attribute `dawdle_reason`.
+    /// Without it, such a message is made visible again until the queue's
+    /// redrive policy moves it after its maximum receive count.
+    pub fn dead_letter_queue(mut self, url: impl Into<String>) -> Self {
+        self.queue.dead_letter_url = Some(url.into());
         self
     }
 
@@ -69,6 +80,7 @@ impl SqsQueue {
                 client,
                 fifo: url.ends_with(".fifo"),
                 url,
+                dead_letter_url: None,
                 max_message_bytes: SQS_MAX_MESSAGE_BYTES,
             },
         }
@@ -103,6 +115,40 @@ fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
 }
 
 impl Queue for SqsQueue {
+    fn dead_letter<'a>(
+        &'a self,
+        message: &'a ReceivedMessage,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let Some(dlq) = &self.dead_letter_url else {
+                return self
+                    .change_visibility(&message.receipt, Duration::ZERO)
+                    .await;
+            };
+            let mut request = self
+                .client
+                .send_message()
+                .queue_url(dlq)
+                .message_body(&message.body)
+                .message_attributes(
+                    "dawdle_reason",
+                    aws_sdk_sqs::types::MessageAttributeValue::builder()
+                        .data_type("String")
+                        .string_value(reason.chars().take(1000).collect::<String>())
+                        .build()
+                        .map_err(|e| QueueError::Refused(e.to_string()))?,
+                );
+            if dlq.ends_with(".fifo") {
+                request = request
+                    .message_group_id("dawdle-dead-letters")
+                    .message_deduplication_id(&message.message_id);
+            }
+            request.send().await.map_err(unavailable)?;
+            self.delete(std::slice::from_ref(&message.receipt)).await
+        })
+    }
+
     fn max_message_bytes(&self) -> usize {
         self.max_message_bytes
     }

@@ -1,0 +1,4 @@
+#[dawdle::handler]
+async fn welcome() {}
+
+fn main() {}

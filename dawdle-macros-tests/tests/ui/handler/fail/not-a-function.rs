@@ -1,0 +1,4 @@
+#[dawdle::handler]
+struct Welcome;
+
+fn main() {}

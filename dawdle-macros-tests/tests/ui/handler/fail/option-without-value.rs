@@ -1,0 +1,12 @@
+use dawdle::{Insert, Watched};
+
+#[derive(Watched)]
+#[dawdle(table = "users")]
+struct User {
+    id: i64,
+}
+
+#[dawdle::handler(name)]
+async fn welcome(_event: Insert<User>) {}
+
+fn main() {}

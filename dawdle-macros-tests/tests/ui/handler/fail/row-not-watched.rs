@@ -1,0 +1,6 @@
+use dawdle::Insert;
+
+#[dawdle::handler]
+async fn welcome(_event: Insert<String>) {}
+
+fn main() {}

@@ -1,0 +1,126 @@
+//! The table every section uses: 12 columns of the common types.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+/// A row of `orders`, as dawdle captures and decodes it.
+#[derive(Debug, Clone, PartialEq, dawdle::Watched)]
+#[dawdle(table = "orders")]
+pub struct Order {
+    pub id: i64,
+    pub customer_id: i64,
+    pub status: String,
+    pub quantity: i32,
+    pub price: Decimal,
+    pub weight: f64,
+    pub paid: bool,
+    pub reference: Uuid,
+    pub note: Option<String>,
+    pub tags: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub attributes: serde_json::Value,
+}
+
+pub const CREATE_TABLE: &str = "
+CREATE TABLE orders (
+    id          bigint PRIMARY KEY,
+    customer_id bigint NOT NULL,
+    status      text NOT NULL,
+    quantity    integer NOT NULL,
+    price       numeric(12, 2) NOT NULL,
+    weight      double precision NOT NULL,
+    paid        boolean NOT NULL,
+    reference   uuid NOT NULL,
+    note        text,
+    tags        text[] NOT NULL,
+    created_at  timestamptz NOT NULL,
+    attributes  jsonb NOT NULL
+)";
+
+/// The values of every column but `id` and `customer_id`, after `$1` (id).
+const VALUES: &str = "'new', 3, 19.99, 1.25, false, gen_random_uuid(), 'leave at the door', \
+     ARRAY['gift', 'express'], now(), '{\"source\": \"bench\", \"priority\": 2}'";
+
+/// One row: `$1` is the id.
+pub fn insert_one() -> String {
+    format!("INSERT INTO orders VALUES ($1::bigint, $1::bigint % 1000, {VALUES})")
+}
+
+/// `$2` rows in one statement, ids from `$1` on.
+pub fn insert_many() -> String {
+    format!(
+        "INSERT INTO orders SELECT g, g % 1000, {VALUES} \
+         FROM generate_series($1::bigint, $1::bigint + $2::bigint - 1) g"
+    )
+}
+
+/// dawdle's capture of `orders`: the events table and the triggers.
+pub fn dawdle_up() -> String {
+    use dawdle::Watched;
+    dawdle::sql::up(&[Order::TABLE]).expect("the bench's table is valid")
+}
+
+/// DawdleDB's capture of `orders`, as `create_watcher_events_table()` and
+/// `update_notify("orders", [:insert, :update, :delete])` generate it: an
+/// event row with the whole row's JSON and a `pg_notify` per row.
+pub fn dawdle_db_up() -> String {
+    let mut sql = String::from(
+        r#"CREATE TABLE "watcher_events" (
+  "id" bigserial,
+  "payload" text NOT NULL,
+  "created_at" timestamp(0) NOT NULL,
+  PRIMARY KEY ("id"));
+"#,
+    );
+    for (action, rows) in [
+        ("insert", "      ,'new', to_jsonb(NEW)\n"),
+        (
+            "update",
+            "      ,'old', to_jsonb(OLD)\n      ,'new', to_jsonb(NEW)\n",
+        ),
+        ("delete", "      ,'old', to_jsonb(OLD)\n"),
+    ] {
+        let upper = action.to_uppercase();
+        sql.push_str(&format!(
+            r#"
+CREATE OR REPLACE FUNCTION notify_orders_{action}()
+RETURNS trigger AS $$
+DECLARE
+  event_id bigint;
+BEGIN
+  INSERT INTO watcher_events (payload, created_at) VALUES (
+    json_build_object(
+      'table', TG_TABLE_NAME
+      ,'action', '{action}'
+{rows}    )::text,
+    now()
+  )
+  RETURNING id INTO event_id;
+  PERFORM pg_notify(
+    'dawdle_db_watcher_notify',
+    json_build_object(
+      'table', TG_TABLE_NAME,
+      'action', '{action}',
+      'id', event_id
+    )::text
+  );
+  RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
+DROP TRIGGER IF EXISTS notify_orders_{action} ON orders;
+
+CREATE TRIGGER notify_orders_{action}
+AFTER {upper}
+ON orders
+FOR EACH ROW
+EXECUTE PROCEDURE notify_orders_{action}();
+"#
+        ));
+    }
+    sql
+}
+
+/// The channel DawdleDB's triggers notify on.
+pub const DAWDLE_DB_CHANNEL: &str = "dawdle_db_watcher_notify";

@@ -1,0 +1,202 @@
+//! The values handlers receive: [`Insert`], [`Update`], [`Delete`] and
+//! [`Change`], each with the event's [`Meta`].
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::decode::DecodeError;
+use crate::table::{Action, Events};
+use crate::wire::WireEvent;
+use crate::Watched;
+
+/// What every event carries besides its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    /// The event's id: unique within its database and the same on every
+    /// redelivery. Handlers run at least once per event: use this id to make
+    /// them idempotent.
+    pub id: i64,
+    /// Schema of the table.
+    pub schema: String,
+    /// Name of the table.
+    pub table: String,
+    /// What happened.
+    pub action: Action,
+    /// When the change was captured (the trigger ran).
+    pub captured_at: DateTime<FixedOffset>,
+    /// The PostgreSQL transaction id, in decimal: events with the same
+    /// `txid` were committed together.
+    pub txid: String,
+}
+
+impl Meta {
+    fn of(event: &WireEvent) -> Meta {
+        Meta {
+            id: event.id,
+            schema: event.schema.clone(),
+            table: event.table.clone(),
+            action: event.action,
+            captured_at: event.captured_at,
+            txid: event.txid.clone(),
+        }
+    }
+}
+
+/// A row was inserted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Insert<T> {
+    /// The row as inserted.
+    pub new: T,
+    /// The event's metadata.
+    pub meta: Meta,
+}
+
+/// A row was updated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update<T> {
+    /// The row before.
+    pub old: T,
+    /// The row after.
+    pub new: T,
+    /// The event's metadata.
+    pub meta: Meta,
+}
+
+/// A row was deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delete<T> {
+    /// The row as it was.
+    pub old: T,
+    /// The event's metadata.
+    pub meta: Meta,
+}
+
+/// Any change to a row: a handler taking `Change<T>` sees all three.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change<T> {
+    /// A row was inserted.
+    Insert(Insert<T>),
+    /// A row was updated.
+    Update(Update<T>),
+    /// A row was deleted.
+    Delete(Delete<T>),
+}
+
+impl<T> Change<T> {
+    /// The event's metadata.
+    pub fn meta(&self) -> &Meta {
+        match self {
+            Change::Insert(e) => &e.meta,
+            Change::Update(e) => &e.meta,
+            Change::Delete(e) => &e.meta,
+        }
+    }
+
+    /// The row after the change (`None` for a delete).
+    // Named after the `new` row, like the fields of the other events.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(&self) -> Option<&T> {
+        match self {
+            Change::Insert(e) => Some(&e.new),
+            Change::Update(e) => Some(&e.new),
+            Change::Delete(_) => None,
+        }
+    }
+
+    /// The row before the change (`None` for an insert).
+    pub fn old(&self) -> Option<&T> {
+        match self {
+            Change::Insert(_) => None,
+            Change::Update(e) => Some(&e.old),
+            Change::Delete(e) => Some(&e.old),
+        }
+    }
+}
+
+/// An event type a handler can take: [`Insert`], [`Update`], [`Delete`] or
+/// [`Change`] of a [`Watched`] type. Not meant to be implemented elsewhere.
+pub trait EventArg: Sized + Send + 'static {
+    /// The watched row type.
+    type Row: Watched;
+    /// The actions this argument subscribes to.
+    const ACTIONS: Events;
+
+    /// Builds the argument from an event whose rows are present.
+    fn from_event(event: &WireEvent) -> Result<Self, DecodeError>;
+}
+
+fn row<T: Watched>(
+    event: &WireEvent,
+    row: Option<&serde_json::Value>,
+    which: &'static str,
+) -> Result<T, DecodeError> {
+    match row {
+        Some(value) => T::from_json(value),
+        None => Err(DecodeError::MissingRow {
+            table: T::TABLE.qualified_name().to_string(),
+            action: event.action,
+            which,
+        }),
+    }
+}
+
+impl<T: Watched> EventArg for Insert<T> {
+    type Row = T;
+    const ACTIONS: Events = Events {
+        insert: true,
+        update: false,
+        delete: false,
+    };
+
+    fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
+        Ok(Insert {
+            new: row(event, event.new.as_ref(), "new")?,
+            meta: Meta::of(event),
+        })
+    }
+}
+
+impl<T: Watched> EventArg for Update<T> {
+    type Row = T;
+    const ACTIONS: Events = Events {
+        insert: false,
+        update: true,
+        delete: false,
+    };
+
+    fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
+        Ok(Update {
+            old: row(event, event.old.as_ref(), "old")?,
+            new: row(event, event.new.as_ref(), "new")?,
+            meta: Meta::of(event),
+        })
+    }
+}
+
+impl<T: Watched> EventArg for Delete<T> {
+    type Row = T;
+    const ACTIONS: Events = Events {
+        insert: false,
+        update: false,
+        delete: true,
+    };
+
+    fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
+        Ok(Delete {
+            old: row(event, event.old.as_ref(), "old")?,
+            meta: Meta::of(event),
+        })
+    }
+}
+
+impl<T: Watched> EventArg for Change<T> {
+    type Row = T;
+    const ACTIONS: Events = Events::ALL;
+
+    fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
+        Ok(match event.action {
+            Action::Insert => Change::Insert(Insert::from_event(event)?),
+            Action::Update => Change::Update(Update::from_event(event)?),
+            Action::Delete => Change::Delete(Delete::from_event(event)?),
+        })
+    }
+}

@@ -1,0 +1,224 @@
+//! The listener: receives messages, decodes their events into the handlers'
+//! types, calls every handler, and deletes a message only when all of its
+//! handlers succeeded.
+//!
+//! - **Bounded concurrency.** At most [`concurrency`](crate::RuntimeBuilder::concurrency)
+//!   messages are handled at once; the listener receives only when a slot is
+//!   free, so a slow handler slows receiving rather than piling up messages.
+//! - **Failures.** A handler that returns an error or panics does not stop
+//!   the other handlers of the event; the message stays on the queue and
+//!   returns after a backoff that grows with its receive count. After the
+//!   queue's maximum receive count, the queue dead-letters it (SQS redrive
+//!   policy; [`MemoryQueue`](crate::MemoryQueue)'s `max_receives`). Handlers
+//!   therefore run at least once per event: use the event id to make them
+//!   idempotent.
+//! - **Invalid messages** (not JSON, an unknown version, a table no `Watched`
+//!   type describes, a row that does not decode, an expired by-reference
+//!   payload) are logged with the reason and dead-lettered at once, without
+//!   calling any handler.
+//! - **Slow handlers** get their message's visibility extended while they run.
+
+mod message;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::handler::Registry;
+use crate::queue::{Queue, QueueError, Receipt, ReceivedMessage};
+
+/// How handling a message ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Handled,
+    Failed,
+    DeadLettered,
+}
+
+/// Tuning of the listener.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub concurrency: usize,
+    pub wait: Duration,
+    pub visibility: Duration,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+impl Settings {
+    /// The delay before a failed message returns: doubling per receive.
+    pub(crate) fn retry_delay(&self, receive_count: u32) -> Duration {
+        self.retry_base
+            .saturating_mul(1 << receive_count.saturating_sub(1).min(16))
+            .min(self.retry_max)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Listener {
+    pub queue: Arc<dyn Queue>,
+    pub registry: Registry,
+    pub pool: Option<deadpool_postgres::Pool>,
+    pub settings: Settings,
+}
+
+impl Listener {
+    async fn fetch_payload(
+        &self,
+        id: i64,
+    ) -> Result<Option<(Option<serde_json::Value>, Option<serde_json::Value>)>, String> {
+        let pool = self.pool.as_ref().ok_or("no database pool configured")?;
+        let client = pool.get().await.map_err(|e| e.to_string())?;
+        let row = client
+            .query_opt(
+                r#"SELECT "old"::text, "new"::text FROM "dawdle"."payloads" WHERE "id" = $1"#,
+                &[&id],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let parse = |text: Option<String>| -> Result<Option<serde_json::Value>, String> {
+            text.map(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+                .transpose()
+        };
+        match row {
+            Some(row) => Ok(Some((parse(row.get(0))?, parse(row.get(1))?))),
+            None => Ok(None),
+        }
+    }
+
+    async fn forget_payloads(&self, ids: &[i64]) -> Result<(), String> {
+        let pool = self.pool.as_ref().ok_or("no database pool configured")?;
+        let client = pool.get().await.map_err(|e| e.to_string())?;
+        client
+            .execute(
+                r#"DELETE FROM "dawdle"."payloads" WHERE "id" = ANY($1)"#,
+                &[&ids],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Receives and handles until `stop`, then lets in-flight messages finish
+    /// within the shutdown timeout; those still running are abandoned to
+    /// the queue, which redelivers them.
+    pub(crate) async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency));
+        // Receipts of messages being handled, to hand back on a hurried shutdown.
+        let in_flight: Arc<std::sync::Mutex<HashSet<Receipt>>> = Arc::default();
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut backoff = crate::watcher::Backoff::new();
+        loop {
+            // Reap finished tasks so the set does not grow.
+            while tasks.try_join_next().is_some() {}
+            let free = tokio::select! {
+                permit = slots.clone().acquire_many_owned(1) => permit,
+                _ = stop.changed() => break,
+            };
+            let Ok(first) = free else { break };
+            let available = 1 + slots.available_permits().min(9);
+            let received = tokio::select! {
+                received = self.queue.receive(available, self.settings.wait, self.settings.visibility) => received,
+                _ = stop.changed() => break,
+            };
+            let messages = match received {
+                Ok(messages) => {
+                    backoff.reset();
+                    messages
+                }
+                Err(error) => {
+                    let delay = backoff.next();
+                    tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "receive failed");
+                    drop(first);
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => continue,
+                        _ = stop.changed() => break,
+                    }
+                }
+            };
+            let mut first = Some(first);
+            for message in messages {
+                let permit = match first.take() {
+                    Some(permit) => permit,
+                    None => match slots.clone().try_acquire_owned() {
+                        Ok(permit) => permit,
+                        // More than asked for: hand it back at once.
+                        Err(_) => {
+                            let _ = self
+                                .queue
+                                .change_visibility(&message.receipt, Duration::ZERO)
+                                .await;
+                            continue;
+                        }
+                    },
+                };
+                let listener = self.clone();
+                let in_flight = in_flight.clone();
+                lock(&in_flight).insert(message.receipt.clone());
+                tasks.spawn(async move {
+                    let receipt = message.receipt.clone();
+                    listener.handle_with_extension(message).await;
+                    lock(&in_flight).remove(&receipt);
+                    drop(permit);
+                });
+            }
+        }
+        let deadline = Instant::now() + self.settings.shutdown_timeout;
+        while !tasks.is_empty() {
+            match tokio::time::timeout_at(deadline, tasks.join_next()).await {
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(
+                        unfinished = tasks.len(),
+                        "shutdown timeout: abandoning unfinished messages to the queue"
+                    );
+                    tasks.abort_all();
+                    // Visible again at once rather than after the timeout.
+                    let abandoned: Vec<Receipt> = lock(&in_flight).drain().collect();
+                    for receipt in abandoned {
+                        let _ = self.queue.change_visibility(&receipt, Duration::ZERO).await;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Handles one message, extending its visibility while handlers run.
+    async fn handle_with_extension(self: Arc<Self>, message: ReceivedMessage) {
+        let visibility = self.settings.visibility;
+        let queue = self.queue.clone();
+        let receipt = message.receipt.clone();
+        let extender = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(visibility / 2).await;
+                match queue.change_visibility(&receipt, visibility).await {
+                    Ok(()) => tracing::debug!("extended the visibility of a slow message"),
+                    Err(QueueError::StaleReceipt(_)) => break,
+                    Err(error) => tracing::warn!(%error, "could not extend visibility"),
+                }
+            }
+        });
+        // Aborted with this task too, should the shutdown abandon it.
+        let _extender = AbortOnDrop(extender);
+        let outcome = message::handle(self, message).await;
+        tracing::debug!(?outcome, "message done");
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,263 @@
+//! [`Runtime`]: runs the watcher side, the listener side, or both.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::handler::Registry;
+use crate::listener::{self, Listener};
+use crate::queue::Queue;
+use crate::watcher::{Watcher, WatcherBuilder, WatcherError, WatcherHandle};
+
+/// Why a [`Runtime`] cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Neither `.watch()` nor `.listen()` was called.
+    #[error("the runtime runs nothing: call .watch(), .listen() or both")]
+    NothingToRun,
+    /// No queue was given.
+    #[error(
+        "no queue: call .queue(dawdle::MemoryQueue::new()) or .queue(dawdle::SqsQueue::new(..))"
+    )]
+    NoQueue,
+    /// The watcher needs connection settings for its dedicated connection.
+    #[error("the watcher needs its own connection: call .database(tokio_postgres::Config)")]
+    NoDatabase,
+    /// The listener runs with no handler linked into the program.
+    #[error("the listener has no handler: write a #[dawdle::handler] fn and link its crate")]
+    NoHandlers,
+    /// Several handlers share a name.
+    #[error("handler names must be unique; used more than once: {}", .0.join(", "))]
+    DuplicateHandlers(Vec<String>),
+}
+
+/// Settings of a [`Runtime`].
+#[derive(Debug)]
+pub struct RuntimeBuilder {
+    pool: Option<deadpool_postgres::Pool>,
+    database: Option<tokio_postgres::Config>,
+    queue: Option<Arc<dyn Queue>>,
+    watch: bool,
+    listen: bool,
+    settings: listener::Settings,
+    watcher: Option<TuneWatcher>,
+}
+
+/// A deferred change to the watcher's settings.
+struct TuneWatcher(Box<dyn FnOnce(WatcherBuilder) -> WatcherBuilder + Send>);
+
+impl std::fmt::Debug for TuneWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TuneWatcher")
+    }
+}
+
+impl RuntimeBuilder {
+    /// The pool the listener fetches by-reference payloads with.
+    pub fn pool(mut self, pool: deadpool_postgres::Pool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// Connection settings of the database: the watcher's dedicated
+    /// connection (advisory lock and LISTEN need one of their own), and the
+    /// listener's pool when `.pool()` gives none.
+    pub fn database(mut self, config: tokio_postgres::Config) -> Self {
+        self.database = Some(config);
+        self
+    }
+
+    /// The queue between watcher and listeners.
+    pub fn queue(mut self, queue: impl Queue) -> Self {
+        self.queue = Some(Arc::new(queue));
+        self
+    }
+
+    /// Runs the watcher here: one active watcher per database, whatever
+    /// number of processes call this.
+    pub fn watch(mut self) -> Self {
+        self.watch = true;
+        self
+    }
+
+    /// Runs the listener here: calls the handlers linked into this program.
+    pub fn listen(mut self) -> Self {
+        self.listen = true;
+        self
+    }
+
+    /// Messages handled at once (default 16).
+    pub fn concurrency(mut self, messages: usize) -> Self {
+        self.settings.concurrency = messages.max(1);
+        self
+    }
+
+    /// How long a received message stays hidden while it is handled, and
+    /// the step by which a slow handler's message is extended (default 30 s).
+    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.visibility = timeout.max(Duration::from_secs(1));
+        self
+    }
+
+    /// Longest wait of one receive (default 20 s, SQS's maximum long poll).
+    pub fn receive_wait(mut self, wait: Duration) -> Self {
+        self.settings.wait = wait;
+        self
+    }
+
+    /// Backoff of a failed message: `base` doubling per receive, at most
+    /// `max` (default 1 s to 5 min).
+    pub fn retry_backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.settings.retry_base = base;
+        self.settings.retry_max = max.max(base);
+        self
+    }
+
+    /// How long `shutdown` lets running handlers finish (default 30 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Tunes the watcher (batch sizes, polling, linger).
+    pub fn watcher(
+        mut self,
+        tune: impl FnOnce(WatcherBuilder) -> WatcherBuilder + Send + 'static,
+    ) -> Self {
+        self.watcher = Some(TuneWatcher(Box::new(tune)));
+        self
+    }
+
+    /// Checks the settings and the handlers linked into the program.
+    pub fn build(self) -> Result<Runtime, BuildError> {
+        if !self.watch && !self.listen {
+            return Err(BuildError::NothingToRun);
+        }
+        let queue = self.queue.ok_or(BuildError::NoQueue)?;
+        if self.watch && self.database.is_none() {
+            return Err(BuildError::NoDatabase);
+        }
+        let registry = Registry::new(crate::handler::handlers(), crate::registry::tables())
+            .map_err(|names| {
+                BuildError::DuplicateHandlers(names.into_iter().map(str::to_owned).collect())
+            })?;
+        if self.listen && registry.is_empty() {
+            return Err(BuildError::NoHandlers);
+        }
+        let pool = self.pool.or_else(|| {
+            let config = self.database.clone()?;
+            let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
+            deadpool_postgres::Pool::builder(manager)
+                .max_size(4)
+                .build()
+                .ok()
+        });
+        let watcher = match (self.watch, self.database) {
+            (true, Some(config)) => {
+                let builder = Watcher::builder_shared(config, queue.clone());
+                let builder = match self.watcher {
+                    Some(TuneWatcher(tune)) => tune(builder),
+                    None => builder,
+                };
+                Some(builder.build())
+            }
+            _ => None,
+        };
+        let listener = self.listen.then(|| Listener {
+            queue: queue.clone(),
+            registry,
+            pool,
+            settings: self.settings,
+        });
+        Ok(Runtime { watcher, listener })
+    }
+}
+
+/// Runs the watcher side, the listener side, or both, in this process.
+///
+/// ```no_run
+/// # async fn demo(config: tokio_postgres::Config) -> Result<(), Box<dyn std::error::Error>> {
+/// let runtime = dawdle::Runtime::builder()
+///     .database(config)
+///     .queue(dawdle::MemoryQueue::new())
+///     .watch()
+///     .listen()
+///     .build()?;
+/// let handle = runtime.start().await?;
+/// // ...
+/// handle.shutdown().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Runtime {
+    watcher: Option<Watcher>,
+    listener: Option<Listener>,
+}
+
+impl Runtime {
+    /// Settings for a runtime.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder {
+            pool: None,
+            database: None,
+            queue: None,
+            watch: false,
+            listen: false,
+            settings: listener::Settings {
+                concurrency: 16,
+                wait: Duration::from_secs(20),
+                visibility: Duration::from_secs(30),
+                retry_base: Duration::from_secs(1),
+                retry_max: Duration::from_secs(300),
+                shutdown_timeout: Duration::from_secs(30),
+            },
+            watcher: None,
+        }
+    }
+
+    /// Starts the configured sides on the current tokio runtime.
+    pub async fn start(self) -> Result<RuntimeHandle, WatcherError> {
+        let watcher = self.watcher.map(Watcher::start);
+        let (stop, stopped) = watch::channel(false);
+        let listener = self
+            .listener
+            .map(|listener| tokio::spawn(Arc::new(listener).run(stopped)));
+        Ok(RuntimeHandle {
+            watcher,
+            listener,
+            stop,
+        })
+    }
+}
+
+/// A running [`Runtime`].
+#[derive(Debug)]
+pub struct RuntimeHandle {
+    watcher: Option<WatcherHandle>,
+    listener: Option<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl RuntimeHandle {
+    /// The watcher's statistics, when this runtime watches.
+    pub fn watcher_stats(&self) -> Option<&crate::watcher::Stats> {
+        self.watcher.as_ref().map(WatcherHandle::stats)
+    }
+
+    /// Stops gracefully: no new message is received, running handlers finish
+    /// (within the shutdown timeout), and every message not fully handled
+    /// stays on the queue. Nothing is lost, nothing is half-handled.
+    pub async fn shutdown(self) -> Result<(), WatcherError> {
+        let _ = self.stop.send(true);
+        if let Some(listener) = self.listener {
+            let _ = listener.await;
+        }
+        match self.watcher {
+            Some(watcher) => watcher.shutdown().await,
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! End to end: rows written in PostgreSQL reach `#[dawdle::handler]`
+//! functions as typed values, through MemoryQueue and moto's SQS, with
+//! failures, panics, slow handlers, invalid messages and shutdowns.
+//!
+//! Handlers are global (inventory), and tests run concurrently: each test
+//! writes rows with keys of its own and looks only at what those keys got.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use dawdle::queue::{MemoryQueue, OutgoingMessage, Queue, SqsQueue};
+use dawdle::testing::{SqsServer, TestDb};
+use dawdle::{Change, Delete, Insert, Runtime, Update, Watched};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Watched)]
+#[dawdle(table = "accounts")]
+struct Account {
+    id: Uuid,
+    name: String,
+    balance: Decimal,
+    tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Watched)]
+#[dawdle(table = "jobs", events(insert))]
+struct Job {
+    id: Uuid,
+    behavior: String,
+}
+
+/// What the handlers saw, by row key.
+static SEEN: Mutex<Vec<(&'static str, Uuid, Vec<Account>)>> = Mutex::new(Vec::new());
+static JOB_CALLS: Mutex<Option<HashMap<Uuid, u32>>> = Mutex::new(None);
+
+fn seen(key: Uuid) -> Vec<(&'static str, Vec<Account>)> {
+    SEEN.lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, k, _)| *k == key)
+        .map(|(h, _, rows)| (*h, rows.clone()))
+        .collect()
+}
+
+fn job_calls(key: Uuid) -> u32 {
+    JOB_CALLS
+        .lock()
+        .unwrap()
+        .as_ref()
+        .and_then(|m| m.get(&key).copied())
+        .unwrap_or(0)
+}
+
+#[dawdle::handler]
+async fn on_insert(event: Insert<Account>) -> Result<(), std::convert::Infallible> {
+    SEEN.lock()
+        .unwrap()
+        .push(("insert", event.new.id, vec![event.new]));
+    Ok(())
+}
+
+#[dawdle::handler]
+async fn on_update(event: Update<Account>) {
+    SEEN.lock()
+        .unwrap()
+        .push(("update", event.new.id, vec![event.old, event.new]));
+}
+
+#[dawdle::handler]
+async fn on_delete(event: Delete<Account>) -> Result<(), String> {
+    SEEN.lock()
+        .unwrap()
+        .push(("delete", event.old.id, vec![event.old]));
+    Ok(())
+}
+
+#[dawdle::handler(name = "tests::audit")]
+async fn audit(event: Change<Account>) -> Result<(), String> {
+    let id = event.new().or(event.old()).map(|a| a.id).expect("a row");
+    let rows = event
+        .old()
+        .into_iter()
+        .chain(event.new())
+        .cloned()
+        .collect();
+    SEEN.lock().unwrap().push(("change", id, rows));
+    Ok(())
+}
+
+#[dawdle::handler]
+async fn run_job(event: Insert<Job>) -> Result<(), String> {
+    let calls = {
+        let mut map = JOB_CALLS.lock().unwrap();
+        let count = map
+            .get_or_insert_with(HashMap::new)
+            .entry(event.new.id)
+            .or_default();
+        *count += 1;
+        *count
+    };
+    match event.new.behavior.as_str() {
+        "fail-twice" if calls <= 2 => Err(format!("failure {calls}")),
+        "always-fail" => Err("always".to_owned()),
+        "panic" => panic!("job {} panicked", event.new.id),
+        "slow" => {
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn database() -> (TestDb, tokio_postgres::Client) {
+    let db = TestDb::new().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE accounts (id uuid PRIMARY KEY, name text NOT NULL, balance numeric NOT NULL,
+                                    tags text[] NOT NULL DEFAULT '{}', secret text);
+             CREATE TABLE jobs (id uuid PRIMARY KEY, behavior text NOT NULL);",
+        )
+        .await
+        .unwrap();
+    let up = dawdle::sql::up(&[Account::TABLE, Job::TABLE]).unwrap();
+    dawdle::sql::apply(&mut client, &up).await.unwrap();
+    (db, client)
+}
+
+fn runtime(db: &TestDb, queue: impl Queue) -> dawdle::RuntimeBuilder {
+    Runtime::builder()
+        .database(db.config().clone())
+        .pool(db.pool())
+        .queue(queue)
+        .watch()
+        .listen()
+        .receive_wait(Duration::from_secs(1))
+        .retry_backoff(Duration::from_millis(50), Duration::from_millis(200))
+        .watcher(|w| w.linger(Duration::from_millis(50)))
+}
+
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+}
+
+async fn account(client: &tokio_postgres::Client, id: Uuid) -> Account {
+    let row = client
+        .query_one(
+            "SELECT id, name, balance, tags FROM accounts WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    Account {
+        id: row.get(0),
+        name: row.get(1),
+        balance: row.get(2),
+        tags: row.get(3),
+    }
+}
+
+/// Insert, update, delete one account; every handler sees what a direct
+/// query returned at each step.
+async fn round_trip(queue: impl Queue) {
+    let (db, client) = database().await;
+    let handle = runtime(&db, queue).build().unwrap().start().await.unwrap();
+    let id = Uuid::new_v4();
+    client
+        .execute(
+            "INSERT INTO accounts (id, name, balance, tags) VALUES ($1, 'ada', 12.345678901234567890, '{a,\"b c\"}')",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let inserted = account(&client, id).await;
+    client
+        .execute(
+            "UPDATE accounts SET secret = 'not watched' WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "UPDATE accounts SET name = 'Ada', tags = '{}' WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let updated = account(&client, id).await;
+    client
+        .execute("DELETE FROM accounts WHERE id = $1", &[&id])
+        .await
+        .unwrap();
+
+    eventually("every handler saw every event", || seen(id).len() == 6).await;
+    let mut got = seen(id);
+    got.sort_by_key(|(h, rows)| (*h, rows.len()));
+    assert_eq!(
+        got,
+        vec![
+            ("change", vec![inserted.clone()]),
+            ("change", vec![updated.clone()]),
+            ("change", vec![inserted.clone(), updated.clone()]),
+            ("delete", vec![updated.clone()]),
+            ("insert", vec![inserted.clone()]),
+            ("update", vec![inserted, updated]),
+        ]
+    );
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn memory_queue_end_to_end() {
+    round_trip(MemoryQueue::new()).await;
+}
+
+#[tokio::test]
+async fn sqs_standard_end_to_end() {
+    let server = SqsServer::get().await.unwrap();
+    let url = server.create_queue("e2e", false, Some(3)).await.unwrap();
+    round_trip(SqsQueue::new(server.client().await, url)).await;
+}
+
+#[tokio::test]
+async fn sqs_fifo_end_to_end() {
+    let server = SqsServer::get().await.unwrap();
+    let url = server.create_queue("e2e", true, Some(3)).await.unwrap();
+    round_trip(SqsQueue::new(server.client().await, url)).await;
+}
+
+async fn job(client: &tokio_postgres::Client, behavior: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    client
+        .execute("INSERT INTO jobs VALUES ($1, $2)", &[&id, &behavior])
+        .await
+        .unwrap();
+    id
+}
+
+#[tokio::test]
+async fn failures_are_retried_then_dead_lettered_and_panics_are_contained() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::builder().max_receives(Some(3)).build();
+    let handle = runtime(&db, queue.clone())
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+
+    let flaky = job(&client, "fail-twice").await;
+    let doomed = job(&client, "always-fail").await;
+    let panicky = job(&client, "panic").await;
+    eventually("the flaky job succeeded", || job_calls(flaky) == 3).await;
+    // Packed into one message with the flaky job, a failing job is split
+    // off into a message of its own once the flaky one succeeds, and then
+    // spends that message's receives: at least 3 calls in all.
+    let dead_jobs =
+        || -> Vec<String> { queue.dead_letters().into_iter().map(|d| d.body).collect() };
+    eventually("both failing jobs are dead-lettered", || {
+        let dead = dead_jobs();
+        [doomed, panicky]
+            .iter()
+            .all(|id| dead.iter().any(|body| body.contains(&id.to_string())))
+    })
+    .await;
+    assert!(job_calls(doomed) >= 3, "{}", job_calls(doomed));
+    assert!(job_calls(panicky) >= 3, "the listener survived the panics");
+    assert!(
+        dead_jobs()
+            .iter()
+            .all(|body| !body.contains(&flaky.to_string())),
+        "the flaky job, which succeeded, is not in the dead-letter queue"
+    );
+    // The listener still works after all that.
+    let fine = job(&client, "fine").await;
+    eventually("a later job ran", || job_calls(fine) == 1).await;
+    eventually("the queue is empty", || {
+        queue.waiting() + queue.in_flight() == 0
+    })
+    .await;
+    assert_eq!(
+        job_calls(flaky),
+        3,
+        "deleted once it succeeded: no further call"
+    );
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_handler_keeps_its_message() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::new();
+    let handle = runtime(&db, queue.clone())
+        .visibility_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let slow = job(&client, "slow").await;
+    eventually("the slow job finished", || {
+        queue.waiting() + queue.in_flight() == 0 && job_calls(slow) == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        job_calls(slow),
+        1,
+        "its visibility was extended: called once"
+    );
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn invalid_messages_are_dead_lettered_and_others_still_handled() {
+    let queue = MemoryQueue::new();
+    let handle = Runtime::builder()
+        .queue(queue.clone())
+        .listen()
+        .receive_wait(Duration::from_millis(200))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let good = Uuid::new_v4();
+    let event = |table: &str, new: serde_json::Value| {
+        serde_json::json!({
+            "id": 1, "schema": "public", "table": table, "action": "insert", "key": [good],
+            "captured_at": "2026-11-27T00:00:00+00:00", "txid": "1", "old": null, "new": new,
+        })
+        .to_string()
+    };
+    let row = serde_json::json!({"id": good, "name": "ok", "balance": "1.5", "tags": []});
+    let bodies = [
+        "not json at all".to_owned(),
+        r#"{"dawdle":2,"events":[]}"#.to_owned(),
+        format!(
+            r#"{{"dawdle":1,"events":[{}]}}"#,
+            event("nowhere", row.clone())
+        ),
+        format!(
+            r#"{{"dawdle":1,"events":[{}]}}"#,
+            event(
+                "accounts",
+                serde_json::json!({"id": good, "name": "x", "balance": "abc", "tags": []})
+            )
+        ),
+        format!(r#"{{"dawdle":1,"events":[{}]}}"#, event("accounts", row)),
+    ];
+    let messages: Vec<_> = bodies
+        .iter()
+        .map(|body| OutgoingMessage {
+            body: body.clone(),
+            group_id: None,
+            dedup_id: None,
+        })
+        .collect();
+    queue.send(&messages).await.unwrap();
+    eventually("four dead letters", || queue.dead_letters().len() == 4).await;
+    eventually("the good one handled", || seen(good).len() == 2).await;
+    let reasons: Vec<String> = queue.dead_letters().into_iter().map(|d| d.reason).collect();
+    let expect = [
+        "not a dawdle message",
+        "unknown dawdle message version 2",
+        "public.nowhere, which no Watched type",
+        "cannot decode public.accounts.balance",
+    ];
+    for (reason, expected) in reasons.iter().zip(expect) {
+        assert!(
+            reason.contains(expected),
+            "{reason:?} should mention {expected:?}"
+        );
+    }
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_leaves_unfinished_messages_on_the_queue() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::new();
+    let handle = runtime(&db, queue.clone())
+        .shutdown_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let slow = job(&client, "slow").await;
+    eventually("the slow job started", || job_calls(slow) == 1).await;
+    handle.shutdown().await.unwrap();
+    assert_eq!(
+        queue.waiting() + queue.in_flight(),
+        1,
+        "not deleted: it was not handled"
+    );
+
+    // A graceful shutdown with time to spare lets it finish and deletes it.
+    let handle = runtime(&db, queue.clone())
+        .visibility_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    eventually("the job runs again", || job_calls(slow) == 2).await;
+    handle.shutdown().await.unwrap();
+    assert_eq!(queue.waiting() + queue.in_flight(), 0);
+}
+
+#[test]
+fn build_refuses_what_cannot_run() {
+    let err = Runtime::builder()
+        .queue(MemoryQueue::new())
+        .build()
+        .unwrap_err();
+    assert_eq!(err, dawdle::BuildError::NothingToRun);
+    let err = Runtime::builder().listen().build().unwrap_err();
+    assert_eq!(err, dawdle::BuildError::NoQueue);
+    let err = Runtime::builder()
+        .queue(MemoryQueue::new())
+        .watch()
+        .build()
+        .unwrap_err();
+    assert_eq!(err, dawdle::BuildError::NoDatabase);
+}

@@ -1,0 +1,108 @@
+//! The whole pipeline in one process: `cargo run -p dawdle-examples --bin quickstart`.
+//!
+//! A real PostgreSQL (`DATABASE_URL`, in a database of its own that is
+//! dropped afterwards, or a throwaway cluster from the installed binaries),
+//! dawdle's triggers, the watcher and the listener on an in-memory queue, and
+//! three handlers that print what they receive.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use dawdle::testing::TestDb;
+use dawdle::{Change, Insert, MemoryQueue, Runtime, Update};
+use dawdle_examples::{Order, User};
+
+/// Events handled so far, so that the example knows when to stop.
+static HANDLED: AtomicUsize = AtomicUsize::new(0);
+
+#[dawdle::handler]
+async fn welcome(event: Insert<User>) -> Result<(), std::io::Error> {
+    println!(
+        "welcome:  {} joined (event {})",
+        event.new.name, event.meta.id
+    );
+    HANDLED.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+#[dawdle::handler]
+async fn renamed(event: Update<User>) {
+    println!(
+        "renamed:  {:?} -> {:?}, settings {}",
+        event.old.name, event.new.name, event.new.settings
+    );
+    HANDLED.fetch_add(1, Ordering::SeqCst);
+}
+
+#[dawdle::handler]
+async fn audit(event: Change<Order>) -> anyhow_like::Result {
+    match &event {
+        Change::Insert(e) => println!(
+            "audit:    order {} placed, {} {:?}",
+            e.new.id, e.new.total, e.new.status
+        ),
+        Change::Update(e) => println!(
+            "audit:    order {} {:?} -> {:?}",
+            e.new.id, e.old.status, e.new.status
+        ),
+        Change::Delete(e) => println!("audit:    order {} deleted", e.old.id),
+    }
+    HANDLED.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+/// Any displayable error works as a handler's error type.
+mod anyhow_like {
+    pub type Result = std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // dawdle logs through `tracing`; RUST_LOG=dawdle=debug shows every batch.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let db = TestDb::new().await?;
+    let mut client = db.connect().await?;
+    client
+        .batch_execute(include_str!("../../schema.sql"))
+        .await?;
+    dawdle::sql::apply(&mut client, &dawdle::sql::up_registered()?).await?;
+
+    let runtime = Runtime::builder()
+        .database(db.config().clone())
+        .pool(db.pool())
+        .queue(MemoryQueue::new())
+        .watch()
+        .listen()
+        .build()?;
+    let handle = runtime.start().await?;
+
+    client
+        .batch_execute(
+            "INSERT INTO users (name) VALUES ('Ada'), ('Grace');
+             UPDATE users SET name = 'Ada Lovelace', settings = '{\"theme\": \"dark\"}' WHERE name = 'Ada';
+             UPDATE users SET password = 'hunter2';  -- not a watched column: no event
+             INSERT INTO shop.orders (user_id, total) SELECT id, 12.50 FROM users WHERE name = 'Grace';
+             UPDATE shop.orders SET status = 'paid';",
+        )
+        .await?;
+
+    // 2 inserts and 1 rename of users; 1 insert and 1 update of an order.
+    let expected = 5;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while HANDLED.load(Ordering::SeqCst) < expected {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .map_err(|_| "the handlers did not receive every event within 30 s")?;
+
+    handle.shutdown().await?;
+    println!("handled {expected} events; shut down cleanly");
+    Ok(())
+}
