@@ -41,8 +41,13 @@
 //!   when not applicable. Column values are PostgreSQL's `to_json` form, except
 //!   `real`, `double precision` and `numeric` (and arrays of them), which are
 //!   strings holding PostgreSQL's text form, so that `-0`, `NaN`, `Infinity`
-//!   and every digit survive any JSON parser. Timestamps with time zone are
-//!   in UTC, intervals in ISO 8601 (`P1Y2M3DT4H5M6S`), `bytea` as `"\\x0a0b"`.
+//!   and every digit survive any JSON parser; likewise a `json`/`jsonb`
+//!   column that the Rust type reads as `Option<serde_json::Value>` is a
+//!   string holding the JSON text, so that SQL NULL (`null`) and a JSON
+//!   `null` (`"null"`) stay apart. (The triggers choose the form from the
+//!   `Watched` type's fields; [`Table`](crate::Table)'s `Encoding` per
+//!   column says which.) Timestamps with time zone are in UTC, intervals in
+//!   ISO 8601 (`P1Y2M3DT4H5M6S`), `bytea` as `"\\x0a0b"`.
 //! - An event too large for one message has `"by_ref": true` and no `old` or
 //!   `new`: the rows stay in the table `dawdle.payloads` of the source
 //!   database, under the same `id`, until handled or expired.

@@ -368,7 +368,41 @@ async fn invalid_messages_are_dead_lettered_and_others_still_handled() {
     queue.send(&messages).await.unwrap();
     eventually("four dead letters", || queue.dead_letters().len() == 4).await;
     eventually("the good one handled", || seen(good).len() == 2).await;
-    let reasons: Vec<String> = queue.dead_letters().into_iter().map(|d| d.reason).collect();
+
+    // One bad event does not take its message-mates to the dead-letter queue.
+    let mate = Uuid::new_v4();
+    let mixed = format!(
+        r#"{{"dawdle":1,"events":[{},{}]}}"#,
+        event("nowhere", serde_json::json!({})),
+        event(
+            "accounts",
+            serde_json::json!({"id": mate, "name": "m", "balance": "2", "tags": []})
+        )
+    );
+    queue
+        .send(&[OutgoingMessage {
+            body: mixed,
+            group_id: None,
+            dedup_id: None,
+        }])
+        .await
+        .unwrap();
+    eventually("the good event of a mixed message handled", || {
+        seen(mate).len() == 2
+    })
+    .await;
+    eventually("its bad event dead-lettered alone", || {
+        queue.dead_letters().len() == 5
+    })
+    .await;
+    let alone = &queue.dead_letters()[4];
+    assert!(alone.body.contains("nowhere") && !alone.body.contains(&mate.to_string()));
+    let reasons: Vec<String> = queue
+        .dead_letters()
+        .into_iter()
+        .take(4)
+        .map(|d| d.reason)
+        .collect();
     let expect = [
         "not a dawdle message",
         "unknown dawdle message version 2",

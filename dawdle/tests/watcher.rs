@@ -359,3 +359,45 @@ async fn events_wait_while_sqs_is_unreachable() {
     received.assert_exactly(1..=20);
     handle.shutdown().await.unwrap();
 }
+
+/// The database goes away mid-stream, as in a restart: every connection to
+/// it is terminated and new ones are refused for a while, then it is back.
+#[tokio::test]
+async fn survives_the_database_going_away_mid_stream() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::new();
+    let handle = watcher(&db, queue.clone());
+    let admin = {
+        let mut config = db.config().clone();
+        config.dbname("postgres");
+        let (admin, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        admin
+    };
+    let name = db.name().to_owned();
+    let writer = tokio::spawn(async move {
+        insert(&client, 1..301).await;
+        client
+    });
+    wait_until("some events were sent", || handle.stats().events_sent() > 0).await;
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = '{name}' AND application_name = 'dawdle-watcher';"
+        ))
+        .await
+        .unwrap();
+    wait_until("the watcher noticed", || !handle.stats().is_leading()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await; // reconnects are refused meanwhile
+    admin
+        .batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    let client = writer.await.unwrap();
+    insert(&client, 301..351).await;
+    let mut received = Received::default();
+    collect(&queue, 350, &mut received).await;
+    received.assert_exactly(1..=350);
+    handle.shutdown().await.unwrap();
+}

@@ -104,7 +104,10 @@ impl Server {
         let mut total = own + reaped;
         for entry in std::fs::read_dir("/proc").ok()?.flatten() {
             let name = entry.file_name();
-            let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else {
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
                 continue;
             };
             if parent(pid) == Some(postmaster) {
@@ -169,7 +172,13 @@ async fn postmaster(admin: &Config) -> Option<u32> {
         .query_one("SELECT pg_read_file('postmaster.pid')", &[])
         .await
         .ok()?;
-    let pid: u32 = row.get::<_, String>(0).lines().next()?.trim().parse().ok()?;
+    let pid: u32 = row
+        .get::<_, String>(0)
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     String::from_utf8_lossy(&cmdline)
         .contains("postgres")

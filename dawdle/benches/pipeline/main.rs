@@ -20,15 +20,15 @@
 //! that NOTIFY serializes is only visible there), and the other sections on
 //! `dawdle::testing`'s throwaway cluster (`fsync=off`).
 //!
-//! The listener side (`dawdle::Runtime`, handlers) is not measured yet:
-//! latency and throughput end where the queue consumer receives the event.
-//! When the Runtime lands, `consumer::spawn` is the one place to swap for it:
-//! the callback then runs in a handler, and the figures become COMMIT →
-//! handler call.
+//! Throughput and latency are measured twice: end to end, through a
+//! `dawdle::Runtime` (watcher + listener) to a `#[dawdle::handler]`, and for
+//! the watcher alone, to a plain consumer that receives from the queue.
 
 mod cluster;
 mod consumer;
 mod decode;
+mod diagnose;
+mod handler;
 mod model;
 mod report;
 mod throughput;
@@ -148,7 +148,11 @@ async fn run(options: Options) -> Result<()> {
         eprintln!("== write cost");
         let server = cluster::Server::durable().await?;
         report.machine("write-cost server", server.describe().await?);
-        let result = write_cost::run(&options, &server, &mut report).await;
+        let mut result = write_cost::run(&options, &server, &mut report).await;
+        if result.is_ok() && options.diagnose {
+            eprintln!("== diagnosis");
+            result = diagnose::run(&options, &server, &mut report).await;
+        }
         server.stop().await;
         result?;
     }
@@ -168,13 +172,15 @@ async fn run(options: Options) -> Result<()> {
         eprintln!("== decode");
         decode::run(&options, &mut report).await?;
     }
-    if options.runs("throughput") {
-        eprintln!("== throughput");
-        throughput::throughput(&options, &mut report).await?;
-    }
-    if options.runs("latency") {
-        eprintln!("== latency");
-        throughput::latency(&options, &mut report).await?;
+    for end in [throughput::End::Handler, throughput::End::Receive] {
+        if options.runs("throughput") {
+            eprintln!("== throughput to {end:?}");
+            throughput::throughput(&options, &mut report, end).await?;
+        }
+        if options.runs("latency") {
+            eprintln!("== latency to {end:?}");
+            throughput::latency(&options, &mut report, end).await?;
+        }
     }
     report.number("bench_seconds", started.elapsed().as_secs_f64());
     report.print();

@@ -124,3 +124,39 @@ EXECUTE PROCEDURE notify_orders_{action}();
 
 /// The channel DawdleDB's triggers notify on.
 pub const DAWDLE_DB_CHANNEL: &str = "dawdle_db_watcher_notify";
+
+/// Diagnosis only: dawdle's capture of inserts with a statement-level
+/// trigger over the transition table instead of a row-level one, to
+/// measure what the per-row trigger machinery costs. Same events.
+pub fn dawdle_statement_trigger_up() -> String {
+    let mut sql = dawdle_up();
+    sql.push_str(
+        r#"
+DROP TRIGGER IF EXISTS "dawdle_insert" ON "public"."orders";
+CREATE OR REPLACE FUNCTION "dawdle"."capture_rows:public.orders"() RETURNS trigger
+LANGUAGE plpgsql
+SET "TimeZone" TO 'UTC'
+SET "DateStyle" TO 'ISO, MDY'
+SET "IntervalStyle" TO 'iso_8601'
+SET "bytea_output" TO 'hex'
+SET "extra_float_digits" TO 1
+AS $dawdle$
+BEGIN
+  INSERT INTO "dawdle"."events" ("schema_name", "table_name", "action", "row_key", "old", "new")
+  SELECT 'public', 'orders', 'insert', json_build_array(n."id"), NULL,
+         json_build_object('id', n."id", 'customer_id', n."customer_id", 'status', n."status",
+                           'quantity', n."quantity", 'price', n."price"::text, 'weight', n."weight"::text,
+                           'paid', n."paid", 'reference', n."reference", 'note', n."note", 'tags', n."tags",
+                           'created_at', n."created_at", 'attributes', n."attributes")
+  FROM new_rows n;
+  PERFORM pg_notify('dawdle_events', NULL) FROM "dawdle"."doorbell" WHERE "armed";
+  RETURN NULL;
+END
+$dawdle$;
+CREATE TRIGGER "dawdle_insert" AFTER INSERT ON "public"."orders"
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION "dawdle"."capture_rows:public.orders"();
+"#,
+    );
+    sql
+}

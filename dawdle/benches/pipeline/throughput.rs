@@ -1,11 +1,11 @@
-//! The watcher side alone, on MemoryQueue: sustained throughput of a bulk
-//! load, and COMMIT → receive latency at a steady rate.
+//! Sustained throughput of a bulk load, and COMMIT → delivery latency at a
+//! steady rate, on MemoryQueue. Each is measured to two ends:
 //!
-//! Both end where the queue consumer receives the event (`consumer`), not at
-//! a handler: `dawdle::Runtime` does not exist yet. When it does, run it
-//! here with a handler for `Insert<Order>` that does what the consumer's
-//! callback does (record the id and the time), and the same code measures
-//! COMMIT → handler call.
+//! - [`End::Handler`]: a `dawdle::Runtime` (watcher + listener) calling the
+//!   bench's `#[dawdle::handler]`: decode included, what SPEC.md's bars are
+//!   about;
+//! - [`End::Receive`]: the watcher alone, to a consumer that receives from
+//!   the queue and parses the envelopes.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,14 +13,115 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dawdle::testing::TestDb;
-use dawdle::watcher::{Watcher, WatcherHandle};
-use dawdle::MemoryQueue;
+use dawdle::watcher::{Stats, Watcher, WatcherHandle};
+use dawdle::{MemoryQueue, Runtime, RuntimeHandle};
 use tokio::task::JoinHandle;
 
-use crate::consumer::{self, key_id};
+use crate::consumer::{self, key_id, Consumer};
+use crate::handler::{self, Sink};
 use crate::model;
 use crate::report::{Bar, Report};
 use crate::{Options, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Handler,
+    Receive,
+}
+
+impl End {
+    /// Prefix of the JSON keys: the handler figures carry SPEC.md's names.
+    fn prefix(self) -> &'static str {
+        match self {
+            End::Handler => "",
+            End::Receive => "watcher_",
+        }
+    }
+
+    fn to(self) -> &'static str {
+        match self {
+            End::Handler => "handler call (Runtime: watcher + listener)",
+            End::Receive => "queue receive (watcher alone)",
+        }
+    }
+
+    fn section(self) -> &'static str {
+        match self {
+            End::Handler => "end to end",
+            End::Receive => "watcher alone",
+        }
+    }
+}
+
+/// A watcher and whatever takes the events off the queue.
+enum Running {
+    Runtime(RuntimeHandle),
+    Watcher(WatcherHandle, Consumer),
+}
+
+impl Running {
+    async fn start(db: &TestDb, end: End, sink: Sink) -> Result<Running> {
+        let queue = MemoryQueue::new();
+        let running = match end {
+            End::Handler => {
+                handler::install(Some(sink));
+                let runtime = Runtime::builder()
+                    .database(db.config().clone())
+                    .queue(queue)
+                    .watch()
+                    .listen()
+                    .build()?;
+                Running::Runtime(runtime.start().await?)
+            }
+            End::Receive => {
+                let consumer = consumer::spawn(
+                    Arc::new(queue.clone()),
+                    1,
+                    Arc::new(move |events, at| {
+                        for event in events {
+                            sink(event.id, key_id(event), at);
+                        }
+                    }),
+                );
+                let watcher = Watcher::builder(db.config().clone(), queue)
+                    .build()
+                    .start();
+                Running::Watcher(watcher, consumer)
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !running.stats().is_leading() {
+            if Instant::now() > deadline {
+                return Err("the watcher did not start leading within 10 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(running)
+    }
+
+    fn stats(&self) -> &Stats {
+        match self {
+            Running::Runtime(handle) => handle
+                .watcher_stats()
+                .expect("the runtime runs a watcher"),
+            Running::Watcher(watcher, _) => watcher.stats(),
+        }
+    }
+
+    async fn stop(self) -> Result<()> {
+        match self {
+            Running::Runtime(handle) => {
+                handle.shutdown().await?;
+                handler::install(None);
+            }
+            Running::Watcher(watcher, consumer) => {
+                watcher.shutdown().await?;
+                consumer.stop().await;
+            }
+        }
+        Ok(())
+    }
+}
 
 async fn prepared_db() -> Result<TestDb> {
     let db = TestDb::new().await?;
@@ -28,17 +129,6 @@ async fn prepared_db() -> Result<TestDb> {
     client.batch_execute(model::CREATE_TABLE).await?;
     dawdle::sql::apply(&mut client, &model::dawdle_up()).await?;
     Ok(db)
-}
-
-async fn leading(watcher: &WatcherHandle) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !watcher.stats().is_leading() {
-        if Instant::now() > deadline {
-            return Err("the watcher did not start leading within 10 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(())
 }
 
 /// Seconds of CPU (user + system) a process has used.
@@ -63,32 +153,22 @@ async fn watcher_backend(db: &TestDb) -> Result<Option<String>> {
     Ok(is_postgres.then_some(pid))
 }
 
-pub async fn throughput(options: &Options, report: &mut Report) -> Result<()> {
+pub async fn throughput(options: &Options, report: &mut Report, end: End) -> Result<()> {
     const WRITERS: usize = 4;
     const ROWS_PER_STATEMENT: i64 = 1000;
     let changes = options.throughput_changes;
     let db = prepared_db().await?;
-    let queue = Arc::new(MemoryQueue::new());
     let seen = Arc::new(Mutex::new(HashSet::with_capacity(changes)));
-    let received = Arc::new(AtomicU64::new(0));
-    let consumer = {
-        let (seen, received) = (seen.clone(), received.clone());
-        consumer::spawn(
-            queue.clone(),
-            1,
-            Arc::new(move |events, _| {
-                let mut seen = seen.lock().unwrap();
-                for event in events {
-                    seen.insert(event.id);
-                }
-                received.store(seen.len() as u64, Ordering::Relaxed);
-            }),
-        )
+    let delivered = Arc::new(AtomicU64::new(0));
+    let sink: Sink = {
+        let (seen, delivered) = (seen.clone(), delivered.clone());
+        Arc::new(move |event_id, _, _| {
+            let mut seen = seen.lock().unwrap();
+            seen.insert(event_id);
+            delivered.store(seen.len() as u64, Ordering::Relaxed);
+        })
     };
-    let watcher = Watcher::builder_shared(db.config().clone(), queue)
-        .build()
-        .start();
-    leading(&watcher).await?;
+    let running = Running::start(&db, end, sink).await?;
     let backend = watcher_backend(&db).await?;
     let backend_cpu = backend.as_deref().and_then(cpu_seconds);
     let own_cpu = cpu_seconds("self");
@@ -96,12 +176,12 @@ pub async fn throughput(options: &Options, report: &mut Report) -> Result<()> {
     let committed = Arc::new(AtomicU64::new(0));
     let peak = Arc::new(AtomicU64::new(0));
     let sampler = {
-        let (committed, received, peak) = (committed.clone(), received.clone(), peak.clone());
+        let (committed, delivered, peak) = (committed.clone(), delivered.clone(), peak.clone());
         tokio::spawn(async move {
             loop {
                 let backlog = committed
                     .load(Ordering::Relaxed)
-                    .saturating_sub(received.load(Ordering::Relaxed));
+                    .saturating_sub(delivered.load(Ordering::Relaxed));
                 peak.fetch_max(backlog, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
@@ -137,11 +217,12 @@ pub async fn throughput(options: &Options, report: &mut Report) -> Result<()> {
     }
     let written = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(300);
-    while received.load(Ordering::Relaxed) < changes as u64 {
+    while delivered.load(Ordering::Relaxed) < changes as u64 {
         if Instant::now() > deadline {
             return Err(format!(
-                "only {} of {changes} events arrived within 300 s of the last write",
-                received.load(Ordering::Relaxed)
+                "only {} of {changes} events arrived at the {} within 300 s of the last write",
+                delivered.load(Ordering::Relaxed),
+                end.to()
             )
             .into());
         }
@@ -157,57 +238,60 @@ pub async fn throughput(options: &Options, report: &mut Report) -> Result<()> {
     let own_cpu = cpu_seconds("self")
         .zip(own_cpu)
         .map(|(after, before)| after - before);
-    let (events_sent, send_calls) = (watcher.stats().events_sent(), watcher.stats().send_calls());
-    watcher.shutdown().await?;
-    consumer.stop().await;
+    let (events_sent, send_calls) = (running.stats().events_sent(), running.stats().send_calls());
+    running.stop().await?;
 
+    let p = end.prefix();
+    let section = end.section();
+    let bar = |bar| (end == End::Handler).then_some(bar);
     report.figure(
-        "throughput",
-        "throughput_events_per_s",
+        section,
+        &format!("{p}throughput_events_per_s"),
         format!(
-            "{changes} inserts in {ROWS_PER_STATEMENT}-row statements by {WRITERS} writers → every event received (MemoryQueue; to receive, not to a handler)"
+            "throughput: {changes} inserts ({ROWS_PER_STATEMENT}-row statements, {WRITERS} writers), first write → every {}",
+            end.to()
         ),
         changes as f64 / total,
         "events/s",
-        Some(Bar::AtLeast(20_000.0)),
+        bar(Bar::AtLeast(20_000.0)),
     );
     report.figure(
-        "throughput",
-        "throughput_total_s",
-        "first write → last event received",
+        section,
+        &format!("{p}throughput_total_s"),
+        "throughput: first write → last delivery",
         total,
         "s",
         None,
     );
     report.figure(
-        "throughput",
-        "throughput_write_s",
-        "time the writers took (capture triggers included)",
+        section,
+        &format!("{p}throughput_write_s"),
+        "throughput: time the writers took (capture triggers included)",
         written.as_secs_f64(),
         "s",
         None,
     );
     report.figure(
-        "throughput",
-        "throughput_peak_backlog",
-        "peak backlog (committed, not yet received)",
+        section,
+        &format!("{p}throughput_peak_backlog"),
+        "throughput: peak backlog (committed, not yet delivered)",
         peak.load(Ordering::Relaxed) as f64,
         "events",
         None,
     );
     report.figure(
-        "throughput",
-        "events_per_send_batch",
-        "events per send call (`events_sent / send_calls`; ≤ 10 messages of ≤ 100 events, as on SQS)",
+        section,
+        &format!("{p}events_per_send_batch"),
+        "events per send call at saturation (≤ 10 messages of ≤ 100 events, as SendMessageBatch)",
         events_sent as f64 / send_calls.max(1) as f64,
         "events",
-        Some(Bar::AtLeast(50.0)),
+        bar(Bar::AtLeast(50.0)),
     );
     if let Some(cpu) = backend_cpu {
         report.figure(
-            "throughput",
-            "throughput_watcher_backend_cpu_s",
-            "CPU of the watcher's PostgreSQL backend (fetch + delete)",
+            section,
+            &format!("{p}throughput_watcher_backend_cpu_s"),
+            "throughput: CPU of the watcher's PostgreSQL backend (fetch + delete)",
             cpu,
             "s",
             None,
@@ -215,9 +299,9 @@ pub async fn throughput(options: &Options, report: &mut Report) -> Result<()> {
     }
     if let Some(cpu) = own_cpu {
         report.figure(
-            "throughput",
-            "throughput_bench_process_cpu_s",
-            "CPU of this process (watcher task, consumer, writers' clients)",
+            section,
+            &format!("{p}throughput_bench_process_cpu_s"),
+            "throughput: CPU of this process (watcher, listener or consumer, writers' clients)",
             cpu,
             "s",
             None,
@@ -226,38 +310,27 @@ pub async fn throughput(options: &Options, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
-pub async fn latency(options: &Options, report: &mut Report) -> Result<()> {
+pub async fn latency(options: &Options, report: &mut Report, end: End) -> Result<()> {
     const WRITERS: usize = 4;
     const RATE: f64 = 1000.0;
     let db = prepared_db().await?;
-    let queue = Arc::new(MemoryQueue::new());
     let commits: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
-    let receives: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
-    let consumer = {
-        let receives = receives.clone();
-        consumer::spawn(
-            queue.clone(),
-            1,
-            Arc::new(move |events, at| {
-                let mut receives = receives.lock().unwrap();
-                for event in events {
-                    if let Some(id) = key_id(event) {
-                        receives.entry(id).or_insert(at);
-                    }
-                }
-            }),
-        )
+    let deliveries: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let sink: Sink = {
+        let deliveries = deliveries.clone();
+        Arc::new(move |_, row, at| {
+            if let Some(row) = row {
+                deliveries.lock().unwrap().entry(row).or_insert(at);
+            }
+        })
     };
-    let watcher = Watcher::builder_shared(db.config().clone(), queue)
-        .build()
-        .start();
-    leading(&watcher).await?;
+    let running = Running::start(&db, end, sink).await?;
     let mut clients = Vec::new();
     for _ in 0..WRITERS {
         clients.push(db.connect().await?);
     }
     let period = Duration::from_secs_f64(WRITERS as f64 / RATE);
-    let end = Instant::now() + options.latency_window;
+    let stop = Instant::now() + options.latency_window;
     let writers: Vec<JoinHandle<Result<()>>> = clients
         .into_iter()
         .enumerate()
@@ -269,7 +342,7 @@ pub async fn latency(options: &Options, report: &mut Report) -> Result<()> {
                 let mut id = (w as i64 + 1) * 1_000_000_000;
                 loop {
                     ticks.tick().await;
-                    if Instant::now() >= end {
+                    if Instant::now() >= stop {
                         return Ok(());
                     }
                     client.execute(&insert, &[&id]).await?;
@@ -285,27 +358,27 @@ pub async fn latency(options: &Options, report: &mut Report) -> Result<()> {
     }
     let expected = commits.lock().unwrap().len();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while receives.lock().unwrap().len() < expected {
+    while deliveries.lock().unwrap().len() < expected {
         if Instant::now() > deadline {
             return Err(format!(
-                "only {} of {expected} events arrived within 60 s",
-                receives.lock().unwrap().len()
+                "only {} of {expected} events arrived at the {} within 60 s",
+                deliveries.lock().unwrap().len(),
+                end.to()
             )
             .into());
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    watcher.shutdown().await?;
-    consumer.stop().await;
+    running.stop().await?;
 
     let commits = commits.lock().unwrap();
-    let receives = receives.lock().unwrap();
+    let deliveries = deliveries.lock().unwrap();
     let mut latencies: Vec<f64> = commits
         .iter()
         .filter_map(|(id, committed)| {
-            let received = receives.get(id)?;
+            let delivered = deliveries.get(id)?;
             // A poll can read the event before the writer's COMMIT returns: 0.
-            Some(received.saturating_duration_since(*committed).as_secs_f64() * 1e3)
+            Some(delivered.saturating_duration_since(*committed).as_secs_f64() * 1e3)
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
@@ -313,27 +386,30 @@ pub async fn latency(options: &Options, report: &mut Report) -> Result<()> {
         let rank = ((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
         latencies[rank - 1]
     };
+    let p = match end {
+        End::Handler => "",
+        End::Receive => "receive_",
+    };
+    let section = end.section();
     report.figure(
-        "latency",
-        "latency_rate_per_s",
-        format!("steady insert rate ({WRITERS} writers, 1 row/tx, MemoryQueue)"),
+        section,
+        &format!("{p}latency_rate_per_s"),
+        format!("latency: steady insert rate ({WRITERS} writers, 1 row/tx)"),
         latencies.len() as f64 / options.latency_window.as_secs_f64(),
         "events/s",
         None,
     );
-    for (key, q, bar) in [
-        ("latency_p50_ms", 0.50, Some(Bar::AtMost(5.0))),
-        ("latency_p90_ms", 0.90, None),
-        ("latency_p99_ms", 0.99, Some(Bar::AtMost(25.0))),
-        ("latency_max_ms", 1.0, None),
+    for (key, name, q, bar) in [
+        ("latency_p50_ms", "p50", 0.50, Some(Bar::AtMost(5.0))),
+        ("latency_p90_ms", "p90", 0.90, None),
+        ("latency_p99_ms", "p99", 0.99, Some(Bar::AtMost(25.0))),
+        ("latency_max_ms", "max", 1.0, None),
     ] {
+        let bar = bar.filter(|_| end == End::Handler);
         report.figure(
-            "latency",
-            key,
-            format!(
-                "COMMIT returned → consumer received, p{} (to receive, not to a handler)",
-                (q * 100.0) as u32
-            ),
+            section,
+            &format!("{p}{key}"),
+            format!("latency: COMMIT returned → {}, {name}", end.to()),
             percentile(q),
             "ms",
             bar,

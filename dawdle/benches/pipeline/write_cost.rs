@@ -387,9 +387,8 @@ async fn measure_on(
         transactions += writer.await??;
     }
     let window = options.write_window.as_secs_f64();
-    let per_tx = |from: Option<f64>, to: Option<f64>| {
-        Some((to? - from?) * 1e6 / transactions.max(1) as f64)
-    };
+    let per_tx =
+        |from: Option<f64>, to: Option<f64>| Some((to? - from?) * 1e6 / transactions.max(1) as f64);
     let server_cpu_us_per_tx = per_tx(cpu_from.0, cpu_to.0);
     let client_cpu_us_per_tx = per_tx(cpu_from.1, cpu_to.1);
     let cpu_busy = server_cpu_us_per_tx

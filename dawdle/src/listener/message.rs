@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::{Listener, Outcome};
+use super::{AbortOnDrop, Listener, Outcome};
 use crate::handler::Handler;
-use crate::queue::{OutgoingMessage, ReceivedMessage};
+use crate::queue::{OutgoingMessage, ReceivedMessage, MAX_BATCH_MESSAGES};
 use crate::wire;
 use crate::wire::{Envelope, WireEvent};
 
@@ -30,8 +30,22 @@ pub(super) async fn handle(listener: Arc<Listener>, message: ReceivedMessage) ->
         receives = message.receive_count
     );
     async move {
-        let calls = match prepare(&listener, &message).await {
-            Ok(calls) => calls,
+        let split_allowed = !listener.queue.is_fifo();
+        let (calls, invalid) = match prepare(&listener, &message).await {
+            // Some events can never be handled, and they are not alone:
+            // those go on by themselves (and to the dead-letter queue from
+            // there) while the others are handled, on standard queues.
+            Ok(p) if p.invalid.is_empty() || (split_allowed && !p.calls.is_empty()) => {
+                for (_, reason) in &p.invalid {
+                    tracing::error!(%reason, "an event of the message cannot be handled; sending it on alone");
+                }
+                (p.calls, p.invalid.into_iter().map(|(raw, _)| raw).collect::<Vec<_>>())
+            }
+            Ok(p) => {
+                let reason: Vec<String> = p.invalid.into_iter().map(|(_, reason)| reason).collect();
+                dead_letter(&listener, &message, &reason.join("; ")).await;
+                return Outcome::DeadLettered;
+            }
             Err(Retry(reason)) => {
                 tracing::warn!(%reason, "cannot handle the message now; it will be retried");
                 let delay = listener.settings.retry_delay(message.receive_count);
@@ -39,24 +53,20 @@ pub(super) async fn handle(listener: Arc<Listener>, message: ReceivedMessage) ->
                 return Outcome::Failed;
             }
             Err(Invalid(reason)) => {
-                tracing::error!(%reason, "dead-lettering a message that cannot be handled");
-                return match listener.queue.dead_letter(&message, &reason).await {
-                    Ok(()) => Outcome::DeadLettered,
-                    Err(error) => {
-                        tracing::warn!(%error, "could not dead-letter the message; it will be received again");
-                        Outcome::Failed
-                    }
-                };
+                dead_letter(&listener, &message, &reason).await;
+                return Outcome::DeadLettered;
             }
         };
-        let mut failed = 0;
+        let mut failed = invalid.len();
         let mut done = Vec::new(); // events whose handlers all succeeded
-        let mut failed_events = Vec::new();
+        let mut failed_events = invalid;
         for call in calls {
             let mut ok = true;
             for (handler, arg) in call.handlers {
-                // A task of its own: a panic fails this handler only.
-                let result = tokio::spawn((handler.call)(arg)).await;
+                // A task of its own: a panic fails this handler only. Aborted
+                // with this one, should a shutdown abandon the message.
+                let mut task = AbortOnDrop(tokio::spawn((handler.call)(arg)));
+                let result = (&mut task.0).await;
                 let error = match result {
                     Ok(Ok(())) => continue,
                     Ok(Err(error)) => error.to_string(),
@@ -100,6 +110,13 @@ pub(super) async fn handle(listener: Arc<Listener>, message: ReceivedMessage) ->
     .await
 }
 
+async fn dead_letter(listener: &Listener, message: &ReceivedMessage, reason: &str) {
+    tracing::error!(%reason, "dead-lettering a message that cannot be handled");
+    if let Err(error) = listener.queue.dead_letter(message, reason).await {
+        tracing::warn!(%error, "could not dead-letter the message; it will be received again");
+    }
+}
+
 /// Re-sends `failed` events one per message, then deletes the original.
 /// Says whether it did; if not, the whole message is retried instead.
 async fn split(listener: &Listener, message: &ReceivedMessage, failed: &[String]) -> bool {
@@ -111,9 +128,25 @@ async fn split(listener: &Listener, message: &ReceivedMessage, failed: &[String]
             dedup_id: None,
         })
         .collect();
-    match listener.queue.send(&messages).await {
-        Ok(outcome) if outcome.failed.is_empty() => {}
-        _ => return false,
+    // Within the queue's limits: ten messages and its byte limit per call.
+    let mut start = 0;
+    while start < messages.len() {
+        let mut end = start;
+        let mut bytes = 0;
+        while end < messages.len()
+            && end - start < MAX_BATCH_MESSAGES
+            && (end == start
+                || bytes + messages[end].body.len() <= listener.queue.max_message_bytes())
+        {
+            bytes += messages[end].body.len();
+            end += 1;
+        }
+        match listener.queue.send(&messages[start..end]).await {
+            Ok(outcome) if outcome.failed.is_empty() => {}
+            // Those sent are duplicates of the original, which is retried.
+            _ => return false,
+        }
+        start = end;
     }
     match listener
         .queue
@@ -161,36 +194,56 @@ struct Call {
 
 /// Parses the message and decodes every event for every handler before any
 /// handler runs: a message that cannot be handled calls none.
-async fn prepare(listener: &Listener, message: &ReceivedMessage) -> Result<Vec<Call>, NotReady> {
+/// The events of a message, ready to call, and those that never can be.
+struct Prepared {
+    calls: Vec<Call>,
+    /// Each invalid event's JSON and the reason.
+    invalid: Vec<(String, String)>,
+}
+
+async fn prepare(listener: &Listener, message: &ReceivedMessage) -> Result<Prepared, NotReady> {
     let envelope = Envelope::parse(&message.body).map_err(|e| Invalid(e.to_string()))?;
-    let mut calls = Vec::with_capacity(envelope.events.len());
-    for (mut event, raw) in envelope.events.into_iter().zip(envelope.raw) {
-        if !listener.registry.knows(&event.schema, &event.table) {
-            return Err(Invalid(format!(
-                "event {} is for table {}.{}, which no Watched type in this program describes",
-                event.id, event.schema, event.table
-            )));
+    let mut prepared = Prepared {
+        calls: Vec::with_capacity(envelope.events.len()),
+        invalid: Vec::new(),
+    };
+    for (event, raw) in envelope.events.into_iter().zip(envelope.raw) {
+        match prepare_event(listener, event).await {
+            Ok((event_id, by_ref, handlers)) => prepared.calls.push(Call {
+                event_id,
+                by_ref,
+                raw: raw.get().to_owned(),
+                handlers,
+            }),
+            Err(Invalid(reason)) => prepared.invalid.push((raw.get().to_owned(), reason)),
+            Err(retry) => return Err(retry),
         }
-        if event.by_ref {
-            fetch_payload(listener, &mut event).await?;
-        }
-        let mut handlers = Vec::new();
-        for handler in listener
-            .registry
-            .handlers_of(&event.schema, &event.table, event.action)
-        {
-            let arg = (handler.decode)(&event)
-                .map_err(|e| Invalid(format!("event {}: {e}", event.id)))?;
-            handlers.push((handler, arg));
-        }
-        calls.push(Call {
-            event_id: event.id,
-            by_ref: event.by_ref,
-            raw: raw.get().to_owned(),
-            handlers,
-        });
     }
-    Ok(calls)
+    Ok(prepared)
+}
+
+type Prepare = (i64, bool, Vec<(&'static Handler, Box<dyn Any + Send>)>);
+
+async fn prepare_event(listener: &Listener, mut event: WireEvent) -> Result<Prepare, NotReady> {
+    if !listener.registry.knows(&event.schema, &event.table) {
+        return Err(Invalid(format!(
+            "event {} is for table {}.{}, which no Watched type in this program describes",
+            event.id, event.schema, event.table
+        )));
+    }
+    if event.by_ref {
+        fetch_payload(listener, &mut event).await?;
+    }
+    let mut handlers = Vec::new();
+    for handler in listener
+        .registry
+        .handlers_of(&event.schema, &event.table, event.action)
+    {
+        let arg =
+            (handler.decode)(&event).map_err(|e| Invalid(format!("event {}: {e}", event.id)))?;
+        handlers.push((handler, arg));
+    }
+    Ok((event.id, event.by_ref, handlers))
 }
 
 async fn fetch_payload(listener: &Listener, event: &mut WireEvent) -> Result<(), NotReady> {

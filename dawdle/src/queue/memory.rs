@@ -265,12 +265,13 @@ impl MemoryQueue {
                 *next += 1;
                 continue;
             }
-            if let Some(dedup) = message.dedup_id.as_ref().filter(|_| self.inner.fifo) {
+            let dedup = message.dedup_id.as_ref().filter(|_| self.inner.fifo);
+            if let Some(dedup) = dedup {
                 let now = Instant::now();
                 state
                     .dedup
                     .retain(|_, at| now.duration_since(*at) < DEDUP_WINDOW);
-                if state.dedup.insert(dedup.clone(), now).is_some() {
+                if state.dedup.contains_key(dedup) {
                     outcome.accepted.push(*next);
                     *next += 1;
                     continue;
@@ -278,6 +279,11 @@ impl MemoryQueue {
             }
             if state.ready.len() + state.in_flight.len() >= self.inner.capacity {
                 break;
+            }
+            // Only a message actually stored counts as seen: a refused one
+            // must not be taken for a duplicate when it is sent again.
+            if let Some(dedup) = dedup {
+                state.dedup.insert(dedup.clone(), Instant::now());
             }
             let seq = state.next;
             state.next += 1;
@@ -538,6 +544,28 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got[0].body, "a2");
+    }
+
+    #[tokio::test]
+    async fn a_fifo_message_refused_for_space_is_stored_when_sent_again() {
+        let queue = MemoryQueue::builder().fifo(true).capacity(1).build();
+        let with_dedup = |body: &str| OutgoingMessage {
+            dedup_id: Some(body.to_owned()),
+            ..message(body, Some("g"))
+        };
+        queue.send(&[with_dedup("a")]).await.unwrap();
+        let refused = queue.send(&[with_dedup("b")]).await.unwrap();
+        assert_eq!(refused.failed.len(), 1);
+        let a = queue
+            .receive(1, Duration::ZERO, Duration::from_secs(30))
+            .await
+            .unwrap();
+        queue.delete(&[a[0].receipt.clone()]).await.unwrap();
+        assert_eq!(
+            queue.send(&[with_dedup("b")]).await.unwrap().accepted,
+            vec![0]
+        );
+        assert_eq!(queue.waiting(), 1, "stored, not taken for a duplicate");
     }
 
     #[tokio::test]

@@ -121,14 +121,15 @@ pub trait Queue: Send + Sync + std::fmt::Debug + 'static {
     /// Moves a message that can never be handled (not a dawdle message, an
     /// unknown table, a row that does not decode) to the dead-letter queue.
     ///
-    /// The default makes it visible again at once, so that the queue's own
-    /// redrive policy moves it after its maximum receive count.
+    /// The default makes it visible again after ten seconds, so that the
+    /// queue's own redrive policy moves it after its maximum receive count
+    /// without the listener spinning on it.
     fn dead_letter<'a>(
         &'a self,
         message: &'a ReceivedMessage,
         reason: &'a str,
     ) -> BoxFuture<'a, Result<(), QueueError>> {
         let _ = reason;
-        self.change_visibility(&message.receipt, Duration::ZERO)
+        self.change_visibility(&message.receipt, Duration::from_secs(10))
     }
 }

@@ -254,7 +254,7 @@ impl Queue for SqsQueue {
                 .queue_url(&self.url)
                 .max_number_of_messages(max.clamp(1, 10) as i32)
                 .wait_time_seconds(wait.as_secs().min(20) as i32)
-                .visibility_timeout(visibility.as_secs().clamp(0, 43_200) as i32)
+                .visibility_timeout(visibility.as_secs_f64().ceil().clamp(0.0, 43_200.0) as i32)
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .send()
                 .await
@@ -328,7 +328,7 @@ impl Queue for SqsQueue {
                 .change_message_visibility()
                 .queue_url(&self.url)
                 .receipt_handle(&receipt.0)
-                .visibility_timeout(visibility.as_secs().clamp(0, 43_200) as i32)
+                .visibility_timeout(visibility.as_secs_f64().ceil().clamp(0.0, 43_200.0) as i32)
                 .send()
                 .await
                 .map_err(unavailable)?;

@@ -181,11 +181,14 @@ CREATE TABLE IF NOT EXISTS {payloads} (
 -- false and writers notify nobody: a transaction that sends NOTIFY takes a
 -- cluster-wide lock at commit, which would serialize every writer. When the
 -- watcher goes idle it arms the doorbell, and the next writer wakes it.
+-- `source` tells this database's events apart from other databases' on a
+-- shared queue.
 CREATE TABLE IF NOT EXISTS {doorbell} (
-    \"armed\" boolean NOT NULL
+    \"armed\"  boolean NOT NULL,
+    \"source\" uuid NOT NULL DEFAULT gen_random_uuid()
 );
 CREATE UNIQUE INDEX IF NOT EXISTS \"doorbell_one_row\" ON {doorbell} ((true));
-INSERT INTO {doorbell} (\"armed\") SELECT true WHERE NOT EXISTS (SELECT FROM {doorbell});
+INSERT INTO {doorbell} (\"armed\") SELECT false WHERE NOT EXISTS (SELECT FROM {doorbell});
 ",
         schema = ident(SCHEMA),
         events = qualified(SCHEMA, EVENTS_TABLE),

@@ -1,6 +1,7 @@
 //! One round of the drain: read the oldest events, send them, and remove
 //! them only once the queue accepted them.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
@@ -49,6 +50,9 @@ pub(crate) struct Round {
     pub sent: usize,
     /// A transient queue failure: back off before the next round.
     pub queue_error: Option<QueueError>,
+    /// Events of messages the queue refused for what they contain: they go
+    /// by reference next time, which carries no row data.
+    pub refused: Vec<i64>,
 }
 
 pub(crate) async fn round(
@@ -56,6 +60,7 @@ pub(crate) async fn round(
     queue: &dyn Queue,
     settings: &Settings,
     stats: &Stats,
+    by_reference: &HashSet<i64>,
 ) -> Result<Round, WatcherError> {
     let limit = settings.batch_size as i64;
     let rows = session.query(FETCH, &[&limit]).await?;
@@ -74,7 +79,7 @@ pub(crate) async fn round(
             let id: i64 = row.get(0);
             let json: String = row.get(1);
             let group: String = row.get(2);
-            let json = if json.len() + wire::ENVELOPE_OVERHEAD > max_bytes {
+            let json = if json.len() + wire::ENVELOPE_OVERHEAD > max_bytes || by_reference.contains(&id) {
                 let retention = settings.payload_retention.as_secs_f64();
                 session.execute(PARK, &[&id, &retention]).await?;
                 let reference: String = session.query_one(FETCH_REFERENCE, &[&id]).await?.get(0);
@@ -89,6 +94,7 @@ pub(crate) async fn round(
             fifo: queue.is_fifo(),
             max_bytes,
             max_events_per_message: settings.max_events_per_message,
+            source: session.source(),
         };
         for call in pack::pack(events, limits) {
             let messages: Vec<_> = call.iter().map(|p| p.message.clone()).collect();
@@ -101,12 +107,13 @@ pub(crate) async fn round(
                     break;
                 }
             };
-            stats.record_send(call.iter().map(|p| p.events.len()).sum(), started.elapsed());
             let sent: Vec<i64> = outcome
                 .accepted
                 .iter()
-                .flat_map(|&index| call[index].events.iter().copied())
+                .filter_map(|&index| call.get(index))
+                .flat_map(|packed| packed.events.iter().copied())
                 .collect();
+            stats.record_send(sent.len(), started.elapsed());
             if !sent.is_empty() {
                 session.execute(DELETE, &[&sent]).await?;
             }
@@ -118,12 +125,18 @@ pub(crate) async fn round(
                 "sent"
             );
             for (index, error) in outcome.failed {
-                tracing::warn!(events = call[index].events.len(), %error, "the queue refused a message; its events stay in PostgreSQL");
-                if round.queue_error.is_none() || error.is_transient() {
+                let Some(packed) = call.get(index) else { continue };
+                if error.is_transient() {
+                    tracing::warn!(events = packed.events.len(), %error, "the queue failed a message; its events stay in PostgreSQL");
                     round.queue_error = Some(error);
+                } else {
+                    // Backing off would not help: the same message would be
+                    // refused again, and hold up everything behind it.
+                    tracing::error!(events = packed.events.len(), %error, "the queue refused a message; its events go by reference");
+                    round.refused.extend(packed.events.iter().copied());
                 }
             }
-            if round.queue_error.is_some() && limits.fifo {
+            if (round.queue_error.is_some() || !round.refused.is_empty()) && limits.fifo {
                 // Later calls may hold later changes of the refused rows.
                 break;
             }
@@ -144,14 +157,24 @@ pub(crate) async fn expire_payloads(session: &Session) -> Result<u64, WatcherErr
         .await
 }
 
-/// Backlog depth and the age of the oldest event.
+/// Backlog depth (from the id range: two index probes, where `count(*)`
+/// could take longer than the query timeout on a large backlog) and the age
+/// of the oldest event.
 pub(crate) async fn backlog(session: &Session) -> Result<(i64, Option<Duration>), WatcherError> {
-    let row = session
-        .query_one(
-            r#"SELECT count(*), extract(epoch FROM now() - min("captured_at"))::float8 FROM "dawdle"."events""#,
+    let rows = session
+        .query(
+            r#"SELECT (SELECT max("id") FROM "dawdle"."events") - o."id" + 1,
+                      extract(epoch FROM now() - o."captured_at")::float8
+               FROM (SELECT "id", "captured_at" FROM "dawdle"."events" ORDER BY "id" LIMIT 1) o"#,
             &[],
         )
         .await?;
+    let Some(row) = rows.into_iter().next() else {
+        return Ok((0, None));
+    };
     let age: Option<f64> = row.get(1);
-    Ok((row.get(0), age.map(|s| Duration::from_secs_f64(s.max(0.0)))))
+    Ok((
+        row.get::<_, Option<i64>>(0).unwrap_or(0),
+        age.map(|s| Duration::from_secs_f64(s.max(0.0))),
+    ))
 }

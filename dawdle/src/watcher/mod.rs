@@ -50,6 +50,7 @@ mod drain;
 mod pack;
 mod session;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -172,7 +173,7 @@ impl WatcherBuilder {
 
     /// The safety-net timer while asleep (default 1 s).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
-        self.watcher.settings.poll_interval = interval;
+        self.watcher.settings.poll_interval = interval.max(Duration::from_millis(10));
         self
     }
 
@@ -185,7 +186,7 @@ impl WatcherBuilder {
 
     /// The polling interval while lingering (default 1 ms).
     pub fn linger_poll(mut self, interval: Duration) -> Self {
-        self.watcher.settings.linger_poll = interval;
+        self.watcher.settings.linger_poll = interval.max(Duration::from_micros(100));
         self
     }
 
@@ -224,9 +225,9 @@ impl WatcherHandle {
 
     /// Stops after the current round (whose events are sent or left in
     /// PostgreSQL, never lost) and waits for it.
-    pub async fn shutdown(self) -> Result<(), WatcherError> {
+    pub async fn shutdown(mut self) -> Result<(), WatcherError> {
         let _ = self.stop.send(true);
-        match self.task.await {
+        match (&mut self.task).await {
             Ok(result) => result,
             Err(e) => Err(WatcherError::Database(format!(
                 "the watcher task failed: {e}"
@@ -237,6 +238,14 @@ impl WatcherHandle {
     /// Stops at once, as a crash would: nothing is cleaned up.
     pub fn abort(self) {
         self.task.abort();
+    }
+}
+
+impl Drop for WatcherHandle {
+    /// A dropped handle stops the watcher after its current round, rather
+    /// than leaving it running with no way to stop it.
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
     }
 }
 
@@ -333,15 +342,33 @@ impl Watcher {
             .await?;
         let mut armed = false;
         let mut queue_backoff = Backoff::new();
+        // Events the queue refused as they were: sent by reference instead.
+        let mut by_reference = HashSet::new();
         loop {
             if *stop.borrow() {
+                // Nobody listens once we are gone: writers need not notify.
+                if armed {
+                    let _ = session
+                        .batch(r#"UPDATE "dawdle"."doorbell" SET "armed" = false"#)
+                        .await;
+                }
                 return Ok(());
             }
             if Instant::now() >= next_backlog {
-                self.report_backlog(session, stats).await?;
+                // A report is not worth losing the lead over.
+                if let Err(error) = self.report_backlog(session, stats).await {
+                    tracing::warn!(%error, "could not measure the backlog");
+                }
                 next_backlog = Instant::now() + self.settings.backlog_interval;
             }
-            let round = drain::round(session, queue, &self.settings, stats).await?;
+            let round = drain::round(session, queue, &self.settings, stats, &by_reference).await?;
+            if !round.refused.is_empty() {
+                by_reference.extend(round.refused.iter().copied());
+                continue;
+            }
+            if round.read == 0 {
+                by_reference.clear(); // all sent
+            }
             if round.read > 0 {
                 last_event = Instant::now();
                 if armed {
@@ -378,7 +405,7 @@ impl Watcher {
                     .get(0);
                 let deadline = Instant::now() + self.settings.poll_interval;
                 while Instant::now() < deadline && in_progress(session, &snapshot).await? {
-                    if drain::round(session, queue, &self.settings, stats)
+                    if drain::round(session, queue, &self.settings, stats, &by_reference)
                         .await?
                         .read
                         > 0
@@ -387,7 +414,7 @@ impl Watcher {
                     }
                     self.wait(session, self.settings.linger_poll, stop).await;
                 }
-                if drain::round(session, queue, &self.settings, stats)
+                if drain::round(session, queue, &self.settings, stats, &by_reference)
                     .await?
                     .read
                     > 0

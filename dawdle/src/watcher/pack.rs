@@ -36,6 +36,8 @@ pub(crate) struct Limits {
     /// The queue's limit, for one message and for one send call.
     pub max_bytes: usize,
     pub max_events_per_message: usize,
+    /// Identifies the source database in deduplication ids.
+    pub source: u64,
 }
 
 impl Limits {
@@ -110,7 +112,7 @@ fn into_calls(messages: Vec<Vec<PendingEvent>>, limits: Limits) -> Vec<Vec<Packe
     let mut calls: Vec<Vec<Packed>> = Vec::new();
     let mut call_bytes = 0;
     for events in messages {
-        let packed = to_message(events, limits.fifo);
+        let packed = to_message(events, limits.fifo, limits.source);
         let bytes = packed.message.body.len();
         let fits = calls.last().is_some_and(|c| {
             c.len() < MAX_BATCH_MESSAGES && call_bytes + bytes <= limits.max_bytes
@@ -126,11 +128,14 @@ fn into_calls(messages: Vec<Vec<PendingEvent>>, limits: Limits) -> Vec<Vec<Packe
     calls
 }
 
-fn to_message(events: Vec<PendingEvent>, fifo: bool) -> Packed {
+fn to_message(events: Vec<PendingEvent>, fifo: bool, source: u64) -> Packed {
     let body = wire::envelope(events.iter().map(|e| e.json.as_str()));
     let (group_id, dedup_id) = if fifo {
         let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
-        (Some(group_id(&events[0].group)), Some(dedup_id(&ids)))
+        (
+            Some(group_id(&events[0].group)),
+            Some(dedup_id(source, &ids)),
+        )
     } else {
         (None, None)
     };
@@ -145,7 +150,7 @@ fn to_message(events: Vec<PendingEvent>, fifo: bool) -> Packed {
 }
 
 /// FNV-1a, seeded: stable across processes and versions.
-fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+pub(crate) fn fnv(seed: u64, bytes: &[u8]) -> u64 {
     let mut hash = seed;
     for &byte in bytes {
         hash ^= u64::from(byte);
@@ -169,15 +174,15 @@ fn group_id(group: &str) -> String {
     }
 }
 
-/// The same events, packed the same way, get the same id: a re-send within
-/// SQS's five-minute window is dropped by the queue.
-fn dedup_id(ids: &[i64]) -> String {
+/// The same events of the same database, packed the same way, get the same
+/// id: a re-send within SQS's five-minute window is dropped by the queue.
+fn dedup_id(source: u64, ids: &[i64]) -> String {
     let bytes: Vec<u8> = ids.iter().flat_map(|id| id.to_le_bytes()).collect();
     format!(
         "{}-{}-{:016x}",
         ids[0],
         ids[ids.len() - 1],
-        fnv(0xcbf2_9ce4_8422_2325, &bytes)
+        fnv(source, &bytes)
     )
 }
 
@@ -197,6 +202,7 @@ mod tests {
         fifo: false,
         max_bytes: 1024 * 1024,
         max_events_per_message: 100,
+        source: 7,
     };
 
     fn ids(call: &[Packed]) -> Vec<Vec<i64>> {
@@ -259,12 +265,17 @@ mod tests {
         );
         let m = &calls[0][0].message;
         assert_eq!(m.group_id.as_deref(), Some("t:[1]"));
-        assert_eq!(
-            m.dedup_id,
-            to_message(vec![event(1, "t:[1]", 10), event(3, "t:[1]", 10)], true)
-                .message
-                .dedup_id
-        );
+        let again = |source| {
+            to_message(
+                vec![event(1, "t:[1]", 10), event(3, "t:[1]", 10)],
+                true,
+                source,
+            )
+            .message
+            .dedup_id
+        };
+        assert_eq!(m.dedup_id, again(7), "same events, same database: same id");
+        assert_ne!(m.dedup_id, again(8), "another database: another id");
     }
 
     #[test]

@@ -23,6 +23,8 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(crate) struct Session {
     client: Client,
+    /// Identifies the database among all that may feed one queue.
+    source: u64,
     driver: JoinHandle<()>,
     doorbell: Arc<Notify>,
 }
@@ -61,10 +63,11 @@ impl Session {
             // Wake a waiting drain loop: its next query fails and it reconnects.
             bell.notify_one();
         });
-        let session = Session {
+        let mut session = Session {
             client,
             driver,
             doorbell,
+            source: 0,
         };
         // The server drops the session (and with it the lock) within a few
         // seconds of losing the client, so that a standby takes over.
@@ -75,7 +78,19 @@ impl Session {
                  SET tcp_user_timeout = 3000;",
             )
             .await?;
+        let source: String = session
+            .query_one(r#"SELECT "source"::text FROM "dawdle"."doorbell""#, &[])
+            .await?
+            .get(0);
+        session.source = super::pack::fnv(0xcbf2_9ce4_8422_2325, source.as_bytes());
         Ok(session)
+    }
+
+    /// A hash of this database's `dawdle.doorbell.source`, a random id made
+    /// by the migration: FIFO deduplication ids include it, so that two
+    /// databases feeding one queue never collide.
+    pub(crate) fn source(&self) -> u64 {
+        self.source
     }
 
     /// Tries to become the active watcher.
