@@ -153,3 +153,57 @@ impl Registry {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{Column, Encoding};
+
+    static TABLE: Table = Table {
+        type_name: "t::T",
+        schema: "public",
+        name: "t",
+        columns: &[Column {
+            name: "id",
+            field: "id",
+            primary_key: true,
+            sql: None,
+            encoding: Encoding::Json,
+        }],
+        events: Events::ALL,
+        capture_unchanged: false,
+    };
+
+    fn decode(_: &WireEvent) -> Result<Box<dyn Any + Send>, DecodeError> {
+        Ok(Box::new(()))
+    }
+
+    fn call(_: Box<dyn Any + Send>) -> BoxFuture<'static, Result<(), HandlerError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn handler(name: &'static str) -> &'static Handler {
+        Box::leak(Box::new(Handler {
+            name,
+            table: &TABLE,
+            actions: Events::ALL,
+            decode,
+            call,
+        }))
+    }
+
+    #[test]
+    fn duplicate_names_are_all_listed() {
+        let handlers = vec![
+            handler("a"),
+            handler("b"),
+            handler("a"),
+            handler("c"),
+            handler("c"),
+        ];
+        assert_eq!(Registry::new(handlers, vec![]).unwrap_err(), vec!["a", "c"]);
+        let registry = Registry::new(vec![handler("a"), handler("b")], vec![]).unwrap();
+        assert!(registry.knows("public", "t") && !registry.knows("public", "u"));
+        assert_eq!(registry.handlers_of("public", "t", Action::Delete).len(), 2);
+    }
+}

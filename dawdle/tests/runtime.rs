@@ -467,3 +467,45 @@ fn build_refuses_what_cannot_run() {
         .unwrap_err();
     assert_eq!(err, dawdle::BuildError::NoDatabase);
 }
+
+#[tokio::test]
+async fn a_row_larger_than_a_message_reaches_its_handler_whole() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::builder().max_message_bytes(64 * 1024).build();
+    let handle = runtime(&db, queue.clone())
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let id = Uuid::new_v4();
+    let name = "é".repeat(1024 * 1024); // 2 MiB of UTF-8
+    client
+        .execute(
+            "INSERT INTO accounts (id, name, balance) VALUES ($1, $2, 1)",
+            &[&id, &name],
+        )
+        .await
+        .unwrap();
+    eventually("the handlers saw the big row", || seen(id).len() == 2).await;
+    for (_, rows) in seen(id) {
+        assert_eq!(rows[0].name, name, "whole");
+    }
+    // Removed once handled (right after the message is deleted).
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let left: i64 = client
+                .query_one("SELECT count(*) FROM dawdle.payloads", &[])
+                .await
+                .unwrap()
+                .get(0);
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the payload is removed once handled");
+    handle.shutdown().await.unwrap();
+}

@@ -83,9 +83,7 @@ impl Running {
                         }
                     }),
                 );
-                let watcher = Watcher::builder(db.config().clone(), queue)
-                    .build()
-                    .start();
+                let watcher = Watcher::builder(db.config().clone(), queue).build().start();
                 Running::Watcher(watcher, consumer)
             }
         };
@@ -101,9 +99,7 @@ impl Running {
 
     fn stats(&self) -> &Stats {
         match self {
-            Running::Runtime(handle) => handle
-                .watcher_stats()
-                .expect("the runtime runs a watcher"),
+            Running::Runtime(handle) => handle.watcher_stats().expect("the runtime runs a watcher"),
             Running::Watcher(watcher, _) => watcher.stats(),
         }
     }
@@ -378,7 +374,12 @@ pub async fn latency(options: &Options, report: &mut Report, end: End) -> Result
         .filter_map(|(id, committed)| {
             let delivered = deliveries.get(id)?;
             // A poll can read the event before the writer's COMMIT returns: 0.
-            Some(delivered.saturating_duration_since(*committed).as_secs_f64() * 1e3)
+            Some(
+                delivered
+                    .saturating_duration_since(*committed)
+                    .as_secs_f64()
+                    * 1e3,
+            )
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
