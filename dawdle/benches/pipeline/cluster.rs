@@ -21,9 +21,6 @@ use crate::Result;
 pub struct Server {
     pub admin: Config,
     cluster: Option<Child>,
-    /// The postmaster, when the server runs on this machine and we may read
-    /// its pid file: for the server's CPU time.
-    postmaster: Option<u32>,
 }
 
 /// A database created for one measurement.
@@ -83,38 +80,13 @@ pub async fn describe(client: &Client) -> Result<String> {
 impl Server {
     /// `DATABASE_URL`, or a durable cluster of our own.
     pub async fn durable() -> Result<Server> {
-        let mut server = match std::env::var("DATABASE_URL") {
-            Ok(url) => Server {
+        match std::env::var("DATABASE_URL") {
+            Ok(url) => Ok(Server {
                 admin: url.parse()?,
                 cluster: None,
-                postmaster: None,
-            },
-            Err(_) => start_cluster().await?,
-        };
-        server.postmaster = postmaster(&server.admin).await;
-        Ok(server)
-    }
-
-    /// CPU seconds the whole server has used so far (postmaster, its live
-    /// children, and its reaped children such as autovacuum workers), when
-    /// it runs on this machine.
-    pub fn cpu_seconds(&self) -> Option<f64> {
-        let postmaster = self.postmaster?;
-        let (own, reaped) = process_cpu(&postmaster.to_string())?;
-        let mut total = own + reaped;
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let name = entry.file_name();
-            let Some(pid) = name
-                .to_str()
-                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-            else {
-                continue;
-            };
-            if parent(pid) == Some(postmaster) {
-                total += process_cpu(pid).map_or(0.0, |(own, _)| own);
-            }
+            }),
+            Err(_) => start_cluster().await,
         }
-        Some(total)
     }
 
     pub async fn describe(&self) -> Result<String> {
@@ -165,26 +137,6 @@ impl Server {
     }
 }
 
-/// The postmaster's pid, from its pid file, if that process is on this machine.
-async fn postmaster(admin: &Config) -> Option<u32> {
-    let client = connect(admin).await.ok()?;
-    let row = client
-        .query_one("SELECT pg_read_file('postmaster.pid')", &[])
-        .await
-        .ok()?;
-    let pid: u32 = row
-        .get::<_, String>(0)
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()?;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    String::from_utf8_lossy(&cmdline)
-        .contains("postgres")
-        .then_some(pid)
-}
-
 fn stat_fields(pid: &str) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which may hold spaces (in parentheses).
@@ -195,10 +147,6 @@ fn stat_fields(pid: &str) -> Option<Vec<String>> {
             .map(str::to_owned)
             .collect(),
     )
-}
-
-fn parent(pid: &str) -> Option<u32> {
-    stat_fields(pid)?.get(1)?.parse().ok()
 }
 
 /// (own user + system, reaped children's user + system) CPU seconds of a process.
@@ -340,7 +288,6 @@ async fn start_cluster() -> Result<Server> {
     let server = Server {
         admin,
         cluster: Some(child),
-        postmaster: None,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

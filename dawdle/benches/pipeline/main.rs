@@ -9,7 +9,7 @@
 //!
 //! Prints a markdown table and writes `target/dawdle-bench.json` (every
 //! figure a number). Options after `--`: `--quick`, `--only SECTION[,SECTION]`
-//! (`write`, `decode`, `throughput`, `latency`), `--seconds S` (the write-cost
+//! (`write`, `decode`, `throughput`, `latency`, `sqs`), `--seconds S` (the write-cost
 //! window), `--rounds N` (write-cost repetitions, interleaved), `--diagnose`
 //! (also (b) with parts of the capture left out, 8 writers only), `--loads
 //! LOAD[,LOAD]` (write-cost loads: `8_writers`, `1_writer`, `8_writers_100_rows`).
@@ -26,6 +26,7 @@
 
 mod cluster;
 mod consumer;
+mod counting;
 mod decode;
 mod diagnose;
 mod handler;
@@ -180,6 +181,27 @@ async fn run(options: Options) -> Result<()> {
         if options.runs("latency") {
             eprintln!("== latency to {end:?}");
             throughput::latency(&options, &mut report, end).await?;
+        }
+    }
+    if options.runs("sqs") {
+        // moto's server: DAWDLE_MOTO_SERVER, target/moto-venv (scripts/test
+        // installs it) or PATH; without it these rows are left out.
+        match dawdle::testing::SqsServer::get().await {
+            Ok(_) => {
+                let end = throughput::End::SqsHandler;
+                eprintln!("== throughput to {end:?}");
+                throughput::throughput(&options, &mut report, end).await?;
+                eprintln!("== latency to {end:?}");
+                throughput::latency(&options, &mut report, end).await?;
+                report.note(
+                    "SQS rows: moto's server is slow Python on the same 2 cores; its figures \
+                     show request counts and the shape of the pipeline, not SQS's speed.",
+                );
+            }
+            Err(error) => {
+                eprintln!("SQS rows left out: {error}");
+                report.note(format!("SQS rows left out: {error}"));
+            }
         }
     }
     report.number("bench_seconds", started.elapsed().as_secs_f64());

@@ -154,12 +154,6 @@ struct Outcome {
     backlog_at_end: f64,
     /// (b) Time from the last commit until every event was received.
     drain_s: f64,
-    /// CPU of the whole PostgreSQL server per transaction, in µs.
-    server_cpu_us_per_tx: Option<f64>,
-    /// CPU of this process (writers' clients, watcher, consumer) per transaction, in µs.
-    client_cpu_us_per_tx: Option<f64>,
-    /// Server + this process CPU, as a share of all cores.
-    cpu_busy: Option<f64>,
 }
 
 pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Result<()> {
@@ -174,17 +168,13 @@ pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Res
                 server.checkpoint().await?;
                 let outcome = measure(server, variant, load, options).await?;
                 eprintln!(
-                    "  {} {} round {}: {:.0} tx/s, consumed {:.0}/s, backlog at end {}, \
-                     CPU µs/tx server {:.0} client {:.0}, CPU busy {:.0} %",
+                    "  {} {} round {}: {:.0} tx/s, consumed {:.0}/s, backlog at end {}",
                     load.label,
                     variant.key(),
                     round + 1,
                     outcome.tps,
                     outcome.consumed_per_s,
                     outcome.backlog_at_end,
-                    outcome.server_cpu_us_per_tx.unwrap_or(f64::NAN),
-                    outcome.client_cpu_us_per_tx.unwrap_or(f64::NAN),
-                    outcome.cpu_busy.unwrap_or(f64::NAN) * 100.0,
                 );
                 outcomes[i].push(outcome);
             }
@@ -206,26 +196,6 @@ pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Res
                 },
                 None,
             );
-        }
-        for (i, &variant) in variants.iter().enumerate() {
-            let cpu: Vec<f64> = outcomes[i]
-                .iter()
-                .filter_map(|o| Some(o.server_cpu_us_per_tx? + o.client_cpu_us_per_tx?))
-                .collect();
-            if cpu.len() == outcomes[i].len() {
-                report.figure(
-                    "write cost",
-                    &format!("write_{}_{}_cpu_us_per_tx", load.key, variant.key()),
-                    format!(
-                        "{}: {} CPU per tx (PostgreSQL + this process)",
-                        load.label,
-                        variant.label()
-                    ),
-                    cpu.iter().sum::<f64>() / cpu.len() as f64,
-                    "µs",
-                    None,
-                );
-            }
         }
         for (i, &variant) in variants.iter().enumerate().skip(3) {
             report.figure(
@@ -311,18 +281,12 @@ async fn measure(
     options: &Options,
 ) -> Result<Outcome> {
     let db = server.database().await?;
-    let result = measure_on(server, &db, variant, load, options).await;
+    let result = measure_on(&db, variant, load, options).await;
     db.drop().await?;
     result
 }
 
-async fn measure_on(
-    server: &Server,
-    db: &Db,
-    variant: Variant,
-    load: Load,
-    options: &Options,
-) -> Result<Outcome> {
+async fn measure_on(db: &Db, variant: Variant, load: Load, options: &Options) -> Result<Outcome> {
     let mut client = db.connect().await?;
     client.batch_execute(model::CREATE_TABLE).await?;
     let consumed = Arc::new(AtomicU64::new(0));
@@ -377,31 +341,19 @@ async fn measure_on(
         .collect();
     tokio::time::sleep_until(measure_from.into()).await;
     let consumed_from = consumed.load(Ordering::Relaxed);
-    let cpu_from = (server.cpu_seconds(), own_cpu());
     tokio::time::sleep_until(end.into()).await;
     let consumed_to = consumed.load(Ordering::Relaxed);
-    let cpu_to = (server.cpu_seconds(), own_cpu());
     let committed_at_end = committed.load(Ordering::Relaxed);
     let mut transactions = 0;
     for writer in writers {
         transactions += writer.await??;
     }
     let window = options.write_window.as_secs_f64();
-    let per_tx =
-        |from: Option<f64>, to: Option<f64>| Some((to? - from?) * 1e6 / transactions.max(1) as f64);
-    let server_cpu_us_per_tx = per_tx(cpu_from.0, cpu_to.0);
-    let client_cpu_us_per_tx = per_tx(cpu_from.1, cpu_to.1);
-    let cpu_busy = server_cpu_us_per_tx
-        .zip(client_cpu_us_per_tx)
-        .map(|(s, c)| (s + c) * transactions as f64 / 1e6 / window / crate::report::cores() as f64);
     let mut outcome = Outcome {
         tps: transactions as f64 / window,
         consumed_per_s: (consumed_to - consumed_from) as f64 / window,
         backlog_at_end: committed_at_end.saturating_sub(consumed_to) as f64,
         drain_s: 0.0,
-        server_cpu_us_per_tx,
-        client_cpu_us_per_tx,
-        cpu_busy,
     };
     let writers_done = Instant::now();
     match side {
@@ -430,10 +382,6 @@ async fn measure_on(
         }
     }
     Ok(outcome)
-}
-
-fn own_cpu() -> Option<f64> {
-    crate::cluster::process_cpu("self").map(|(own, _)| own)
 }
 
 /// (b)'s far side: a watcher draining to a MemoryQueue, a consumer emptying it.
