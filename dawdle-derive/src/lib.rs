@@ -12,6 +12,7 @@ use syn::{parse_macro_input, DeriveInput};
 
 mod ctxt;
 mod handler;
+mod meta;
 mod watched;
 
 /// See `dawdle::Watched`.

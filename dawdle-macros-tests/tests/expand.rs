@@ -6,6 +6,8 @@
 mod ctxt;
 #[path = "../../dawdle-derive/src/handler/mod.rs"]
 mod handler;
+#[path = "../../dawdle-derive/src/meta.rs"]
+mod meta;
 #[path = "../../dawdle-derive/src/watched/mod.rs"]
 mod watched;
 

@@ -46,8 +46,8 @@ fn server_error(message: impl std::fmt::Display) -> TestingError {
 #[derive(Debug)]
 struct Server {
     admin: Config,
-    /// Holds the cluster's wrapper; its stdin closing (at exit) stops the cluster.
-    _cluster: Option<Child>,
+    /// Held for the process's life: the cluster stops when the process exits.
+    _cluster: Option<Cluster>,
 }
 
 static SERVER: OnceCell<Server> = OnceCell::const_new();
@@ -65,7 +65,13 @@ async fn server() -> Result<&'static Server, TestingError> {
                         _cluster: None,
                     })
                 }
-                Err(_) => start_cluster().await,
+                Err(_) => {
+                    let cluster = Cluster::start(false).await?;
+                    Ok(Server {
+                        admin: cluster.admin().clone(),
+                        _cluster: Some(cluster),
+                    })
+                }
             }
         })
         .await
@@ -142,6 +148,24 @@ impl TestDb {
             .map(|p| format!(":{}", String::from_utf8_lossy(p)))
             .unwrap_or_default();
         format!("postgres://{user}{password}@{host}:{port}/{}", self.name)
+    }
+
+    /// `pg_dump --schema-only` of the database, without pg_dump's random
+    /// `\restrict` key lines, so that two dumps of the same schema compare
+    /// equal. Uses the `pg_dump` on `PATH`.
+    pub fn dump_schema(&self) -> Result<String, TestingError> {
+        let out = std::process::Command::new("pg_dump")
+            .args(["--schema-only", "--no-owner", "--dbname", &self.url()])
+            .output()
+            .map_err(|e| server_error(format_args!("cannot run pg_dump: {e}")))?;
+        if !out.status.success() {
+            return Err(server_error(String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|line| !line.starts_with("\\restrict") && !line.starts_with("\\unrestrict"))
+            .collect::<Vec<_>>()
+            .join("\n"))
     }
 
     /// A new connection, driven on the current runtime.
@@ -270,7 +294,37 @@ fn shell(script: &str, as_postgres: bool) -> Command {
     }
 }
 
-async fn start_cluster() -> Result<Server, TestingError> {
+/// A throwaway PostgreSQL cluster of its own, from the installed binaries, in
+/// a fresh temporary directory. It stops, and its directory goes, on
+/// [`Cluster::stop`] or when the process exits, however it exits: a shell
+/// wrapper holds the server and waits on a pipe that closes with us.
+#[derive(Debug)]
+pub struct Cluster {
+    admin: Config,
+    wrapper: Child,
+}
+
+impl Cluster {
+    /// Starts a cluster. `durable`: `fsync`, `synchronous_commit` and
+    /// `full_page_writes` on, as in production (benchmarks of commit cost);
+    /// otherwise off, which is faster for tests.
+    pub async fn start(durable: bool) -> Result<Cluster, TestingError> {
+        start_cluster(durable).await
+    }
+
+    /// Connection settings of the `postgres` database, as superuser `postgres`.
+    pub fn admin(&self) -> &Config {
+        &self.admin
+    }
+
+    /// Stops the cluster and waits until its directory is gone.
+    pub async fn stop(mut self) {
+        drop(self.wrapper.stdin.take());
+        let _ = tokio::task::spawn_blocking(move || self.wrapper.wait()).await;
+    }
+}
+
+async fn start_cluster(durable: bool) -> Result<Cluster, TestingError> {
     let bin = bin_dir()?;
     let as_postgres = is_root();
     let nanos = SystemTime::now()
@@ -313,15 +367,16 @@ async fn start_cluster() -> Result<Server, TestingError> {
     let port = free_port()?;
     // The wrapper stops the server and removes the directory when its stdin
     // closes, which happens when this process exits, however it exits.
+    let durability = if durable { "on" } else { "off" };
     let run = format!(
-        "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=off \
-         -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
+        "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync={durability} \
+         -c synchronous_commit={durability} -c full_page_writes={durability} -c max_connections=300 \
          > {dir}/server.log 2>&1 & pid=$!; read _ignored; kill -INT $pid; wait $pid; rm -rf {dir}",
         postgres = q(&bin.join("postgres")),
         data = q(&data),
         dir = q(&dir),
     );
-    let child = shell(&run, as_postgres)
+    let wrapper = shell(&run, as_postgres)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -345,10 +400,7 @@ async fn start_cluster() -> Result<Server, TestingError> {
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
-    Ok(Server {
-        admin,
-        _cluster: Some(child),
-    })
+    Ok(Cluster { admin, wrapper })
 }
 
 #[cfg(feature = "sqs")]

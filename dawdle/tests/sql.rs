@@ -315,25 +315,6 @@ async fn triggers_do_not_depend_on_the_writers_session() {
     );
 }
 
-fn pg_dump(db: &TestDb) -> String {
-    let out = std::process::Command::new("pg_dump")
-        .args(["--schema-only", "--no-owner", "--dbname", &db.url()])
-        .output()
-        .expect("pg_dump is installed with PostgreSQL");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // pg_dump brackets its output with a random \\restrict key.
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|line| !line.starts_with("\\restrict") && !line.starts_with("\\unrestrict"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[tokio::test]
 async fn up_runs_twice_and_down_restores_the_schema() {
     let db = TestDb::new().await.unwrap();
@@ -347,13 +328,17 @@ async fn up_runs_twice_and_down_restores_the_schema() {
         )
         .await
         .unwrap();
-    let before = pg_dump(&db);
+    let before = db.dump_schema().unwrap();
     let tables = [&USERS, &WEIRD];
     let up = sql::up(&tables).unwrap();
     sql::apply(&mut client, &up).await.unwrap();
-    let once = pg_dump(&db);
+    let once = db.dump_schema().unwrap();
     sql::apply(&mut client, &up).await.unwrap();
-    assert_eq!(once, pg_dump(&db), "a second up changes nothing");
+    assert_eq!(
+        once,
+        db.dump_schema().unwrap(),
+        "a second up changes nothing"
+    );
     client
         .batch_execute("INSERT INTO users VALUES (1, 'pending', 1, NULL)")
         .await
@@ -361,5 +346,9 @@ async fn up_runs_twice_and_down_restores_the_schema() {
     sql::apply(&mut client, &sql::down(&tables).unwrap())
         .await
         .unwrap();
-    assert_eq!(before, pg_dump(&db), "down leaves the schema as it was");
+    assert_eq!(
+        before,
+        db.dump_schema().unwrap(),
+        "down leaves the schema as it was"
+    );
 }

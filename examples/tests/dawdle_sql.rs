@@ -17,25 +17,6 @@ fn dawdle_sql(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn pg_dump(db: &TestDb) -> String {
-    let out = Command::new("pg_dump")
-        .args(["--schema-only", "--no-owner", "--dbname", &db.url()])
-        .output()
-        .expect("pg_dump is installed with PostgreSQL");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // pg_dump brackets its output with a random \restrict key.
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|line| !line.starts_with("\\restrict") && !line.starts_with("\\unrestrict"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[tokio::test]
 async fn up_applies_twice_and_down_restores_the_schema() {
     let up = dawdle_sql(&[]);
@@ -54,12 +35,16 @@ async fn up_applies_twice_and_down_restores_the_schema() {
         .batch_execute(include_str!("../schema.sql"))
         .await
         .unwrap();
-    let before = pg_dump(&db);
+    let before = db.dump_schema().unwrap();
     // Applied as psql -f would: statement by statement, no transaction of ours.
     client.batch_execute(&up).await.unwrap();
-    let after_up = pg_dump(&db);
+    let after_up = db.dump_schema().unwrap();
     client.batch_execute(&up).await.unwrap();
-    assert_eq!(after_up, pg_dump(&db), "a second up changes nothing");
+    assert_eq!(
+        after_up,
+        db.dump_schema().unwrap(),
+        "a second up changes nothing"
+    );
 
     client
         .batch_execute("INSERT INTO users (name) VALUES ('a'); UPDATE users SET password = 'x';")
@@ -73,7 +58,11 @@ async fn up_applies_twice_and_down_restores_the_schema() {
     assert_eq!(events, 1, "the insert; the password is not watched");
 
     client.batch_execute(&down).await.unwrap();
-    assert_eq!(before, pg_dump(&db), "down leaves the schema as it was");
+    assert_eq!(
+        before,
+        db.dump_schema().unwrap(),
+        "down leaves the schema as it was"
+    );
 }
 
 #[test]

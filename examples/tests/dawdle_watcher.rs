@@ -8,7 +8,6 @@ use std::time::Duration;
 use dawdle::queue::{Queue, SqsQueue};
 use dawdle::testing::{SqsServer, TestDb};
 use dawdle::wire::Envelope;
-use dawdle_examples as _; // links the models: up_registered() covers them
 use tokio::time::Instant;
 
 /// The watcher process, killed if the test fails before it stops it.
@@ -74,15 +73,7 @@ async fn receive_until(queue: &SqsQueue, ids: &mut BTreeSet<i64>, expected: usiz
 
 #[tokio::test]
 async fn forwards_a_burst_survives_sigkill_and_stops_on_sigterm() {
-    let db = TestDb::new().await.unwrap();
-    let mut client = db.connect().await.unwrap();
-    client
-        .batch_execute(include_str!("../schema.sql"))
-        .await
-        .unwrap();
-    dawdle::sql::apply(&mut client, &dawdle::sql::up_registered().unwrap())
-        .await
-        .unwrap();
+    let (db, client) = dawdle_examples::example_database().await.unwrap();
     let server = SqsServer::get().await.unwrap();
     let url = server
         .create_queue("standalone", false, None)

@@ -2,11 +2,12 @@
 //! here, meaning in `check`.
 
 use proc_macro2::TokenStream;
-use syn::meta::{self, ParseNestedMeta};
+use syn::meta;
 use syn::parse::Parser;
-use syn::{Expr, ExprLit, Lit, LitStr, Path, Token};
+use syn::{LitStr, Path};
 
 use crate::ctxt::Ctxt;
+use crate::meta::string;
 
 const KEYS: &[&str] = &["name", "crate"];
 
@@ -74,27 +75,5 @@ fn once(seen: &mut bool, cx: &mut Ctxt, path: &Path, key: &str) -> bool {
     } else {
         *seen = true;
         true
-    }
-}
-
-/// `key = "..."`. A value that is not a string is reported and skipped, so
-/// that the options after it are still read.
-fn string(meta: &ParseNestedMeta<'_>, key: &str, cx: &mut Ctxt) -> syn::Result<Option<LitStr>> {
-    if !meta.input.peek(Token![=]) {
-        return Err(meta.error(format_args!("expected `{key} = \"...\"`")));
-    }
-    let mut expr: Expr = meta.value()?.parse()?;
-    // Tokens passed through `macro_rules!` arrive wrapped in invisible groups.
-    while let Expr::Group(group) = expr {
-        expr = *group.expr;
-    }
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(lit), ..
-        }) => Ok(Some(lit)),
-        other => {
-            cx.error_spanned_by(other, format_args!("expected a string: `{key} = \"...\"`"));
-            Ok(None)
-        }
     }
 }

@@ -2,9 +2,10 @@
 //! as written: syntax is checked here, meaning in `check`.
 
 use syn::meta::ParseNestedMeta;
-use syn::{Attribute, Expr, ExprLit, Lit, LitStr, Path, Token};
+use syn::{Attribute, LitStr, Path, Token};
 
 use crate::ctxt::Ctxt;
+use crate::meta::string;
 
 const STRUCT_KEYS: &[&str] = &["table", "schema", "events", "capture_unchanged", "crate"];
 const FIELD_KEYS: &[&str] = &["primary_key", "rename", "sql", "serde"];
@@ -181,28 +182,6 @@ impl<T> Slot<T> {
             );
         } else {
             self.value = Some(value);
-        }
-    }
-}
-
-/// `key = "..."`. A value that is not a string is reported and skipped, so
-/// that the keys after it are still read.
-fn string(meta: &ParseNestedMeta<'_>, key: &str, cx: &mut Ctxt) -> syn::Result<Option<LitStr>> {
-    if !meta.input.peek(Token![=]) {
-        return Err(meta.error(format_args!("expected `{key} = \"...\"`")));
-    }
-    let mut expr: Expr = meta.value()?.parse()?;
-    // Tokens passed through `macro_rules!` arrive wrapped in invisible groups.
-    while let Expr::Group(group) = expr {
-        expr = *group.expr;
-    }
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(lit), ..
-        }) => Ok(Some(lit)),
-        other => {
-            cx.error_spanned_by(other, format_args!("expected a string: `{key} = \"...\"`"));
-            Ok(None)
         }
     }
 }

@@ -4,14 +4,12 @@
 //! `dawdle::testing`'s throwaway cluster runs with `fsync=off` and
 //! `synchronous_commit=off`, which hides the commit cost that NOTIFY's
 //! cluster-wide lock serializes; here commits wait for their WAL flush, as
-//! in production. Started the way `dawdle::testing` starts its own (initdb
-//! as `postgres` when we are root, in a fresh temporary directory, stopped
-//! and removed when our stdin pipe to the wrapper closes).
+//! in production: `dawdle::testing::Cluster::start(true)`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dawdle::testing::Cluster;
 
 use tokio_postgres::{Client, Config, NoTls};
 
@@ -20,7 +18,7 @@ use crate::Result;
 #[derive(Debug)]
 pub struct Server {
     pub admin: Config,
-    cluster: Option<Child>,
+    cluster: Option<Cluster>,
 }
 
 /// A database created for one measurement.
@@ -85,7 +83,13 @@ impl Server {
                 admin: url.parse()?,
                 cluster: None,
             }),
-            Err(_) => start_cluster().await,
+            Err(_) => {
+                let cluster = Cluster::start(true).await?;
+                Ok(Server {
+                    admin: cluster.admin().clone(),
+                    cluster: Some(cluster),
+                })
+            }
         }
     }
 
@@ -129,10 +133,9 @@ impl Server {
     }
 
     /// Stops our cluster (if any) and waits until its directory is gone.
-    pub async fn stop(mut self) {
-        if let Some(mut child) = self.cluster.take() {
-            drop(child.stdin.take());
-            let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    pub async fn stop(self) {
+        if let Some(cluster) = self.cluster {
+            cluster.stop().await;
         }
     }
 }
@@ -170,136 +173,4 @@ pub fn clock_ticks() -> f64 {
             .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
             .unwrap_or(100.0)
     })
-}
-
-fn bin_dir() -> Result<PathBuf> {
-    let has_initdb = |dir: &Path| dir.join("initdb").is_file();
-    if let Some(dir) = std::env::var_os("DAWDLE_PG_BIN").map(PathBuf::from) {
-        if has_initdb(&dir) {
-            return Ok(dir);
-        }
-        return Err(format!("DAWDLE_PG_BIN={} has no initdb", dir.display()).into());
-    }
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if has_initdb(&dir) {
-            return Ok(dir);
-        }
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .filter(|(_, dir)| has_initdb(dir))
-        .collect();
-    versions.sort();
-    if let Some((_, dir)) = versions.pop() {
-        return Ok(dir);
-    }
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .find(|dir| has_initdb(dir))
-        .ok_or_else(|| {
-            "DATABASE_URL is unset and no PostgreSQL binaries (initdb) were found; \
-             install PostgreSQL or set DATABASE_URL or DAWDLE_PG_BIN"
-                .into()
-        })
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn shell(script: &str, as_postgres: bool) -> Command {
-    let mut c = if as_postgres {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]);
-        c.arg("sh");
-        c
-    } else {
-        Command::new("sh")
-    };
-    c.args(["-c", script]);
-    c
-}
-
-async fn start_cluster() -> Result<Server> {
-    let bin = bin_dir()?;
-    let as_postgres = is_root();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let dir = std::env::temp_dir().join(format!("dawdle-bench-pg-{}-{nanos}", std::process::id()));
-    std::fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    if as_postgres {
-        let status = Command::new("chown")
-            .arg("postgres:postgres")
-            .arg(&dir)
-            .status()?;
-        if !status.success() {
-            return Err(format!("chown postgres {} failed", dir.display()).into());
-        }
-    }
-    let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
-    let data = dir.join("data");
-    let log = dir.join("initdb.log");
-    let init = format!(
-        "{} -D {} -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync > {} 2>&1",
-        q(&bin.join("initdb")),
-        q(&data),
-        q(&log)
-    );
-    let status = tokio::task::spawn_blocking(move || shell(&init, as_postgres).status()).await??;
-    if !status.success() {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(format!("initdb failed:\n{text}").into());
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    // Durable: every commit waits for its WAL flush. The wrapper stops the
-    // server and removes the directory when its stdin closes (in `stop`, or
-    // when this process exits, however it exits).
-    let run = format!(
-        "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync=on \
-         -c synchronous_commit=on -c full_page_writes=on -c max_connections=100 \
-         > {dir}/server.log 2>&1 & pid=$!; read _ignored; kill -INT $pid; wait $pid; rm -rf {dir}",
-        postgres = q(&bin.join("postgres")),
-        data = q(&data),
-        dir = q(&dir),
-    );
-    let child = shell(&run, as_postgres)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()?;
-    let mut admin = Config::new();
-    admin
-        .host("127.0.0.1")
-        .port(port)
-        .user("postgres")
-        .dbname("postgres");
-    let server = Server {
-        admin,
-        cluster: Some(child),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match connect(&server.admin).await {
-            Ok(client) if client.simple_query("SELECT 1").await.is_ok() => break,
-            _ if Instant::now() > deadline => {
-                let text = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
-                server.stop().await;
-                return Err(format!("the durable cluster did not start:\n{text}").into());
-            }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    Ok(server)
 }

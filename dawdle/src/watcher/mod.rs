@@ -337,9 +337,7 @@ impl Watcher {
         let mut next_backlog = Instant::now();
         // Whatever a previous leader left: disarmed while draining, armed at
         // the first idle moment through the race-free path below.
-        session
-            .batch(r#"UPDATE "dawdle"."doorbell" SET "armed" = false"#)
-            .await?;
+        session.set_doorbell(false).await?;
         let mut armed = false;
         let mut queue_backoff = Backoff::new();
         // Events the queue refused as they were: sent by reference instead.
@@ -348,9 +346,7 @@ impl Watcher {
             if *stop.borrow() {
                 // Nobody listens once we are gone: writers need not notify.
                 if armed {
-                    let _ = session
-                        .batch(r#"UPDATE "dawdle"."doorbell" SET "armed" = false"#)
-                        .await;
+                    let _ = session.set_doorbell(false).await;
                 }
                 return Ok(());
             }
@@ -372,9 +368,7 @@ impl Watcher {
             if round.read > 0 {
                 last_event = Instant::now();
                 if armed {
-                    session
-                        .batch(r#"UPDATE "dawdle"."doorbell" SET "armed" = false"#)
-                        .await?;
+                    session.set_doorbell(false).await?;
                     armed = false;
                 }
             }
@@ -395,9 +389,7 @@ impl Watcher {
             // Idle: arm the doorbell, close the race with writers that read
             // it unarmed, then sleep until it rings.
             if !armed {
-                session
-                    .batch(r#"UPDATE "dawdle"."doorbell" SET "armed" = true"#)
-                    .await?;
+                session.set_doorbell(true).await?;
                 armed = true;
                 let snapshot: String = session
                     .query_one("SELECT pg_current_snapshot()::text", &[])

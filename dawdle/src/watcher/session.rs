@@ -93,6 +93,12 @@ impl Session {
         self.source
     }
 
+    /// Arms or disarms the doorbell (see the watcher's module docs).
+    pub(crate) async fn set_doorbell(&self, armed: bool) -> Result<u64, WatcherError> {
+        self.execute(r#"UPDATE "dawdle"."doorbell" SET "armed" = $1"#, &[&armed])
+            .await
+    }
+
     /// Tries to become the active watcher.
     pub(crate) async fn try_lead(&self) -> Result<bool, WatcherError> {
         let row = self

@@ -4,19 +4,13 @@
 //! Uses `DATABASE_URL` when set (in a fresh database it creates and drops),
 //! else a throwaway PostgreSQL cluster started from the installed binaries.
 
-use dawdle::testing::TestDb;
 use dawdle::Watched;
 use dawdle_examples::{Order, User};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let db = TestDb::new().await?;
-    let mut client = db.connect().await?;
-
-    client
-        .batch_execute(include_str!("../../schema.sql"))
-        .await?;
-    dawdle::sql::apply(&mut client, &dawdle::sql::up_registered()?).await?;
+    // The database lives as long as `_db`; it is dropped at the end.
+    let (_db, client) = dawdle_examples::example_database().await?;
     println!(
         "installed capture for {} tables",
         dawdle::registry::tables().len()

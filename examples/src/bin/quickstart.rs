@@ -8,7 +8,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dawdle::testing::TestDb;
 use dawdle::{Change, Insert, MemoryQueue, Runtime, Update};
 use dawdle_examples::{Order, User};
 
@@ -66,12 +65,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let db = TestDb::new().await?;
-    let mut client = db.connect().await?;
-    client
-        .batch_execute(include_str!("../../schema.sql"))
-        .await?;
-    dawdle::sql::apply(&mut client, &dawdle::sql::up_registered()?).await?;
+    let (db, client) = dawdle_examples::example_database().await?;
 
     let runtime = Runtime::builder()
         .database(db.config().clone())

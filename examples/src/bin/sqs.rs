@@ -11,7 +11,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use dawdle::testing::{SqsServer, TestDb};
+use dawdle::testing::SqsServer;
 use dawdle::{Change, Runtime, SqsQueue};
 use dawdle_examples::User;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -49,12 +49,7 @@ async fn side(watch: bool) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-    let db = TestDb::new().await?;
-    let mut client = db.connect().await?;
-    client
-        .batch_execute(include_str!("../../schema.sql"))
-        .await?;
-    dawdle::sql::apply(&mut client, &dawdle::sql::up_registered()?).await?;
+    let (db, client) = dawdle_examples::example_database().await?;
     let endpoint = match std::env::var("DAWDLE_SQS_ENDPOINT") {
         Ok(endpoint) => endpoint,
         Err(_) => SqsServer::get().await?.endpoint().to_owned(),
