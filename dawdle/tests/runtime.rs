@@ -6,10 +6,14 @@
 //! writes rows with keys of its own and looks only at what those keys got.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dawdle::queue::{MemoryQueue, OutgoingMessage, Queue, SqsQueue};
+use dawdle::queue::{
+    BoxFuture, MemoryQueue, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage,
+    SendOutcome, SqsQueue,
+};
 use dawdle::testing::{SqsServer, TestDb};
 use dawdle::{Change, Delete, Insert, Runtime, Update, Watched};
 use rust_decimal::Decimal;
@@ -508,4 +512,177 @@ async fn a_row_larger_than_a_message_reaches_its_handler_whole() {
     .await
     .expect("the payload is removed once handled");
     handle.shutdown().await.unwrap();
+}
+
+/// A MemoryQueue that counts the delete calls and the receipts they carry,
+/// and can make every delete call take a while.
+#[derive(Debug, Clone)]
+struct CountingQueue {
+    inner: MemoryQueue,
+    delete_calls: Arc<AtomicUsize>,
+    deleted: Arc<AtomicUsize>,
+    delete_delay: Duration,
+}
+
+impl CountingQueue {
+    fn new(inner: MemoryQueue, delete_delay: Duration) -> CountingQueue {
+        CountingQueue {
+            inner,
+            delete_calls: Arc::default(),
+            deleted: Arc::default(),
+            delete_delay,
+        }
+    }
+}
+
+impl Queue for CountingQueue {
+    fn max_message_bytes(&self) -> usize {
+        self.inner.max_message_bytes()
+    }
+
+    fn is_fifo(&self) -> bool {
+        self.inner.is_fifo()
+    }
+
+    fn send<'a>(
+        &'a self,
+        messages: &'a [OutgoingMessage],
+    ) -> BoxFuture<'a, Result<SendOutcome, QueueError>> {
+        self.inner.send(messages)
+    }
+
+    fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+    ) -> BoxFuture<'_, Result<Vec<ReceivedMessage>, QueueError>> {
+        self.inner.receive(max, wait, visibility)
+    }
+
+    fn delete<'a>(&'a self, receipts: &'a [Receipt]) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            tokio::time::sleep(self.delete_delay).await;
+            self.delete_calls.fetch_add(1, Ordering::SeqCst);
+            self.deleted.fetch_add(receipts.len(), Ordering::SeqCst);
+            self.inner.delete(receipts).await
+        })
+    }
+
+    fn change_visibility<'a>(
+        &'a self,
+        receipt: &'a Receipt,
+        visibility: Duration,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        self.inner.change_visibility(receipt, visibility)
+    }
+
+    fn dead_letter<'a>(
+        &'a self,
+        message: &'a ReceivedMessage,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        self.inner.dead_letter(message, reason)
+    }
+}
+
+/// A message of one insert event into `accounts` per key.
+fn inserts(keys: &[Uuid]) -> OutgoingMessage {
+    let events: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            serde_json::json!({
+                "id": i + 1, "schema": "public", "table": "accounts", "action": "insert",
+                "key": [key], "captured_at": "2026-11-27T00:00:00+00:00", "txid": "1",
+                "old": null,
+                "new": {"id": key, "name": "batch", "balance": "1", "tags": []},
+            })
+            .to_string()
+        })
+        .collect();
+    OutgoingMessage {
+        body: format!(r#"{{"dawdle":1,"events":[{}]}}"#, events.join(",")),
+        group_id: None,
+        dedup_id: None,
+    }
+}
+
+fn listen_to(queue: impl Queue) -> dawdle::RuntimeBuilder {
+    Runtime::builder()
+        .queue(queue)
+        .listen()
+        .receive_wait(Duration::from_millis(200))
+}
+
+#[tokio::test]
+async fn handled_messages_are_deleted_in_batches() {
+    let queue = MemoryQueue::new();
+    let counting = CountingQueue::new(queue.clone(), Duration::ZERO);
+    // Waiting before the listener starts, so that receives return ten at once.
+    let messages = 30;
+    let keys: Vec<Vec<Uuid>> = (0..messages)
+        .map(|_| (0..3).map(|_| Uuid::new_v4()).collect())
+        .collect();
+    for chunk in keys.chunks(10) {
+        let outgoing: Vec<OutgoingMessage> = chunk.iter().map(|k| inserts(k)).collect();
+        let outcome = queue.send(&outgoing).await.unwrap();
+        assert!(outcome.failed.is_empty());
+    }
+    let handle = listen_to(counting.clone())
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let every_key = || keys.iter().flatten();
+    eventually("every event handled and every message deleted", || {
+        every_key().all(|key| seen(*key).len() == 2) && queue.waiting() + queue.in_flight() == 0
+    })
+    .await;
+    handle.shutdown().await.unwrap();
+    for key in every_key() {
+        let mut handlers: Vec<&str> = seen(*key).into_iter().map(|(h, _)| h).collect();
+        handlers.sort_unstable();
+        assert_eq!(
+            handlers,
+            ["change", "insert"],
+            "each handler once per event"
+        );
+    }
+    assert_eq!(
+        counting.deleted.load(Ordering::SeqCst),
+        messages,
+        "each deleted once"
+    );
+    let calls = counting.delete_calls.load(Ordering::SeqCst);
+    // Ten per call at best; a receive that returns fewer makes a smaller batch.
+    assert!(
+        calls <= messages / 3,
+        "{calls} delete calls for {messages} messages: not batched"
+    );
+}
+
+#[tokio::test]
+async fn a_hurried_shutdown_still_deletes_the_messages_it_handled() {
+    let queue = MemoryQueue::new();
+    let counting = CountingQueue::new(queue.clone(), Duration::from_millis(300));
+    let handle = listen_to(counting.clone())
+        .shutdown_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let key = Uuid::new_v4();
+    queue.send(&[inserts(&[key])]).await.unwrap();
+    eventually("its handlers ran", || seen(key).len() == 2).await;
+    // Its delete takes longer than the shutdown timeout.
+    handle.shutdown().await.unwrap();
+    assert_eq!(
+        queue.waiting() + queue.in_flight(),
+        0,
+        "deleted, not handed back to be handled again"
+    );
+    assert_eq!(counting.deleted.load(Ordering::SeqCst), 1);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::{AbortOnDrop, Listener, Outcome};
+use super::{AbortOnDrop, Deleter, Listener, Outcome};
 use crate::handler::Handler;
 use crate::queue::{OutgoingMessage, ReceivedMessage, MAX_BATCH_MESSAGES};
 use crate::wire;
@@ -23,7 +23,12 @@ enum NotReady {
 use NotReady::{Invalid, Retry};
 
 /// Calls, for each event of the message, every handler of its table and action.
-pub(super) async fn handle(listener: Arc<Listener>, message: ReceivedMessage) -> Outcome {
+/// Deletes go through `deleter`, batched with those of other messages.
+pub(super) async fn handle(
+    listener: Arc<Listener>,
+    message: ReceivedMessage,
+    deleter: &Deleter,
+) -> Outcome {
     let span = tracing::info_span!(
         "message",
         id = %message.message_id,
@@ -87,7 +92,7 @@ pub(super) async fn handle(listener: Arc<Listener>, message: ReceivedMessage) ->
             // Do not let a failing event drag the others of its message into
             // retries and the dead-letter queue: send each failed event on in
             // a message of its own, and count the rest as handled.
-            if split(&listener, &message, &failed_events).await {
+            if split(&listener, deleter, &message, &failed_events).await {
                 forget(&listener, &done).await;
                 return Outcome::Failed;
             }
@@ -99,7 +104,7 @@ pub(super) async fn handle(listener: Arc<Listener>, message: ReceivedMessage) ->
             }
             return Outcome::Failed;
         }
-        if let Err(error) = listener.queue.delete(std::slice::from_ref(&message.receipt)).await {
+        if let Err(error) = deleter.delete(&message.receipt).await {
             tracing::warn!(%error, "handled, but the delete failed: the message will be handled again");
             return Outcome::Failed;
         }
@@ -119,7 +124,14 @@ async fn dead_letter(listener: &Listener, message: &ReceivedMessage, reason: &st
 
 /// Re-sends `failed` events one per message, then deletes the original.
 /// Says whether it did; if not, the whole message is retried instead.
-async fn split(listener: &Listener, message: &ReceivedMessage, failed: &[String]) -> bool {
+/// The delete goes to the deleter only once every re-send was accepted, so
+/// batching it keeps the order: never the original gone and a copy missing.
+async fn split(
+    listener: &Listener,
+    deleter: &Deleter,
+    message: &ReceivedMessage,
+    failed: &[String],
+) -> bool {
     let messages: Vec<OutgoingMessage> = failed
         .iter()
         .map(|raw| OutgoingMessage {
@@ -148,11 +160,7 @@ async fn split(listener: &Listener, message: &ReceivedMessage, failed: &[String]
         }
         start = end;
     }
-    match listener
-        .queue
-        .delete(std::slice::from_ref(&message.receipt))
-        .await
-    {
+    match deleter.delete(&message.receipt).await {
         Ok(()) => {
             tracing::info!(
                 events = failed.len(),
