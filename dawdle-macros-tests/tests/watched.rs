@@ -1,6 +1,6 @@
 //! What a derived `Watched` type holds and does at run time.
 
-use dawdle::{Column, Encoding, Events, Watched};
+use dawdle::{Column, Encoding, Events, SessionSettings, Watched};
 
 #[derive(Debug, PartialEq, Watched)]
 #[dawdle(table = "Readings", schema = "sensors", events(insert, update))]
@@ -47,19 +47,27 @@ fn table_describes_the_struct() {
         primary_key,
         sql: None,
         encoding,
+        settings: SessionSettings::NONE,
     };
     assert_eq!(
         table.columns,
         [
             column("sensor", "sensor", true, Encoding::Json),
             column("taken at", "taken_at", true, Encoding::Json),
-            column("value", "value", false, Encoding::Text),
-            column("history", "history", false, Encoding::TextArray),
-            column("raw", "raw", false, Encoding::Json),
+            column("value", "value", false, Encoding::Float),
+            Column {
+                settings: SessionSettings::EXTRA_FLOAT_DIGITS,
+                ..column("history", "history", false, Encoding::TextArray)
+            },
+            Column {
+                settings: SessionSettings::BYTEA_OUTPUT,
+                ..column("raw", "raw", false, Encoding::Json)
+            },
             column("note", "note", false, Encoding::Json),
             Column {
                 sql: Some("round($1::numeric, 2)::float8"),
-                ..column("rounded", "rounded", false, Encoding::Text)
+                settings: SessionSettings::ALL,
+                ..column("rounded", "rounded", false, Encoding::Float)
             },
             column("tags", "tags", false, Encoding::Json),
         ]

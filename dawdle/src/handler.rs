@@ -157,7 +157,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{Column, Encoding};
+    use crate::table::{Column, Encoding, SessionSettings};
 
     static TABLE: Table = Table {
         type_name: "t::T",
@@ -169,6 +169,7 @@ mod tests {
             primary_key: true,
             sql: None,
             encoding: Encoding::Json,
+            settings: SessionSettings::NONE,
         }],
         events: Events::ALL,
         capture_unchanged: false,

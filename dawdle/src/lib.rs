@@ -112,7 +112,7 @@ pub use event::{Change, Delete, Insert, Meta, Update};
 pub use queue::SqsQueue;
 pub use queue::{MemoryQueue, Queue};
 pub use runtime::{BuildError, Runtime, RuntimeBuilder, RuntimeHandle};
-pub use table::{Action, Column, Encoding, Events, Table};
+pub use table::{Action, Column, Encoding, Events, SessionSettings, Table};
 pub use watched::Watched;
 pub use watcher::Watcher;
 

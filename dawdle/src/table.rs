@@ -81,6 +81,11 @@ pub struct Column {
     /// How the trigger renders the value into JSON, chosen by the field's
     /// [`Decode`](crate::Decode) implementation.
     pub encoding: Encoding,
+    /// The session settings the rendered value depends on, fixed for the
+    /// trigger function with `SET` clauses: the field's
+    /// [`Decode::SETTINGS`](crate::Decode::SETTINGS), or all of them for a
+    /// column with an `sql` override.
+    pub settings: SessionSettings,
 }
 
 /// How a trigger renders a column value into the event JSON.
@@ -96,15 +101,94 @@ pub enum Encoding {
     Text,
     /// `to_json(value::text[])`: an array (of any depth) of such strings, NULLs kept.
     TextArray,
+    /// A `real` or `double precision` as a JSON string of its shortest exact
+    /// text (`value::text`), without fixing `extra_float_digits` for the
+    /// whole trigger: in the rare session where that setting is 0 or less,
+    /// and PostgreSQL's text would round, the trigger writes 17 significant
+    /// digits instead (`to_char`), which read back to the same value.
+    Float,
+    /// A `timestamptz`: `to_json(value)`, ISO 8601 with the UTC offset of the
+    /// writer's session (the same instant whatever the offset, so the
+    /// trigger does not fix `TimeZone`). In the event's row key the value is
+    /// converted to UTC, so that a row's key is spelled alike by every session.
+    Instant,
 }
 
 impl Encoding {
     /// The encoding of an array whose elements use `self`.
     pub const fn array_of(self) -> Encoding {
         match self {
-            Encoding::Json => Encoding::Json,
-            Encoding::Text | Encoding::TextArray => Encoding::TextArray,
+            Encoding::Json | Encoding::Instant => Encoding::Json,
+            Encoding::Text | Encoding::TextArray | Encoding::Float => Encoding::TextArray,
         }
+    }
+}
+
+/// Session settings that change how PostgreSQL writes a value, as a set.
+///
+/// A trigger function fixes the settings its columns depend on with `SET`
+/// clauses, so that a value's JSON does not depend on the session that wrote
+/// it. Each clause costs the writer time on every row, so a column names only
+/// those it needs: dawdle's own [`Decode`](crate::Decode) types need none,
+/// except `bytea` ([`BYTEA_OUTPUT`](Self::BYTEA_OUTPUT)), `interval`
+/// ([`INTERVAL_STYLE`](Self::INTERVAL_STYLE)) and arrays of floats
+/// ([`EXTRA_FLOAT_DIGITS`](Self::EXTRA_FLOAT_DIGITS)).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SessionSettings(u8);
+
+impl SessionSettings {
+    /// No setting.
+    pub const NONE: SessionSettings = SessionSettings(0);
+    /// `TimeZone`, fixed to `UTC`.
+    pub const TIME_ZONE: SessionSettings = SessionSettings(1);
+    /// `DateStyle`, fixed to `ISO, MDY`.
+    pub const DATE_STYLE: SessionSettings = SessionSettings(1 << 1);
+    /// `IntervalStyle`, fixed to `iso_8601`.
+    pub const INTERVAL_STYLE: SessionSettings = SessionSettings(1 << 2);
+    /// `bytea_output`, fixed to `hex`.
+    pub const BYTEA_OUTPUT: SessionSettings = SessionSettings(1 << 3);
+    /// `extra_float_digits`, fixed to 1 (shortest exact output).
+    pub const EXTRA_FLOAT_DIGITS: SessionSettings = SessionSettings(1 << 4);
+    /// Every setting above: the safe choice for a type or expression whose
+    /// output is not known.
+    pub const ALL: SessionSettings = SessionSettings(0b1_1111);
+
+    /// Each setting, with its name and the value a trigger fixes it to, in
+    /// the order the `SET` clauses are written.
+    pub const EACH: [(SessionSettings, &'static str, &'static str); 5] = [
+        (Self::TIME_ZONE, "TimeZone", "'UTC'"),
+        (Self::DATE_STYLE, "DateStyle", "'ISO, MDY'"),
+        (Self::INTERVAL_STYLE, "IntervalStyle", "'iso_8601'"),
+        (Self::BYTEA_OUTPUT, "bytea_output", "'hex'"),
+        (Self::EXTRA_FLOAT_DIGITS, "extra_float_digits", "1"),
+    ];
+
+    /// The settings in either set.
+    pub const fn union(self, other: SessionSettings) -> SessionSettings {
+        SessionSettings(self.0 | other.0)
+    }
+
+    /// Whether every setting of `other` is in `self`.
+    pub const fn contains(self, other: SessionSettings) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl fmt::Debug for SessionSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set()
+            .entries(
+                Self::EACH
+                    .iter()
+                    .filter(|(s, ..)| self.contains(*s))
+                    .map(|(_, name, _)| name),
+            )
+            .finish()
     }
 }
 

@@ -4,7 +4,7 @@
 
 use dawdle::sql::{self, SqlError};
 use dawdle::testing::TestDb;
-use dawdle::{Column, Encoding, Events, Table};
+use dawdle::{Column, Encoding, Events, SessionSettings, Table};
 use serde_json::{json, Value};
 
 const fn column(name: &'static str) -> Column {
@@ -14,6 +14,7 @@ const fn column(name: &'static str) -> Column {
         primary_key: false,
         sql: None,
         encoding: Encoding::Json,
+        settings: SessionSettings::NONE,
     }
 }
 
@@ -32,11 +33,12 @@ static USERS: Table = Table {
         key("id"),
         column("name"),
         Column {
-            encoding: Encoding::Text,
+            encoding: Encoding::Float,
             ..column("score")
         },
         Column {
             sql: Some("upper($1)"),
+            settings: SessionSettings::ALL,
             ..column("email")
         },
     ],
@@ -313,6 +315,125 @@ async fn triggers_do_not_depend_on_the_writers_session() {
         events[0].5,
         Some(json!({"id": 1, "name": "a", "score": "0.1", "email": null}))
     );
+}
+
+/// Floats and timestamps: no `SET` clause, exact in any session.
+static READINGS: Table = Table {
+    type_name: "app::Reading",
+    schema: "public",
+    name: "readings",
+    columns: &[
+        key("id"),
+        Column {
+            encoding: Encoding::Instant,
+            ..key("at")
+        },
+        Column {
+            encoding: Encoding::Float,
+            ..column("score")
+        },
+        Column {
+            encoding: Encoding::Float,
+            ..column("ratio")
+        },
+    ],
+    events: Events::ALL,
+    capture_unchanged: false,
+};
+
+#[tokio::test]
+async fn floats_and_instants_need_no_set_clause() {
+    let db = TestDb::new().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE readings (id int, at timestamptz, score float8, ratio real,
+                                   PRIMARY KEY (id, at))",
+        )
+        .await
+        .unwrap();
+    sql::apply(&mut client, &sql::up(&[&READINGS]).unwrap())
+        .await
+        .unwrap();
+    let config: Option<Vec<String>> = client
+        .query_one(
+            r#"SELECT proconfig FROM pg_proc WHERE proname = 'capture:public.readings'"#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(config, None, "the trigger function fixes no setting");
+
+    let scores = [
+        0.1,
+        -0.0,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        5e-324,
+        f64::MAX,
+        1e-5,
+    ];
+    let ratios = [
+        0.1f32,
+        -0.0,
+        f32::NAN,
+        f32::MIN_POSITIVE,
+        f32::MAX,
+        1.0e-45,
+        16_777_217.0,
+        3.0,
+    ];
+    for (session, digits) in [("rounding", -15), ("default", 1), ("pg_dump", 3)] {
+        client
+            .batch_execute(&format!(
+                "DELETE FROM readings; DELETE FROM dawdle.events;
+                 SET extra_float_digits = {digits}; SET TimeZone = 'America/St_Johns';"
+            ))
+            .await
+            .unwrap();
+        for (id, (score, ratio)) in scores.iter().zip(ratios).enumerate() {
+            client
+                .execute(
+                    "INSERT INTO readings VALUES ($1, '2026-01-01 00:00:00+00', $2, $3)",
+                    &[&(id as i32), score, &ratio],
+                )
+                .await
+                .unwrap();
+        }
+        let events = events(&client).await;
+        for (id, ((score, ratio), event)) in scores.iter().zip(ratios).zip(&events).enumerate() {
+            let new = event.5.as_ref().unwrap();
+            let text = |name: &str| {
+                new[name]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{session}: {new}"))
+                    .to_owned()
+            };
+            let parse64 = |t: String| match t.as_str() {
+                "NaN" => f64::NAN,
+                "Infinity" => f64::INFINITY,
+                "-Infinity" => f64::NEG_INFINITY,
+                t => t.parse().unwrap(),
+            };
+            let got = parse64(text("score"));
+            assert_eq!(
+                got.to_bits(),
+                score.to_bits(),
+                "{session}: score {score} came as {new}"
+            );
+            let got = parse64(text("ratio")) as f32;
+            assert_eq!(
+                got.to_bits(),
+                ratio.to_bits(),
+                "{session}: ratio {ratio} came as {new}"
+            );
+            // The row keeps the writer's offset; the key is spelled in UTC.
+            assert_eq!(new["at"], json!("2025-12-31T20:30:00-03:30"));
+            assert_eq!(event.3, json!([id, "2026-01-01T00:00:00"]));
+        }
+    }
 }
 
 #[tokio::test]

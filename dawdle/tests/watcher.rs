@@ -8,7 +8,7 @@ use dawdle::queue::{MemoryQueue, Queue, SqsQueue};
 use dawdle::testing::{SqsServer, TestDb};
 use dawdle::watcher::{Watcher, WatcherHandle};
 use dawdle::wire::Envelope;
-use dawdle::{Column, Encoding, Events, Table};
+use dawdle::{Column, Encoding, Events, SessionSettings, Table};
 use tokio::time::{timeout, Instant};
 
 static ITEMS: Table = Table {
@@ -22,6 +22,7 @@ static ITEMS: Table = Table {
             primary_key: true,
             sql: None,
             encoding: Encoding::Json,
+            settings: SessionSettings::NONE,
         },
         Column {
             name: "body",
@@ -29,6 +30,7 @@ static ITEMS: Table = Table {
             primary_key: false,
             sql: None,
             encoding: Encoding::Json,
+            settings: SessionSettings::NONE,
         },
     ],
     events: Events::ALL,
@@ -237,6 +239,90 @@ async fn an_idle_watcher_is_woken_by_the_doorbell() {
         queue.delete(&[got[0].receipt.clone()]).await.unwrap();
     }
     handle.shutdown().await.unwrap();
+}
+
+/// Whether the watcher holds the doorbell (armed), seen from `pg_locks`.
+async fn armed(client: &tokio_postgres::Client) -> bool {
+    let (class, object) = dawdle::sql::DOORBELL_LOCK;
+    client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND granted
+                              AND mode = 'ExclusiveLock' AND classid::int = $1 AND objid::int = $2
+                              AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))",
+            &[&class, &object],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn an_open_writer_keeps_the_doorbell_disarmed_and_loses_nothing() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::new();
+    let handle = Watcher::builder(db.config().clone(), queue.clone())
+        .linger(Duration::from_millis(20))
+        .poll_interval(Duration::from_secs(600))
+        .build()
+        .start();
+    wait_until("it leads", || handle.stats().is_leading()).await;
+    // A writer captures a row and stays open: it did not ring, so the
+    // watcher must not sleep until it ends.
+    let long = db.connect().await.unwrap();
+    long.batch_execute("BEGIN; INSERT INTO items VALUES (1000, 'long')")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!armed(&client).await, "armed while a silent writer runs");
+    // Other writers do not ring either, but the watcher still polls.
+    insert(&client, 0..1).await;
+    let got = timeout(
+        Duration::from_secs(5),
+        queue.receive(10, Duration::from_secs(60), Duration::from_secs(30)),
+    )
+    .await
+    .expect("delivered by polling")
+    .unwrap();
+    assert_eq!(got.len(), 1);
+    queue.delete(&[got[0].receipt.clone()]).await.unwrap();
+    // The long writer commits: its event arrives, then the watcher arms.
+    long.batch_execute("COMMIT").await.unwrap();
+    let got = timeout(
+        Duration::from_secs(5),
+        queue.receive(10, Duration::from_secs(60), Duration::from_secs(30)),
+    )
+    .await
+    .expect("the long writer's event is delivered")
+    .unwrap();
+    let events = Envelope::parse(&got[0].body).unwrap().events;
+    assert_eq!(events[0].key.get(), "[1000]");
+    queue.delete(&[got[0].receipt.clone()]).await.unwrap();
+    let started = Instant::now();
+    while !armed(&client).await {
+        assert!(started.elapsed() < Duration::from_secs(5), "never armed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Armed, only the doorbell can wake it (the timer is 10 minutes away).
+    insert(&client, 1..2).await;
+    let got = timeout(
+        Duration::from_secs(5),
+        queue.receive(10, Duration::from_secs(60), Duration::from_secs(30)),
+    )
+    .await
+    .expect("woken by the doorbell")
+    .unwrap();
+    assert_eq!(got.len(), 1);
+    // A watcher that dies releases the doorbell with its session: writers
+    // stop ringing.
+    handle.abort();
+    let started = Instant::now();
+    while armed(&client).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "still armed after the watcher died"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]

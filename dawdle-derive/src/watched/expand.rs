@@ -80,9 +80,21 @@ fn describe(krate: &syn::Path, column: &Column<'_>) -> TokenStream {
     let ty = column.ty;
     // Spanned on the field's type, so that a type without `Decode` is
     // reported there.
-    let encoding = match column.decoder {
-        Decoder::Decode => quote_spanned!(ty.span()=> <#ty as #krate::Decode>::ENCODING),
-        Decoder::Serde => quote!(#krate::Encoding::Json),
+    let (encoding, settings) = match column.decoder {
+        Decoder::Decode => (
+            quote_spanned!(ty.span()=> <#ty as #krate::Decode>::ENCODING),
+            quote_spanned!(ty.span()=> <#ty as #krate::Decode>::SETTINGS),
+        ),
+        // Enums, json and jsonb: their JSON reads no session setting.
+        Decoder::Serde => (
+            quote!(#krate::Encoding::Json),
+            quote!(#krate::SessionSettings::NONE),
+        ),
+    };
+    // What an expression prints is unknown: fix every setting.
+    let settings = match column.sql {
+        Some(_) => quote!(#krate::SessionSettings::ALL),
+        None => settings,
     };
     quote! {
         #krate::Column {
@@ -91,6 +103,7 @@ fn describe(krate: &syn::Path, column: &Column<'_>) -> TokenStream {
             primary_key: #primary_key,
             sql: #sql,
             encoding: #encoding,
+            settings: #settings,
         }
     }
 }

@@ -28,57 +28,7 @@ struct Capture {
     sql: fn() -> String,
 }
 
-fn no_settings() -> String {
-    strip(model::dawdle_up(), true, false)
-}
-
-fn no_doorbell() -> String {
-    strip(model::dawdle_up(), false, true)
-}
-
-fn bare() -> String {
-    strip(model::dawdle_up(), true, true)
-}
-
-/// The doorbell read without a query: a sequence's last value, which
-/// `setval` changes for everyone at once, read through a plain function
-/// call (a PL/pgSQL simple expression: no executor, no plan, no table lock).
-fn sequence_doorbell(sql: String) -> String {
-    let check = "  IF pg_sequence_last_value('\"dawdle\".\"doorbell_armed\"'::regclass) = 1 THEN \
-                 PERFORM pg_notify('dawdle_events', NULL); END IF;";
-    let mut out = String::from(
-        "CREATE SCHEMA IF NOT EXISTS dawdle;\n\
-         CREATE SEQUENCE dawdle.doorbell_armed MINVALUE 0 MAXVALUE 1 START 0;\n\
-         SELECT setval('dawdle.doorbell_armed', 0, true);\n",
-    );
-    for line in sql.lines() {
-        if line.trim_start().starts_with("PERFORM pg_notify") {
-            out.push_str(check);
-        } else {
-            out.push_str(line);
-        }
-        out.push('\n');
-    }
-    out
-}
-
-fn row_sequence_doorbell() -> String {
-    sequence_doorbell(model::dawdle_up())
-}
-
-fn statement_sequence_doorbell() -> String {
-    sequence_doorbell(model::dawdle_statement_trigger_up())
-}
-
-fn strip(sql: String, settings: bool, doorbell: bool) -> String {
-    sql.lines()
-        .filter(|l| !(settings && l.starts_with("SET \"")))
-        .filter(|l| !(doorbell && l.trim_start().starts_with("PERFORM pg_notify")))
-        .map(|l| format!("{l}\n"))
-        .collect()
-}
-
-const CAPTURES: [Capture; 9] = [
+const CAPTURES: [Capture; 6] = [
     Capture {
         key: "plain",
         label: "no capture",
@@ -90,34 +40,19 @@ const CAPTURES: [Capture; 9] = [
         sql: model::dawdle_up,
     },
     Capture {
-        key: "no_settings",
-        label: "… without the function's 5 SET clauses",
-        sql: no_settings,
-    },
-    Capture {
         key: "no_doorbell",
-        label: "… without the per-row doorbell query",
-        sql: no_doorbell,
+        label: "… without the doorbell check",
+        sql: model::dawdle_without_doorbell,
     },
     Capture {
-        key: "bare",
-        label: "… without both",
-        sql: bare,
-    },
-    Capture {
-        key: "sequence_doorbell",
-        label: "… with the doorbell read from a sequence instead",
-        sql: row_sequence_doorbell,
+        key: "previous_design",
+        label: "… as first built (5 SET clauses, a doorbell query per row, a CHECK)",
+        sql: model::previous_design,
     },
     Capture {
         key: "statement",
         label: "dawdle's events from a statement-level trigger (transition table)",
         sql: model::dawdle_statement_trigger_up,
-    },
-    Capture {
-        key: "statement_sequence_doorbell",
-        label: "… statement-level, doorbell from a sequence",
-        sql: statement_sequence_doorbell,
     },
     Capture {
         key: "dawdledb",
@@ -202,11 +137,8 @@ async fn trigger_cost(
         if capture.key == "dawdledb" {
             client.batch_execute(&sql).await?;
         } else {
+            // Nobody holds the doorbell: writers do not ring.
             dawdle::sql::apply(&mut client, &sql).await?;
-            // Nobody listens: keep writers from ringing.
-            client
-                .batch_execute(r#"UPDATE "dawdle"."doorbell" SET "armed" = false"#)
-                .await?;
         }
     }
     client.batch_execute("SET synchronous_commit = off").await?;

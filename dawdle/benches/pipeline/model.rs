@@ -125,38 +125,94 @@ EXECUTE PROCEDURE notify_orders_{action}();
 /// The channel DawdleDB's triggers notify on.
 pub const DAWDLE_DB_CHANNEL: &str = "dawdle_db_watcher_notify";
 
+/// Diagnosis only: dawdle's capture without the doorbell check (the
+/// `pg_try_advisory_xact_lock_shared` test and its `pg_notify`).
+pub fn dawdle_without_doorbell() -> String {
+    without_doorbell(dawdle_up())
+}
+
+fn without_doorbell(sql: String) -> String {
+    let mut out = String::new();
+    let mut skip = 0;
+    for line in sql.lines() {
+        if line
+            .trim_start()
+            .starts_with("IF NOT pg_try_advisory_xact_lock_shared")
+        {
+            skip = 3;
+        }
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(out.len() < sql.len(), "the doorbell check was not found");
+    out
+}
+
+/// Diagnosis only: dawdle's capture as it was before the write-cost work:
+/// all five `SET` clauses on the trigger function, the doorbell read from a
+/// flag in a table on every row, and a CHECK constraint on `action`. Same
+/// events.
+pub fn previous_design() -> String {
+    let sql = without_doorbell(dawdle_up());
+    let mut out = String::new();
+    for line in sql.lines() {
+        if line.trim_start() == "RETURN NULL;" {
+            out.push_str(
+                "  PERFORM pg_notify('dawdle_events', NULL) FROM \"dawdle\".\"doorbell_flag\" WHERE \"armed\";\n",
+            );
+        }
+        out.push_str(line);
+        out.push('\n');
+        if line == "LANGUAGE plpgsql" {
+            for (_, name, value) in dawdle::SessionSettings::EACH {
+                out.push_str(&format!("SET \"{name}\" TO {value}\n"));
+            }
+        }
+    }
+    out.push_str(
+        "CREATE TABLE \"dawdle\".\"doorbell_flag\" (\"armed\" boolean NOT NULL);\n\
+         INSERT INTO \"dawdle\".\"doorbell_flag\" VALUES (false);\n\
+         ALTER TABLE \"dawdle\".\"events\" ADD CHECK (\"action\" IN ('insert', 'update', 'delete'));\n",
+    );
+    out
+}
+
 /// Diagnosis only: dawdle's capture of inserts with a statement-level
 /// trigger over the transition table instead of a row-level one, to
 /// measure what the per-row trigger machinery costs. Same events.
 pub fn dawdle_statement_trigger_up() -> String {
     let mut sql = dawdle_up();
-    sql.push_str(
+    sql.push_str(&
         r#"
 DROP TRIGGER IF EXISTS "dawdle_insert" ON "public"."orders";
 CREATE OR REPLACE FUNCTION "dawdle"."capture_rows:public.orders"() RETURNS trigger
 LANGUAGE plpgsql
-SET "TimeZone" TO 'UTC'
-SET "DateStyle" TO 'ISO, MDY'
-SET "IntervalStyle" TO 'iso_8601'
-SET "bytea_output" TO 'hex'
-SET "extra_float_digits" TO 1
 AS $dawdle$
 BEGIN
   INSERT INTO "dawdle"."events" ("schema_name", "table_name", "action", "row_key", "old", "new")
   SELECT 'public', 'orders', 'insert', json_build_array(n."id"), NULL,
          json_build_object('id', n."id", 'customer_id', n."customer_id", 'status', n."status",
-                           'quantity', n."quantity", 'price', n."price"::text, 'weight', n."weight"::text,
+                           'quantity', n."quantity", 'price', n."price"::text,
+                           'weight', CASE WHEN pg_catalog.current_setting('extra_float_digits')::int4 > 0 OR n."weight" = 0 OR n."weight" IN ('Infinity', '-Infinity', 'NaN') THEN n."weight"::text ELSE pg_catalog.btrim(pg_catalog.to_char(n."weight", '9.9999999999999999EEEE')) END,
                            'paid', n."paid", 'reference', n."reference", 'note', n."note", 'tags', n."tags",
                            'created_at', n."created_at", 'attributes', n."attributes")
   FROM new_rows n;
-  PERFORM pg_notify('dawdle_events', NULL) FROM "dawdle"."doorbell" WHERE "armed";
+  IF NOT pg_try_advisory_xact_lock_shared(DOORBELL_CLASS, DOORBELL_OBJECT) THEN
+    PERFORM pg_notify('dawdle_events', NULL);
+  END IF;
   RETURN NULL;
 END
 $dawdle$;
 CREATE TRIGGER "dawdle_insert" AFTER INSERT ON "public"."orders"
 REFERENCING NEW TABLE AS new_rows
 FOR EACH STATEMENT EXECUTE FUNCTION "dawdle"."capture_rows:public.orders"();
-"#,
+"#
+        .replace("DOORBELL_CLASS", &dawdle::sql::DOORBELL_LOCK.0.to_string())
+        .replace("DOORBELL_OBJECT", &dawdle::sql::DOORBELL_LOCK.1.to_string()),
     );
     sql
 }

@@ -28,7 +28,7 @@ use crate::model;
 use crate::report::{Bar, Report};
 use crate::{Options, Result};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum Variant {
     Plain,
     Dawdle,
@@ -37,60 +37,43 @@ enum Variant {
     Diagnose(Diagnosis),
 }
 
-/// What a diagnostic variant leaves out of (b).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A variant of (b), to see what costs what.
+#[derive(Debug, Clone, Copy)]
 struct Diagnosis {
     key: &'static str,
     label: &'static str,
-    /// Run the watcher and the consumer (else the doorbell is disarmed and
-    /// events pile up).
+    /// Run the watcher and the consumer (else events pile up; with no
+    /// watcher nobody holds the doorbell, so writers never notify).
     watcher: bool,
-    /// Keep the trigger function's `SET` clauses.
-    settings: bool,
-    /// Keep the doorbell check (`PERFORM pg_notify(...) FROM doorbell WHERE armed`).
-    doorbell: bool,
+    sql: fn() -> String,
 }
 
 const DIAGNOSES: [Diagnosis; 4] = [
     Diagnosis {
         key: "no_watcher",
-        label: "(b) triggers only, no watcher (doorbell disarmed)",
+        label: "(b) triggers only, no watcher",
         watcher: false,
-        settings: true,
-        doorbell: true,
-    },
-    Diagnosis {
-        key: "no_settings",
-        label: "(b) without the function's SET clauses",
-        watcher: true,
-        settings: false,
-        doorbell: true,
+        sql: model::dawdle_up,
     },
     Diagnosis {
         key: "no_doorbell",
-        label: "(b) without the per-row doorbell check",
-        watcher: true,
-        settings: true,
-        doorbell: false,
+        label: "(b) trigger without the doorbell check, no watcher",
+        watcher: false,
+        sql: model::dawdle_without_doorbell,
     },
     Diagnosis {
-        key: "bare_trigger",
-        label: "(b) trigger without SET clauses and doorbell check, no watcher",
-        watcher: false,
-        settings: false,
-        doorbell: false,
+        key: "previous_design",
+        label: "(b) as first built: 5 SET clauses, a doorbell query per row, a CHECK",
+        watcher: true,
+        sql: model::previous_design,
+    },
+    Diagnosis {
+        key: "statement_trigger",
+        label: "(b) with a statement-level insert trigger (transition table)",
+        watcher: true,
+        sql: model::dawdle_statement_trigger_up,
     },
 ];
-
-/// dawdle's up migration with parts of the trigger function left out.
-fn diagnostic_up(diagnosis: Diagnosis) -> String {
-    model::dawdle_up()
-        .lines()
-        .filter(|line| diagnosis.settings || !line.starts_with("SET \""))
-        .filter(|line| diagnosis.doorbell || !line.trim_start().starts_with("PERFORM pg_notify"))
-        .map(|line| format!("{line}\n"))
-        .collect()
-}
 
 impl Variant {
     const ALL: [Variant; 3] = [Variant::Plain, Variant::Dawdle, Variant::DawdleDb];
@@ -303,13 +286,10 @@ async fn measure_on(db: &Db, variant: Variant, load: Load, options: &Options) ->
             }
         }
         Variant::Diagnose(diagnosis) => {
-            dawdle::sql::apply(&mut client, &diagnostic_up(diagnosis)).await?;
+            dawdle::sql::apply(&mut client, &(diagnosis.sql)()).await?;
             if diagnosis.watcher {
                 start_dawdle(db, &consumed).await?
             } else {
-                client
-                    .batch_execute(r#"UPDATE "dawdle"."doorbell" SET "armed" = false"#)
-                    .await?;
                 Side::Plain
             }
         }

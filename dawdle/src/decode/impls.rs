@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{decode_value, Decode, ValueError};
-use crate::table::Encoding;
+use crate::table::{Encoding, SessionSettings};
 
 fn as_str(value: &Value) -> Result<&str, ValueError> {
     value
@@ -19,6 +19,8 @@ fn as_str(value: &Value) -> Result<&str, ValueError> {
 
 impl<T: Decode> Decode for Option<T> {
     const ENCODING: Encoding = T::OPTION_ENCODING;
+    const SETTINGS: SessionSettings = T::SETTINGS;
+    const VEC_SETTINGS: SessionSettings = T::VEC_SETTINGS;
 
     fn sql_type() -> Cow<'static, str> {
         T::sql_type()
@@ -35,6 +37,7 @@ impl<T: Decode> Decode for Option<T> {
 
 impl<T: Decode> Decode for Vec<T> {
     const ENCODING: Encoding = T::VEC_ENCODING;
+    const SETTINGS: SessionSettings = T::VEC_SETTINGS;
 
     fn sql_type() -> Cow<'static, str> {
         T::vec_sql_type()
@@ -46,6 +49,8 @@ impl<T: Decode> Decode for Vec<T> {
 }
 
 impl Decode for bool {
+    const SETTINGS: SessionSettings = SessionSettings::NONE;
+
     fn sql_type() -> Cow<'static, str> {
         "boolean".into()
     }
@@ -60,6 +65,8 @@ impl Decode for bool {
 macro_rules! integer {
     ($($ty:ty => $sql:literal),* $(,)?) => {$(
         impl Decode for $ty {
+            const SETTINGS: SessionSettings = SessionSettings::NONE;
+
             fn sql_type() -> Cow<'static, str> {
                 $sql.into()
             }
@@ -77,10 +84,14 @@ macro_rules! integer {
 integer!(i16 => "smallint", i32 => "integer", i64 => "bigint");
 
 /// Floats travel as text: PostgreSQL's JSON numbers drop the sign of `-0`.
+/// The [`Encoding::Float`] form needs no setting fixed; arrays of floats are
+/// plain text arrays, and need `extra_float_digits`.
 macro_rules! float {
     ($($ty:ty => $sql:literal),* $(,)?) => {$(
         impl Decode for $ty {
-            const ENCODING: Encoding = Encoding::Text;
+            const ENCODING: Encoding = Encoding::Float;
+            const SETTINGS: SessionSettings = SessionSettings::NONE;
+            const VEC_SETTINGS: SessionSettings = SessionSettings::EXTRA_FLOAT_DIGITS;
 
             fn sql_type() -> Cow<'static, str> {
                 $sql.into()
@@ -111,6 +122,7 @@ float!(f32 => "real", f64 => "double precision");
 /// `numeric` travels as text so that no JSON parser rounds it through `f64`.
 impl Decode for Decimal {
     const ENCODING: Encoding = Encoding::Text;
+    const SETTINGS: SessionSettings = SessionSettings::NONE;
 
     fn sql_type() -> Cow<'static, str> {
         "numeric".into()
@@ -137,6 +149,8 @@ impl Decode for Decimal {
 }
 
 impl Decode for String {
+    const SETTINGS: SessionSettings = SessionSettings::NONE;
+
     fn sql_type() -> Cow<'static, str> {
         "text".into()
     }
@@ -148,6 +162,8 @@ impl Decode for String {
 
 /// `u8` exists only so that `Vec<u8>` decodes a `bytea`.
 impl Decode for u8 {
+    const SETTINGS: SessionSettings = SessionSettings::NONE;
+
     fn sql_type() -> Cow<'static, str> {
         "bytea element".into()
     }
@@ -159,6 +175,7 @@ impl Decode for u8 {
     }
 
     const VEC_ENCODING: Encoding = Encoding::Json;
+    const VEC_SETTINGS: SessionSettings = SessionSettings::BYTEA_OUTPUT;
 
     fn vec_sql_type() -> Cow<'static, str> {
         "bytea".into()
@@ -196,6 +213,8 @@ fn decode_hex(hex: &str) -> Result<Vec<u8>, ValueError> {
 }
 
 impl Decode for Uuid {
+    const SETTINGS: SessionSettings = SessionSettings::NONE;
+
     fn sql_type() -> Cow<'static, str> {
         "uuid".into()
     }
@@ -207,6 +226,8 @@ impl Decode for Uuid {
 
 /// `json` and `jsonb`: object keys stay strings, whatever they look like.
 impl Decode for Value {
+    const SETTINGS: SessionSettings = SessionSettings::NONE;
+
     fn sql_type() -> Cow<'static, str> {
         "jsonb".into()
     }
@@ -233,6 +254,8 @@ impl Decode for Value {
 }
 
 impl Decode for Map<String, Value> {
+    const SETTINGS: SessionSettings = SessionSettings::NONE;
+
     fn sql_type() -> Cow<'static, str> {
         "jsonb object".into()
     }
@@ -248,6 +271,8 @@ impl Decode for Map<String, Value> {
 macro_rules! map {
     ($($map:ident),*) => {$(
         impl<V: Decode> Decode for $map<String, V> {
+            const SETTINGS: SessionSettings = SessionSettings::NONE;
+
             fn sql_type() -> Cow<'static, str> {
                 "jsonb object".into()
             }
@@ -285,6 +310,41 @@ mod tests {
     }
 
     #[test]
+    fn floats_read_both_text_forms() {
+        // to_char's 17 significant digits, written where the session would round.
+        assert_eq!(f64::decode(&json!("1.0000000000000001e-01")).unwrap(), 0.1);
+        assert_eq!(
+            f32::decode(&json!("1.0000000149011612e-01")).unwrap(),
+            0.1f32
+        );
+        assert_eq!(
+            f64::decode(&json!("4.9406564584124654e-324")).unwrap(),
+            5e-324
+        );
+    }
+
+    #[test]
+    fn settings_are_only_those_the_output_reads() {
+        assert_eq!(<Option<i64>>::SETTINGS, SessionSettings::NONE);
+        assert_eq!(<Option<f64>>::SETTINGS, SessionSettings::NONE);
+        assert_eq!(
+            <Vec<Option<f64>>>::SETTINGS,
+            SessionSettings::EXTRA_FLOAT_DIGITS
+        );
+        assert_eq!(
+            <Vec<Vec<f32>>>::SETTINGS,
+            SessionSettings::EXTRA_FLOAT_DIGITS
+        );
+        assert_eq!(<Option<Vec<u8>>>::SETTINGS, SessionSettings::BYTEA_OUTPUT);
+        assert_eq!(
+            <Vec<Option<Vec<u8>>>>::SETTINGS,
+            SessionSettings::BYTEA_OUTPUT
+        );
+        assert_eq!(<Vec<Option<Value>>>::SETTINGS, SessionSettings::NONE);
+        assert_eq!(<HashMap<String, f64>>::SETTINGS, SessionSettings::NONE);
+    }
+
+    #[test]
     fn decimal_refuses_to_round() {
         let long = json!("1234567890123456789012345678901.5");
         let err = Decimal::decode(&long).unwrap_err();
@@ -317,6 +377,7 @@ mod tests {
         );
         assert_eq!(<Vec<Vec<f64>>>::ENCODING, Encoding::TextArray);
         assert_eq!(<Option<Vec<u8>>>::ENCODING, Encoding::Json);
+        assert_eq!(<Option<f64>>::ENCODING, Encoding::Float);
         assert_eq!(<Vec<Option<i64>>>::sql_type(), "bigint[]");
     }
 

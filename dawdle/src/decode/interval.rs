@@ -5,6 +5,7 @@ use std::fmt;
 use tokio_postgres::types::{accepts, to_sql_checked, FromSql, IsNull, ToSql, Type};
 
 use super::{Decode, ValueError};
+use crate::table::SessionSettings;
 
 /// A PostgreSQL `interval`: months, days and microseconds, kept apart as
 /// PostgreSQL keeps them (a month is not a fixed number of days).
@@ -119,6 +120,8 @@ impl fmt::Display for Interval {
 }
 
 impl Decode for Interval {
+    const SETTINGS: SessionSettings = SessionSettings::INTERVAL_STYLE;
+
     fn sql_type() -> Cow<'static, str> {
         "interval".into()
     }

@@ -1,11 +1,13 @@
 //! From PostgreSQL's JSON form of a row back to the Rust value.
 //!
 //! A trigger renders each captured column with [`to_json`] (or its text form,
-//! see [`Encoding`]) inside a function whose settings are fixed (`TimeZone`
-//! UTC, `IntervalStyle` iso_8601, `bytea_output` hex, `extra_float_digits` 1),
-//! so the JSON of a value does not depend on the writer's session. The
-//! [`Decode`] implementations here read that form back, so that a decoded row
-//! equals what a direct query returns, field for field.
+//! see [`Encoding`]). Where that form depends on a session setting
+//! (`bytea_output` for `bytea`, `IntervalStyle` for `interval`), the trigger
+//! function fixes the setting (see [`SessionSettings`]), so the JSON of a
+//! value does not depend on the writer's session; a `timestamptz` keeps the
+//! writer's UTC offset, which does not change the instant. The [`Decode`]
+//! implementations here read that form back, so that a decoded row equals
+//! what a direct query returns, field for field.
 //!
 //! [`to_json`]: https://www.postgresql.org/docs/current/functions-json.html
 
@@ -21,7 +23,7 @@ pub use error::{DecodeError, ValueError};
 pub use interval::Interval;
 pub use row::Row;
 
-use crate::table::Encoding;
+use crate::table::{Encoding, SessionSettings};
 use serde_json::Value;
 
 /// A Rust type that a captured column decodes into.
@@ -32,12 +34,16 @@ use serde_json::Value;
 ///
 /// ```
 /// use dawdle::decode::{Decode, ValueError};
+/// use dawdle::SessionSettings;
 /// use serde_json::Value;
 ///
 /// /// A PostgreSQL `point`, captured as its JSON form `"(x,y)"`.
 /// struct Point { x: f64, y: f64 }
 ///
 /// impl Decode for Point {
+///     // point_out writes its coordinates as float8out does.
+///     const SETTINGS: SessionSettings = SessionSettings::EXTRA_FLOAT_DIGITS;
+///
 ///     fn sql_type() -> std::borrow::Cow<'static, str> { "point".into() }
 ///
 ///     fn decode(value: &Value) -> Result<Self, ValueError> {
@@ -52,6 +58,16 @@ use serde_json::Value;
 pub trait Decode: Sized {
     /// How the trigger renders a column of this type into JSON.
     const ENCODING: Encoding = Encoding::Json;
+
+    /// The session settings that change this type's JSON (as rendered with
+    /// [`ENCODING`](Self::ENCODING)); the trigger fixes them. All of them
+    /// unless an implementation says otherwise: declare
+    /// only those the type's PostgreSQL output reads (`DateStyle` and
+    /// `TimeZone` for dates and times as text, `IntervalStyle` for intervals,
+    /// `bytea_output` for bytes, `extra_float_digits` for floats), or
+    /// [`SessionSettings::NONE`], and writers skip the cost of fixing the
+    /// others on every row.
+    const SETTINGS: SessionSettings = SessionSettings::ALL;
 
     /// The PostgreSQL type this Rust type stands for, for error messages.
     fn sql_type() -> Cow<'static, str>;
@@ -83,6 +99,10 @@ pub trait Decode: Sized {
     /// Not public API: lets `Vec<u8>` mean `bytea` while other `Vec<T>` mean arrays.
     #[doc(hidden)]
     const VEC_ENCODING: Encoding = Self::ENCODING.array_of();
+
+    /// Not public API: the settings of `Vec<Self>`, rendered with `VEC_ENCODING`.
+    #[doc(hidden)]
+    const VEC_SETTINGS: SessionSettings = Self::SETTINGS;
 
     /// Not public API: see `VEC_ENCODING`.
     #[doc(hidden)]

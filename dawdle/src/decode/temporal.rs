@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
 use super::{Decode, ValueError};
+use crate::table::{Encoding, SessionSettings};
 
 /// The parts of a date, time or timestamp as PostgreSQL writes them in JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +176,12 @@ impl Parts {
 macro_rules! temporal {
     ($($ty:ty => $sql:literal, ($d:expr, $t:expr, $o:expr), |$p:ident| $convert:expr;)*) => {$(
         impl Decode for $ty {
+            // `to_json` writes dates and times as ISO 8601 whatever the
+            // DateStyle; a timestamptz in the session's offset, read back
+            // into UTC.
+            const ENCODING: Encoding = if $o { Encoding::Instant } else { Encoding::Json };
+            const SETTINGS: SessionSettings = SessionSettings::NONE;
+
             fn sql_type() -> Cow<'static, str> {
                 $sql.into()
             }
@@ -191,7 +198,8 @@ temporal! {
     NaiveDate => "date", (true, false, false), |p| p.chrono_date();
     NaiveTime => "time", (false, true, false), |p| p.chrono_time();
     NaiveDateTime => "timestamp", (true, true, false), |p| p.chrono_datetime();
-    DateTime<FixedOffset> => "timestamptz", (true, true, true), |p| p.chrono_fixed();
+    // As tokio-postgres reads it: the instant, at offset +00:00.
+    DateTime<FixedOffset> => "timestamptz", (true, true, true), |p| Ok(p.chrono_fixed()?.with_timezone(&FixedOffset::east_opt(0).expect("0 is a valid offset")));
     DateTime<Utc> => "timestamptz", (true, true, true), |p| Ok(p.chrono_fixed()?.with_timezone(&Utc));
 }
 
@@ -227,9 +235,12 @@ mod time_crate {
         }
 
         fn time_offset(&self) -> Result<time::OffsetDateTime, ValueError> {
-            let offset = time::UtcOffset::from_whole_seconds(self.offset.unwrap_or(0))
-                .map_err(ValueError::new)?;
-            Ok(self.time_primitive()?.assume_offset(offset))
+            // As tokio-postgres reads it: the instant, at offset UTC.
+            let offset = time::Duration::seconds(self.offset.unwrap_or(0).into());
+            self.time_primitive()?
+                .checked_sub(offset)
+                .map(time::PrimitiveDateTime::assume_utc)
+                .ok_or_else(|| self.out_of_range())
         }
     }
 
@@ -254,6 +265,12 @@ mod tests {
         assert_eq!(bc, NaiveDate::from_ymd_opt(-43, 3, 15).unwrap());
         let tz = DateTime::<Utc>::decode(&json!("1800-01-01T00:00:00+00:19:32")).unwrap();
         assert_eq!(tz.to_rfc3339(), "1799-12-31T23:40:28+00:00");
+        // Written by a session in America/St_Johns: the instant, at +00:00.
+        let fixed =
+            DateTime::<FixedOffset>::decode(&json!("0001-12-31T20:30:00-03:30 BC")).unwrap();
+        assert_eq!(fixed.to_rfc3339(), "0001-01-01T00:00:00+00:00");
+        assert_eq!(DateTime::<Utc>::ENCODING, Encoding::Instant);
+        assert_eq!(<Vec<DateTime<Utc>>>::ENCODING, Encoding::Json);
         let t = NaiveTime::decode(&json!("23:59:59.5")).unwrap();
         assert_eq!(
             t,

@@ -20,7 +20,7 @@
 //!   JSON array), `old` and `new` (JSON objects holding only the captured
 //!   columns), `captured_at` and `txid`), tuned for autovacuum;
 //!   `dawdle.payloads`, where rows of events too large for a queue message
-//!   wait; and `dawdle.doorbell`, which says whether writers wake the watcher;
+//!   wait; and `dawdle.origin`, a random id of the database;
 //! - per table, the function `dawdle."capture:<schema>.<table>"()` and the
 //!   triggers `dawdle_insert`, `dawdle_update`, `dawdle_delete` on the table,
 //!   for the events the type captures. The update trigger fires only when a
@@ -28,9 +28,12 @@
 //!
 //! Every identifier is quoted. Up can run again (it converges to the current
 //! types); down drops exactly what up created, the pending events included.
-//! The triggers send a NOTIFY only while the watcher is idle and has armed
-//! the doorbell: a notifying commit takes a cluster-wide lock that serializes
-//! every writer, so under load, when the watcher polls, nobody notifies.
+//! The triggers send a NOTIFY only while the watcher sleeps (it then holds
+//! the advisory lock [`DOORBELL_LOCK`], which the triggers try to share): a
+//! notifying commit takes a cluster-wide lock that serializes every writer,
+//! so under load, when the watcher polls, nobody notifies. A trigger function
+//! fixes only the session settings its columns' JSON depends on (see
+//! [`SessionSettings`](crate::SessionSettings)); for most tables, none.
 
 mod cli;
 mod quote;
@@ -39,7 +42,9 @@ mod render;
 use tokio_postgres::Client;
 
 pub use cli::cli;
-pub use render::{DOORBELL_CHANNEL, DOORBELL_TABLE, EVENTS_TABLE, PAYLOADS_TABLE, SCHEMA};
+pub use render::{
+    DOORBELL_CHANNEL, DOORBELL_LOCK, EVENTS_TABLE, ORIGIN_TABLE, PAYLOADS_TABLE, SCHEMA,
+};
 
 use crate::table::Table;
 

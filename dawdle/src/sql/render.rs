@@ -4,7 +4,7 @@ use super::quote::{
     check_ident, expand_override, ident, join, literal, object_name, push_fmt, qualified,
 };
 use super::SqlError;
-use crate::table::{Action, Column, Encoding, Table};
+use crate::table::{Action, Column, Encoding, SessionSettings, Table};
 
 /// Dollar quote around trigger bodies; column overrides may not contain it.
 pub(crate) const BODY_QUOTE: &str = "$dawdle$";
@@ -15,23 +15,20 @@ pub const SCHEMA: &str = "dawdle";
 pub const EVENTS_TABLE: &str = "events";
 /// Where rows of events too large for a message wait, in [`SCHEMA`].
 pub const PAYLOADS_TABLE: &str = "payloads";
-/// The one-row table that says whether writers ring the watcher's doorbell.
-pub const DOORBELL_TABLE: &str = "doorbell";
+/// The one-row table holding this database's random id, which tells its
+/// events apart from other databases' on a shared queue.
+pub const ORIGIN_TABLE: &str = "origin";
 /// The channel the doorbell rings on.
 pub const DOORBELL_CHANNEL: &str = "dawdle_events";
+/// The doorbell: the advisory lock key (two `int4`s: `dawd`, `bell` in
+/// ASCII) that a sleeping watcher holds in exclusive mode. A capture trigger
+/// tries to take it in shared mode for its transaction: it fails only while
+/// the watcher sleeps, and only then does the writer notify. See
+/// [`crate::watcher`].
+pub const DOORBELL_LOCK: (i32, i32) = (0x6461_7764, 0x6265_6c6c);
 
 /// `json_build_object` takes at most 100 arguments: 50 columns.
 const COLUMNS_PER_OBJECT: usize = 50;
-
-/// The settings every trigger function runs with, so that the JSON of a value
-/// does not depend on the session that wrote it.
-const FUNCTION_SETTINGS: &[(&str, &str)] = &[
-    ("TimeZone", "'UTC'"),
-    ("DateStyle", "'ISO, MDY'"),
-    ("IntervalStyle", "'iso_8601'"),
-    ("bytea_output", "'hex'"),
-    ("extra_float_digits", "1"),
-];
 
 /// The table's name for an SQL comment: a line break in a quoted name must
 /// not end the comment.
@@ -132,7 +129,7 @@ pub(crate) fn down(tables: &[&Table]) -> String {
         &mut sql,
         format_args!(
             "DROP TABLE IF EXISTS {};\nDROP TABLE IF EXISTS {};\nDROP TABLE IF EXISTS {};\nDROP SCHEMA IF EXISTS {};\n",
-            qualified(SCHEMA, DOORBELL_TABLE),
+            qualified(SCHEMA, ORIGIN_TABLE),
             qualified(SCHEMA, PAYLOADS_TABLE),
             qualified(SCHEMA, EVENTS_TABLE),
             ident(SCHEMA)
@@ -152,7 +149,7 @@ CREATE TABLE IF NOT EXISTS {events} (
     \"id\"          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     \"schema_name\" text NOT NULL,
     \"table_name\"  text NOT NULL,
-    \"action\"      text NOT NULL CHECK (\"action\" IN ('insert', 'update', 'delete')),
+    \"action\"      text NOT NULL, -- insert, update or delete
     \"row_key\"     json NOT NULL,
     \"old\"         json,
     \"new\"         json,
@@ -177,23 +174,18 @@ CREATE TABLE IF NOT EXISTS {payloads} (
     \"expires_at\" timestamptz NOT NULL
 );
 
--- The watcher's doorbell. While the watcher keeps up by polling, `armed` is
--- false and writers notify nobody: a transaction that sends NOTIFY takes a
--- cluster-wide lock at commit, which would serialize every writer. When the
--- watcher goes idle it arms the doorbell, and the next writer wakes it.
--- `source` tells this database's events apart from other databases' on a
--- shared queue.
-CREATE TABLE IF NOT EXISTS {doorbell} (
-    \"armed\"  boolean NOT NULL,
+-- A random id of this database, which tells its events apart from other
+-- databases' on a shared queue.
+CREATE TABLE IF NOT EXISTS {origin} (
     \"source\" uuid NOT NULL DEFAULT gen_random_uuid()
 );
-CREATE UNIQUE INDEX IF NOT EXISTS \"doorbell_one_row\" ON {doorbell} ((true));
-INSERT INTO {doorbell} (\"armed\") SELECT false WHERE NOT EXISTS (SELECT FROM {doorbell});
+CREATE UNIQUE INDEX IF NOT EXISTS \"origin_one_row\" ON {origin} ((true));
+INSERT INTO {origin} DEFAULT VALUES ON CONFLICT DO NOTHING;
 ",
         schema = ident(SCHEMA),
         events = qualified(SCHEMA, EVENTS_TABLE),
         payloads = qualified(SCHEMA, PAYLOADS_TABLE),
-        doorbell = qualified(SCHEMA, DOORBELL_TABLE),
+        origin = qualified(SCHEMA, ORIGIN_TABLE),
     )
 }
 
@@ -223,8 +215,16 @@ fn capture(table: &Table) -> String {
         &mut sql,
         format_args!("CREATE OR REPLACE FUNCTION {function}() RETURNS trigger\nLANGUAGE plpgsql\n"),
     );
-    for (name, value) in FUNCTION_SETTINGS {
-        push_fmt(&mut sql, format_args!("SET {} TO {value}\n", ident(name)));
+    // Only the settings the columns' JSON depends on: each one costs the
+    // writer a save and restore on every row.
+    let settings = table
+        .columns
+        .iter()
+        .fold(SessionSettings::NONE, |all, c| all.union(c.settings));
+    for (setting, name, value) in SessionSettings::EACH {
+        if settings.contains(setting) {
+            push_fmt(&mut sql, format_args!("SET {} TO {value}\n", ident(name)));
+        }
     }
     push_fmt(&mut sql, format_args!("AS {BODY_QUOTE}\nBEGIN\n"));
     let mut first = true;
@@ -243,12 +243,15 @@ fn capture(table: &Table) -> String {
         );
         insert_event(&mut sql, table, action);
     }
+    // The doorbell: rings only while the watcher sleeps (it then holds the
+    // lock exclusively), so that busy writers never take NOTIFY's commit lock.
     push_fmt(
         &mut sql,
         format_args!(
-            "  END IF;\n  PERFORM pg_notify({}, NULL) FROM {} WHERE \"armed\";\n  RETURN NULL;\nEND\n",
+            "  END IF;\n  IF NOT pg_try_advisory_xact_lock_shared({}, {}) THEN\n    PERFORM pg_notify({}, NULL);\n  END IF;\n  RETURN NULL;\nEND\n",
+            DOORBELL_LOCK.0,
+            DOORBELL_LOCK.1,
             literal(DOORBELL_CHANNEL),
-            qualified(SCHEMA, DOORBELL_TABLE)
         ),
     );
     push_fmt(&mut sql, format_args!("{BODY_QUOTE};\n\n"));
@@ -302,7 +305,12 @@ fn insert_event(sql: &mut String, table: &Table, action: Action) {
     };
     let mut key = String::from("json_build_array(");
     join(&mut key, table.primary_key(), ", ", |out, c| {
-        push_fmt(out, format_args!("{key_record}.{}", ident(c.name)))
+        let reference = format!("{key_record}.{}", ident(c.name));
+        match c.encoding {
+            // Spelled alike by every session: the key names the FIFO group.
+            Encoding::Instant => push_fmt(out, format_args!("({reference} AT TIME ZONE 'UTC')")),
+            _ => out.push_str(&reference),
+        }
     });
     key.push(')');
     push_fmt(
@@ -356,8 +364,18 @@ fn value(column: &Column, record: &str) -> String {
         None => reference,
     };
     match column.encoding {
-        Encoding::Json => expr,
+        Encoding::Json | Encoding::Instant => expr,
         Encoding::Text => format!("{expr}::text"),
         Encoding::TextArray => format!("{expr}::text[]"),
+        // The shortest exact text, unless the session's extra_float_digits
+        // makes `::text` round; then 17 significant digits, which read back
+        // exactly (to_char drops the sign of -0, and spells non-finite
+        // values as '#', so those keep `::text`, which is exact for them).
+        // Cheaper than a SET clause on every row.
+        Encoding::Float => format!(
+            "CASE WHEN pg_catalog.current_setting('extra_float_digits')::int4 > 0 \
+             OR {expr} = 0 OR {expr} IN ('Infinity', '-Infinity', 'NaN') THEN {expr}::text \
+             ELSE pg_catalog.btrim(pg_catalog.to_char({expr}, '9.9999999999999999EEEE')) END"
+        ),
     }
 }

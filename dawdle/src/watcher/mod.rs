@@ -26,8 +26,15 @@
 //! holds it through the commit's WAL flush: with a NOTIFY per transaction,
 //! concurrent writers commit one at a time (measured at 0.19–0.29 of plain
 //! insert throughput with 8 writers). So writers only notify while the
-//! doorbell (`dawdle.doorbell.armed`) is armed, and the watcher arms it only
-//! when it is idle:
+//! doorbell is armed, and the watcher arms it only when it is idle.
+//!
+//! The doorbell is an advisory lock ([`DOORBELL_LOCK`](crate::sql::DOORBELL_LOCK)).
+//! Armed, the watcher holds it exclusively on its connection. Every capture
+//! trigger runs `pg_try_advisory_xact_lock_shared` on it: while the doorbell
+//! is disarmed that succeeds, and the writer holds the lock in shared mode
+//! until its transaction ends, without notifying; while it is armed it fails,
+//! and the writer notifies. A lock check costs a writer far less than a
+//! query, and a lock, unlike a flag in a table, cannot be read stale:
 //!
 //! 1. **Busy.** While rounds find events, the watcher reads again at once.
 //! 2. **Lingering.** When a round finds nothing, it polls every
@@ -35,13 +42,18 @@
 //!    [`linger`](WatcherBuilder::linger) (250 ms). Under steady load the next
 //!    event comes sooner, so a loaded system never arms the doorbell and its
 //!    writers never notify.
-//! 3. **Asleep.** Past the linger, the watcher arms the doorbell and waits on
-//!    LISTEN. Before sleeping it polls until every transaction that was
-//!    running when it armed has ended: such a transaction may have read the
-//!    doorbell unarmed and will not ring. The first writer after that rings;
-//!    the watcher disarms and drains. A timer
+//! 3. **Arming.** Past the linger, the watcher tries to take the lock
+//!    exclusively, without waiting. It gets it only when no transaction that
+//!    captured a row without ringing is still running, and since a lock is
+//!    released after its transaction's commit is visible, one more round then
+//!    sees every such event. While such a transaction stays open (a long
+//!    batch job), the watcher keeps polling instead, at intervals doubling up
+//!    to 100 ms.
+//! 4. **Asleep.** Armed, the watcher waits on LISTEN. The first writer rings;
+//!    the watcher disarms (unlocks) and drains. A timer
 //!    ([`poll_interval`](WatcherBuilder::poll_interval), 1 s) wakes it
-//!    anyway, as a safety net.
+//!    anyway, as a safety net. If the watcher dies, its session ends and the
+//!    lock with it: writers stop ringing a doorbell nobody listens to.
 //!
 //! An armed doorbell costs writers one NOTIFY per transaction, but only
 //! while the watcher sleeps, that is while writes are rare.
@@ -62,6 +74,10 @@ use tokio_postgres::Config;
 
 use crate::queue::Queue;
 use session::Session;
+
+/// The longest wait between polls while a writer keeps the watcher from
+/// arming the doorbell.
+const MAX_ARM_RETRY: Duration = Duration::from_millis(100);
 
 /// The watcher failed in a way that stops it (connection and queue failures
 /// are retried, not returned).
@@ -335,18 +351,18 @@ impl Watcher {
         let queue = &*self.queue;
         let mut last_event = Instant::now();
         let mut next_backlog = Instant::now();
-        // Whatever a previous leader left: disarmed while draining, armed at
-        // the first idle moment through the race-free path below.
-        session.set_doorbell(false).await?;
+        // Whether this session holds the doorbell lock (a new session never does).
         let mut armed = false;
+        let mut arm_retry = self.settings.linger_poll;
         let mut queue_backoff = Backoff::new();
         // Events the queue refused as they were: sent by reference instead.
         let mut by_reference = HashSet::new();
         loop {
             if *stop.borrow() {
                 // Nobody listens once we are gone: writers need not notify.
+                // (Closing the connection would release the lock too.)
                 if armed {
-                    let _ = session.set_doorbell(false).await;
+                    let _ = session.disarm().await;
                 }
                 return Ok(());
             }
@@ -367,8 +383,9 @@ impl Watcher {
             }
             if round.read > 0 {
                 last_event = Instant::now();
+                arm_retry = self.settings.linger_poll;
                 if armed {
-                    session.set_doorbell(false).await?;
+                    session.disarm().await?;
                     armed = false;
                 }
             }
@@ -386,34 +403,18 @@ impl Watcher {
                 self.wait(session, self.settings.linger_poll, stop).await;
                 continue;
             }
-            // Idle: arm the doorbell, close the race with writers that read
-            // it unarmed, then sleep until it rings.
+            // Idle: arm the doorbell, then sleep until it rings.
             if !armed {
-                session.set_doorbell(true).await?;
-                armed = true;
-                let snapshot: String = session
-                    .query_one("SELECT pg_current_snapshot()::text", &[])
-                    .await?
-                    .get(0);
-                let deadline = Instant::now() + self.settings.poll_interval;
-                while Instant::now() < deadline && in_progress(session, &snapshot).await? {
-                    if drain::round(session, queue, &self.settings, stats, &by_reference)
-                        .await?
-                        .read
-                        > 0
-                    {
-                        break;
-                    }
-                    self.wait(session, self.settings.linger_poll, stop).await;
+                if session.arm().await? {
+                    // Every writer that captured a row without ringing has
+                    // ended: the next round sees its events.
+                    armed = true;
+                } else {
+                    // Such a writer is still running: poll until it ends.
+                    self.wait(session, arm_retry, stop).await;
+                    arm_retry = (arm_retry * 2).min(MAX_ARM_RETRY);
                 }
-                if drain::round(session, queue, &self.settings, stats, &by_reference)
-                    .await?
-                    .read
-                    > 0
-                {
-                    last_event = Instant::now();
-                    continue;
-                }
+                continue;
             }
             let expired = drain::expire_payloads(session).await?;
             if expired > 0 {
@@ -453,18 +454,6 @@ impl Watcher {
         );
         Ok(())
     }
-}
-
-/// Whether a transaction that was running at `snapshot` still is.
-async fn in_progress(session: &Session, snapshot: &str) -> Result<bool, WatcherError> {
-    let row = session
-        .query_one(
-            "SELECT EXISTS (SELECT FROM pg_snapshot_xip($1::text::pg_snapshot) x
-                            WHERE pg_xact_status(x) = 'in progress')",
-            &[&snapshot],
-        )
-        .await?;
-    Ok(row.get(0))
 }
 
 async fn sleep_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) {

@@ -1,15 +1,17 @@
 //! The leader's dedicated connection: it holds the advisory lock that makes
-//! this watcher the only active one, receives the doorbell's notifications,
-//! and runs every query of the drain, so that losing it stops sending at once.
+//! this watcher the only active one, holds the doorbell while the watcher
+//! sleeps, receives the doorbell's notifications, and runs every query of the
+//! drain, so that losing it stops sending at once.
 
+use std::collections::HashMap;
 use std::future::{poll_fn, Future};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row};
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row, Statement};
 
 use super::WatcherError;
 
@@ -27,6 +29,10 @@ pub(crate) struct Session {
     source: u64,
     driver: JoinHandle<()>,
     doorbell: Arc<Notify>,
+    /// Every query the watcher runs, prepared once per connection: parsing
+    /// and planning them on every round would cost the server more than
+    /// running them.
+    statements: Mutex<HashMap<&'static str, Statement>>,
 }
 
 impl Drop for Session {
@@ -68,6 +74,7 @@ impl Session {
             driver,
             doorbell,
             source: 0,
+            statements: Mutex::new(HashMap::new()),
         };
         // The server drops the session (and with it the lock) within a few
         // seconds of losing the client, so that a standby takes over.
@@ -79,7 +86,7 @@ impl Session {
             )
             .await?;
         let source: String = session
-            .query_one(r#"SELECT "source"::text FROM "dawdle"."doorbell""#, &[])
+            .query_one(r#"SELECT "source"::text FROM "dawdle"."origin""#, &[])
             .await?
             .get(0);
         session.source = super::pack::fnv(0xcbf2_9ce4_8422_2325, source.as_bytes());
@@ -93,10 +100,22 @@ impl Session {
         self.source
     }
 
-    /// Arms or disarms the doorbell (see the watcher's module docs).
-    pub(crate) async fn set_doorbell(&self, armed: bool) -> Result<u64, WatcherError> {
-        self.execute(r#"UPDATE "dawdle"."doorbell" SET "armed" = $1"#, &[&armed])
-            .await
+    /// Tries to arm the doorbell (see the watcher's module docs): fails
+    /// while a writer that captured a row without ringing is still running.
+    pub(crate) async fn arm(&self) -> Result<bool, WatcherError> {
+        let (class, object) = crate::sql::DOORBELL_LOCK;
+        let row = self
+            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&class, &object])
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Disarms the doorbell: writers stop notifying.
+    pub(crate) async fn disarm(&self) -> Result<(), WatcherError> {
+        let (class, object) = crate::sql::DOORBELL_LOCK;
+        self.query_one("SELECT pg_advisory_unlock($1, $2)", &[&class, &object])
+            .await?;
+        Ok(())
     }
 
     /// Tries to become the active watcher.
@@ -137,27 +156,48 @@ impl Session {
         self.timed(self.client.batch_execute(sql)).await
     }
 
+    fn statements(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Statement>> {
+        // Nothing panics while holding it; a poisoned map is still whole.
+        self.statements
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `sql`, prepared on this connection at its first use.
+    async fn prepared(&self, sql: &'static str) -> Result<Statement, WatcherError> {
+        let cached = self.statements().get(sql).cloned();
+        if let Some(statement) = cached {
+            return Ok(statement);
+        }
+        let statement = self.timed(self.client.prepare(sql)).await?;
+        self.statements().insert(sql, statement.clone());
+        Ok(statement)
+    }
+
     pub(crate) async fn query(
         &self,
-        sql: &str,
+        sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, WatcherError> {
-        self.timed(self.client.query(sql, params)).await
+        let statement = self.prepared(sql).await?;
+        self.timed(self.client.query(&statement, params)).await
     }
 
     pub(crate) async fn query_one(
         &self,
-        sql: &str,
+        sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, WatcherError> {
-        self.timed(self.client.query_one(sql, params)).await
+        let statement = self.prepared(sql).await?;
+        self.timed(self.client.query_one(&statement, params)).await
     }
 
     pub(crate) async fn execute(
         &self,
-        sql: &str,
+        sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, WatcherError> {
-        self.timed(self.client.execute(sql, params)).await
+        let statement = self.prepared(sql).await?;
+        self.timed(self.client.execute(&statement, params)).await
     }
 }

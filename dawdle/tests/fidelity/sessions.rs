@@ -1,5 +1,5 @@
-//! The captured JSON does not depend on the settings of the session that
-//! wrote the row.
+//! What a row decodes to does not depend on the settings of the session
+//! that wrote it.
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use dawdle::{Interval, Watched};
@@ -76,11 +76,18 @@ async fn hostile_session_settings_change_nothing() -> TestResult {
     copy.id = 4;
     db.insert(&hostile, &[copy]).await?;
 
-    // The captured JSON is the same whichever session wrote the row.
+    // The captured JSON is the same whichever session wrote the row, but for
+    // spellings of the same value that spare writers a SET clause per row:
+    // a timestamptz in the writer's UTC offset, and a float in 17 digits
+    // where the session's extra_float_digits would round. Every row still
+    // decodes to what a direct query returns (below).
     let json = captured_json::<Everything>(&db.client, "insert", "new").await?;
     let without_id = |v: &Value| {
         let mut v = v.clone();
-        v.as_object_mut().expect("an object").remove("id");
+        let object = v.as_object_mut().expect("an object");
+        for spelled_by_session in ["id", "tstz", "stamps", "double", "real"] {
+            object.remove(spelled_by_session);
+        }
         v
     };
     for other in &json[1..] {
