@@ -166,6 +166,56 @@ async fn delivers_every_event_and_empties_the_table() {
 }
 
 #[tokio::test]
+async fn events_that_commit_out_of_id_order_are_all_delivered() {
+    // Writers hold their event ids for up to 0.3 s before committing (or
+    // rolling back), across many of the watcher's floor checkpoints: the
+    // watcher must skip no id that commits late.
+    let (db, client) = database().await;
+    let queue = MemoryQueue::new();
+    let handle = watcher(&db, queue.clone());
+    let mut writers = Vec::new();
+    for writer in 0..6i32 {
+        let client = db.connect().await.unwrap();
+        writers.push(tokio::spawn(async move {
+            let mut committed = Vec::new();
+            for n in 0..15i32 {
+                let id = writer * 100 + n;
+                // Deterministic variety: hold times 0–280 ms, one in five rolled back.
+                let hold = Duration::from_millis(((id * 37) % 8 * 40) as u64);
+                let end = if id % 5 == 4 { "ROLLBACK" } else { "COMMIT" };
+                client
+                    .batch_execute(&format!("BEGIN; INSERT INTO items VALUES ({id}, 'x')"))
+                    .await
+                    .unwrap();
+                tokio::time::sleep(hold).await;
+                client.batch_execute(end).await.unwrap();
+                if end == "COMMIT" {
+                    committed.push(format!("[{id}]"));
+                }
+            }
+            committed
+        }));
+    }
+    let mut expected = Vec::new();
+    for writer in writers {
+        expected.extend(writer.await.unwrap());
+    }
+    let mut received = Received::default();
+    collect(&queue, expected.len(), &mut received).await;
+    let mut keys: Vec<String> = received.order.iter().map(|(key, _)| key.clone()).collect();
+    keys.sort();
+    expected.sort();
+    assert_eq!(keys, expected);
+    handle.shutdown().await.unwrap();
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM dawdle.events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
 async fn catches_up_after_being_killed() {
     let (db, client) = database().await;
     let queue = MemoryQueue::new();

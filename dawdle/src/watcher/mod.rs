@@ -354,6 +354,9 @@ impl Watcher {
         // Whether this session holds the doorbell lock (a new session never does).
         let mut armed = false;
         let mut arm_retry = self.settings.linger_poll;
+        // Where reads start (see `drain::Floor`).
+        let mut floor = drain::Floor::new();
+        let mut reading = false;
         let mut queue_backoff = Backoff::new();
         // Events the queue refused as they were: sent by reference instead.
         let mut by_reference = HashSet::new();
@@ -368,12 +371,15 @@ impl Watcher {
             }
             if Instant::now() >= next_backlog {
                 // A report is not worth losing the lead over.
-                if let Err(error) = self.report_backlog(session, stats).await {
+                if let Err(error) = self.report_backlog(session, stats, &floor).await {
                     tracing::warn!(%error, "could not measure the backlog");
                 }
                 next_backlog = Instant::now() + self.settings.backlog_interval;
             }
-            let round = drain::round(session, queue, &self.settings, stats, &by_reference).await?;
+            floor.raise(session, reading).await?;
+            let round =
+                drain::round(session, queue, &self.settings, stats, &by_reference, &floor).await?;
+            reading = round.read > 0;
             if !round.refused.is_empty() {
                 by_reference.extend(round.refused.iter().copied());
                 continue;
@@ -441,8 +447,13 @@ impl Watcher {
         }
     }
 
-    async fn report_backlog(&self, session: &Session, stats: &Stats) -> Result<(), WatcherError> {
-        let (depth, age) = drain::backlog(session).await?;
+    async fn report_backlog(
+        &self,
+        session: &Session,
+        stats: &Stats,
+        floor: &drain::Floor,
+    ) -> Result<(), WatcherError> {
+        let (depth, age) = drain::backlog(session, floor).await?;
         stats.backlog.store(depth.max(0) as u64, Ordering::Relaxed);
         let age_ms = age.map_or(0, |a| a.as_millis() as u64);
         stats.oldest_age_ms.store(age_ms, Ordering::Relaxed);

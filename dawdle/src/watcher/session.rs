@@ -78,9 +78,13 @@ impl Session {
         };
         // The server drops the session (and with it the lock) within a few
         // seconds of losing the client, so that a standby takes over.
+        // Commits need not wait for the disk: a delete that a crash undoes
+        // sends its events again (at least once), and WAL is replayed in
+        // order, so a delete never survives without the payloads parked
+        // before it.
         session
             .batch(
-                "SET TimeZone = 'UTC';
+                "SET TimeZone = 'UTC'; SET synchronous_commit = off;
                  SET tcp_keepalives_idle = 1; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 2;
                  SET tcp_user_timeout = 3000;",
             )
