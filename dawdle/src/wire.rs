@@ -32,7 +32,9 @@
 //!   on every redelivery: use it as an idempotency key. It fits in an `i64`.
 //! - `schema` and `table` name the table, unquoted and case-sensitive.
 //! - `action` is `insert`, `update` or `delete`.
-//! - `key` is the primary key of the row, a JSON array in key column order.
+//! - `key` is the primary key of the row, a JSON array in key column order,
+//!   spelled alike by every session (a `timestamptz` key column in UTC,
+//!   without an offset), so that it can name the row's FIFO group.
 //! - `captured_at` is when the trigger ran (ISO 8601, UTC offset, microseconds).
 //! - `txid` is the PostgreSQL transaction id (`xid8`) as a decimal string:
 //!   events with the same `txid` were committed together.
@@ -41,13 +43,17 @@
 //!   when not applicable. Column values are PostgreSQL's `to_json` form, except
 //!   `real`, `double precision` and `numeric` (and arrays of them), which are
 //!   strings holding PostgreSQL's text form, so that `-0`, `NaN`, `Infinity`
-//!   and every digit survive any JSON parser; likewise a `json`/`jsonb`
+//!   and every digit survive any JSON parser (a float written by a session
+//!   whose `extra_float_digits` is 0 or less, where that form would round,
+//!   has 17 significant digits instead, e.g. `"1.0000000000000001e-01"`:
+//!   the same value to any float parser); likewise a `json`/`jsonb`
 //!   column that the Rust type reads as `Option<serde_json::Value>` is a
 //!   string holding the JSON text, so that SQL NULL (`null`) and a JSON
 //!   `null` (`"null"`) stay apart. (The triggers choose the form from the
 //!   `Watched` type's fields; [`Table`](crate::Table)'s `Encoding` per
-//!   column says which.) Timestamps with time zone are in UTC, intervals in
-//!   ISO 8601 (`P1Y2M3DT4H5M6S`), `bytea` as `"\\x0a0b"`.
+//!   column says which.) Timestamps with time zone are ISO 8601 with the
+//!   UTC offset of the session that wrote them (compare them as instants),
+//!   intervals ISO 8601 (`P1Y2M3DT4H5M6S`), `bytea` as `"\\x0a0b"`.
 //! - An event too large for one message has `"by_ref": true` and no `old` or
 //!   `new`: the rows stay in the table `dawdle.payloads` of the source
 //!   database, under the same `id`, until handled or expired.
