@@ -173,6 +173,18 @@ async fn events_that_commit_out_of_id_order_are_all_delivered() {
     let (db, client) = database().await;
     let queue = MemoryQueue::new();
     let handle = watcher(&db, queue.clone());
+    // First for certain: one writer holds the lowest id while others stream
+    // past it for longer than several checkpoints.
+    let held = db.connect().await.unwrap();
+    held.batch_execute("BEGIN; INSERT INTO items VALUES (10000, 'held')")
+        .await
+        .unwrap();
+    for id in 10001..10021 {
+        insert(&client, id..id + 1).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    held.batch_execute("COMMIT").await.unwrap();
+    let mut expected: Vec<String> = (10000..10021).map(|id| format!("[{id}]")).collect();
     let mut writers = Vec::new();
     for writer in 0..6i32 {
         let client = db.connect().await.unwrap();
@@ -196,7 +208,6 @@ async fn events_that_commit_out_of_id_order_are_all_delivered() {
             committed
         }));
     }
-    let mut expected = Vec::new();
     for writer in writers {
         expected.extend(writer.await.unwrap());
     }

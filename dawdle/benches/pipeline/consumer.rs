@@ -1,9 +1,9 @@
 //! The far end of the pipeline: receives from the queue, parses the
 //! envelopes, reports each batch of events, deletes the messages.
 //!
-//! Until `dawdle::Runtime` exists this stands in for the listener; when it
-//! does, the callback moves into a handler and the figures become COMMIT →
-//! handler call instead of COMMIT → receive.
+//! It stands in for the listener where the bench measures the watcher's
+//! share (write cost, "watcher alone"): the Runtime's figures are COMMIT →
+//! handler call, these COMMIT → receive.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

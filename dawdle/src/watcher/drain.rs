@@ -57,20 +57,24 @@ const FLOOR_INTERVAL: Duration = Duration::from_millis(100);
 /// watcher cannot just start after the last id it sent: a transaction still
 /// running may hold a lower one.
 ///
-/// So the floor rises in checkpoints. A checkpoint notes the identity
-/// sequence's last value, then takes a transaction id of its own, which is
-/// higher than that of every transaction that took an event id up to the
-/// noted value (a capture trigger runs after its row was written, so its
-/// transaction had an id already). Once the oldest running transaction is
-/// past the checkpoint's own, every event up to the noted id is visible or
-/// will never exist; the floor rises to the lowest of them still waiting,
-/// or past the noted id. (A snapshot's `xmax` would not do: it is one past
+/// So the floor rises in checkpoints. A checkpoint notes the highest event
+/// id read so far, then takes a transaction id of its own. Event ids come
+/// from the identity sequence in order (it caches one value at a time, as
+/// the migration creates it), so every lower id was taken before the noted
+/// event committed, by a transaction that had its transaction id already (a
+/// capture trigger runs after its row was written): lower than the
+/// checkpoint's own. Once the oldest running transaction is past the
+/// checkpoint's, every event up to the noted id is visible or will never
+/// exist; the floor rises to the lowest of them still waiting, or past the
+/// noted id. (A snapshot's `xmax` would not do: it is one past
 /// the latest *completed* transaction, and a running one may be higher.)
 /// Checkpoints are taken only while events flow, so an idle watcher uses
 /// no transaction ids.
 #[derive(Debug)]
 pub(crate) struct Floor {
     value: i64,
+    /// The highest event id read.
+    highest: i64,
     /// (last event id taken, the checkpoint's transaction id after it).
     checkpoint: Option<(i64, i64)>,
     next_check: Instant,
@@ -80,6 +84,7 @@ impl Floor {
     pub(crate) fn new() -> Floor {
         Floor {
             value: 0,
+            highest: 0,
             checkpoint: None,
             next_check: Instant::now(),
         }
@@ -113,15 +118,9 @@ impl Floor {
                 None => return Ok(()), // a writer of the checkpoint is still running
             }
         }
-        // Two statements, in this order: the event id first, then a
-        // transaction id (the watcher's session commits asynchronously).
-        let last_id: i64 = session
-            .query_one(
-                r#"SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('"dawdle"."events"', 'id')::regclass), 0)"#,
-                &[],
-            )
-            .await?
-            .get(0);
+        // A transaction id taken after the highest event id was read (the
+        // watcher's session commits asynchronously: this costs no flush).
+        let last_id = self.highest;
         let xid: i64 = session
             .query_one("SELECT pg_current_xact_id()::text::int8", &[])
             .await?
@@ -132,6 +131,11 @@ impl Floor {
 
     pub(crate) fn value(&self) -> i64 {
         self.value
+    }
+
+    /// Notes an event id that a round read.
+    fn saw(&mut self, id: i64) {
+        self.highest = self.highest.max(id);
     }
 }
 
@@ -155,10 +159,13 @@ pub(crate) async fn round(
     settings: &Settings,
     stats: &Stats,
     by_reference: &HashSet<i64>,
-    floor: &Floor,
+    floor: &mut Floor,
 ) -> Result<Round, WatcherError> {
     let limit = settings.batch_size as i64;
     let rows = session.query(FETCH, &[&limit, &floor.value()]).await?;
+    for row in &rows {
+        floor.saw(row.get(0));
+    }
     let mut round = Round {
         read: rows.len(),
         ..Round::default()

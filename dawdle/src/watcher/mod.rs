@@ -377,8 +377,15 @@ impl Watcher {
                 next_backlog = Instant::now() + self.settings.backlog_interval;
             }
             floor.raise(session, reading).await?;
-            let round =
-                drain::round(session, queue, &self.settings, stats, &by_reference, &floor).await?;
+            let round = drain::round(
+                session,
+                queue,
+                &self.settings,
+                stats,
+                &by_reference,
+                &mut floor,
+            )
+            .await?;
             reading = round.read > 0;
             if !round.refused.is_empty() {
                 by_reference.extend(round.refused.iter().copied());
