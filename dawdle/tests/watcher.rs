@@ -227,6 +227,62 @@ async fn events_that_commit_out_of_id_order_are_all_delivered() {
 }
 
 #[tokio::test]
+async fn writer_and_watcher_roles_need_only_these_grants() {
+    // The grants README.md lists: a writer role and a watcher role that own
+    // nothing of dawdle's.
+    let (db, client) = database().await;
+    let (writer, watcher_role) = (
+        format!("{}_writer", db.name()),
+        format!("{}_watcher", db.name()),
+    );
+    client
+        .batch_execute(&format!(
+            r#"CREATE ROLE "{writer}" LOGIN; CREATE ROLE "{watcher_role}" LOGIN;
+               GRANT SELECT, INSERT, UPDATE, DELETE ON items TO "{writer}";
+               GRANT USAGE ON SCHEMA dawdle TO "{writer}", "{watcher_role}";
+               GRANT INSERT ON dawdle.events TO "{writer}";
+               GRANT SELECT, DELETE ON dawdle.events TO "{watcher_role}";
+               GRANT SELECT, INSERT, DELETE ON dawdle.payloads TO "{watcher_role}";
+               GRANT SELECT ON dawdle.origin TO "{watcher_role}";"#
+        ))
+        .await
+        .unwrap();
+    let mut as_watcher = db.config().clone();
+    as_watcher.user(&watcher_role);
+    let queue = MemoryQueue::new();
+    let handle = Watcher::builder(as_watcher, queue.clone())
+        .linger(Duration::from_millis(20))
+        .build()
+        .start();
+    wait_until("it leads", || handle.stats().is_leading()).await;
+    let mut as_writer = db.config().clone();
+    as_writer.user(&writer);
+    let (writes, connection) = as_writer.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    // Streaming (the watcher's floor checkpoints), then idle (the doorbell).
+    for id in 0..20 {
+        insert(&writes, id..id + 1).await;
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    let mut received = Received::default();
+    collect(&queue, 20, &mut received).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    writes
+        .batch_execute("UPDATE items SET body = 'changed' WHERE id = 0")
+        .await
+        .unwrap();
+    collect(&queue, 21, &mut received).await;
+    handle.shutdown().await.unwrap();
+    drop(writes);
+    client
+        .batch_execute(&format!(
+            r#"DROP OWNED BY "{writer}", "{watcher_role}"; DROP ROLE "{writer}"; DROP ROLE "{watcher_role}";"#
+        ))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn catches_up_after_being_killed() {
     let (db, client) = database().await;
     let queue = MemoryQueue::new();
