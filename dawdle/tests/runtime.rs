@@ -6,15 +6,11 @@
 //! writes rows with keys of its own and looks only at what those keys got.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use dawdle::queue::{
-    BoxFuture, MemoryQueue, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage,
-    SendOutcome, SqsQueue,
-};
-use dawdle::testing::{SqsServer, TestDb};
+use dawdle::queue::{MemoryQueue, OutgoingMessage, Queue, SqsQueue};
+use dawdle::testing::{CountingQueue, SqsServer, TestDb};
 use dawdle::{Change, Delete, Insert, Runtime, Update, Watched};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -514,78 +510,6 @@ async fn a_row_larger_than_a_message_reaches_its_handler_whole() {
     handle.shutdown().await.unwrap();
 }
 
-/// A MemoryQueue that counts the delete calls and the receipts they carry,
-/// and can make every delete call take a while.
-#[derive(Debug, Clone)]
-struct CountingQueue {
-    inner: MemoryQueue,
-    delete_calls: Arc<AtomicUsize>,
-    deleted: Arc<AtomicUsize>,
-    delete_delay: Duration,
-}
-
-impl CountingQueue {
-    fn new(inner: MemoryQueue, delete_delay: Duration) -> CountingQueue {
-        CountingQueue {
-            inner,
-            delete_calls: Arc::default(),
-            deleted: Arc::default(),
-            delete_delay,
-        }
-    }
-}
-
-impl Queue for CountingQueue {
-    fn max_message_bytes(&self) -> usize {
-        self.inner.max_message_bytes()
-    }
-
-    fn is_fifo(&self) -> bool {
-        self.inner.is_fifo()
-    }
-
-    fn send<'a>(
-        &'a self,
-        messages: &'a [OutgoingMessage],
-    ) -> BoxFuture<'a, Result<SendOutcome, QueueError>> {
-        self.inner.send(messages)
-    }
-
-    fn receive(
-        &self,
-        max: usize,
-        wait: Duration,
-        visibility: Duration,
-    ) -> BoxFuture<'_, Result<Vec<ReceivedMessage>, QueueError>> {
-        self.inner.receive(max, wait, visibility)
-    }
-
-    fn delete<'a>(&'a self, receipts: &'a [Receipt]) -> BoxFuture<'a, Result<(), QueueError>> {
-        Box::pin(async move {
-            tokio::time::sleep(self.delete_delay).await;
-            self.delete_calls.fetch_add(1, Ordering::SeqCst);
-            self.deleted.fetch_add(receipts.len(), Ordering::SeqCst);
-            self.inner.delete(receipts).await
-        })
-    }
-
-    fn change_visibility<'a>(
-        &'a self,
-        receipt: &'a Receipt,
-        visibility: Duration,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
-        self.inner.change_visibility(receipt, visibility)
-    }
-
-    fn dead_letter<'a>(
-        &'a self,
-        message: &'a ReceivedMessage,
-        reason: &'a str,
-    ) -> BoxFuture<'a, Result<(), QueueError>> {
-        self.inner.dead_letter(message, reason)
-    }
-}
-
 /// A message of one insert event into `accounts` per key.
 fn inserts(keys: &[Uuid]) -> OutgoingMessage {
     let events: Vec<String> = keys
@@ -618,9 +542,9 @@ fn listen_to(queue: impl Queue) -> dawdle::RuntimeBuilder {
 #[tokio::test]
 async fn handled_messages_are_deleted_in_batches() {
     let queue = MemoryQueue::new();
-    let counting = CountingQueue::new(queue.clone(), Duration::ZERO);
+    let counting = CountingQueue::new(queue.clone());
     // Waiting before the listener starts, so that receives return ten at once.
-    let messages = 30;
+    let messages: u64 = 30;
     let keys: Vec<Vec<Uuid>> = (0..messages)
         .map(|_| (0..3).map(|_| Uuid::new_v4()).collect())
         .collect();
@@ -650,12 +574,8 @@ async fn handled_messages_are_deleted_in_batches() {
             "each handler once per event"
         );
     }
-    assert_eq!(
-        counting.deleted.load(Ordering::SeqCst),
-        messages,
-        "each deleted once"
-    );
-    let calls = counting.delete_calls.load(Ordering::SeqCst);
+    assert_eq!(counting.calls().deleted(), messages, "each deleted once");
+    let calls = counting.calls().deletes();
     // Ten per call at best; a receive that returns fewer makes a smaller batch.
     assert!(
         calls <= messages / 3,
@@ -666,7 +586,7 @@ async fn handled_messages_are_deleted_in_batches() {
 #[tokio::test]
 async fn a_hurried_shutdown_still_deletes_the_messages_it_handled() {
     let queue = MemoryQueue::new();
-    let counting = CountingQueue::new(queue.clone(), Duration::from_millis(300));
+    let counting = CountingQueue::new(queue.clone()).delete_delay(Duration::from_millis(300));
     let handle = listen_to(counting.clone())
         .shutdown_timeout(Duration::from_millis(50))
         .build()
@@ -684,5 +604,5 @@ async fn a_hurried_shutdown_still_deletes_the_messages_it_handled() {
         0,
         "deleted, not handed back to be handled again"
     );
-    assert_eq!(counting.deleted.load(Ordering::SeqCst), 1);
+    assert_eq!(counting.calls().deleted(), 1);
 }

@@ -114,6 +114,15 @@ async fn collect(queue: &dyn Queue, expected: usize, received: &mut Received) {
     }
 }
 
+/// Events still in `dawdle.events`.
+async fn events_left(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one("SELECT count(*) FROM dawdle.events", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
 async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     timeout(Duration::from_secs(30), async {
         while !condition() {
@@ -146,23 +155,14 @@ async fn delivers_every_event_and_empties_the_table() {
     // Standard queue, one watcher: the order of sending is the order of ids.
     let ids: Vec<i64> = received.order.iter().map(|(_, id)| *id).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
-    let left: i64 = client
-        .query_one("SELECT count(*) FROM dawdle.events", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let left = events_left(&client).await;
     wait_until("the table is empty", || {
         left == 0 || handle.stats().backlog() == 0
     })
     .await;
     assert!(handle.stats().events_sent() >= 450);
     handle.shutdown().await.unwrap();
-    let left: i64 = client
-        .query_one("SELECT count(*) FROM dawdle.events", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 0);
+    assert_eq!(events_left(&client).await, 0);
 }
 
 #[tokio::test]
@@ -218,12 +218,7 @@ async fn events_that_commit_out_of_id_order_are_all_delivered() {
     expected.sort();
     assert_eq!(keys, expected);
     handle.shutdown().await.unwrap();
-    let left: i64 = client
-        .query_one("SELECT count(*) FROM dawdle.events", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 0);
+    assert_eq!(events_left(&client).await, 0);
 }
 
 #[tokio::test]
@@ -541,11 +536,7 @@ async fn events_wait_while_sqs_is_unreachable() {
     let handle = watcher(&db, queue.clone());
     insert(&client, 1..21).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let waiting: i64 = client
-        .query_one("SELECT count(*) FROM dawdle.events", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let waiting = events_left(&client).await;
     assert_eq!(waiting, 20, "nothing is removed while the queue is down");
 
     let server = SqsServer::start_on(port).await.unwrap();

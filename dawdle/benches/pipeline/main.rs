@@ -26,7 +26,6 @@
 
 mod cluster;
 mod consumer;
-mod counting;
 mod decode;
 mod diagnose;
 mod handler;

@@ -13,13 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dawdle::queue::SqsQueue;
-use dawdle::testing::{SqsServer, TestDb};
+use dawdle::testing::{CountingQueue, QueueCalls, SqsServer, TestDb};
 use dawdle::watcher::{Stats, Watcher, WatcherHandle};
 use dawdle::{MemoryQueue, Runtime, RuntimeHandle};
 use tokio::task::JoinHandle;
 
 use crate::consumer::{self, key_id, Consumer};
-use crate::counting::{Calls, Counting};
 use crate::handler::{self, Sink};
 use crate::model;
 use crate::report::{Bar, Report};
@@ -62,7 +61,7 @@ impl End {
 
 /// A watcher and whatever takes the events off the queue.
 enum Running {
-    Runtime(RuntimeHandle, Arc<Calls>),
+    Runtime(RuntimeHandle, Arc<QueueCalls>),
     Watcher(WatcherHandle, Consumer),
 }
 
@@ -76,16 +75,16 @@ impl Running {
                 let (builder, calls) = if end == End::SqsHandler {
                     let server = SqsServer::get().await?;
                     let url = server.create_queue("dawdle-bench", false, None).await?;
-                    let queue = Counting::new(SqsQueue::new(server.client().await, url));
-                    let calls = queue.calls.clone();
+                    let queue = CountingQueue::new(SqsQueue::new(server.client().await, url));
+                    let calls = queue.calls();
                     // Short long-polls, so that shutdown does not wait 20 s.
                     (
                         builder.queue(queue).receive_wait(Duration::from_secs(1)),
                         calls,
                     )
                 } else {
-                    let queue = Counting::new(queue);
-                    let calls = queue.calls.clone();
+                    let queue = CountingQueue::new(queue);
+                    let calls = queue.calls();
                     (builder.queue(queue), calls)
                 };
                 let runtime = builder.watch().listen().build()?;
@@ -127,7 +126,7 @@ impl Running {
     /// (send, receive, delete) calls, when counted.
     fn calls(&self) -> Option<(u64, u64, u64)> {
         match self {
-            Running::Runtime(_, calls) => Some(calls.get()),
+            Running::Runtime(_, calls) => Some((calls.sends(), calls.receives(), calls.deletes())),
             Running::Watcher(..) => None,
         }
     }
