@@ -75,7 +75,7 @@ pub(crate) struct Floor {
     value: i64,
     /// The highest event id read.
     highest: i64,
-    /// (last event id taken, the checkpoint's transaction id after it).
+    /// (highest event id read, the checkpoint's transaction id after it).
     checkpoint: Option<(i64, i64)>,
     next_check: Instant,
 }
@@ -92,13 +92,10 @@ impl Floor {
 
     /// Raises the floor if the pending checkpoint allows it and takes the
     /// next one, at most every [`FLOOR_INTERVAL`], and only while events
-    /// flow (`reading`).
-    pub(crate) async fn raise(
-        &mut self,
-        session: &Session,
-        reading: bool,
-    ) -> Result<(), WatcherError> {
-        if !reading || Instant::now() < self.next_check {
+    /// flow (some were read since the last checkpoint).
+    pub(crate) async fn raise(&mut self, session: &Session) -> Result<(), WatcherError> {
+        let noted = self.checkpoint.map_or(0, |(last_id, _)| last_id);
+        if self.highest <= noted || Instant::now() < self.next_check {
             return Ok(());
         }
         self.next_check = Instant::now() + FLOOR_INTERVAL;

@@ -356,7 +356,6 @@ impl Watcher {
         let mut arm_retry = self.settings.linger_poll;
         // Where reads start (see `drain::Floor`).
         let mut floor = drain::Floor::new();
-        let mut reading = false;
         let mut queue_backoff = Backoff::new();
         // Events the queue refused as they were: sent by reference instead.
         let mut by_reference = HashSet::new();
@@ -376,7 +375,7 @@ impl Watcher {
                 }
                 next_backlog = Instant::now() + self.settings.backlog_interval;
             }
-            floor.raise(session, reading).await?;
+            floor.raise(session).await?;
             let round = drain::round(
                 session,
                 queue,
@@ -386,7 +385,6 @@ impl Watcher {
                 &mut floor,
             )
             .await?;
-            reading = round.read > 0;
             if !round.refused.is_empty() {
                 by_reference.extend(round.refused.iter().copied());
                 continue;
