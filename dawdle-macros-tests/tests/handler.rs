@@ -112,7 +112,7 @@ fn registers_every_handler_by_name() {
 async fn decode_and_call_run_the_function() {
     let welcome = handler("handler::welcome");
     let insert = event(7, "insert", Value::Null, json!({"id": 1, "name": "Ada"}));
-    assert_eq!(deliver(welcome, &insert).await, Ok(()));
+    deliver(welcome, &insert).await.unwrap();
     assert_eq!(*WELCOMED.lock().unwrap(), ["Ada"]);
 }
 
@@ -120,10 +120,11 @@ async fn decode_and_call_run_the_function() {
 async fn an_error_becomes_a_handler_error() {
     let welcome = handler("handler::welcome");
     let nameless = event(8, "insert", Value::Null, json!({"id": 2, "name": ""}));
-    assert_eq!(
-        deliver(welcome, &nameless).await,
-        Err(HandlerError("user 2 has no name".to_owned()))
-    );
+    let error = deliver(welcome, &nameless).await.unwrap_err();
+    assert_eq!(error.to_string(), "user 2 has no name");
+    assert!(!error.is_panic());
+    // The handler's own error comes back as it was returned.
+    assert_eq!(error.downcast::<String>().unwrap(), "user 2 has no name");
 }
 
 #[tokio::test]

@@ -11,13 +11,105 @@ use crate::queue::BoxFuture;
 use crate::table::{Action, Events, Table};
 use crate::wire::WireEvent;
 
-/// A handler's failure, as the listener logs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandlerError(pub String);
+/// A handler's failure: the error it returned, or its panic.
+///
+/// The returned error is kept as it was, not rendered to text: its
+/// `Display` is what the listener logs, and [`HandlerError::downcast`]
+/// gives it back. It is `Send + Sync` whatever the handler's error type is,
+/// so that it fits into `anyhow::Error` and `Box<dyn Error + Send + Sync>`.
+pub struct HandlerError(Failure);
+
+enum Failure {
+    /// The handler returned `Err`. Behind a mutex only to be `Sync`: the
+    /// handler's error type need not be.
+    Returned(std::sync::Mutex<Box<dyn Returned>>),
+    /// The handler panicked, with this message.
+    Panicked(String),
+    /// The handler's task was cancelled, or dawdle broke a promise of its own.
+    Other(String),
+}
+
+/// A handler's error type, seen through `dyn`.
+trait Returned: fmt::Display + Send {
+    fn as_any(&self) -> &(dyn Any + Send);
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+}
+
+impl<E: fmt::Display + Send + 'static> Returned for E {
+    fn as_any(&self) -> &(dyn Any + Send) {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+}
+
+impl HandlerError {
+    /// The error a handler returned.
+    pub fn returned<E: fmt::Display + Send + 'static>(error: E) -> HandlerError {
+        HandlerError(Failure::Returned(std::sync::Mutex::new(Box::new(error))))
+    }
+
+    /// A handler's panic, with the panic's message.
+    pub fn panicked(message: impl Into<String>) -> HandlerError {
+        HandlerError(Failure::Panicked(message.into()))
+    }
+
+    pub(crate) fn other(message: impl Into<String>) -> HandlerError {
+        HandlerError(Failure::Other(message.into()))
+    }
+
+    /// Whether the handler panicked (rather than returned an error).
+    pub fn is_panic(&self) -> bool {
+        matches!(self.0, Failure::Panicked(_))
+    }
+
+    /// The error the handler returned, as its own type `E`; `Err(self)`
+    /// when it returned another type, or panicked.
+    pub fn downcast<E: 'static>(self) -> Result<E, HandlerError> {
+        let Failure::Returned(error) = self.0 else {
+            return Err(self);
+        };
+        let error = error.into_inner().unwrap_or_else(|e| e.into_inner());
+        // `*error`: the box itself is a `Returned` too, and would answer for itself.
+        if !(*error).as_any().is::<E>() {
+            return Err(HandlerError(Failure::Returned(std::sync::Mutex::new(
+                error,
+            ))));
+        }
+        match error.into_any().downcast::<E>() {
+            Ok(error) => Ok(*error),
+            Err(_) => Err(HandlerError::other(
+                "internal error: a checked downcast failed",
+            )),
+        }
+    }
+}
 
 impl fmt::Display for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match &self.0 {
+            Failure::Returned(error) => {
+                let error = error.lock().unwrap_or_else(|e| e.into_inner());
+                fmt::Display::fmt(&**error, f)
+            }
+            Failure::Panicked(message) => write!(f, "panicked: {message}"),
+            Failure::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+impl fmt::Debug for HandlerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.0 {
+            Failure::Returned(_) => "Returned",
+            Failure::Panicked(_) => "Panicked",
+            Failure::Other(_) => "Other",
+        };
+        f.debug_tuple("HandlerError")
+            .field(&format_args!("{kind}: {self}"))
+            .finish()
     }
 }
 
@@ -25,7 +117,7 @@ impl std::error::Error for HandlerError {}
 
 /// What a handler may return: `()` or `Result<(), E>` with a displayable `E`.
 pub trait HandlerResult: Send + 'static {
-    /// The outcome, with the error rendered for the logs.
+    /// The outcome, with the error kept as it was.
     fn into_result(self) -> Result<(), HandlerError>;
 }
 
@@ -37,7 +129,7 @@ impl HandlerResult for () {
 
 impl<E: fmt::Display + Send + 'static> HandlerResult for Result<(), E> {
     fn into_result(self) -> Result<(), HandlerError> {
-        self.map_err(|e| HandlerError(e.to_string()))
+        self.map_err(HandlerError::returned)
     }
 }
 
@@ -191,6 +283,31 @@ mod tests {
             decode,
             call,
         }))
+    }
+
+    #[test]
+    fn a_handler_error_keeps_what_was_returned() {
+        #[derive(Debug, PartialEq)]
+        struct Mine(u32);
+        impl fmt::Display for Mine {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "mine {}", self.0)
+            }
+        }
+        let error = Err::<(), _>(Mine(7)).into_result().unwrap_err();
+        assert_eq!(error.to_string(), "mine 7");
+        // The wrong type gives the error back, still displayable.
+        let error = error.downcast::<String>().unwrap_err();
+        assert_eq!(error.to_string(), "mine 7");
+        assert_eq!(error.downcast::<Mine>().unwrap(), Mine(7));
+
+        let panic = HandlerError::panicked("boom");
+        assert!(panic.is_panic());
+        assert_eq!(panic.to_string(), "panicked: boom");
+        assert!(panic.downcast::<String>().is_err());
+        // Fits where errors must be Send + Sync.
+        let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(HandlerError::returned("x"));
+        assert_eq!(boxed.to_string(), "x");
     }
 
     #[test]

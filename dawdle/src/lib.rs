@@ -87,6 +87,7 @@
 #[allow(unused_extern_crates)]
 extern crate self as dawdle;
 
+mod backoff;
 pub mod decode;
 pub mod event;
 pub mod handler;

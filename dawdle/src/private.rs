@@ -61,8 +61,8 @@ where
         }
         // `register` pairs `decode` and `call` of one `A`.
         Err(_) => Box::pin(async {
-            Err(crate::handler::HandlerError(
-                "internal error: handler argument of the wrong type".to_owned(),
+            Err(crate::handler::HandlerError::other(
+                "internal error: handler argument of the wrong type",
             ))
         }),
     }

@@ -12,7 +12,7 @@ use crate::queue::Queue;
 use crate::watcher::{Watcher, WatcherBuilder, WatcherError, WatcherHandle};
 
 /// Why a [`Runtime`] cannot be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
     /// Neither `.watch()` nor `.listen()` was called.
@@ -32,6 +32,9 @@ pub enum BuildError {
     /// Several handlers share a name.
     #[error("handler names must be unique; used more than once: {}", .0.join(", "))]
     DuplicateHandlers(Vec<String>),
+    /// The listener's connection pool could not be built from `.database(..)`.
+    #[error("cannot build the listener's connection pool: {0}")]
+    Pool(#[source] deadpool_postgres::BuildError),
 }
 
 /// Settings of a [`Runtime`].
@@ -147,14 +150,19 @@ impl RuntimeBuilder {
         if self.listen && registry.is_empty() {
             return Err(BuildError::NoHandlers);
         }
-        let pool = self.pool.or_else(|| {
-            let config = self.database.clone()?;
-            let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
-            deadpool_postgres::Pool::builder(manager)
-                .max_size(4)
-                .build()
-                .ok()
-        });
+        let pool = match (self.pool, &self.database) {
+            (Some(pool), _) => Some(pool),
+            (None, Some(config)) => {
+                let manager =
+                    deadpool_postgres::Manager::new(config.clone(), tokio_postgres::NoTls);
+                let pool = deadpool_postgres::Pool::builder(manager)
+                    .max_size(4)
+                    .build()
+                    .map_err(BuildError::Pool)?;
+                Some(pool)
+            }
+            (None, None) => None,
+        };
         let watcher = match (self.watch, self.database) {
             (true, Some(config)) => {
                 let builder = Watcher::builder_shared(config, queue.clone());

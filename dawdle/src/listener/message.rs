@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::{AbortOnDrop, Deleter, Listener, Outcome};
-use crate::handler::Handler;
+use crate::handler::{Handler, HandlerError};
 use crate::queue::{OutgoingMessage, ReceivedMessage, MAX_BATCH_MESSAGES};
 use crate::wire;
 use crate::wire::{Envelope, WireEvent};
@@ -74,9 +74,9 @@ pub(super) async fn handle(
                 let result = (&mut task.0).await;
                 let error = match result {
                     Ok(Ok(())) => continue,
-                    Ok(Err(error)) => error.to_string(),
-                    Err(join) if join.is_panic() => format!("panicked: {}", panic_message(join.into_panic())),
-                    Err(join) => format!("was cancelled: {join}"),
+                    Ok(Err(error)) => error,
+                    Err(join) if join.is_panic() => HandlerError::panicked(panic_message(join.into_panic())),
+                    Err(join) => HandlerError::other(format!("was cancelled: {join}")),
                 };
                 failed += 1;
                 ok = false;

@@ -36,6 +36,9 @@
 //! and the writer notifies. A lock check costs a writer far less than a
 //! query, and a lock, unlike a flag in a table, cannot be read stale:
 //!
+//! These are the states of the leader's loop (`watcher/leader.rs`), one
+//! method each:
+//!
 //! 1. **Busy.** While rounds find events, the watcher reads again at once.
 //! 2. **Lingering.** When a round finds nothing, it polls every
 //!    [`linger_poll`](WatcherBuilder::linger_poll) (1 ms) for
@@ -59,40 +62,50 @@
 //! while the watcher sleeps, that is while writes are rare.
 
 mod drain;
+mod floor;
+mod leader;
 mod pack;
 mod session;
+mod stats;
 
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tokio_postgres::Config;
 
+use crate::backoff::Backoff;
 use crate::queue::Queue;
+use leader::Leader;
 use session::Session;
+pub use stats::Stats;
 
-/// The longest wait between polls while a writer keeps the watcher from
-/// arming the doorbell.
-const MAX_ARM_RETRY: Duration = Duration::from_millis(100);
-
-/// The watcher failed in a way that stops it (connection and queue failures
-/// are retried, not returned).
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a watcher's connection ended, or why its task did. The watcher
+/// retries connection failures itself; [`WatcherHandle::shutdown`] returns
+/// the error only when the task itself failed.
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WatcherError {
-    /// A database error.
+    /// A query failed, or the connection did.
     #[error("watcher database error: {0}")]
-    Database(String),
-}
-
-impl From<tokio_postgres::Error> for WatcherError {
-    fn from(error: tokio_postgres::Error) -> Self {
-        WatcherError::Database(error.to_string())
-    }
+    Database(#[from] tokio_postgres::Error),
+    /// Connecting or a query took longer than the limit: the connection
+    /// counts as lost, so that a hung server cannot hold the leadership.
+    #[error("the watcher's {what} took longer than {limit:?}; treating the connection as lost")]
+    Timeout {
+        /// `connecting` or `query`.
+        what: &'static str,
+        /// The limit.
+        limit: Duration,
+    },
+    /// The connection closed.
+    #[error("the watcher's database connection closed")]
+    ConnectionClosed,
+    /// The watcher's task panicked or was cancelled.
+    #[error("the watcher task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// Tuning of a [`Watcher`].
@@ -106,56 +119,6 @@ pub(crate) struct Settings {
     pub standby_retry: Duration,
     pub payload_retention: Duration,
     pub backlog_interval: Duration,
-}
-
-/// What a watcher has done so far; read it through [`WatcherHandle::stats`].
-#[derive(Debug, Default)]
-pub struct Stats {
-    leading: AtomicBool,
-    events_sent: AtomicU64,
-    send_calls: AtomicU64,
-    send_micros: AtomicU64,
-    backlog: AtomicU64,
-    oldest_age_ms: AtomicU64,
-}
-
-impl Stats {
-    fn record_send(&self, events: usize, took: Duration) {
-        self.events_sent.fetch_add(events as u64, Ordering::Relaxed);
-        self.send_calls.fetch_add(1, Ordering::Relaxed);
-        self.send_micros
-            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-    }
-
-    /// Whether this watcher is the active one.
-    pub fn is_leading(&self) -> bool {
-        self.leading.load(Ordering::Relaxed)
-    }
-
-    /// Events the queue accepted from this watcher.
-    pub fn events_sent(&self) -> u64 {
-        self.events_sent.load(Ordering::Relaxed)
-    }
-
-    /// Send calls made (one SendMessageBatch each on SQS).
-    pub fn send_calls(&self) -> u64 {
-        self.send_calls.load(Ordering::Relaxed)
-    }
-
-    /// Total time spent in send calls.
-    pub fn send_time(&self) -> Duration {
-        Duration::from_micros(self.send_micros.load(Ordering::Relaxed))
-    }
-
-    /// Events waiting in `dawdle.events` at the last check.
-    pub fn backlog(&self) -> u64 {
-        self.backlog.load(Ordering::Relaxed)
-    }
-
-    /// Age of the oldest waiting event at the last check.
-    pub fn oldest_age(&self) -> Duration {
-        Duration::from_millis(self.oldest_age_ms.load(Ordering::Relaxed))
-    }
 }
 
 /// Moves captured events from PostgreSQL to a queue. See the [module
@@ -243,12 +206,7 @@ impl WatcherHandle {
     /// PostgreSQL, never lost) and waits for it.
     pub async fn shutdown(mut self) -> Result<(), WatcherError> {
         let _ = self.stop.send(true);
-        match (&mut self.task).await {
-            Ok(result) => result,
-            Err(e) => Err(WatcherError::Database(format!(
-                "the watcher task failed: {e}"
-            ))),
-        }
+        (&mut self.task).await?
     }
 
     /// Stops at once, as a crash would: nothing is cleaned up.
@@ -339,136 +297,7 @@ impl Watcher {
         tracing::info!("this watcher is now the active one");
         stats.leading.store(true, Ordering::Relaxed);
         backoff.reset();
-        self.lead(&session, stats, stop).await
-    }
-
-    async fn lead(
-        &self,
-        session: &Session,
-        stats: &Stats,
-        stop: &mut watch::Receiver<bool>,
-    ) -> Result<(), WatcherError> {
-        let queue = &*self.queue;
-        let mut last_event = Instant::now();
-        let mut next_backlog = Instant::now();
-        // Whether this session holds the doorbell lock (a new session never does).
-        let mut armed = false;
-        let mut arm_retry = self.settings.linger_poll;
-        // Where reads start (see `drain::Floor`).
-        let mut floor = drain::Floor::new();
-        let mut queue_backoff = Backoff::new();
-        // Events the queue refused as they were: sent by reference instead.
-        let mut by_reference = HashSet::new();
-        loop {
-            if *stop.borrow() {
-                // Nobody listens once we are gone: writers need not notify.
-                // (Closing the connection would release the lock too.)
-                if armed {
-                    let _ = session.disarm().await;
-                }
-                return Ok(());
-            }
-            if Instant::now() >= next_backlog {
-                // A report is not worth losing the lead over.
-                if let Err(error) = self.report_backlog(session, stats, &floor).await {
-                    tracing::warn!(%error, "could not measure the backlog");
-                }
-                next_backlog = Instant::now() + self.settings.backlog_interval;
-            }
-            floor.raise(session).await?;
-            let round = drain::round(
-                session,
-                queue,
-                &self.settings,
-                stats,
-                &by_reference,
-                &mut floor,
-            )
-            .await?;
-            if !round.refused.is_empty() {
-                by_reference.extend(round.refused.iter().copied());
-                continue;
-            }
-            if round.read == 0 {
-                by_reference.clear(); // all sent
-            }
-            if round.read > 0 {
-                last_event = Instant::now();
-                arm_retry = self.settings.linger_poll;
-                if armed {
-                    session.disarm().await?;
-                    armed = false;
-                }
-            }
-            if let Some(error) = round.queue_error {
-                let delay = queue_backoff.next();
-                tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "queue unavailable; events wait in PostgreSQL");
-                sleep_or_stop(delay, stop).await;
-                continue;
-            }
-            queue_backoff.reset();
-            if round.read >= self.settings.batch_size {
-                continue; // busy: more is waiting
-            }
-            if round.read > 0 || last_event.elapsed() < self.settings.linger {
-                self.wait(session, self.settings.linger_poll, stop).await;
-                continue;
-            }
-            // Idle: arm the doorbell, then sleep until it rings.
-            if !armed {
-                if session.arm().await? {
-                    // Every writer that captured a row without ringing has
-                    // ended: the next round sees its events.
-                    armed = true;
-                } else {
-                    // Such a writer is still running: poll until it ends.
-                    self.wait(session, arm_retry, stop).await;
-                    arm_retry = (arm_retry * 2).min(MAX_ARM_RETRY);
-                }
-                continue;
-            }
-            let expired = drain::expire_payloads(session).await?;
-            if expired > 0 {
-                tracing::warn!(
-                    payloads = expired,
-                    "removed expired payloads of by-reference events"
-                );
-            }
-            self.wait(session, self.settings.poll_interval, stop).await;
-            if !session.is_alive() {
-                return Err(WatcherError::Database(
-                    "the watcher connection closed".to_owned(),
-                ));
-            }
-        }
-    }
-
-    /// Waits for the doorbell, `timeout`, or stop.
-    async fn wait(&self, session: &Session, timeout: Duration, stop: &mut watch::Receiver<bool>) {
-        tokio::select! {
-            _ = session.rung() => {}
-            _ = tokio::time::sleep(timeout) => {}
-            _ = stop.changed() => {}
-        }
-    }
-
-    async fn report_backlog(
-        &self,
-        session: &Session,
-        stats: &Stats,
-        floor: &drain::Floor,
-    ) -> Result<(), WatcherError> {
-        let (depth, age) = drain::backlog(session, floor).await?;
-        stats.backlog.store(depth.max(0) as u64, Ordering::Relaxed);
-        let age_ms = age.map_or(0, |a| a.as_millis() as u64);
-        stats.oldest_age_ms.store(age_ms, Ordering::Relaxed);
-        tracing::info!(
-            backlog = depth,
-            oldest_age_ms = age_ms,
-            sent = stats.events_sent(),
-            "watcher backlog"
-        );
-        Ok(())
+        Leader::new(self, &session, stats).run(stop).await
     }
 }
 
@@ -476,36 +305,5 @@ async fn sleep_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) {
     tokio::select! {
         _ = tokio::time::sleep(delay) => {}
         _ = stop.changed() => {}
-    }
-}
-
-/// Capped exponential backoff with jitter: steps of 100 ms doubling to 30 s,
-/// each wait a random 50–100 % of its step.
-#[derive(Debug)]
-pub(crate) struct Backoff {
-    attempt: u32,
-}
-
-impl Backoff {
-    pub(crate) fn new() -> Backoff {
-        Backoff { attempt: 0 }
-    }
-
-    pub(crate) fn reset(&mut self) {
-        self.attempt = 0;
-    }
-
-    pub(crate) fn next(&mut self) -> Duration {
-        use std::hash::{BuildHasher, Hasher};
-        let cap = Duration::from_millis(100)
-            .saturating_mul(1 << self.attempt.min(9))
-            .min(Duration::from_secs(30));
-        self.attempt += 1;
-        // RandomState is seeded randomly per instance: enough jitter, no dependency.
-        let random = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let fraction = (random % 1000) as f64 / 1000.0;
-        cap.mul_f64(0.5 + fraction / 2.0)
     }
 }

@@ -52,7 +52,10 @@ impl Session {
             .connect_timeout(Duration::from_secs(5));
         let (client, mut connection) = tokio::time::timeout(QUERY_TIMEOUT, config.connect(NoTls))
             .await
-            .map_err(|_| WatcherError::Database("connecting timed out".to_owned()))??;
+            .map_err(|_| WatcherError::Timeout {
+                what: "connecting",
+                limit: QUERY_TIMEOUT,
+            })??;
         let doorbell = Arc::new(Notify::new());
         let bell = doorbell.clone();
         let driver = tokio::spawn(async move {
@@ -150,9 +153,10 @@ impl Session {
     ) -> Result<T, WatcherError> {
         match tokio::time::timeout(QUERY_TIMEOUT, future).await {
             Ok(result) => Ok(result?),
-            Err(_) => Err(WatcherError::Database(format!(
-                "a query took longer than {QUERY_TIMEOUT:?}; treating the connection as lost"
-            ))),
+            Err(_) => Err(WatcherError::Timeout {
+                what: "query",
+                limit: QUERY_TIMEOUT,
+            }),
         }
     }
 

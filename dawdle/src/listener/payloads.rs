@@ -1,0 +1,63 @@
+//! The rows of by-reference events, which wait in `dawdle.payloads` until
+//! their message is handled (see [`wire`](crate::wire)).
+
+use serde_json::Value;
+
+use super::Listener;
+
+/// Why a payload could not be read or removed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PayloadError {
+    /// The runtime was built without a database.
+    #[error("no database pool configured: give the runtime .database(..) or .pool(..)")]
+    NoPool,
+    /// No connection from the pool.
+    #[error("no database connection: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The query failed.
+    #[error("{0}")]
+    Database(#[from] tokio_postgres::Error),
+    /// A stored row is not JSON.
+    #[error("a stored row is not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// A by-reference event's rows: `old` and `new`.
+pub(crate) type Rows = (Option<Value>, Option<Value>);
+
+impl Listener {
+    fn pool(&self) -> Result<&deadpool_postgres::Pool, PayloadError> {
+        self.pool.as_ref().ok_or(PayloadError::NoPool)
+    }
+
+    /// The rows of by-reference event `id`, or `None` when they are gone
+    /// (handled already, or expired).
+    pub(crate) async fn fetch_payload(&self, id: i64) -> Result<Option<Rows>, PayloadError> {
+        let client = self.pool()?.get().await?;
+        let row = client
+            .query_opt(
+                r#"SELECT "old"::text, "new"::text FROM "dawdle"."payloads" WHERE "id" = $1"#,
+                &[&id],
+            )
+            .await?;
+        let parse = |text: Option<String>| -> Result<Option<Value>, PayloadError> {
+            Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
+        };
+        match row {
+            Some(row) => Ok(Some((parse(row.get(0))?, parse(row.get(1))?))),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes the rows of handled by-reference events.
+    pub(crate) async fn forget_payloads(&self, ids: &[i64]) -> Result<(), PayloadError> {
+        let client = self.pool()?.get().await?;
+        client
+            .execute(
+                r#"DELETE FROM "dawdle"."payloads" WHERE "id" = ANY($1)"#,
+                &[&ids],
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,212 @@
+//! The active watcher's loop, as a state machine: after every round of the
+//! drain it picks the state the round calls for, and the state's method
+//! decides how long to wait before the next round (see the [module
+//! docs](super) for why these states exist).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::drain::{self, Round};
+use super::floor::Floor;
+use super::session::Session;
+use super::{sleep_or_stop, Stats, Watcher, WatcherError};
+use crate::backoff::Backoff;
+use crate::queue::QueueError;
+
+/// The longest wait between polls while a writer keeps the watcher from
+/// arming the doorbell.
+const MAX_ARM_RETRY: Duration = Duration::from_millis(100);
+
+/// What the leader does before its next round.
+#[derive(Debug)]
+enum State {
+    /// The round read a full batch, or must send refused events by
+    /// reference: read again at once.
+    Busy,
+    /// The queue failed: the events wait in PostgreSQL while it backs off.
+    QueueDown(QueueError),
+    /// Events came recently: poll every `linger_poll` until `linger` has
+    /// passed since the last one, so that a loaded system never arms the
+    /// doorbell and its writers never notify.
+    Lingering,
+    /// Idle past the linger: try to arm the doorbell, and poll, at doubling
+    /// intervals, while a writer that did not ring keeps it from arming.
+    Arming,
+    /// Armed, and the round after arming found nothing: sleep until the
+    /// doorbell rings or the safety-net timer fires.
+    Asleep,
+}
+
+/// The leader's state between rounds.
+pub(super) struct Leader<'a> {
+    watcher: &'a Watcher,
+    session: &'a Session,
+    stats: &'a Stats,
+    /// Where reads start.
+    floor: Floor,
+    /// Events the queue refused as they were: sent by reference instead.
+    by_reference: HashSet<i64>,
+    queue_backoff: Backoff,
+    next_backlog: Instant,
+    last_event: Instant,
+    /// Whether this session holds the doorbell lock (a new session never does).
+    armed: bool,
+    /// The wait before the next try to arm.
+    arm_retry: Duration,
+}
+
+impl<'a> Leader<'a> {
+    pub(super) fn new(watcher: &'a Watcher, session: &'a Session, stats: &'a Stats) -> Self {
+        Leader {
+            watcher,
+            session,
+            stats,
+            floor: Floor::new(),
+            by_reference: HashSet::new(),
+            queue_backoff: Backoff::new(),
+            next_backlog: Instant::now(),
+            last_event: Instant::now(),
+            armed: false,
+            arm_retry: watcher.settings.linger_poll,
+        }
+    }
+
+    /// Drains until `stop` turns true or the connection is lost.
+    pub(super) async fn run(
+        mut self,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), WatcherError> {
+        while !*stop.borrow() {
+            let round = self.round().await?;
+            match self.next_state(round).await? {
+                State::Busy => {}
+                State::QueueDown(error) => self.queue_down(error, stop).await,
+                State::Lingering => self.linger(stop).await,
+                State::Arming => self.arm(stop).await?,
+                State::Asleep => self.sleep(stop).await?,
+            }
+        }
+        // Nobody listens once we are gone: writers need not notify.
+        // (Closing the connection would release the lock too.)
+        if self.armed {
+            let _ = self.session.disarm().await;
+        }
+        Ok(())
+    }
+
+    /// One round of the drain, with the backlog report when it is due.
+    async fn round(&mut self) -> Result<Round, WatcherError> {
+        if Instant::now() >= self.next_backlog {
+            // A report is not worth losing the lead over.
+            if let Err(error) = self.report_backlog().await {
+                tracing::warn!(%error, "could not measure the backlog");
+            }
+            self.next_backlog = Instant::now() + self.watcher.settings.backlog_interval;
+        }
+        self.floor.raise(self.session).await?;
+        drain::round(
+            self.session,
+            &*self.watcher.queue,
+            &self.watcher.settings,
+            self.stats,
+            &self.by_reference,
+            &mut self.floor,
+        )
+        .await
+    }
+
+    /// The state a round calls for. Events disarm the doorbell: the watcher
+    /// polls while they flow.
+    async fn next_state(&mut self, round: Round) -> Result<State, WatcherError> {
+        let settings = &self.watcher.settings;
+        if !round.refused.is_empty() {
+            self.by_reference.extend(round.refused);
+            return Ok(State::Busy);
+        }
+        if round.read == 0 {
+            self.by_reference.clear(); // all sent
+        } else {
+            self.last_event = Instant::now();
+            self.arm_retry = settings.linger_poll;
+            if self.armed {
+                self.session.disarm().await?;
+                self.armed = false;
+            }
+        }
+        if let Some(error) = round.queue_error {
+            return Ok(State::QueueDown(error));
+        }
+        self.queue_backoff.reset();
+        Ok(if round.read >= settings.batch_size {
+            State::Busy
+        } else if round.read > 0 || self.last_event.elapsed() < settings.linger {
+            State::Lingering
+        } else if !self.armed {
+            State::Arming
+        } else {
+            State::Asleep
+        })
+    }
+
+    async fn queue_down(&mut self, error: QueueError, stop: &mut watch::Receiver<bool>) {
+        let delay = self.queue_backoff.next();
+        tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "queue unavailable; events wait in PostgreSQL");
+        sleep_or_stop(delay, stop).await;
+    }
+
+    async fn linger(&mut self, stop: &mut watch::Receiver<bool>) {
+        self.wait(self.watcher.settings.linger_poll, stop).await;
+    }
+
+    async fn arm(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), WatcherError> {
+        if self.session.arm().await? {
+            // Every writer that captured a row without ringing has ended:
+            // the next round sees its events, and sleeps only if there are none.
+            self.armed = true;
+        } else {
+            // Such a writer is still running: poll until it ends.
+            self.wait(self.arm_retry, stop).await;
+            self.arm_retry = (self.arm_retry * 2).min(MAX_ARM_RETRY);
+        }
+        Ok(())
+    }
+
+    async fn sleep(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), WatcherError> {
+        let expired = drain::expire_payloads(self.session).await?;
+        if expired > 0 {
+            tracing::warn!(
+                payloads = expired,
+                "removed expired payloads of by-reference events"
+            );
+        }
+        self.wait(self.watcher.settings.poll_interval, stop).await;
+        if !self.session.is_alive() {
+            return Err(WatcherError::ConnectionClosed);
+        }
+        Ok(())
+    }
+
+    /// Waits for the doorbell, `timeout`, or stop.
+    async fn wait(&self, timeout: Duration, stop: &mut watch::Receiver<bool>) {
+        tokio::select! {
+            _ = self.session.rung() => {}
+            _ = tokio::time::sleep(timeout) => {}
+            _ = stop.changed() => {}
+        }
+    }
+
+    async fn report_backlog(&self) -> Result<(), WatcherError> {
+        let (depth, age) = drain::backlog(self.session, &self.floor).await?;
+        self.stats.record_backlog(depth, age);
+        tracing::info!(
+            backlog = depth,
+            oldest_age_ms = age.map_or(0, |a| a.as_millis() as u64),
+            sent = self.stats.events_sent(),
+            "watcher backlog"
+        );
+        Ok(())
+    }
+}
