@@ -119,7 +119,8 @@ impl RuntimeBuilder {
         self
     }
 
-    /// How long `shutdown` lets running handlers finish (default 30 s).
+    /// How long `shutdown` lets the listener handle what an in-process
+    /// queue still holds and running handlers finish (default 30 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.settings.shutdown_timeout = timeout;
         self
@@ -255,17 +256,30 @@ impl RuntimeHandle {
         self.watcher.as_ref().map(WatcherHandle::stats)
     }
 
-    /// Stops gracefully: no new message is received, running handlers finish
-    /// (within the shutdown timeout), and every message not fully handled
-    /// stays on the queue. Nothing is lost, nothing is half-handled.
+    /// Stops gracefully, losing nothing:
+    ///
+    /// 1. The watcher stops first, after its current round: events it did
+    ///    not send stay in PostgreSQL for the next watcher.
+    /// 2. The listener stops receiving. With a queue that does not outlive
+    ///    the process ([`MemoryQueue`](crate::MemoryQueue)), it first
+    ///    handles what the queue still holds, so that nothing the watcher
+    ///    moved there is lost with the process.
+    /// 3. Running handlers finish. Messages not fully handled stay on the
+    ///    queue, which delivers them again.
+    ///
+    /// Steps 2 and 3 share the [shutdown timeout](RuntimeBuilder::shutdown_timeout).
+    /// Past it, unfinished messages are handed back to the queue; on a
+    /// `MemoryQueue` those, and messages waiting for a retry, are lost.
     pub async fn shutdown(self) -> Result<(), WatcherError> {
+        // Nothing may enter an in-process queue once its listener stops.
+        let watched = match self.watcher {
+            Some(watcher) => watcher.shutdown().await,
+            None => Ok(()),
+        };
         let _ = self.stop.send(true);
         if let Some(listener) = self.listener {
             let _ = listener.await;
         }
-        match self.watcher {
-            Some(watcher) => watcher.shutdown().await,
-            None => Ok(()),
-        }
+        watched
     }
 }

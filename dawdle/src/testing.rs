@@ -649,6 +649,10 @@ impl<Q: Queue> Queue for CountingQueue<Q> {
         self.inner.is_fifo()
     }
 
+    fn is_durable(&self) -> bool {
+        self.inner.is_durable()
+    }
+
     fn send<'a>(
         &'a self,
         messages: &'a [OutgoingMessage],

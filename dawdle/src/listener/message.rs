@@ -65,7 +65,13 @@ pub(super) async fn handle(
         let mut failed = invalid.len();
         let mut done = Vec::new(); // events whose handlers all succeeded
         let mut failed_events = invalid;
+        let fifo = listener.queue.is_fifo();
         for call in calls {
+            if failed > 0 && fifo {
+                // The message's later events are later changes of the same
+                // row: they wait until the failed one succeeds.
+                break;
+            }
             let mut ok = true;
             for (handler, arg) in call.handlers {
                 // A task of its own: a panic fails this handler only. Aborted

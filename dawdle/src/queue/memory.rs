@@ -99,7 +99,8 @@ impl MemoryQueueBuilder {
     }
 
     /// Behave as a FIFO queue: a group's next message is not delivered while
-    /// one of its messages is in flight.
+    /// one of its messages is in flight, and, as on SQS, one receive may hold
+    /// several messages of a group, in order.
     pub fn fifo(mut self, fifo: bool) -> Self {
         self.fifo = fifo;
         self
@@ -194,16 +195,15 @@ impl MemoryQueue {
         } else {
             HashSet::new()
         };
-        let mut taken_groups = HashSet::new();
+        // As SQS does, a receive may hold several messages of one group, in
+        // order: the listener must handle them one after the other.
         let mut picked = Vec::new();
         for (seq, stored) in &state.ready {
             if picked.len() == max {
                 break;
             }
             if let Some(group) = &stored.group {
-                if self.inner.fifo
-                    && (busy_groups.contains(group) || !taken_groups.insert(group.clone()))
-                {
+                if busy_groups.contains(group) {
                     continue;
                 }
             }
@@ -232,6 +232,7 @@ impl MemoryQueue {
                 receipt: Receipt(format!("{seq}:{}", stored.receive_count)),
                 receive_count: stored.receive_count,
                 message_id: seq.to_string(),
+                group_id: stored.group.clone().filter(|_| self.inner.fifo),
             });
             state.in_flight.insert(seq, (stored, now + visibility));
         }
@@ -342,6 +343,10 @@ impl Queue for MemoryQueue {
 
     fn is_fifo(&self) -> bool {
         self.inner.fifo
+    }
+
+    fn is_durable(&self) -> bool {
+        false
     }
 
     fn send<'a>(
@@ -522,28 +527,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn fifo_holds_a_group_while_in_flight() {
+    async fn fifo_hands_out_a_group_in_order_and_holds_it_while_in_flight() {
         let queue = MemoryQueue::builder().fifo(true).build();
         queue
             .send(&[
                 message("a1", Some("a")),
                 message("a2", Some("a")),
                 message("b1", Some("b")),
+                message("a3", Some("a")),
             ])
             .await
             .unwrap();
-        let got = queue
-            .receive(10, Duration::ZERO, Duration::from_secs(30))
-            .await
-            .unwrap();
+        let receive = |max| queue.receive(max, Duration::ZERO, Duration::from_secs(30));
+        // As SQS does: several messages of one group in one receive, in order.
+        let got = receive(2).await.unwrap();
         let bodies: Vec<_> = got.iter().map(|m| m.body.as_str()).collect();
-        assert_eq!(bodies, ["a1", "b1"]);
+        assert_eq!(bodies, ["a1", "a2"]);
+        assert_eq!(got[0].group_id.as_deref(), Some("a"));
+        // Group a is in flight: only b comes, though a3 waits.
+        let b = receive(10).await.unwrap();
+        let bodies: Vec<_> = b.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(bodies, ["b1"]);
         queue.delete(&[got[0].receipt.clone()]).await.unwrap();
-        let got = queue
-            .receive(10, Duration::ZERO, Duration::from_secs(30))
+        assert!(
+            receive(10).await.unwrap().is_empty(),
+            "a2 is still in flight"
+        );
+        // a2 handed back: it comes before a3.
+        queue
+            .change_visibility(&got[1].receipt, Duration::ZERO)
             .await
             .unwrap();
-        assert_eq!(got[0].body, "a2");
+        let rest = receive(10).await.unwrap();
+        let bodies: Vec<_> = rest.iter().map(|m| m.body.as_str()).collect();
+        assert_eq!(bodies, ["a2", "a3"]);
     }
 
     #[tokio::test]

@@ -54,6 +54,9 @@ pub struct ReceivedMessage {
     pub receive_count: u32,
     /// The queue's id of the message, for logs.
     pub message_id: String,
+    /// FIFO only: the message's ordering group. One receive may hold
+    /// several messages of a group, in order.
+    pub group_id: Option<String>,
 }
 
 /// Identifies one receipt of a message.
@@ -90,6 +93,13 @@ pub trait Queue: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether this is a FIFO queue: messages carry group and deduplication ids.
     fn is_fifo(&self) -> bool;
+
+    /// Whether messages survive the end of this process. A queue that does
+    /// not (an in-process one) is emptied by the listener on a graceful
+    /// shutdown, after the watcher stopped filling it.
+    fn is_durable(&self) -> bool {
+        true
+    }
 
     /// Sends up to [`MAX_BATCH_MESSAGES`] messages whose bodies total at most
     /// [`max_message_bytes`](Queue::max_message_bytes). `Err` means nothing

@@ -256,6 +256,7 @@ impl Queue for SqsQueue {
                 .wait_time_seconds(wait.as_secs().min(20) as i32)
                 .visibility_timeout(visibility.as_secs_f64().ceil().clamp(0.0, 43_200.0) as i32)
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+                .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
                 .send()
                 .await
                 .map_err(unavailable)?;
@@ -268,11 +269,16 @@ impl Queue for SqsQueue {
                         .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                         .and_then(|c| c.parse().ok())
                         .unwrap_or(1);
+                    let group_id = m
+                        .attributes()
+                        .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                        .cloned();
                     Some(ReceivedMessage {
                         body: m.body()?.to_owned(),
                         receipt: Receipt(m.receipt_handle()?.to_owned()),
                         receive_count,
                         message_id: m.message_id().unwrap_or_default().to_owned(),
+                        group_id,
                     })
                 })
                 .collect())

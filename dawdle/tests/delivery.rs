@@ -1,0 +1,241 @@
+//! Delivery guarantees end to end: per-row order on FIFO queues when
+//! handlers fail, and a graceful shutdown that loses nothing on an
+//! in-process queue.
+//!
+//! Handlers are global (inventory), and tests run concurrently: each test
+//! writes rows with keys of its own and looks only at what those keys got.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use dawdle::queue::MemoryQueue;
+use dawdle::testing::TestDb;
+use dawdle::{Change, Runtime, Watched};
+
+/// A row whose every change bumps `version`: the order of its changes.
+#[derive(Debug, Clone, PartialEq, Watched)]
+#[dawdle(table = "counters")]
+struct Counter {
+    id: i64,
+    /// Which test wrote the row.
+    test: String,
+    version: i32,
+}
+
+/// Per test, per row: the highest version handled successfully, the
+/// versions whose first handling started too early, and every event id
+/// handled.
+#[derive(Debug, Default)]
+struct Seen {
+    handled: HashMap<i64, i32>,
+    attempts: HashMap<i64, u32>,
+    out_of_order: Vec<(i64, i32, i32)>,
+    ids: HashSet<i64>,
+}
+
+static SEEN: Mutex<BTreeMap<String, Seen>> = Mutex::new(BTreeMap::new());
+
+/// Fails the first handling of about one event in 30 (3 %), and notes a
+/// change whose handling starts before every earlier change of its row
+/// succeeded.
+#[dawdle::handler]
+async fn count(event: Change<Counter>) -> Result<(), String> {
+    let row = event.new().or(event.old()).expect("a row").clone();
+    let version = if event.new().is_some() {
+        row.version
+    } else {
+        i32::MAX // a delete comes after every update
+    };
+    let fail = {
+        let mut seen = SEEN.lock().unwrap();
+        let seen = seen.entry(row.test.clone()).or_default();
+        let attempts = seen.attempts.entry(event.meta().id).or_default();
+        *attempts += 1;
+        let first_attempt = *attempts == 1;
+        let done = seen.handled.get(&row.id).copied().unwrap_or(-1);
+        let previous = if version == i32::MAX {
+            done
+        } else {
+            version - 1
+        };
+        if first_attempt && done < previous {
+            seen.out_of_order.push((row.id, version, done));
+        }
+        first_attempt && event.meta().id % 30 == 7
+    };
+    // Long enough for later messages of the row to be received meanwhile.
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    if fail {
+        return Err(format!("event {} fails once", event.meta().id));
+    }
+    let mut seen = SEEN.lock().unwrap();
+    let seen = seen.entry(row.test).or_default();
+    let done = seen.handled.entry(row.id).or_insert(-1);
+    *done = (*done).max(version);
+    seen.ids.insert(event.meta().id);
+    Ok(())
+}
+
+fn seen<T>(test: &str, read: impl FnOnce(&Seen) -> T) -> T {
+    read(SEEN.lock().unwrap().entry(test.to_owned()).or_default())
+}
+
+async fn database() -> (TestDb, tokio_postgres::Client) {
+    let db = TestDb::new().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE counters (id bigint PRIMARY KEY, test text NOT NULL, version int NOT NULL)",
+        )
+        .await
+        .unwrap();
+    let up = dawdle::sql::up(&[Counter::TABLE]).unwrap();
+    dawdle::sql::apply(&mut client, &up).await.unwrap();
+    (db, client)
+}
+
+/// Every event id in `dawdle.events`.
+async fn waiting_ids(client: &tokio_postgres::Client) -> HashSet<i64> {
+    client
+        .query(r#"SELECT "id" FROM "dawdle"."events""#, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// Polls `done` every 20 ms until it holds, for at most `limit`.
+async fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done() {
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_fifo_queue_a_later_change_waits_for_the_earlier_to_succeed() {
+    const TEST: &str = "fifo";
+    const ROWS: i64 = 200;
+    const UPDATES: i32 = 10;
+    let (db, client) = database().await;
+    let queue = MemoryQueue::builder().fifo(true).max_receives(None).build();
+    let handle = Runtime::builder()
+        .database(db.config().clone())
+        .pool(db.pool())
+        .queue(queue)
+        .watch()
+        .listen()
+        .concurrency(16)
+        .receive_wait(Duration::from_millis(200))
+        .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .watcher(|w| w.linger(Duration::from_millis(50)))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO counters SELECT g, $1, 0 FROM generate_series(1, $2::int8) g",
+            &[&TEST, &ROWS],
+        )
+        .await
+        .unwrap();
+    // Quick single-row updates, rows interleaved, so that a row's changes
+    // spread over several messages and rounds.
+    for _ in 0..UPDATES {
+        for id in 1..=ROWS {
+            client
+                .execute(
+                    "UPDATE counters SET version = version + 1 WHERE id = $1",
+                    &[&id],
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let all_done = wait_for(Duration::from_secs(60), || {
+        seen(TEST, |s| {
+            s.handled.len() == ROWS as usize && s.handled.values().all(|v| *v == UPDATES)
+        })
+    })
+    .await;
+    handle.shutdown().await.unwrap();
+    let (out_of_order, handled) = seen(TEST, |s| (s.out_of_order.clone(), s.handled.len()));
+    assert!(all_done, "only {handled} of {ROWS} rows were fully handled");
+    assert!(
+        out_of_order.is_empty(),
+        "{} changes were first handled before an earlier change of their row \
+         succeeded (row, version, highest handled): {:?}",
+        out_of_order.len(),
+        &out_of_order[..out_of_order.len().min(10)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_loses_nothing_on_an_in_process_queue() {
+    const TEST: &str = "shutdown";
+    const ROWS: i64 = 300;
+    let (db, client) = database().await;
+    let handle = Runtime::builder()
+        .database(db.config().clone())
+        .pool(db.pool())
+        .queue(MemoryQueue::new())
+        .watch()
+        .listen()
+        // One at a time, so that the queue holds a backlog at shutdown.
+        .concurrency(1)
+        .receive_wait(Duration::from_millis(200))
+        .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .shutdown_timeout(Duration::from_secs(30))
+        .watcher(|w| {
+            w.linger(Duration::from_millis(50))
+                .max_events_per_message(1)
+        })
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO counters SELECT g, $1, 0 FROM generate_series(1, $2::int8) g",
+            &[&TEST, &ROWS],
+        )
+        .await
+        .unwrap();
+    let all: HashSet<i64> = client
+        .query(r#"SELECT "id" FROM "dawdle"."events""#, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(all.len(), ROWS as usize);
+    // Shut down while events flow: some handled, some in the queue, some
+    // perhaps still in PostgreSQL.
+    assert!(
+        wait_for(Duration::from_secs(30), || seen(TEST, |s| s.ids.len() >= 5)).await,
+        "no event was handled"
+    );
+    handle.shutdown().await.unwrap();
+    let handled = seen(TEST, |s| s.ids.clone());
+    let waiting = waiting_ids(&client).await;
+    let lost: Vec<_> = all
+        .iter()
+        .filter(|id| !handled.contains(id) && !waiting.contains(id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {ROWS} events were neither handled nor left in dawdle.events ({} handled, {} waiting)",
+        lost.len(),
+        handled.len(),
+        waiting.len()
+    );
+}
