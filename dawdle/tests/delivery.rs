@@ -9,7 +9,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use dawdle::queue::MemoryQueue;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use dawdle::queue::{
+    BoxFuture, MemoryQueue, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage,
+    SendOutcome,
+};
 use dawdle::testing::TestDb;
 use dawdle::{Change, Runtime, Watched};
 
@@ -237,5 +243,107 @@ async fn a_graceful_shutdown_loses_nothing_on_an_in_process_queue() {
         lost.len(),
         handled.len(),
         waiting.len()
+    );
+}
+
+/// A queue whose first send call never returns, as a queue whose server
+/// froze mid-request would; later calls go through.
+#[derive(Debug, Clone)]
+struct HangsOnce {
+    inner: MemoryQueue,
+    hung: Arc<AtomicBool>,
+    sends: Arc<AtomicU64>,
+}
+
+impl Queue for HangsOnce {
+    fn max_message_bytes(&self) -> usize {
+        self.inner.max_message_bytes()
+    }
+
+    fn is_fifo(&self) -> bool {
+        self.inner.is_fifo()
+    }
+
+    fn send<'a>(
+        &'a self,
+        messages: &'a [OutgoingMessage],
+    ) -> BoxFuture<'a, Result<SendOutcome, QueueError>> {
+        self.sends.fetch_add(1, Ordering::SeqCst);
+        if !self.hung.swap(true, Ordering::SeqCst) {
+            return Box::pin(std::future::pending());
+        }
+        self.inner.send(messages)
+    }
+
+    fn receive(
+        &self,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+    ) -> BoxFuture<'_, Result<Vec<ReceivedMessage>, QueueError>> {
+        self.inner.receive(max, wait, visibility)
+    }
+
+    fn delete<'a>(&'a self, receipts: &'a [Receipt]) -> BoxFuture<'a, Result<(), QueueError>> {
+        self.inner.delete(receipts)
+    }
+
+    fn change_visibility<'a>(
+        &'a self,
+        receipt: &'a Receipt,
+        visibility: Duration,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        self.inner.change_visibility(receipt, visibility)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_that_never_returns_times_out_and_loses_nothing() {
+    const TEST: &str = "hung";
+    const ROWS: i64 = 50;
+    let (db, client) = database().await;
+    let queue = HangsOnce {
+        inner: MemoryQueue::new(),
+        hung: Arc::default(),
+        sends: Arc::default(),
+    };
+    let sends = queue.sends.clone();
+    let handle = Runtime::builder()
+        .database(db.config().clone())
+        .pool(db.pool())
+        .queue(queue)
+        .watch()
+        .listen()
+        .receive_wait(Duration::from_millis(200))
+        .watcher(|w| {
+            w.linger(Duration::from_millis(50))
+                .send_timeout(Duration::from_millis(300))
+        })
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO counters SELECT g, $1, 0 FROM generate_series(1, $2::int8) g",
+            &[&TEST, &ROWS],
+        )
+        .await
+        .unwrap();
+    let delivered = wait_for(Duration::from_secs(30), || {
+        seen(TEST, |s| s.handled.len() == ROWS as usize)
+    })
+    .await;
+    handle.shutdown().await.unwrap();
+    assert!(
+        delivered,
+        "{} of {ROWS} rows handled after the hung send ({} send calls)",
+        seen(TEST, |s| s.handled.len()),
+        sends.load(Ordering::SeqCst)
+    );
+    assert!(
+        sends.load(Ordering::SeqCst) >= 2,
+        "the hung call was retried"
     );
 }

@@ -174,8 +174,20 @@ async fn send(
     };
     for call in pack::pack(events, limits) {
         let messages: Vec<_> = call.iter().map(|p| p.message.clone()).collect();
+        // The fence: a leader that lost its lock (its session ended, or the
+        // lock was taken from it) never sends again.
+        if !session.still_leads().await? {
+            return Err(WatcherError::LostLeadership);
+        }
         let started = Instant::now();
-        let outcome = match queue.send(&messages).await {
+        let sent = tokio::time::timeout(settings.send_timeout, queue.send(&messages)).await;
+        let sent = sent.unwrap_or_else(|_| {
+            Err(QueueError::Unavailable(format!(
+                "the send call took longer than {:?}",
+                settings.send_timeout
+            )))
+        });
+        let outcome = match sent {
             Ok(outcome) => outcome,
             Err(error) => {
                 // Logged by the caller, which backs off.

@@ -103,6 +103,9 @@ pub enum WatcherError {
     /// The connection closed.
     #[error("the watcher's database connection closed")]
     ConnectionClosed,
+    /// The session no longer holds the leader's lock: it must not send.
+    #[error("the watcher lost its leadership")]
+    LostLeadership,
     /// The watcher's task panicked or was cancelled.
     #[error("the watcher task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -119,6 +122,7 @@ pub(crate) struct Settings {
     pub standby_retry: Duration,
     pub payload_retention: Duration,
     pub backlog_interval: Duration,
+    pub send_timeout: Duration,
 }
 
 /// Moves captured events from PostgreSQL to a queue. See the [module
@@ -179,6 +183,16 @@ impl WatcherBuilder {
     /// (default 4 days, SQS's default retention).
     pub fn payload_retention(mut self, retention: Duration) -> Self {
         self.watcher.settings.payload_retention = retention;
+        self
+    }
+
+    /// The longest a send call to the queue may take before it counts as
+    /// failed (default 30 s): the events stay in PostgreSQL and are sent
+    /// again after a backoff. Queues should time their own calls out
+    /// sooner ([`SqsQueue`](crate::SqsQueue) does); this bounds any queue,
+    /// so that a hung call never holds the leadership.
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.watcher.settings.send_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -244,6 +258,7 @@ impl Watcher {
                     standby_retry: Duration::from_secs(1),
                     payload_retention: Duration::from_secs(4 * 24 * 3600),
                     backlog_interval: Duration::from_secs(5),
+                    send_timeout: Duration::from_secs(30),
                 },
             },
         }

@@ -138,6 +138,22 @@ impl Session {
         Ok(leading)
     }
 
+    /// Whether this session still holds the leader's lock: checked before
+    /// every send, so that a leader that lost it never sends again.
+    pub(crate) async fn still_leads(&self) -> Result<bool, WatcherError> {
+        // A bigint key is held as (high 32 bits, low 32 bits, 1).
+        let row = self
+            .query_one(
+                "SELECT EXISTS (SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' \
+                 AND pid = pg_catalog.pg_backend_pid() AND database = (SELECT oid FROM pg_catalog.pg_database \
+                 WHERE datname = pg_catalog.current_database()) \
+                 AND classid::int8 = $1 AND objid::int8 = $2 AND objsubid = 1 AND granted)",
+                &[&(LEADER_LOCK >> 32), &(LEADER_LOCK & 0xffff_ffff)],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
     /// Resolves when the doorbell rings (or the connection dies).
     pub(crate) fn rung(&self) -> impl Future<Output = ()> + '_ {
         self.doorbell.notified()
