@@ -347,3 +347,40 @@ async fn a_send_that_never_returns_times_out_and_loses_nothing() {
         "the hung call was retried"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_payloads_are_removed_while_events_flow() {
+    let (db, client) = database().await;
+    client
+        .batch_execute(
+            r#"INSERT INTO "dawdle"."payloads" ("id", "old", "new", "expires_at")
+               VALUES (-1, NULL, '{}', now() - interval '1 second')"#,
+        )
+        .await
+        .unwrap();
+    // A linger longer than the test: the watcher never goes idle.
+    let watcher = dawdle::Watcher::builder(db.config().clone(), MemoryQueue::new())
+        .linger(Duration::from_secs(3600))
+        .build()
+        .start();
+    let left = || async {
+        client
+            .query_one(r#"SELECT count(*) FROM "dawdle"."payloads""#, &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut id = 0_i64;
+    while left().await > 0 && tokio::time::Instant::now() < deadline {
+        id += 1;
+        client
+            .execute("INSERT INTO counters VALUES ($1, 'payloads', 0)", &[&id])
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(watcher.stats().is_leading());
+    watcher.shutdown().await.unwrap();
+    assert_eq!(left().await, 0, "the expired payload is still there");
+}

@@ -15,7 +15,18 @@ use super::{
 
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 
-/// An in-process [`Queue`]: the embedded default for one process, and for tests.
+/// An in-process [`Queue`], for tests and for users who accept losing
+/// events on a crash.
+///
+/// **What a crash costs:** the watcher removes events from `dawdle.events`
+/// once this queue holds them, and the queue lives in the process's memory.
+/// A crash (a panic that aborts, `kill -9`, an out-of-memory kill, a power
+/// loss) loses every event it held and not yet handled, and its dead
+/// letters. A graceful [`shutdown`](crate::RuntimeHandle::shutdown) loses
+/// nothing that it can handle within its timeout: the watcher stops first,
+/// then the listener empties the queue; messages waiting for a retry at
+/// that point are lost. Use a durable queue ([`SqsQueue`](crate::SqsQueue))
+/// when events must survive the process.
 ///
 /// Bounded (a full queue makes senders wait, then fail with
 /// [`QueueError::Unavailable`], so the watcher keeps events in PostgreSQL);
@@ -37,6 +48,7 @@ struct Inner {
     max_receives: Option<u32>,
     max_message_bytes: usize,
     fifo: bool,
+    dead_letter_capacity: usize,
 }
 
 #[derive(Debug, Default)]
@@ -45,7 +57,10 @@ struct State {
     ready: BTreeMap<u64, Stored>,
     /// Received, not yet deleted, by sequence number.
     in_flight: HashMap<u64, (Stored, Instant)>,
-    dead: Vec<DeadLetter>,
+    /// The newest dead letters, at most `dead_letter_capacity`.
+    dead: std::collections::VecDeque<DeadLetter>,
+    /// Dead letters dropped to keep within the capacity.
+    dead_dropped: u64,
     next: u64,
     /// FIFO deduplication ids seen in the last five minutes, as SQS keeps them.
     dedup: HashMap<String, Instant>,
@@ -77,6 +92,7 @@ pub struct MemoryQueueBuilder {
     max_receives: Option<u32>,
     max_message_bytes: usize,
     fifo: bool,
+    dead_letter_capacity: usize,
 }
 
 impl MemoryQueueBuilder {
@@ -106,6 +122,14 @@ impl MemoryQueueBuilder {
         self
     }
 
+    /// Dead letters kept (default 1,000): past it, the oldest is dropped,
+    /// with a warning, so that a stream of bad messages cannot grow the
+    /// process without bound.
+    pub fn dead_letter_capacity(mut self, messages: usize) -> Self {
+        self.dead_letter_capacity = messages;
+        self
+    }
+
     /// The queue.
     pub fn build(self) -> MemoryQueue {
         MemoryQueue {
@@ -116,6 +140,7 @@ impl MemoryQueueBuilder {
                 max_receives: self.max_receives,
                 max_message_bytes: self.max_message_bytes,
                 fifo: self.fifo,
+                dead_letter_capacity: self.dead_letter_capacity,
             }),
         }
     }
@@ -140,6 +165,7 @@ impl MemoryQueue {
             max_receives: Some(5),
             max_message_bytes: SQS_MAX_MESSAGE_BYTES,
             fifo: false,
+            dead_letter_capacity: 1000,
         }
     }
 
@@ -153,9 +179,29 @@ impl MemoryQueue {
         self.lock().in_flight.len()
     }
 
-    /// The messages moved to the dead-letter queue so far.
+    /// The messages moved to the dead-letter queue, oldest first: the
+    /// newest [`dead_letter_capacity`](MemoryQueueBuilder::dead_letter_capacity).
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
-        self.lock().dead.clone()
+        self.lock().dead.iter().cloned().collect()
+    }
+
+    /// Dead letters dropped so far to keep within the capacity.
+    pub fn dead_letters_dropped(&self) -> u64 {
+        self.lock().dead_dropped
+    }
+
+    fn bury(state: &mut State, capacity: usize, letter: DeadLetter) {
+        if state.dead.len() >= capacity {
+            state.dead.pop_front();
+            state.dead_dropped += 1;
+            tracing::warn!(
+                capacity,
+                "MemoryQueue's dead-letter list is full: dropped its oldest message"
+            );
+        }
+        if capacity > 0 {
+            state.dead.push_back(letter);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -220,11 +266,15 @@ impl MemoryQueue {
                 .max_receives
                 .is_some_and(|max| stored.receive_count > max)
             {
-                state.dead.push(DeadLetter {
-                    body: stored.body,
-                    receive_count: stored.receive_count - 1,
-                    reason: "received more than max_receives times".to_owned(),
-                });
+                Self::bury(
+                    state,
+                    self.inner.dead_letter_capacity,
+                    DeadLetter {
+                        body: stored.body,
+                        receive_count: stored.receive_count - 1,
+                        reason: "received more than max_receives times".to_owned(),
+                    },
+                );
                 continue;
             }
             received.push(ReceivedMessage {
@@ -325,11 +375,15 @@ impl Queue for MemoryQueue {
             let mut state = self.lock();
             let seq = Self::current(&state, &message.receipt)?;
             if let Some((stored, _)) = state.in_flight.remove(&seq) {
-                state.dead.push(DeadLetter {
-                    body: stored.body,
-                    receive_count: stored.receive_count,
-                    reason: reason.to_owned(),
-                });
+                Self::bury(
+                    &mut state,
+                    self.inner.dead_letter_capacity,
+                    DeadLetter {
+                        body: stored.body,
+                        receive_count: stored.receive_count,
+                        reason: reason.to_owned(),
+                    },
+                );
             }
             drop(state);
             self.inner.changed.notify_waiters();
@@ -501,6 +555,22 @@ mod tests {
             .is_empty());
         let dead = queue.dead_letters();
         assert_eq!((dead[0].body.as_str(), dead[0].receive_count), ("a", 2));
+    }
+
+    #[tokio::test]
+    async fn the_dead_letter_list_keeps_the_newest() {
+        let queue = MemoryQueue::builder()
+            .max_receives(Some(1))
+            .dead_letter_capacity(2)
+            .build();
+        for body in ["a", "b", "c"] {
+            queue.send(&[message(body, None)]).await.unwrap();
+            let got = queue.receive(1, SHORT, Duration::ZERO).await.unwrap();
+            queue.dead_letter(&got[0], "bad").await.unwrap();
+        }
+        let bodies: Vec<_> = queue.dead_letters().into_iter().map(|d| d.body).collect();
+        assert_eq!(bodies, ["b", "c"]);
+        assert_eq!(queue.dead_letters_dropped(), 1);
     }
 
     #[tokio::test]

@@ -104,6 +104,9 @@ impl<'a> Leader<'a> {
             if let Err(error) = self.report_backlog().await {
                 tracing::warn!(%error, "could not measure the backlog");
             }
+            // Under steady load too, not only when idle: the table of
+            // by-reference payloads must not grow without bound.
+            self.expire_payloads().await?;
             self.next_backlog = Instant::now() + self.watcher.settings.backlog_interval;
         }
         self.floor.raise(self.session).await?;
@@ -126,6 +129,10 @@ impl<'a> Leader<'a> {
             self.by_reference.extend(round.refused);
             return Ok(State::Busy);
         }
+        // Events below the floor are gone from `dawdle.events`: sent. So
+        // the set holds at most the events of the last rounds.
+        let floor = self.floor.value();
+        self.by_reference.retain(|id| *id >= floor);
         if round.read == 0 {
             self.by_reference.clear(); // all sent
         } else {
@@ -175,13 +182,6 @@ impl<'a> Leader<'a> {
     }
 
     async fn sleep(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), WatcherError> {
-        let expired = drain::expire_payloads(self.session).await?;
-        if expired > 0 {
-            tracing::warn!(
-                payloads = expired,
-                "removed expired payloads of by-reference events"
-            );
-        }
         self.wait(self.watcher.settings.poll_interval, stop).await;
         if !self.session.is_alive() {
             return Err(WatcherError::ConnectionClosed);
@@ -196,6 +196,17 @@ impl<'a> Leader<'a> {
             _ = tokio::time::sleep(timeout) => {}
             _ = stop.changed() => {}
         }
+    }
+
+    async fn expire_payloads(&self) -> Result<(), WatcherError> {
+        let expired = drain::expire_payloads(self.session).await?;
+        if expired > 0 {
+            tracing::warn!(
+                payloads = expired,
+                "removed expired payloads of by-reference events"
+            );
+        }
+        Ok(())
     }
 
     async fn report_backlog(&self) -> Result<(), WatcherError> {
