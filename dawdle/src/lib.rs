@@ -73,11 +73,18 @@
 //! # Guarantees
 //!
 //! - Every change is recorded in `dawdle.events` by the transaction that
-//!   makes it, and removed only after the queue accepted it: a crash of any
-//!   part loses nothing. Handlers run at least once per event; a redelivery
-//!   carries the same [`Meta::id`], the idempotency key.
+//!   makes it, and removed only after the queue accepted it. Handlers run at
+//!   least once per event; a redelivery carries the same [`Meta::id`], the
+//!   idempotency key.
+//! - On FIFO queues, within a row (its message group), the first handling of
+//!   change k+1 starts only after change k was handled successfully.
 //! - A decoded row equals what a direct tokio-postgres query of the same row
 //!   returns, field for field (see [`decode`] for the types).
+//! - A hung query or send cannot hold the watcher's leadership: each has a
+//!   timeout, and each send is fenced on the leader's lock.
+//! - [`RuntimeHandle::shutdown`] loses nothing; what a crash costs depends
+//!   on the queue: nothing with [`SqsQueue`], what
+//!   it held with [`MemoryQueue`].
 //! - Writers do not pay a NOTIFY under load (see [`watcher`]).
 //! - Messages are versioned JSON, readable from any language ([`wire`]).
 #![deny(missing_docs)]
