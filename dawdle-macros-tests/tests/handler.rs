@@ -163,6 +163,7 @@ fn decode_reports_a_row_that_does_not_fit() {
 async fn the_function_stays_callable() {
     let meta = Meta {
         id: 1,
+        source: None,
         schema: "app".to_owned(),
         table: "users".to_owned(),
         action: Action::Update,

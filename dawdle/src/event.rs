@@ -12,9 +12,14 @@ use crate::Watched;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {
     /// The event's id: unique within its database and the same on every
-    /// redelivery. Handlers run at least once per event: use this id to make
-    /// them idempotent.
+    /// redelivery. Handlers run at least once per event: use it, with
+    /// [`source`](Meta::source), to make them idempotent.
     pub id: i64,
+    /// The origin id of the database the event comes from (a UUID, see
+    /// [`wire`](crate::wire)): `(source, id)` is unique across every
+    /// database that feeds a queue. `None` for messages written before
+    /// sources existed.
+    pub source: Option<String>,
     /// Schema of the table.
     pub schema: String,
     /// Name of the table.
@@ -32,6 +37,7 @@ impl Meta {
     fn of(event: &WireEvent) -> Meta {
         Meta {
             id: event.id,
+            source: event.source.clone(),
             schema: event.schema.clone(),
             table: event.table.clone(),
             action: event.action,

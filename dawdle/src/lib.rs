@@ -364,6 +364,7 @@ pub use dawdle_derive::Watched;
 ///     new: User { id: 1, name: String::new() },
 ///     meta: Meta {
 ///         id: 42,
+///         source: None,
 ///         schema: "public".to_owned(),
 ///         table: "users".to_owned(),
 ///         action: Action::Insert,

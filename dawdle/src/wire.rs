@@ -11,6 +11,7 @@
 //!   "events": [
 //!     {
 //!       "id": 42,
+//!       "source": "0b3c6d0e-5a8f-4f27-9c57-3f0d2f3c6a11",
 //!       "schema": "public",
 //!       "table": "users",
 //!       "action": "update",
@@ -29,7 +30,15 @@
 //! - `events` are in capture order. On a FIFO queue all events of one message
 //!   belong to one row (its `MessageGroupId`).
 //! - `id` is the event's id, unique within the source database and the same
-//!   on every redelivery: use it as an idempotency key. It fits in an `i64`.
+//!   on every redelivery. It fits in an `i64`.
+//! - `source` is the source database's origin id (a UUID, from the one-row
+//!   table `dawdle.origin`, made at random when dawdle's SQL is first
+//!   installed). **`(source, id)` is the idempotency key**: ids alone repeat
+//!   across databases that feed one queue. A database cloned or restored
+//!   from another keeps its origin, and would repeat the other's ids: give
+//!   the copy a new one before its watcher starts, with
+//!   `UPDATE dawdle.origin SET source = gen_random_uuid();`. Messages
+//!   written before `source` existed lack it.
 //! - `schema` and `table` name the table, unquoted and case-sensitive.
 //! - `action` is `insert`, `update` or `delete`.
 //! - `key` is the primary key of the row, a JSON array in key column order,
@@ -109,8 +118,12 @@ pub struct Envelope {
 /// One event as it travels, before its rows are decoded into a `Watched` type.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WireEvent {
-    /// The event id: an idempotency key, stable across redeliveries.
+    /// The event id, stable across redeliveries; unique within its source.
     pub id: i64,
+    /// The source database's origin id: with `id`, the idempotency key.
+    /// `None` in messages written before it was added.
+    #[serde(default)]
+    pub source: Option<String>,
     /// Schema of the table.
     pub schema: String,
     /// Name of the table.
@@ -196,7 +209,16 @@ mod tests {
         let e = &parsed.events[0];
         assert_eq!((e.id, e.action, e.key.get()), (7, Action::Insert, "[1]"));
         assert_eq!(e.new, Some(serde_json::json!({"id": 1})));
-        assert!(e.old.is_none() && !e.by_ref);
+        assert!(e.old.is_none() && !e.by_ref && e.source.is_none());
+        let sourced = EVENT.replace(
+            r#""id":7,"#,
+            r#""id":7,"source":"0b3c6d0e-5a8f-4f27-9c57-3f0d2f3c6a11","#,
+        );
+        let parsed = Envelope::parse(&envelope([sourced.as_str()])).unwrap();
+        assert_eq!(
+            parsed.events[0].source.as_deref(),
+            Some("0b3c6d0e-5a8f-4f27-9c57-3f0d2f3c6a11")
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ struct Seen {
     attempts: HashMap<i64, u32>,
     out_of_order: Vec<(i64, i32, i32)>,
     ids: HashSet<i64>,
+    /// Each row's event sources, in the order handled.
+    sources: HashMap<i64, Vec<Option<String>>>,
 }
 
 static SEEN: Mutex<BTreeMap<String, Seen>> = Mutex::new(BTreeMap::new());
@@ -80,6 +82,10 @@ async fn count(event: Change<Counter>) -> Result<(), String> {
     let done = seen.handled.entry(row.id).or_insert(-1);
     *done = (*done).max(version);
     seen.ids.insert(event.meta().id);
+    seen.sources
+        .entry(row.id)
+        .or_default()
+        .push(event.meta().source.clone());
     Ok(())
 }
 
@@ -383,4 +389,77 @@ async fn expired_payloads_are_removed_while_events_flow() {
     assert!(watcher.stats().is_leading());
     watcher.shutdown().await.unwrap();
     assert_eq!(left().await, 0, "the expired payload is still there");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_carry_their_database_origin_and_a_copy_can_take_a_new_one() {
+    const TEST: &str = "source";
+    let (db, client) = database().await;
+    let handle = Runtime::builder()
+        .database(db.config().clone())
+        .pool(db.pool())
+        .queue(MemoryQueue::new())
+        .watch()
+        .listen()
+        .receive_wait(Duration::from_millis(200))
+        .watcher(|w| w.linger(Duration::from_millis(50)))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    let origin = || async {
+        let row = client
+            .query_one(r#"SELECT "source"::text FROM "dawdle"."origin""#, &[])
+            .await
+            .unwrap();
+        Some(row.get::<_, String>(0))
+    };
+    let first = origin().await;
+    client
+        .execute("INSERT INTO counters VALUES (1, $1, 0)", &[&TEST])
+        .await
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(30), || seen(TEST, |s| s.ids.len() == 1)).await);
+    // What a cloned or restored database does before its watcher starts.
+    client
+        .batch_execute(r#"UPDATE "dawdle"."origin" SET "source" = gen_random_uuid()"#)
+        .await
+        .unwrap();
+    let second = origin().await;
+    client
+        .execute("UPDATE counters SET version = 1 WHERE id = 1", &[])
+        .await
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(30), || seen(TEST, |s| s.ids.len() == 2)).await);
+    handle.shutdown().await.unwrap();
+    assert_ne!(first, second);
+    assert_eq!(seen(TEST, |s| s.sources[&1].clone()), [first, second]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watcher_refuses_event_ids_handed_out_in_blocks() {
+    let (db, client) = database().await;
+    client
+        .batch_execute(r#"ALTER TABLE "dawdle"."events" ALTER COLUMN "id" SET CACHE 20"#)
+        .await
+        .unwrap();
+    client
+        .execute("INSERT INTO counters VALUES (1, 'cache', 0)", &[])
+        .await
+        .unwrap();
+    let watcher = dawdle::Watcher::builder(db.config().clone(), MemoryQueue::new())
+        .build()
+        .start();
+    let stopped = wait_for(Duration::from_secs(30), || watcher.is_finished()).await;
+    let error = watcher
+        .shutdown()
+        .await
+        .map(|()| "stopped cleanly".to_owned());
+    assert!(stopped, "the watcher kept running");
+    let error = error.unwrap_err();
+    assert!(error.is_fatal(), "{error}");
+    assert!(error.to_string().contains("CACHE 20"), "{error}");
+    // Nothing was sent: the event waits for a watcher that can read it.
+    assert_eq!(waiting_ids(&client).await.len(), 1);
 }

@@ -20,7 +20,8 @@ use crate::wire;
 /// PostgreSQL, so the watcher only concatenates text).
 const FETCH: &str = r#"
 SELECT e."id",
-       json_build_object('id', e."id", 'schema', e."schema_name", 'table', e."table_name",
+       json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
+                         'schema', e."schema_name", 'table', e."table_name",
                          'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
                          'txid', e."txid"::text, 'old', e."old", 'new', e."new")::text,
        e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text
@@ -31,7 +32,8 @@ LIMIT $1"#;
 
 /// The same event without its rows, for events too large for a message.
 const FETCH_REFERENCE: &str = r#"
-SELECT json_build_object('id', e."id", 'schema', e."schema_name", 'table', e."table_name",
+SELECT json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
+                         'schema', e."schema_name", 'table', e."table_name",
                          'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
                          'txid', e."txid"::text, 'by_ref', true)::text
 FROM "dawdle"."events" e

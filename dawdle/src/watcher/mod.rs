@@ -103,6 +103,10 @@ pub enum WatcherError {
     /// The connection closed.
     #[error("the watcher's database connection closed")]
     ConnectionClosed,
+    /// The database is set up in a way the watcher cannot work with; it
+    /// stops rather than lose events. Fix the cause and start it again.
+    #[error("the watcher cannot run on this database: {0}")]
+    Unsupported(String),
     /// The session no longer holds the leader's lock: it must not send.
     #[error("the watcher lost its leadership")]
     LostLeadership,
@@ -139,6 +143,13 @@ pub struct Watcher {
 #[derive(Debug, Clone)]
 pub struct WatcherBuilder {
     watcher: Watcher,
+}
+
+impl WatcherError {
+    /// Whether retrying cannot help: the watcher stops on such an error.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, WatcherError::Unsupported(_))
+    }
 }
 
 impl WatcherBuilder {
@@ -223,6 +234,13 @@ impl WatcherHandle {
         (&mut self.task).await?
     }
 
+    /// Whether the watcher has stopped: after [`shutdown`](Self::shutdown),
+    /// or by itself on a [fatal](WatcherError::is_fatal) error, which
+    /// `shutdown` then returns.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Stops at once, as a crash would: nothing is cleaned up.
     pub fn abort(self) {
         self.task.abort();
@@ -283,6 +301,10 @@ impl Watcher {
             let result = self.session(&stats, &mut stop, &mut backoff).await;
             stats.leading.store(false, Ordering::Relaxed);
             if let Err(error) = result {
+                if error.is_fatal() {
+                    tracing::error!(%error, "the watcher stops");
+                    return Err(error);
+                }
                 let delay = backoff.next();
                 tracing::warn!(%error, retry_in_ms = delay.as_millis() as u64, "watcher lost its database connection");
                 sleep_or_stop(delay, &mut stop).await;

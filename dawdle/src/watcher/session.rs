@@ -132,6 +132,18 @@ impl Session {
             .await?;
         let leading: bool = row.get(0);
         if leading {
+            if !self.still_leads().await? {
+                // The lock was taken by one server session and looked for
+                // from another: statements of this connection do not share
+                // a session. Draining so would lose the lock unnoticed.
+                return Err(WatcherError::Unsupported(
+                    "the watcher's statements run in different server sessions: a connection \
+                     pooler in transaction mode (PgBouncer, RDS Proxy) sits between; the watcher \
+                     needs a direct session (session advisory locks and LISTEN)"
+                        .to_owned(),
+                ));
+            }
+            self.check_event_ids().await?;
             self.batch(&format!("LISTEN \"{}\"", crate::sql::DOORBELL_CHANNEL))
                 .await?;
         }
@@ -152,6 +164,27 @@ impl Session {
             )
             .await?;
         Ok(row.get(0))
+    }
+
+    /// Refuses an event-id sequence that hands out ids in blocks: the floor
+    /// (see `floor.rs`) relies on ids being taken one at a time, in order.
+    async fn check_event_ids(&self) -> Result<(), WatcherError> {
+        let cache: Option<i64> = self
+            .query_one(
+                r#"SELECT (SELECT s.seqcache FROM pg_catalog.pg_sequence s
+                           WHERE s.seqrelid = pg_catalog.pg_get_serial_sequence('"dawdle"."events"', 'id')::regclass)"#,
+                &[],
+            )
+            .await?
+            .get(0);
+        match cache {
+            Some(cache) if cache > 1 => Err(WatcherError::Unsupported(format!(
+                "the identity sequence of dawdle.events.id has CACHE {cache}; with more than 1, \
+                 events commit out of id order in ways the watcher cannot see, and it would skip \
+                 some. Run: ALTER TABLE dawdle.events ALTER COLUMN id SET CACHE 1"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Resolves when the doorbell rings (or the connection dies).

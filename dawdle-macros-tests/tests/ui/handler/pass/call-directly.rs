@@ -21,6 +21,7 @@ fn main() {
         new: User { id: 1, name: name.to_owned() },
         meta: Meta {
             id: 7,
+            source: None,
             schema: "public".to_owned(),
             table: "users".to_owned(),
             action: Action::Insert,
