@@ -43,8 +43,14 @@
 //! - `action` is `insert`, `update` or `delete`.
 //! - `key` is the primary key of the row, a JSON array in key column order,
 //!   spelled alike by every session (a `timestamptz` key column in UTC,
-//!   without an offset), so that it can name the row's FIFO group.
-//! - `captured_at` is when the trigger ran (ISO 8601, UTC offset, microseconds).
+//!   without an offset), so that it can name the row's FIFO group. On an
+//!   update it is the key **after** the change (`new`'s); an update that
+//!   changes the key is the last event of the old key and the first of the
+//!   new one.
+//! - `captured_at` is when the trigger ran: ISO 8601 with the UTC offset,
+//!   as PostgreSQL spells a `timestamptz` in JSON, which drops trailing
+//!   zeros of the fraction (`10:11:12.1234+00:00`, `10:11:12+00:00`): read
+//!   it with an ISO 8601 parser, not a fixed-width one.
 //! - `txid` is the PostgreSQL transaction id (`xid8`) as a decimal string:
 //!   events with the same `txid` were committed together.
 //! - `old` (updates and deletes) and `new` (inserts and updates) are the rows:
@@ -63,9 +69,22 @@
 //!   column says which.) Timestamps with time zone are ISO 8601 with the
 //!   UTC offset of the session that wrote them (compare them as instants),
 //!   intervals ISO 8601 (`P1Y2M3DT4H5M6S`), `bytea` as `"\\x0a0b"`.
-//! - An event too large for one message has `"by_ref": true` and no `old` or
-//!   `new`: the rows stay in the table `dawdle.payloads` of the source
-//!   database, under the same `id`, until handled or expired.
+//! - An event too large for one message (or refused by the queue as it was)
+//!   travels **by reference**: it has `"by_ref": true` and no `old` or `new`.
+//!   Its rows wait in the table `dawdle.payloads` of the *source* database
+//!   (the one whose `dawdle.origin` holds `source`), under the event's `id`:
+//!
+//!   ```sql
+//!   SELECT "old"::text, "new"::text FROM "dawdle"."payloads" WHERE "id" = $1
+//!   ```
+//!
+//!   `old` and `new` there are the same JSON objects the event would have
+//!   carried. The reader that handled the event deletes the row
+//!   (`DELETE FROM "dawdle"."payloads" WHERE "id" = $1`) after deleting the
+//!   message; a row nobody deletes expires after the watcher's
+//!   `payload_retention` (4 days by default, SQS's default retention), and
+//!   the watcher removes it. A by-reference event whose row is gone cannot
+//!   be handled: dead-letter it.
 //!
 //! Readers must ignore members they do not know: later versions of format 1
 //! may add some.
