@@ -88,7 +88,7 @@
 //! - Writers do not pay a NOTIFY under load (see [`watcher`]).
 //! - Messages are versioned JSON, readable from any language ([`wire`]).
 #![deny(missing_docs)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Lets the crate's own tests and docs use the derive, which names `::dawdle`.
 #[allow(unused_extern_crates)]
