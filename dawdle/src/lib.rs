@@ -89,6 +89,7 @@ extern crate self as dawdle;
 
 pub mod decode;
 pub mod event;
+mod fnv;
 pub mod handler;
 mod listener;
 pub mod queue;
