@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use super::SqlError;
+use super::catalog::BODY_QUOTE;
+use super::error::SqlError;
 use crate::fnv::fnv;
 
 /// PostgreSQL truncates identifiers past this many bytes (NAMEDATALEN - 1).
@@ -123,7 +124,7 @@ pub(crate) fn expand_override(expr: &str, column: &str) -> Result<String, &'stat
                     return Err("has a stray `$`");
                 }
                 let tag = &expr[i..i + tag_len + 2];
-                if tag.eq_ignore_ascii_case(super::render::BODY_QUOTE) {
+                if tag.eq_ignore_ascii_case(BODY_QUOTE) {
                     return Err("uses the dollar quote reserved for dawdle's trigger body");
                 }
                 let body_start = i + tag.len();
