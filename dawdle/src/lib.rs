@@ -97,6 +97,7 @@ extern crate self as dawdle;
 mod backoff;
 pub mod decode;
 pub mod event;
+mod fnv;
 pub mod handler;
 mod listener;
 pub mod queue;

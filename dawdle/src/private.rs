@@ -1,19 +1,16 @@
 //! Not public API: what generated code reaches through `::dawdle::__private`.
 
 pub use inventory;
+// Not named by generated code; kept because the compiler's diagnostics name
+// serde_json's types through it, and the ui tests' expected output does too.
 pub use serde_json;
 
+pub use crate::handler::Handler;
 pub use crate::registry::WatchedType;
 
-/// Fails to compile, on the field's type, when it cannot be decoded.
-pub const fn assert_decode<T: crate::decode::Decode>() {}
-
-/// Fails to compile, on the field's type, when `#[dawdle(serde)]` cannot deserialize it.
-pub const fn assert_deserialize<T: serde::de::DeserializeOwned>() {}
-
-pub use crate::event::EventArg;
-pub use crate::handler::{decode_arg, CallFn, Handler, HandlerResult};
-pub use crate::queue::BoxFuture;
+use crate::event::EventArg;
+use crate::handler::{decode_arg, CallFn, HandlerResult};
+use crate::queue::BoxFuture;
 
 /// What `#[dawdle::handler]` submits for `handler`, a handler taking `A`.
 ///

@@ -17,7 +17,7 @@ pub(crate) struct Input {
 
 impl Input {
     /// Option errors go to `cx`, to be reported with those of the signature.
-    pub(crate) fn parse(args: TokenStream, item: TokenStream, cx: &mut Ctxt) -> syn::Result<Input> {
+    pub(crate) fn parse(args: TokenStream, item: TokenStream, cx: &Ctxt) -> syn::Result<Input> {
         let options = Options::parse(args, cx);
         let function = match syn::parse2::<Item>(item)? {
             Item::Fn(function) => function,

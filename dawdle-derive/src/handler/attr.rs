@@ -7,12 +7,13 @@ use syn::parse::Parser;
 use syn::{LitStr, Path};
 
 use crate::ctxt::Ctxt;
-use crate::meta::string;
+use crate::meta::{string, Slot};
 
+/// What the keys are called in messages.
+const KIND: &str = "handler option";
 const KEYS: &[&str] = &["name", "crate"];
 
 /// `#[dawdle::handler(name = "...", crate = "...")]`.
-#[derive(Default)]
 pub(crate) struct Options {
     pub(crate) name: Option<LitStr>,
     /// `None` when not given, or given but not a path (reported).
@@ -20,21 +21,18 @@ pub(crate) struct Options {
 }
 
 impl Options {
-    pub(crate) fn parse(args: TokenStream, cx: &mut Ctxt) -> Options {
-        let mut options = Options::default();
-        let mut seen_name = false;
-        let mut seen_crate = false;
+    pub(crate) fn parse(args: TokenStream, cx: &Ctxt) -> Options {
+        // A value that is not a string still counts as the key's occurrence.
+        let mut name = Slot::new(KIND, "name");
+        let mut krate = Slot::new(KIND, "crate");
         let parser = meta::parser(|meta| {
             let path = &meta.path;
             if path.is_ident("name") {
-                let lit = string(&meta, "name", cx)?;
-                if once(&mut seen_name, cx, path, "name") {
-                    options.name = lit;
-                }
+                name.set(cx, path, string(&meta, "name", cx)?);
             } else if path.is_ident("crate") {
                 let lit = string(&meta, "crate", cx)?;
-                if once(&mut seen_crate, cx, path, "crate") {
-                    options.krate = lit.and_then(|lit| match lit.parse::<Path>() {
+                krate.set_with(cx, path, || {
+                    lit.and_then(|lit| match lit.parse::<Path>() {
                         Ok(path) => Some(path),
                         Err(_) => {
                             cx.error_spanned_by(
@@ -43,14 +41,14 @@ impl Options {
                             );
                             None
                         }
-                    });
-                }
+                    })
+                });
             } else {
-                let name = quote::quote!(#path).to_string().replace(' ', "");
+                let unknown = quote::quote!(#path).to_string().replace(' ', "");
                 return Err(syn::Error::new_spanned(
                     path,
                     format_args!(
-                        "unknown handler option `{name}`; expected {}",
+                        "unknown handler option `{unknown}`; expected {}",
                         KEYS.iter()
                             .map(|key| format!("`{key}`"))
                             .collect::<Vec<_>>()
@@ -63,17 +61,9 @@ impl Options {
         if let Err(error) = parser.parse2(args) {
             cx.push(error);
         }
-        options
-    }
-}
-
-/// Whether this is the first occurrence of option `key`; reports the others.
-fn once(seen: &mut bool, cx: &mut Ctxt, path: &Path, key: &str) -> bool {
-    if *seen {
-        cx.error_spanned_by(path, format_args!("duplicate handler option `{key}`"));
-        false
-    } else {
-        *seen = true;
-        true
+        Options {
+            name: name.get().flatten(),
+            krate: krate.get().flatten(),
+        }
     }
 }

@@ -13,7 +13,7 @@ use crate::ctxt::Ctxt;
 
 const EVENTS: &str = "`Insert<T>`, `Update<T>`, `Delete<T>` or `Change<T>` of a `Watched` type `T`";
 
-pub(crate) fn check(input: &Input, mut cx: Ctxt) -> syn::Result<Handler<'_>> {
+pub(crate) fn check(input: &Input, cx: Ctxt) -> syn::Result<Handler<'_>> {
     let options = &input.options;
     if let Some(name) = &options.name {
         if name.value().is_empty() {
@@ -46,7 +46,7 @@ pub(crate) fn check(input: &Input, mut cx: Ctxt) -> syn::Result<Handler<'_>> {
             "a handler cannot be generic: the type of its argument chooses the table and the events it receives",
         );
     }
-    let event = event(&mut cx, sig);
+    let event = event(&cx, sig);
     let output = output(&sig.output);
 
     cx.finish(Handler {
@@ -69,7 +69,7 @@ pub(crate) fn check(input: &Input, mut cx: Ctxt) -> syn::Result<Handler<'_>> {
 
 /// The type of the one argument, or `()` after an error (a placeholder:
 /// nothing is expanded then).
-fn event(cx: &mut Ctxt, sig: &Signature) -> Type {
+fn event(cx: &Ctxt, sig: &Signature) -> Type {
     let mut inputs = sig.inputs.iter();
     let Some(first) = inputs.next() else {
         cx.push(syn::Error::new(

@@ -15,8 +15,8 @@ use crate::ctxt::Ctxt;
 
 /// The whole attribute, on `proc_macro2` tokens so that tests can call it.
 pub(crate) fn attribute(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut cx = Ctxt::new();
-    let registration = match ast::Input::parse(args, item.clone(), &mut cx) {
+    let cx = Ctxt::new();
+    let registration = match ast::Input::parse(args, item.clone(), &cx) {
         Ok(input) => check::check(&input, cx).map(|handler| expand::expand(&handler)),
         Err(error) => {
             cx.push(error);

@@ -24,8 +24,8 @@ pub(crate) struct Field<'a> {
 
 impl<'a> Input<'a> {
     pub(crate) fn from_syn(node: &'a DeriveInput) -> syn::Result<Input<'a>> {
-        let mut cx = Ctxt::new();
-        let attrs = attr::Struct::parse(&node.attrs, &mut cx);
+        let cx = Ctxt::new();
+        let attrs = attr::Struct::parse(&node.attrs, &cx);
 
         let fields = match &node.data {
             Data::Struct(data) => match &data.fields {
@@ -36,7 +36,7 @@ impl<'a> Input<'a> {
                         Some(Field {
                             ident: field.ident.as_ref()?,
                             ty: &field.ty,
-                            attrs: attr::Field::parse(&field.attrs, &mut cx),
+                            attrs: attr::Field::parse(&field.attrs, &cx),
                         })
                     })
                     .collect(),

@@ -5,8 +5,10 @@ use syn::meta::ParseNestedMeta;
 use syn::{Attribute, LitStr, Path, Token};
 
 use crate::ctxt::Ctxt;
-use crate::meta::string;
+use crate::meta::{string, Slot};
 
+/// What the keys are called in messages.
+const KIND: &str = "dawdle attribute";
 const STRUCT_KEYS: &[&str] = &["table", "schema", "events", "capture_unchanged", "crate"];
 const FIELD_KEYS: &[&str] = &["primary_key", "rename", "sql", "serde"];
 const EVENTS: &[&str] = &["insert", "update", "delete"];
@@ -48,12 +50,12 @@ pub(crate) struct Field {
 }
 
 impl Struct {
-    pub(crate) fn parse(attrs: &[Attribute], cx: &mut Ctxt) -> Struct {
-        let mut table = Slot::new("table");
-        let mut schema = Slot::new("schema");
-        let mut events = Slot::new("events");
-        let mut capture_unchanged = Slot::new("capture_unchanged");
-        let mut krate = Slot::new("crate");
+    pub(crate) fn parse(attrs: &[Attribute], cx: &Ctxt) -> Struct {
+        let mut table = Slot::new(KIND, "table");
+        let mut schema = Slot::new(KIND, "schema");
+        let mut events = Slot::new(KIND, "events");
+        let mut capture_unchanged = Slot::new(KIND, "capture_unchanged");
+        let mut krate = Slot::new(KIND, "crate");
         let mut krate_invalid = false;
 
         for attr in dawdle_attrs(attrs) {
@@ -97,11 +99,11 @@ impl Struct {
         }
 
         Struct {
-            table: table.value,
-            schema: schema.value,
-            events: events.value,
-            capture_unchanged: capture_unchanged.value.is_some(),
-            krate: match krate.value {
+            table: table.get(),
+            schema: schema.get(),
+            events: events.get(),
+            capture_unchanged: capture_unchanged.get().is_some(),
+            krate: match krate.get() {
                 Some(path) => CratePath::Given(path),
                 None if krate_invalid => CratePath::Invalid,
                 None => CratePath::Default,
@@ -111,11 +113,11 @@ impl Struct {
 }
 
 impl Field {
-    pub(crate) fn parse(attrs: &[Attribute], cx: &mut Ctxt) -> Field {
-        let mut primary_key = Slot::new("primary_key");
-        let mut rename = Slot::new("rename");
-        let mut sql = Slot::new("sql");
-        let mut serde = Slot::new("serde");
+    pub(crate) fn parse(attrs: &[Attribute], cx: &Ctxt) -> Field {
+        let mut primary_key = Slot::new(KIND, "primary_key");
+        let mut rename = Slot::new(KIND, "rename");
+        let mut sql = Slot::new(KIND, "sql");
+        let mut serde = Slot::new(KIND, "serde");
 
         for attr in dawdle_attrs(attrs) {
             let result = attr.parse_nested_meta(|meta| {
@@ -151,39 +153,16 @@ impl Field {
         }
 
         Field {
-            primary_key: primary_key.value.is_some(),
-            rename: rename.value,
-            sql: sql.value,
-            serde: serde.value.is_some(),
+            primary_key: primary_key.get().is_some(),
+            rename: rename.get(),
+            sql: sql.get(),
+            serde: serde.get().is_some(),
         }
     }
 }
 
 fn dawdle_attrs(attrs: &[Attribute]) -> impl Iterator<Item = &Attribute> {
     attrs.iter().filter(|attr| attr.path().is_ident("dawdle"))
-}
-
-/// One attribute key, reporting a second occurrence.
-struct Slot<T> {
-    name: &'static str,
-    value: Option<T>,
-}
-
-impl<T> Slot<T> {
-    fn new(name: &'static str) -> Self {
-        Slot { name, value: None }
-    }
-
-    fn set(&mut self, cx: &mut Ctxt, path: &Path, value: T) {
-        if self.value.is_some() {
-            cx.error_spanned_by(
-                path,
-                format_args!("duplicate dawdle attribute `{}`", self.name),
-            );
-        } else {
-            self.value = Some(value);
-        }
-    }
 }
 
 /// A key that takes no value.
@@ -196,7 +175,7 @@ fn flag(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<()> {
 }
 
 /// `events(insert, update, delete)`, or a non-empty subset.
-fn event_list(meta: &ParseNestedMeta<'_>, cx: &mut Ctxt) -> syn::Result<Option<Events>> {
+fn event_list(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<Option<Events>> {
     if !meta.input.peek(syn::token::Paren) {
         return Err(meta.error(format_args!(
             "expected `events(...)` listing one or more of {}",

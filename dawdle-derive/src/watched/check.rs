@@ -17,11 +17,11 @@ use crate::ctxt::Ctxt;
 const MAX_NAME_BYTES: usize = 63;
 
 pub(crate) fn check<'a>(input: &Input<'a>) -> syn::Result<Table<'a>> {
-    let mut cx = Ctxt::new();
+    let cx = Ctxt::new();
     let attrs = &input.attrs;
 
     let name = if let Some(lit) = &attrs.table {
-        checked_name(&mut cx, lit, "table")
+        checked_name(&cx, lit, "table")
     } else {
         cx.error_spanned_by(
             input.ident,
@@ -34,13 +34,13 @@ pub(crate) fn check<'a>(input: &Input<'a>) -> syn::Result<Table<'a>> {
     };
     let schema = attrs.schema.as_ref().map_or_else(
         || "public".to_owned(),
-        |lit| checked_name(&mut cx, lit, "schema"),
+        |lit| checked_name(&cx, lit, "schema"),
     );
 
     let mut columns: Vec<Column<'a>> = Vec::with_capacity(input.fields.len());
     let mut owners: HashMap<String, &Ident> = HashMap::new();
     for field in &input.fields {
-        let column = column(&mut cx, field);
+        let column = column(&cx, field);
         if let Some(owner) = owners.get(&column.name) {
             let culprit = field
                 .attrs
@@ -60,7 +60,7 @@ pub(crate) fn check<'a>(input: &Input<'a>) -> syn::Result<Table<'a>> {
         }
         columns.push(column);
     }
-    default_primary_key(&mut cx, input.ident, &mut columns);
+    default_primary_key(&cx, input.ident, &mut columns);
 
     cx.finish(Table {
         ident: input.ident,
@@ -77,7 +77,7 @@ pub(crate) fn check<'a>(input: &Input<'a>) -> syn::Result<Table<'a>> {
     })
 }
 
-fn column<'a>(cx: &mut Ctxt, field: &Field<'a>) -> Column<'a> {
+fn column<'a>(cx: &Ctxt, field: &Field<'a>) -> Column<'a> {
     let name = if let Some(lit) = &field.attrs.rename {
         checked_name(cx, lit, "rename")
     } else {
@@ -121,7 +121,7 @@ fn column<'a>(cx: &mut Ctxt, field: &Field<'a>) -> Column<'a> {
 }
 
 /// Without `primary_key` anywhere, a field named `id` is the key.
-fn default_primary_key(cx: &mut Ctxt, ident: &Ident, columns: &mut [Column<'_>]) {
+fn default_primary_key(cx: &Ctxt, ident: &Ident, columns: &mut [Column<'_>]) {
     if columns.iter().any(|column| column.primary_key) {
         return;
     }
@@ -159,7 +159,7 @@ fn events(events: Option<&attr::Events>) -> Events {
 
 /// The value of a schema, table or column name, reported unless PostgreSQL
 /// keeps it as written.
-fn checked_name(cx: &mut Ctxt, lit: &LitStr, key: &str) -> String {
+fn checked_name(cx: &Ctxt, lit: &LitStr, key: &str) -> String {
     let name = lit.value();
     if name.is_empty() {
         cx.error_spanned_by(lit, format_args!("`{key}` cannot be empty"));

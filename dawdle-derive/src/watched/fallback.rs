@@ -12,7 +12,12 @@ pub(crate) fn expand(node: &DeriveInput, error: &syn::Error) -> TokenStream {
     let error = error.to_compile_error();
     // The stub needs the path to dawdle, and `Watched: 'static` rules out a
     // stub for a struct with generics or lifetimes: they get the error alone.
-    let krate: syn::Path = match attr::Struct::parse(&node.attrs, &mut Ctxt::new()).krate {
+    let cx = Ctxt::new();
+    let krate = attr::Struct::parse(&node.attrs, &cx).krate;
+    // The attributes' errors, if any, are in `error` already: this second
+    // reading is only for the path.
+    let _ = cx.check();
+    let krate: syn::Path = match krate {
         CratePath::Default => parse_quote!(::dawdle),
         CratePath::Given(path) => path,
         CratePath::Invalid => return error,

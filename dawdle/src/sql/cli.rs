@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::migration::{apply, down_registered, up_registered};
+
 const HELP: &str = "\
 dawdle-sql: the SQL that captures changes of every Watched type in this program
 
@@ -125,8 +127,8 @@ pub fn cli() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let up = super::up_registered().map_err(|e| e.to_string())?;
-    let down = super::down_registered().map_err(|e| e.to_string())?;
+    let up = up_registered().map_err(|e| e.to_string())?;
+    let down = down_registered().map_err(|e| e.to_string())?;
     if crate::registry::tables().is_empty() {
         eprintln!("dawdle-sql: warning: no Watched type is linked into this program; only dawdle's own table is created");
     }
@@ -186,9 +188,7 @@ fn apply_to_env_database(sql: &str) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot connect to DATABASE_URL: {e}"))?;
         let connection = tokio::spawn(connection);
-        let result = super::apply(&mut client, sql)
-            .await
-            .map_err(|e| e.to_string());
+        let result = apply(&mut client, sql).await.map_err(|e| e.to_string());
         drop(client);
         let _ = connection.await;
         result

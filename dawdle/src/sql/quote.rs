@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use super::SqlError;
+use super::catalog::BODY_QUOTE;
+use super::error::SqlError;
+use crate::fnv::fnv;
 
 /// PostgreSQL truncates identifiers past this many bytes (NAMEDATALEN - 1).
 pub(crate) const MAX_IDENT_BYTES: usize = 63;
@@ -53,12 +55,7 @@ pub(crate) fn object_name(prefix: &str, parts: &[&str]) -> String {
     if full.len() <= MAX_IDENT_BYTES {
         return full;
     }
-    // FNV-1a: stable across Rust versions and platforms, unlike std's hasher.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in parts.join("\0").bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
+    let hash = fnv(0xcbf2_9ce4_8422_2325, parts.join("\0").as_bytes());
     let suffix = format!("~{hash:016x}");
     let mut cut = MAX_IDENT_BYTES - suffix.len();
     while !full.is_char_boundary(cut) {
@@ -127,7 +124,7 @@ pub(crate) fn expand_override(expr: &str, column: &str) -> Result<String, &'stat
                     return Err("has a stray `$`");
                 }
                 let tag = &expr[i..i + tag_len + 2];
-                if tag.eq_ignore_ascii_case(super::render::BODY_QUOTE) {
+                if tag.eq_ignore_ascii_case(BODY_QUOTE) {
                     return Err("uses the dollar quote reserved for dawdle's trigger body");
                 }
                 let body_start = i + tag.len();
@@ -221,6 +218,8 @@ mod tests {
         let a = object_name("capture:", &["public", &long]);
         let b = object_name("capture:", &["public2", &long]);
         assert_eq!(a.len(), 63);
+        // A new hash would rename every installed trigger function.
+        assert!(a.ends_with("~58bb8826f4e4dcb0"), "{a}");
         assert_ne!(a, b);
         assert_eq!(a, object_name("capture:", &["public", &long]));
         assert_eq!(

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use crate::fnv::fnv;
 use crate::queue::{OutgoingMessage, MAX_BATCH_MESSAGES};
 use crate::wire;
 
@@ -147,16 +148,6 @@ fn to_message(events: Vec<PendingEvent>, fifo: bool, source: u64) -> Packed {
         },
         events: events.iter().map(|e| e.id).collect(),
     }
-}
-
-/// FNV-1a, seeded: stable across processes and versions.
-pub(crate) fn fnv(seed: u64, bytes: &[u8]) -> u64 {
-    let mut hash = seed;
-    for &byte in bytes {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    hash
 }
 
 /// SQS group ids are at most 128 printable ASCII characters: the group as

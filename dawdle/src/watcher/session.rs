@@ -96,7 +96,7 @@ impl Session {
             .query_one(r#"SELECT "source"::text FROM "dawdle"."origin""#, &[])
             .await?
             .get(0);
-        session.source = super::pack::fnv(0xcbf2_9ce4_8422_2325, source.as_bytes());
+        session.source = crate::fnv::fnv(0xcbf2_9ce4_8422_2325, source.as_bytes());
         Ok(session)
     }
 

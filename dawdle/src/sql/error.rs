@@ -1,0 +1,69 @@
+//! What can go wrong: a set of tables that would make wrong SQL, or a
+//! database that refuses it.
+
+/// What is wrong with a set of tables, or with applying SQL.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqlError {
+    /// A schema, table or column name PostgreSQL cannot hold as given.
+    #[error("invalid {what} name {name:?}: it {problem}")]
+    InvalidIdentifier {
+        /// `schema`, `table` or `column`.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// Two `Watched` types name the same table.
+    #[error("table {table} is watched by two types, {first} and {second}; keep one")]
+    TableWatchedTwice {
+        /// `schema.table`.
+        table: String,
+        /// One type.
+        first: &'static str,
+        /// The other.
+        second: &'static str,
+    },
+    /// A type captures no column.
+    #[error("{type_name} captures no column")]
+    NoColumns {
+        /// The type.
+        type_name: &'static str,
+    },
+    /// A type captures none of insert, update and delete.
+    #[error("{type_name} captures no event; enable at least one of insert, update, delete")]
+    NoEvents {
+        /// The type.
+        type_name: &'static str,
+    },
+    /// A type has no primary key column.
+    #[error("{type_name} has no primary key; mark its key fields with #[dawdle(primary_key)]")]
+    NoPrimaryKey {
+        /// The type.
+        type_name: &'static str,
+    },
+    /// Two fields map to one column.
+    #[error("{type_name} captures column {column:?} twice")]
+    DuplicateColumn {
+        /// The type.
+        type_name: &'static str,
+        /// The column.
+        column: &'static str,
+    },
+    /// A column's `sql` override is not a single expression using `$1`.
+    #[error("the sql override of {type_name}.{column}, {expr:?}, {problem}")]
+    InvalidOverride {
+        /// The type.
+        type_name: &'static str,
+        /// The column.
+        column: &'static str,
+        /// The override.
+        expr: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The database refused the SQL.
+    #[error("applying dawdle's SQL failed: {0}")]
+    Database(#[from] tokio_postgres::Error),
+}

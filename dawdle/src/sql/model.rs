@@ -1,0 +1,218 @@
+//! The checked model: what the renderer takes, and the only way to get it.
+//!
+//! [`CheckedTables::check`] is the check and the constructor in one: it
+//! refuses a set of tables that would make wrong SQL and, while at it, turns
+//! every name and override into the SQL text the renderer pastes in (quoted
+//! identifiers, string literals, overrides expanded for `OLD` and `NEW`).
+//! The renderer takes nothing else, so nothing renders unchecked and it has
+//! nothing left that could fail.
+
+use super::catalog::SCHEMA;
+use super::error::SqlError;
+use super::quote::{check_ident, expand_override, ident, literal, object_name, qualified};
+use crate::table::{Action, Encoding, SessionSettings, Table};
+
+/// Tables known to make valid SQL, in the order given.
+pub(super) struct CheckedTables(Vec<CheckedTable>);
+
+/// One table's capture, as SQL text.
+pub(super) struct CheckedTable {
+    /// The Rust type, for the SQL comment.
+    pub(super) type_name: &'static str,
+    /// `schema.table` for an SQL comment, with no character that could end it.
+    pub(super) comment: String,
+    /// The table: `"schema"."name"`.
+    pub(super) target: String,
+    /// The schema, as a string literal: the event's `schema_name`.
+    pub(super) schema_literal: String,
+    /// The name, as a string literal: the event's `table_name`.
+    pub(super) name_literal: String,
+    /// The trigger function, in dawdle's schema: `"dawdle"."capture:..."`.
+    pub(super) function: String,
+    /// The captured actions, in [`Action::ALL`] order; at least one.
+    pub(super) actions: Vec<Action>,
+    /// See [`Table::capture_unchanged`].
+    pub(super) capture_unchanged: bool,
+    /// Every setting the columns' JSON depends on.
+    pub(super) settings: SessionSettings,
+    /// In field order; at least one, and at least one of them a key.
+    pub(super) columns: Vec<CheckedColumn>,
+}
+
+/// One captured column, as SQL text.
+pub(super) struct CheckedColumn {
+    /// The name, as a string literal: the column's key in the event JSON.
+    pub(super) json_key: String,
+    /// Part of the primary key.
+    pub(super) primary_key: bool,
+    /// How its value goes into the event JSON.
+    pub(super) encoding: Encoding,
+    /// The column of each record: `OLD."name"`, `NEW."name"`.
+    pub(super) reference: PerRecord,
+    /// What is captured of each record: the reference, or the `sql`
+    /// override applied to it, parenthesized.
+    pub(super) value: PerRecord,
+}
+
+/// The row a trigger reads: before or after the change.
+#[derive(Clone, Copy)]
+pub(super) enum Record {
+    Old,
+    New,
+}
+
+impl Record {
+    /// The PL/pgSQL variable holding the row.
+    pub(super) const fn as_str(self) -> &'static str {
+        match self {
+            Record::Old => "OLD",
+            Record::New => "NEW",
+        }
+    }
+}
+
+/// One SQL expression for each [`Record`].
+#[derive(Clone)]
+pub(super) struct PerRecord {
+    old: String,
+    new: String,
+}
+
+impl PerRecord {
+    fn from_fn(f: impl Fn(Record) -> String) -> PerRecord {
+        PerRecord {
+            old: f(Record::Old),
+            new: f(Record::New),
+        }
+    }
+
+    /// The expression for `record`.
+    pub(super) fn get(&self, record: Record) -> &str {
+        match record {
+            Record::Old => &self.old,
+            Record::New => &self.new,
+        }
+    }
+}
+
+impl CheckedTables {
+    /// Checks everything about `tables` that would make the SQL wrong, and
+    /// turns them into the text the renderer needs.
+    pub(super) fn check(tables: &[&Table]) -> Result<CheckedTables, SqlError> {
+        let mut checked = Vec::with_capacity(tables.len());
+        for (i, table) in tables.iter().enumerate() {
+            if let Some(other) = tables[..i]
+                .iter()
+                .find(|t| (t.schema, t.name) == (table.schema, table.name))
+            {
+                // Its names are those of a table checked already, so valid.
+                return Err(SqlError::TableWatchedTwice {
+                    table: table.qualified_name().to_string(),
+                    first: other.type_name,
+                    second: table.type_name,
+                });
+            }
+            checked.push(CheckedTable::check(table)?);
+        }
+        Ok(CheckedTables(checked))
+    }
+
+    /// The tables, in the order given.
+    pub(super) fn tables(&self) -> &[CheckedTable] {
+        &self.0
+    }
+}
+
+impl CheckedTable {
+    fn check(table: &Table) -> Result<CheckedTable, SqlError> {
+        check_ident("schema", table.schema)?;
+        check_ident("table", table.name)?;
+        if table.columns.is_empty() {
+            return Err(SqlError::NoColumns {
+                type_name: table.type_name,
+            });
+        }
+        let actions: Vec<Action> = Action::ALL
+            .into_iter()
+            .filter(|a| table.events.contains(*a))
+            .collect();
+        if actions.is_empty() {
+            return Err(SqlError::NoEvents {
+                type_name: table.type_name,
+            });
+        }
+        if table.primary_key().next().is_none() {
+            return Err(SqlError::NoPrimaryKey {
+                type_name: table.type_name,
+            });
+        }
+        let mut columns = Vec::with_capacity(table.columns.len());
+        for (j, column) in table.columns.iter().enumerate() {
+            check_ident("column", column.name)?;
+            if table.columns[..j].iter().any(|c| c.name == column.name) {
+                return Err(SqlError::DuplicateColumn {
+                    type_name: table.type_name,
+                    column: column.name,
+                });
+            }
+            let reference =
+                PerRecord::from_fn(|record| format!("{}.{}", record.as_str(), ident(column.name)));
+            let value = match column.sql {
+                Some(expr) => {
+                    let expand = |record| {
+                        expand_override(expr, reference.get(record))
+                            .map(|expanded| format!("({expanded})"))
+                            .map_err(|problem| SqlError::InvalidOverride {
+                                type_name: table.type_name,
+                                column: column.name,
+                                expr,
+                                problem,
+                            })
+                    };
+                    PerRecord {
+                        old: expand(Record::Old)?,
+                        new: expand(Record::New)?,
+                    }
+                }
+                None => reference.clone(),
+            };
+            columns.push(CheckedColumn {
+                json_key: literal(column.name),
+                primary_key: column.primary_key,
+                encoding: column.encoding,
+                reference,
+                value,
+            });
+        }
+        Ok(CheckedTable {
+            type_name: table.type_name,
+            comment: table
+                .qualified_name()
+                .to_string()
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect(),
+            target: qualified(table.schema, table.name),
+            schema_literal: literal(table.schema),
+            name_literal: literal(table.name),
+            function: qualified(
+                SCHEMA,
+                &object_name("capture:", &[table.schema, table.name]),
+            ),
+            actions,
+            capture_unchanged: table.capture_unchanged,
+            // Only the settings the columns' JSON depends on: each one costs
+            // the writer a save and restore on every row.
+            settings: table
+                .columns
+                .iter()
+                .fold(SessionSettings::NONE, |all, c| all.union(c.settings)),
+            columns,
+        })
+    }
+
+    /// The columns of the primary key, in field order.
+    pub(super) fn primary_key(&self) -> impl Iterator<Item = &CheckedColumn> {
+        self.columns.iter().filter(|c| c.primary_key)
+    }
+}
