@@ -372,18 +372,20 @@ async fn armed(client: &tokio_postgres::Client) -> bool {
 async fn an_open_writer_keeps_the_doorbell_disarmed_and_loses_nothing() {
     let (db, client) = database().await;
     let queue = MemoryQueue::new();
+    // A writer captures a row and stays open. Nobody holds the doorbell
+    // yet, so it does not ring: the watcher must not sleep until it ends.
+    // (Started before the watcher, so that the watcher cannot have armed
+    // the doorbell first: a writer then rings, and there is nothing to test.)
+    let long = db.connect().await.unwrap();
+    long.batch_execute("BEGIN; INSERT INTO items VALUES (1000, 'long')")
+        .await
+        .unwrap();
     let handle = Watcher::builder(db.config().clone(), queue.clone())
         .linger(Duration::from_millis(20))
         .poll_interval(Duration::from_secs(600))
         .build()
         .start();
     wait_until("it leads", || handle.stats().is_leading()).await;
-    // A writer captures a row and stays open: it did not ring, so the
-    // watcher must not sleep until it ends.
-    let long = db.connect().await.unwrap();
-    long.batch_execute("BEGIN; INSERT INTO items VALUES (1000, 'long')")
-        .await
-        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!armed(&client).await, "armed while a silent writer runs");
     // Other writers do not ring either, but the watcher still polls.
