@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::Listener;
+use crate::sql::catalog::listener;
 
 /// Why a payload could not be read or removed.
 #[derive(Debug, thiserror::Error)]
@@ -34,12 +35,7 @@ impl Listener {
     /// (handled already, or expired).
     pub(crate) async fn fetch_payload(&self, id: i64) -> Result<Option<Rows>, PayloadError> {
         let client = self.pool()?.get().await?;
-        let row = client
-            .query_opt(
-                r#"SELECT "old"::text, "new"::text FROM "dawdle"."payloads" WHERE "id" = $1"#,
-                &[&id],
-            )
-            .await?;
+        let row = client.query_opt(listener::PAYLOAD, &[&id]).await?;
         let parse = |text: Option<String>| -> Result<Option<Value>, PayloadError> {
             Ok(text.map(|t| serde_json::from_str(&t)).transpose()?)
         };
@@ -52,12 +48,7 @@ impl Listener {
     /// Removes the rows of handled by-reference events.
     pub(crate) async fn forget_payloads(&self, ids: &[i64]) -> Result<(), PayloadError> {
         let client = self.pool()?.get().await?;
-        client
-            .execute(
-                r#"DELETE FROM "dawdle"."payloads" WHERE "id" = ANY($1)"#,
-                &[&ids],
-            )
-            .await?;
+        client.execute(listener::FORGET_PAYLOADS, &[&ids]).await?;
         Ok(())
     }
 }

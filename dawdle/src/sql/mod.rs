@@ -35,7 +35,7 @@
 //! fixes only the session settings its columns' JSON depends on (see
 //! [`SessionSettings`](crate::SessionSettings)); for most tables, none.
 
-mod catalog;
+pub(crate) mod catalog;
 mod cli;
 mod error;
 mod migration;

@@ -14,39 +14,8 @@ use super::pack::{self, Limits, PendingEvent};
 use super::session::Session;
 use super::{Settings, Stats, WatcherError};
 use crate::queue::{Queue, QueueError};
+use crate::sql::catalog::watcher;
 use crate::wire;
-
-/// Reads the oldest events, each already as its wire JSON (built by
-/// PostgreSQL, so the watcher only concatenates text).
-const FETCH: &str = r#"
-SELECT e."id",
-       json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
-                         'schema', e."schema_name", 'table', e."table_name",
-                         'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
-                         'txid', e."txid"::text, 'old', e."old", 'new', e."new")::text,
-       e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text
-FROM "dawdle"."events" e
-WHERE e."id" >= $2
-ORDER BY e."id"
-LIMIT $1"#;
-
-/// The same event without its rows, for events too large for a message.
-const FETCH_REFERENCE: &str = r#"
-SELECT json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
-                         'schema', e."schema_name", 'table', e."table_name",
-                         'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
-                         'txid', e."txid"::text, 'by_ref', true)::text
-FROM "dawdle"."events" e
-WHERE e."id" = $1"#;
-
-const DELETE: &str = r#"DELETE FROM "dawdle"."events" WHERE "id" = ANY($1)"#;
-
-/// Before an event goes by reference, its rows are copied to
-/// `dawdle.payloads`, so that they are there when the message is received.
-const PARK: &str = r#"
-INSERT INTO "dawdle"."payloads" ("id", "old", "new", "expires_at")
-SELECT "id", "old", "new", now() + make_interval(secs => $2) FROM "dawdle"."events" WHERE "id" = $1
-ON CONFLICT ("id") DO NOTHING"#;
 
 /// What one round did.
 #[derive(Debug, Default)]
@@ -112,7 +81,9 @@ async fn read(
     floor: &mut Floor,
 ) -> Result<Vec<ReadEvent>, WatcherError> {
     let limit = settings.batch_size as i64;
-    let rows = session.query(FETCH, &[&limit, &floor.value()]).await?;
+    let rows = session
+        .query(watcher::FETCH, &[&limit, &floor.value()])
+        .await?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -142,8 +113,11 @@ async fn park(
         let json = if json.len() + wire::ENVELOPE_OVERHEAD > max_bytes || by_reference.contains(&id)
         {
             let retention = settings.payload_retention.as_secs_f64();
-            session.execute(PARK, &[&id, &retention]).await?;
-            let reference: String = session.query_one(FETCH_REFERENCE, &[&id]).await?.get(0);
+            session.execute(watcher::PARK, &[&id, &retention]).await?;
+            let reference: String = session
+                .query_one(watcher::FETCH_REFERENCE, &[&id])
+                .await?
+                .get(0);
             tracing::info!(
                 event = id,
                 bytes = json.len(),
@@ -205,7 +179,7 @@ async fn send(
             .collect();
         stats.record_send(sent.len(), started.elapsed());
         if !sent.is_empty() {
-            session.execute(DELETE, &[&sent]).await?;
+            session.execute(watcher::DELETE, &[&sent]).await?;
         }
         round.sent += sent.len();
         tracing::debug!(
@@ -238,12 +212,7 @@ async fn send(
 
 /// Deletes expired payloads of by-reference events, and says how many.
 pub(crate) async fn expire_payloads(session: &Session) -> Result<u64, WatcherError> {
-    session
-        .execute(
-            r#"DELETE FROM "dawdle"."payloads" WHERE "expires_at" < now()"#,
-            &[],
-        )
-        .await
+    session.execute(watcher::EXPIRE_PAYLOADS, &[]).await
 }
 
 /// Backlog depth (from the id range: two index probes, where `count(*)`
@@ -253,15 +222,7 @@ pub(crate) async fn backlog(
     session: &Session,
     floor: &Floor,
 ) -> Result<(i64, Option<Duration>), WatcherError> {
-    let rows = session
-        .query(
-            r#"SELECT (SELECT max("id") FROM "dawdle"."events") - o."id" + 1,
-                      extract(epoch FROM now() - o."captured_at")::float8
-               FROM (SELECT "id", "captured_at" FROM "dawdle"."events" WHERE "id" >= $1
-                     ORDER BY "id" LIMIT 1) o"#,
-            &[&floor.value()],
-        )
-        .await?;
+    let rows = session.query(watcher::BACKLOG, &[&floor.value()]).await?;
     let Some(row) = rows.into_iter().next() else {
         return Ok((0, None));
     };

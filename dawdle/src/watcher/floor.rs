@@ -7,6 +7,7 @@ use tokio::time::Instant;
 
 use super::session::Session;
 use super::WatcherError;
+use crate::sql::catalog::watcher;
 
 /// How often the watcher tries to raise its [`Floor`].
 const FLOOR_INTERVAL: Duration = Duration::from_millis(100);
@@ -66,12 +67,7 @@ impl Floor {
         if let Some((last_id, xid)) = self.checkpoint {
             // One statement, one snapshot: the check and the lowest waiting id.
             let raised: Option<i64> = session
-                .query_one(
-                    r#"SELECT CASE WHEN pg_snapshot_xmin(pg_current_snapshot())::text::int8 >= $3::int8
-                              THEN (SELECT coalesce(min("id"), $2::int8 + 1) FROM "dawdle"."events"
-                                    WHERE "id" >= $1::int8 AND "id" <= $2::int8) END"#,
-                    &[&self.value, &last_id, &xid],
-                )
+                .query_one(watcher::RAISE_FLOOR, &[&self.value, &last_id, &xid])
                 .await?
                 .get(0);
             match raised {
@@ -82,10 +78,7 @@ impl Floor {
         // A transaction id taken after the highest event id was read (the
         // watcher's session commits asynchronously: this costs no flush).
         let last_id = self.highest;
-        let xid: i64 = session
-            .query_one("SELECT pg_current_xact_id()::text::int8", &[])
-            .await?
-            .get(0);
+        let xid: i64 = session.query_one(watcher::CHECKPOINT, &[]).await?.get(0);
         self.checkpoint = Some((last_id, xid));
         Ok(())
     }

@@ -14,6 +14,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row, Statement};
 
 use super::WatcherError;
+use crate::sql::catalog::watcher;
 
 /// The advisory lock key of the active watcher: `dawdle` in ASCII.
 /// Advisory locks are per database, so there is one leader per database.
@@ -92,10 +93,7 @@ impl Session {
                  SET tcp_user_timeout = 3000;",
             )
             .await?;
-        let source: String = session
-            .query_one(r#"SELECT "source"::text FROM "dawdle"."origin""#, &[])
-            .await?
-            .get(0);
+        let source: String = session.query_one(watcher::SOURCE, &[]).await?.get(0);
         session.source = crate::fnv::fnv(0xcbf2_9ce4_8422_2325, source.as_bytes());
         Ok(session)
     }
@@ -111,25 +109,20 @@ impl Session {
     /// while a writer that captured a row without ringing is still running.
     pub(crate) async fn arm(&self) -> Result<bool, WatcherError> {
         let (class, object) = crate::sql::DOORBELL_LOCK;
-        let row = self
-            .query_one("SELECT pg_try_advisory_lock($1, $2)", &[&class, &object])
-            .await?;
+        let row = self.query_one(watcher::ARM, &[&class, &object]).await?;
         Ok(row.get(0))
     }
 
     /// Disarms the doorbell: writers stop notifying.
     pub(crate) async fn disarm(&self) -> Result<(), WatcherError> {
         let (class, object) = crate::sql::DOORBELL_LOCK;
-        self.query_one("SELECT pg_advisory_unlock($1, $2)", &[&class, &object])
-            .await?;
+        self.query_one(watcher::DISARM, &[&class, &object]).await?;
         Ok(())
     }
 
     /// Tries to become the active watcher.
     pub(crate) async fn try_lead(&self) -> Result<bool, WatcherError> {
-        let row = self
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
-            .await?;
+        let row = self.query_one(watcher::LEAD, &[&LEADER_LOCK]).await?;
         let leading: bool = row.get(0);
         if leading {
             if !self.still_leads().await? {
@@ -156,10 +149,7 @@ impl Session {
         // A bigint key is held as (high 32 bits, low 32 bits, 1).
         let row = self
             .query_one(
-                "SELECT EXISTS (SELECT FROM pg_catalog.pg_locks WHERE locktype = 'advisory' \
-                 AND pid = pg_catalog.pg_backend_pid() AND database = (SELECT oid FROM pg_catalog.pg_database \
-                 WHERE datname = pg_catalog.current_database()) \
-                 AND classid::int8 = $1 AND objid::int8 = $2 AND objsubid = 1 AND granted)",
+                watcher::STILL_LEADS,
                 &[&(LEADER_LOCK >> 32), &(LEADER_LOCK & 0xffff_ffff)],
             )
             .await?;
@@ -169,14 +159,7 @@ impl Session {
     /// Refuses an event-id sequence that hands out ids in blocks: the floor
     /// (see `floor.rs`) relies on ids being taken one at a time, in order.
     async fn check_event_ids(&self) -> Result<(), WatcherError> {
-        let cache: Option<i64> = self
-            .query_one(
-                r#"SELECT (SELECT s.seqcache FROM pg_catalog.pg_sequence s
-                           WHERE s.seqrelid = pg_catalog.pg_get_serial_sequence('"dawdle"."events"', 'id')::regclass)"#,
-                &[],
-            )
-            .await?
-            .get(0);
+        let cache: Option<i64> = self.query_one(watcher::ID_CACHE, &[]).await?.get(0);
         match cache {
             Some(cache) if cache > 1 => Err(WatcherError::Unsupported(format!(
                 "the identity sequence of dawdle.events.id has CACHE {cache}; with more than 1, \
