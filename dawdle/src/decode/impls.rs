@@ -1,10 +1,9 @@
-//! `Decode` for scalars, text, bytes, uuid, numeric, json, `Option` and arrays.
+//! `Decode` for scalars, text, bytes, uuid, json, `Option` and arrays.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
-use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -118,35 +117,6 @@ macro_rules! float {
 }
 
 float!(f32 => "real", f64 => "double precision");
-
-/// `numeric` travels as text so that no JSON parser rounds it through `f64`.
-impl Decode for Decimal {
-    const ENCODING: Encoding = Encoding::Text;
-    const SETTINGS: SessionSettings = SessionSettings::NONE;
-
-    fn sql_type() -> Cow<'static, str> {
-        "numeric".into()
-    }
-
-    fn decode(value: &Value) -> Result<Self, ValueError> {
-        let text = match value {
-            Value::String(text) => Cow::Borrowed(text.as_str()),
-            Value::Number(n) if !n.is_f64() => Cow::Owned(n.to_string()),
-            _ => return Err(ValueError::expected("a numeric as a string")),
-        };
-        match &*text {
-            "NaN" | "Infinity" | "-Infinity" => Err(ValueError::new(format_args!(
-                "rust_decimal::Decimal cannot hold {text}"
-            ))),
-            // from_str_exact refuses to round: digits past what Decimal holds are an error.
-            _ => Decimal::from_str_exact(&text).map_err(|e| {
-                ValueError::new(format_args!(
-                    "{e} (Decimal holds at most 28 significant digits)"
-                ))
-            }),
-        }
-    }
-}
 
 impl Decode for String {
     const SETTINGS: SessionSettings = SessionSettings::NONE;
@@ -342,19 +312,6 @@ mod tests {
         );
         assert_eq!(<Vec<Option<Value>>>::SETTINGS, SessionSettings::NONE);
         assert_eq!(<HashMap<String, f64>>::SETTINGS, SessionSettings::NONE);
-    }
-
-    #[test]
-    fn decimal_refuses_to_round() {
-        let long = json!("1234567890123456789012345678901.5");
-        let err = Decimal::decode(&long).unwrap_err();
-        assert!(err.reason().contains("28 significant digits"), "{err}");
-        assert_eq!(
-            Decimal::decode(&json!("-0.000000000000000000000000001"))
-                .unwrap()
-                .to_string(),
-            "-0.000000000000000000000000001"
-        );
     }
 
     #[test]

@@ -130,7 +130,21 @@ impl Decode for Interval {
         let text = value
             .as_str()
             .ok_or_else(|| ValueError::expected("a string"))?;
-        Interval::parse_iso8601(text)
+        // PostgreSQL 17 and later hold infinite intervals as every field at
+        // its limit, which is how the `FromSql` below reads them.
+        match text {
+            "infinity" => Ok(Interval {
+                months: i32::MAX,
+                days: i32::MAX,
+                microseconds: i64::MAX,
+            }),
+            "-infinity" => Ok(Interval {
+                months: i32::MIN,
+                days: i32::MIN,
+                microseconds: i64::MIN,
+            }),
+            text => Interval::parse_iso8601(text),
+        }
     }
 }
 
@@ -201,5 +215,21 @@ mod tests {
             microseconds: -1_500_000,
         };
         assert_eq!(Interval::parse_iso8601(&i.to_string()).unwrap(), i);
+    }
+
+    #[test]
+    fn reads_infinities_as_their_binary_form() {
+        let read = |raw: [u8; 16]| Interval::from_sql(&Type::INTERVAL, &raw).unwrap();
+        let mut end = [0xff; 16];
+        end[0] = 0x7f;
+        end[8] = 0x7f;
+        end[12] = 0x7f;
+        let mut start = [0; 16];
+        start[0] = 0x80;
+        start[8] = 0x80;
+        start[12] = 0x80;
+        let decode = |text: &str| Interval::decode(&serde_json::json!(text)).unwrap();
+        assert_eq!(decode("infinity"), read(end));
+        assert_eq!(decode("-infinity"), read(start));
     }
 }

@@ -9,11 +9,41 @@
 //! implementations here read that form back, so that a decoded row equals
 //! what a direct query returns, field for field.
 //!
+//! # Types
+//!
+//! Where a direct tokio-postgres query reads a value, its event decodes to
+//! the same value; where the direct query fails, the event is refused with a
+//! [`DecodeError`] that names the column, the value and the reason, and the
+//! listener dead-letters it.
+//!
+//! | PostgreSQL | Rust | At the edges |
+//! |---|---|---|
+//! | `smallint`, `integer`, `bigint` | `i16`, `i32`, `i64` | every value |
+//! | `real`, `double precision` | `f32`, `f64` | every value, bit for bit: NaN, ±infinity, -0 |
+//! | `numeric` | `rust_decimal::Decimal` | exact, scale kept, up to 28 decimal places; past that rounded as rust_decimal's `FromSql` rounds (`0.1234567890123456789012345678901` → `0.1234567890123456789012345679`, `1.00000000000000000000000000000001` → `1.0000000000000000000000000000`); NaN, ±Infinity and values that do not round to within ±`Decimal::MAX` are errors |
+//! | `boolean` | `bool` | |
+//! | `text`, `varchar`, `char(n)` | `String` | `char(n)` with its padding |
+//! | `bytea` | `Vec<u8>` | |
+//! | `uuid` | `uuid::Uuid` | |
+//! | `date` | `chrono::NaiveDate`, `time::Date` | ±infinity and dates past the Rust type's range (chrono: 262142-12-31; `time`: 9999-12-31) are errors |
+//! | `time` | `chrono::NaiveTime`, `time::Time` | `24:00:00` is `00:00:00` |
+//! | `timestamp` | `chrono::NaiveDateTime`, `time::PrimitiveDateTime` | ±infinity and timestamps past the Rust type's range are errors |
+//! | `timestamptz` | `chrono::DateTime<Utc>`, `chrono::DateTime<FixedOffset>`, `time::OffsetDateTime` | the instant, at offset +00:00, whatever the writer's time zone; ±infinity and instants past the Rust type's range are errors |
+//! | `interval` | [`Interval`] | every value; PostgreSQL 17's ±infinity as every field at its limit |
+//! | `json`, `jsonb` | `serde_json::Value`, `serde_json::Map`, `HashMap<String, V>`, `BTreeMap<String, V>` | |
+//! | arrays | `Vec<T>`, `Vec<Option<T>>` for NULL elements | any lower bound; nested `Vec`s for more dimensions |
+//! | nullable columns | `Option<T>` | |
+//!
+//! The `time` types need the `time` feature. Enums and typed json decode
+//! through serde with `#[dawdle(serde)]`; other types through an `sql`
+//! override or an implementation of [`Decode`].
+//!
 //! [`to_json`]: https://www.postgresql.org/docs/current/functions-json.html
 
 mod error;
 mod impls;
 mod interval;
+mod numeric;
 mod row;
 mod temporal;
 
@@ -28,7 +58,7 @@ use serde_json::Value;
 
 /// A Rust type that a captured column decodes into.
 ///
-/// dawdle implements it for the types listed in the [crate docs](crate#types);
+/// dawdle implements it for the types listed in the [module docs](crate::decode#types);
 /// implement it for your own types, or decode them with their `serde`
 /// implementation through `#[dawdle(serde)]`.
 ///

@@ -150,6 +150,53 @@ impl Parts {
         ValueError::new("out of the range the Rust type can hold")
     }
 
+    /// PostgreSQL's `time` runs to 24:00:00 inclusive; tokio-postgres adds
+    /// its microseconds to midnight, wrapping, and reads midnight.
+    fn wrapping_day(mut self) -> Parts {
+        if (self.hour, self.minute, self.second, self.micro) == (24, 0, 0, 0) {
+            self.hour = 0;
+        }
+        self
+    }
+
+    /// The instant, in microseconds since 1970-01-01 00:00 UTC.
+    ///
+    /// Computed on its own calendar rather than through the Rust types':
+    /// a writer east of UTC writes their last instants with a local date
+    /// past the last one they hold, yet tokio-postgres reads those instants.
+    fn unix_micros(&self) -> Result<i128, ValueError> {
+        let leap = self.year % 4 == 0 && (self.year % 100 != 0 || self.year % 400 == 0);
+        let month_days = match self.month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => 0,
+        };
+        if !(1..=month_days).contains(&self.day)
+            || self.hour > 23
+            || self.minute > 59
+            || self.second > 59
+        {
+            return Err(ValueError::new("not a valid date and time"));
+        }
+        // Days from 1970-01-01 in the proleptic Gregorian calendar, counted
+        // in 400-year eras of 146097 days, each year starting on 1 March.
+        let year = i64::from(self.year) - i64::from(self.month <= 2);
+        let era = year.div_euclid(400);
+        let year_of_era = year - era * 400;
+        let march_month = i64::from((self.month + 9) % 12);
+        let day_of_year = (153 * march_month + 2) / 5 + i64::from(self.day) - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        let days = era * 146_097 + day_of_era - 719_468;
+        let seconds = days * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+            - i64::from(self.offset.unwrap_or(0));
+        Ok(i128::from(seconds) * 1_000_000 + i128::from(self.micro))
+    }
+
     fn chrono_date(&self) -> Result<NaiveDate, ValueError> {
         NaiveDate::from_ymd_opt(self.year, self.month, self.day).ok_or_else(|| self.out_of_range())
     }
@@ -163,12 +210,10 @@ impl Parts {
         Ok(self.chrono_date()?.and_time(self.chrono_time()?))
     }
 
-    fn chrono_fixed(&self) -> Result<DateTime<FixedOffset>, ValueError> {
-        let offset =
-            FixedOffset::east_opt(self.offset.unwrap_or(0)).ok_or_else(|| self.out_of_range())?;
-        self.chrono_datetime()?
-            .and_local_timezone(offset)
-            .single()
+    fn chrono_instant(&self) -> Result<DateTime<Utc>, ValueError> {
+        i64::try_from(self.unix_micros()?)
+            .ok()
+            .and_then(DateTime::from_timestamp_micros)
             .ok_or_else(|| self.out_of_range())
     }
 }
@@ -196,11 +241,11 @@ macro_rules! temporal {
 
 temporal! {
     NaiveDate => "date", (true, false, false), |p| p.chrono_date();
-    NaiveTime => "time", (false, true, false), |p| p.chrono_time();
+    NaiveTime => "time", (false, true, false), |p| p.wrapping_day().chrono_time();
     NaiveDateTime => "timestamp", (true, true, false), |p| p.chrono_datetime();
     // As tokio-postgres reads it: the instant, at offset +00:00.
-    DateTime<FixedOffset> => "timestamptz", (true, true, true), |p| Ok(p.chrono_fixed()?.with_timezone(&FixedOffset::east_opt(0).expect("0 is a valid offset")));
-    DateTime<Utc> => "timestamptz", (true, true, true), |p| Ok(p.chrono_fixed()?.with_timezone(&Utc));
+    DateTime<FixedOffset> => "timestamptz", (true, true, true), |p| Ok(p.chrono_instant()?.with_timezone(&FixedOffset::east_opt(0).expect("0 is a valid offset")));
+    DateTime<Utc> => "timestamptz", (true, true, true), |p| p.chrono_instant();
 }
 
 #[cfg(feature = "time")]
@@ -236,17 +281,14 @@ mod time_crate {
 
         fn time_offset(&self) -> Result<time::OffsetDateTime, ValueError> {
             // As tokio-postgres reads it: the instant, at offset UTC.
-            let offset = time::Duration::seconds(self.offset.unwrap_or(0).into());
-            self.time_primitive()?
-                .checked_sub(offset)
-                .map(time::PrimitiveDateTime::assume_utc)
-                .ok_or_else(|| self.out_of_range())
+            time::OffsetDateTime::from_unix_timestamp_nanos(self.unix_micros()? * 1000)
+                .map_err(|_| self.out_of_range())
         }
     }
 
     temporal! {
         time::Date => "date", (true, false, false), |p| p.time_date();
-        time::Time => "time", (false, true, false), |p| p.time_time();
+        time::Time => "time", (false, true, false), |p| p.wrapping_day().time_time();
         time::PrimitiveDateTime => "timestamp", (true, true, false), |p| p.time_primitive();
         time::OffsetDateTime => "timestamptz", (true, true, true), |p| p.time_offset();
     }
@@ -279,12 +321,51 @@ mod tests {
     }
 
     #[test]
+    fn reads_what_tokio_postgres_reads() {
+        // The end of PostgreSQL's day is tokio-postgres's midnight.
+        assert_eq!(
+            NaiveTime::decode(&json!("24:00:00")).unwrap(),
+            NaiveTime::MIN
+        );
+        // chrono's last instant, written 14 hours east of UTC.
+        let last = DateTime::<Utc>::decode(&json!("262143-01-01T13:59:59.999999+14:00")).unwrap();
+        assert_eq!(
+            last.timestamp_micros(),
+            NaiveDateTime::MAX.and_utc().timestamp_micros()
+        );
+        let epoch = DateTime::<FixedOffset>::decode(&json!("1969-12-31T19:00:00-05")).unwrap();
+        assert_eq!(epoch.timestamp_micros(), 0);
+        let bc = DateTime::<Utc>::decode(&json!("4714-11-24T00:00:00+00:00 BC")).unwrap();
+        assert_eq!(bc.to_rfc3339(), "-4713-11-24T00:00:00+00:00");
+    }
+
+    #[cfg(feature = "time")]
+    #[test]
+    fn reads_what_tokio_postgres_reads_into_time() {
+        assert_eq!(
+            time::Time::decode(&json!("24:00:00")).unwrap(),
+            time::Time::MIDNIGHT
+        );
+        let last =
+            time::OffsetDateTime::decode(&json!("10000-01-01T08:59:59.999999+09:00")).unwrap();
+        assert_eq!(last.offset(), time::UtcOffset::UTC);
+        assert_eq!(
+            (last.year(), last.hour(), last.microsecond()),
+            (9999, 23, 999_999)
+        );
+        assert!(time::OffsetDateTime::decode(&json!("9999-12-31T23:00:00-01:00")).is_err());
+    }
+
+    #[test]
     fn refuses_what_rust_cannot_hold() {
         assert!(NaiveDate::decode(&json!("infinity"))
             .unwrap_err()
             .reason()
             .contains("infinity"));
-        assert!(NaiveTime::decode(&json!("24:00:00")).is_err());
+        assert!(NaiveTime::decode(&json!("24:00:01")).is_err());
+        assert!(NaiveDateTime::decode(&json!("2020-02-04T24:00:00")).is_err());
+        assert!(DateTime::<Utc>::decode(&json!("262143-01-01T00:00:00-00:00:01")).is_err());
+        assert!(DateTime::<Utc>::decode(&json!("2020-02-30T00:00:00+00")).is_err());
         assert!(NaiveDate::decode(&json!("2020-02-30")).is_err());
         assert!(NaiveDateTime::decode(&json!("2020-02-04")).is_err());
     }
