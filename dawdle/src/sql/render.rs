@@ -238,10 +238,24 @@ fn row_json(table: &CheckedTable, record: Record) -> String {
     if let [only] = chunks.as_slice() {
         return object(only, "json_build_object");
     }
+    // Spliced as text: merging as jsonb would rewrite the values of json
+    // columns (`1e16` becomes `10000000000000000`, `-0` becomes `0`), and
+    // then the event would no longer read as a direct query does. Each
+    // chunk's object loses the braces where it meets its neighbours.
+    let last = chunks.len() - 1;
     let mut out = String::from("(");
-    join(&mut out, chunks, " || ", |out, chunk| {
-        out.push_str(&object(chunk, "jsonb_build_object"))
-    });
+    for (i, chunk) in chunks.into_iter().enumerate() {
+        let text = format!("{}::text", object(chunk, "json_build_object"));
+        let spliced = match i {
+            0 => format!("left({text}, -1)"),
+            i if i == last => format!("right({text}, -1)"),
+            _ => format!("left(right({text}, -1), -1)"),
+        };
+        if i > 0 {
+            out.push_str(" || ', ' || ");
+        }
+        out.push_str(&spliced);
+    }
     out.push_str(")::json");
     out
 }
