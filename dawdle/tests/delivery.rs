@@ -16,8 +16,8 @@ use dawdle::queue::{
     BoxFuture, MemoryQueue, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage,
     SendOutcome,
 };
-use dawdle::testing::TestDb;
 use dawdle::{Change, Runtime, Watched};
+use dawdle_test::TestDb;
 
 /// A row whose every change bumps `version`: the order of its changes.
 #[derive(Debug, Clone, PartialEq, Watched)]

@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use dawdle::queue::{MemoryQueue, OutgoingMessage, Queue, SqsQueue};
-use dawdle::testing::{CountingQueue, SqsServer, TestDb};
 use dawdle::{Change, Delete, Insert, Runtime, Update, Watched};
+use dawdle_test::{CountingQueue, SqsServer, TestDb};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 

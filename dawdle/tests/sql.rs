@@ -3,8 +3,8 @@
 //! not depend on the derive.
 
 use dawdle::sql::{self, SqlError};
-use dawdle::testing::TestDb;
 use dawdle::{Column, Encoding, Events, SessionSettings, Table};
+use dawdle_test::TestDb;
 use serde_json::{json, Value};
 
 const fn column(name: &'static str) -> Column {

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use dawdle::queue::{MemoryQueue, Queue, SqsQueue};
-use dawdle::testing::{SqsServer, TestDb};
 use dawdle::watcher::{Watcher, WatcherHandle};
 use dawdle::wire::Envelope;
 use dawdle::{Column, Encoding, Events, SessionSettings, Table};
+use dawdle_test::{SqsServer, TestDb};
 use tokio::time::{timeout, Instant};
 
 static ITEMS: Table = Table {

@@ -56,11 +56,11 @@ pub struct Order {
     pub placed_at: DateTime<Utc>,
 }
 
-/// A fresh database (see `dawdle::testing::TestDb`) with the example schema
+/// A fresh database (a `dawdle_test::TestDb`) with the example schema
 /// (`schema.sql`) and dawdle's SQL for the models, and a connection to it.
 pub async fn example_database(
-) -> Result<(dawdle::testing::TestDb, tokio_postgres::Client), Box<dyn std::error::Error>> {
-    let db = dawdle::testing::TestDb::new().await?;
+) -> Result<(dawdle_test::TestDb, tokio_postgres::Client), Box<dyn std::error::Error>> {
+    let db = dawdle_test::TestDb::new().await?;
     let mut client = db.connect().await?;
     client.batch_execute(include_str!("../schema.sql")).await?;
     dawdle::sql::apply(&mut client, &dawdle::sql::up_registered()?).await?;

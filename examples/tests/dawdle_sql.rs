@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use dawdle::testing::TestDb;
+use dawdle_test::TestDb;
 
 fn dawdle_sql(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_dawdle-sql"))

@@ -6,8 +6,8 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use dawdle::queue::{Queue, SqsQueue};
-use dawdle::testing::{SqsServer, TestDb};
 use dawdle::wire::Envelope;
+use dawdle_test::{SqsServer, TestDb};
 use tokio::time::Instant;
 
 /// The watcher process, killed if the test fails before it stops it.

@@ -1,16 +1,15 @@
 //! The server of the write-cost section: `DATABASE_URL` when set, else a
 //! cluster of our own with durable settings.
 //!
-//! `dawdle::testing`'s throwaway cluster runs with `fsync=off` and
-//! `synchronous_commit=off`, which hides the commit cost that NOTIFY's
-//! cluster-wide lock serializes; here commits wait for their WAL flush, as
-//! in production: `dawdle::testing::Cluster::start(true)`.
+//! The tests' throwaway cluster (`dawdle_test::TestDb`) runs with
+//! `fsync=off` and `synchronous_commit=off`, which hides the commit cost
+//! that NOTIFY's cluster-wide lock serializes; here commits wait for their
+//! WAL flush, as in production: `dawdle_test::Cluster::start(true)`.
 
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use dawdle::testing::Cluster;
-
+use dawdle::testing::TestDatabase;
+use dawdle_test::Cluster;
 use tokio_postgres::{Client, Config, NoTls};
 
 use crate::Result;
@@ -21,37 +20,10 @@ pub struct Server {
     cluster: Option<Cluster>,
 }
 
-/// A database created for one measurement.
-#[derive(Debug)]
-pub struct Db {
-    name: String,
-    pub config: Config,
-    admin: Config,
-}
-
-impl Db {
-    pub async fn connect(&self) -> Result<Client> {
-        connect(&self.config).await
-    }
-
-    /// Drops the database (forcibly: nothing of it is needed any more).
-    pub async fn drop(self) -> Result<()> {
-        let admin = connect(&self.admin).await?;
-        admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .await?;
-        Ok(())
-    }
-}
-
-pub async fn connect(config: &Config) -> Result<Client> {
-    let (client, connection) = config.connect(NoTls).await?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
+/// A connection as the server's admin, for what concerns the whole server.
+async fn connect_admin(admin: &Config) -> Result<Client> {
+    let (client, connection) = admin.connect(NoTls).await?;
+    tokio::spawn(connection);
     Ok(client)
 }
 
@@ -94,41 +66,24 @@ impl Server {
     }
 
     pub async fn describe(&self) -> Result<String> {
-        let client = connect(&self.admin).await?;
-        let text = describe(&client).await?;
+        let text = describe(&connect_admin(&self.admin).await?).await?;
         Ok(match self.cluster {
             Some(_) => format!("{text} (a durable cluster of the bench's own)"),
             None => format!("{text} (DATABASE_URL)"),
         })
     }
 
-    /// A fresh, empty database.
-    pub async fn database(&self) -> Result<Db> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            "dawdle_bench_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let admin = connect(&self.admin).await?;
-        admin
-            .batch_execute(&format!(
-                "CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"
-            ))
-            .await?;
-        let mut config = self.admin.clone();
-        config.dbname(&name);
-        Ok(Db {
-            name,
-            config,
-            admin: self.admin.clone(),
-        })
+    /// A fresh, empty database, dropped with the value.
+    pub async fn database(&self) -> Result<TestDatabase> {
+        Ok(TestDatabase::on(&self.admin).await?)
     }
 
     /// A checkpoint, so that one variant does not pay for the last one's WAL.
     pub async fn checkpoint(&self) -> Result<()> {
-        let admin = connect(&self.admin).await?;
-        admin.batch_execute("CHECKPOINT").await?;
+        connect_admin(&self.admin)
+            .await?
+            .batch_execute("CHECKPOINT")
+            .await?;
         Ok(())
     }
 

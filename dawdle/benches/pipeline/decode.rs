@@ -70,7 +70,7 @@ impl From<PlainOrder> for Order {
 
 /// The `new` row of a real captured insert, as JSON text.
 async fn sample() -> Result<String> {
-    let db = dawdle::testing::TestDb::new().await?;
+    let db = dawdle_test::TestDb::new().await?;
     let mut client = db.connect().await?;
     client.batch_execute(model::CREATE_TABLE).await?;
     dawdle::sql::apply(&mut client, &model::dawdle_up()).await?;

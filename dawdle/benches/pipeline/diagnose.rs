@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dawdle::testing::TestDatabase;
 use dawdle::watcher::Watcher;
 use dawdle::MemoryQueue;
 
-use crate::cluster::{process_cpu, Db, Server};
+use crate::cluster::{process_cpu, Server};
 use crate::consumer;
 use crate::model;
 use crate::report::Report;
@@ -72,7 +73,7 @@ pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Res
             } else {
                 None
             };
-            db.drop().await?;
+            drop(db);
             let (cpu_us, wall_us) = result?;
             let suffix = if per_statement == 1 { "" } else { "_100_rows" };
             let shape = if per_statement == 1 {
@@ -118,14 +119,14 @@ pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Res
     }
     report.note(
         "diagnosis: one writer, synchronous_commit=off, CPU from /proc of its backend; \
-         not part of the SPEC figures.",
+         not held to any bar.",
     );
     Ok(())
 }
 
 /// (writer backend CPU µs per row, wall µs per row).
 async fn trigger_cost(
-    db: &Db,
+    db: &TestDatabase,
     capture: &Capture,
     rows: i64,
     per_statement: i64,
@@ -185,7 +186,7 @@ async fn trigger_cost(
 
 /// Drains `events` waiting events: (watcher backend CPU µs per event, this
 /// process's CPU µs per event).
-async fn watcher_cost(db: &Db, events: u64) -> Result<(f64, f64)> {
+async fn watcher_cost(db: &TestDatabase, events: u64) -> Result<(f64, f64)> {
     let queue = Arc::new(MemoryQueue::new());
     let received = Arc::new(AtomicU64::new(0));
     let counter = received.clone();
@@ -197,7 +198,7 @@ async fn watcher_cost(db: &Db, events: u64) -> Result<(f64, f64)> {
         }),
     );
     let own = process_cpu("self").map(|c| c.0);
-    let watcher = Watcher::builder_shared(db.config.clone(), queue)
+    let watcher = Watcher::builder_shared(db.config().clone(), queue)
         .build()
         .start();
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -18,7 +18,7 @@
 //! created on it); otherwise the write cost runs on a cluster of its own with
 //! durable settings (`fsync=on`, `synchronous_commit=on`: the commit cost
 //! that NOTIFY serializes is only visible there), and the other sections on
-//! `dawdle::testing`'s throwaway cluster (`fsync=off`).
+//! the tests' throwaway cluster (`dawdle_test::TestDb`, `fsync=off`).
 //!
 //! Throughput and latency are measured twice: end to end, through a
 //! `dawdle::Runtime` (watcher + listener) to a `#[dawdle::handler]`, and for
@@ -161,7 +161,7 @@ async fn run(options: Options) -> Result<()> {
         .any(|s| options.runs(s));
     if needs_test_db {
         // Starts the throwaway cluster (or uses DATABASE_URL).
-        let db = dawdle::testing::TestDb::new().await?;
+        let db = dawdle_test::TestDb::new().await?;
         let client = db.connect().await?;
         report.machine(
             "decode/throughput/latency server",
@@ -185,7 +185,7 @@ async fn run(options: Options) -> Result<()> {
     if options.runs("sqs") {
         // moto's server: DAWDLE_MOTO_SERVER, target/moto-venv (scripts/test
         // installs it) or PATH; without it these rows are left out.
-        match dawdle::testing::SqsServer::get().await {
+        match dawdle_test::SqsServer::get().await {
             Ok(_) => {
                 let end = throughput::End::SqsHandler;
                 eprintln!("== throughput to {end:?}");

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::{Options, Result};
 
-/// A SPEC.md bar a figure is held to.
+/// The bar a figure is held to (README's Performance table).
 #[derive(Debug, Clone, Copy)]
 pub enum Bar {
     AtLeast(f64),
@@ -164,7 +164,7 @@ impl Report {
             let _ = writeln!(out, "- {what}: {text}");
         }
         out.push('\n');
-        out.push_str("| section | figure | value | SPEC bar | JSON key |\n");
+        out.push_str("| section | figure | value | bar | JSON key |\n");
         out.push_str("|---|---|---:|---|---|\n");
         for line in &self.lines {
             let _ = writeln!(

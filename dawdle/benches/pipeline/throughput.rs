@@ -2,7 +2,7 @@
 //! steady rate, on MemoryQueue. Each is measured to two ends:
 //!
 //! - [`End::Handler`]: a `dawdle::Runtime` (watcher + listener) calling the
-//!   bench's `#[dawdle::handler]`: decode included, what SPEC.md's bars are
+//!   bench's `#[dawdle::handler]`: decode included, what the bars are
 //!   about;
 //! - [`End::Receive`]: the watcher alone, to a consumer that receives from
 //!   the queue and parses the envelopes.
@@ -13,9 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dawdle::queue::SqsQueue;
-use dawdle::testing::{CountingQueue, QueueCalls, SqsServer, TestDb};
 use dawdle::watcher::{Stats, Watcher, WatcherHandle};
 use dawdle::{MemoryQueue, Runtime, RuntimeHandle};
+use dawdle_test::{CountingQueue, QueueCalls, SqsServer, TestDb};
 use tokio::task::JoinHandle;
 
 use crate::consumer::{self, key_id, Consumer};
@@ -33,7 +33,7 @@ pub enum End {
 }
 
 impl End {
-    /// Prefix of the JSON keys: the handler figures carry SPEC.md's names.
+    /// Prefix of the JSON keys: the handler figures carry the bars' names.
     fn prefix(self) -> &'static str {
         match self {
             End::Handler => "",
@@ -309,7 +309,7 @@ pub async fn throughput(options: &Options, report: &mut Report, end: End) -> Res
         "events per send call at saturation (≤ 10 messages of ≤ 100 events, as SendMessageBatch)",
         events_sent as f64 / send_calls.max(1) as f64,
         "events",
-        // SPEC.md's bar is for SQS; MemoryQueue packs the same way.
+        // The bar is for SQS; MemoryQueue packs the same way.
         (end != End::Receive).then_some(Bar::AtLeast(50.0)),
     );
     if let (End::SqsHandler, Some((send, receive, delete))) = (end, calls) {

@@ -16,13 +16,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dawdle::testing::TestDatabase;
 use dawdle::watcher::{Watcher, WatcherHandle};
 use dawdle::MemoryQueue;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
-use crate::cluster::{Db, Server};
+use crate::cluster::Server;
 use crate::consumer::{self, Consumer};
 use crate::model;
 use crate::report::{Bar, Report};
@@ -264,12 +265,15 @@ async fn measure(
     options: &Options,
 ) -> Result<Outcome> {
     let db = server.database().await?;
-    let result = measure_on(&db, variant, load, options).await;
-    db.drop().await?;
-    result
+    measure_on(&db, variant, load, options).await
 }
 
-async fn measure_on(db: &Db, variant: Variant, load: Load, options: &Options) -> Result<Outcome> {
+async fn measure_on(
+    db: &TestDatabase,
+    variant: Variant,
+    load: Load,
+    options: &Options,
+) -> Result<Outcome> {
     let mut client = db.connect().await?;
     client.batch_execute(model::CREATE_TABLE).await?;
     let consumed = Arc::new(AtomicU64::new(0));
@@ -365,7 +369,7 @@ async fn measure_on(db: &Db, variant: Variant, load: Load, options: &Options) ->
 }
 
 /// (b)'s far side: a watcher draining to a MemoryQueue, a consumer emptying it.
-async fn start_dawdle(db: &Db, consumed: &Arc<AtomicU64>) -> Result<Side> {
+async fn start_dawdle(db: &TestDatabase, consumed: &Arc<AtomicU64>) -> Result<Side> {
     let queue = Arc::new(MemoryQueue::new());
     let counter = consumed.clone();
     let consumer = consumer::spawn(
@@ -375,7 +379,7 @@ async fn start_dawdle(db: &Db, consumed: &Arc<AtomicU64>) -> Result<Side> {
             counter.fetch_add(events.len() as u64, Ordering::Relaxed);
         }),
     );
-    let watcher = Watcher::builder_shared(db.config.clone(), queue)
+    let watcher = Watcher::builder_shared(db.config().clone(), queue)
         .build()
         .start();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -428,8 +432,11 @@ async fn writer(
 /// DawdleDB's watcher: LISTEN on the channel, and for each notification
 /// claim the event with `DELETE ... RETURNING payload` and decode it, one
 /// at a time (DawdleDB's GenServer handles notifications sequentially).
-async fn dawdle_db_watcher(db: &Db, claimed: Arc<AtomicU64>) -> Result<[JoinHandle<()>; 2]> {
-    let (listener, mut connection) = db.config.connect(NoTls).await?;
+async fn dawdle_db_watcher(
+    db: &TestDatabase,
+    claimed: Arc<AtomicU64>,
+) -> Result<[JoinHandle<()>; 2]> {
+    let (listener, mut connection) = db.config().connect(NoTls).await?;
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let driver = tokio::spawn(async move {
         while let Some(message) = poll_fn(|cx| connection.poll_message(cx)).await {

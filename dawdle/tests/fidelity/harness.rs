@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
 use std::fmt::Debug;
 
-use dawdle::testing::TestDb;
 use dawdle::{DecodeError, Table, Watched};
+use dawdle_test::TestDb;
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use tokio_postgres::types::ToSql;

@@ -1,5 +1,5 @@
-//! The Ecto rule (SPEC piece 8): a row decoded from a captured event equals
-//! the same row read by a direct tokio-postgres query, field for field.
+//! Fidelity: a row decoded from a captured event equals the same row read
+//! by a direct tokio-postgres query, field for field.
 //!
 //! Every test writes rows through SQL into a fresh database with dawdle's
 //! triggers, decodes `dawdle.events` with `Watched::from_json` and compares

@@ -11,9 +11,9 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use dawdle::testing::SqsServer;
 use dawdle::{Change, Runtime, SqsQueue};
 use dawdle_examples::User;
+use dawdle_test::SqsServer;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[dawdle::handler]

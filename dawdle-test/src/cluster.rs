@@ -1,0 +1,183 @@
+//! A throwaway PostgreSQL cluster from the installed binaries.
+//!
+//! Binaries are looked up in `DAWDLE_PG_BIN`, `pg_config --bindir`,
+//! `/usr/lib/postgresql/*/bin` (the newest) and `PATH`. As root, the
+//! cluster runs as the `postgres` user (`initdb` refuses root).
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio_postgres::{Config, NoTls};
+
+use crate::process::{free_port, is_root, quote, shell};
+use crate::Error;
+
+/// A PostgreSQL cluster of its own, in a fresh temporary directory. It
+/// stops, and its directory goes, on [`Cluster::stop`] or when the process
+/// exits, however it exits: a shell wrapper holds the server and waits on a
+/// pipe that closes with us.
+#[derive(Debug)]
+pub struct Cluster {
+    admin: Config,
+    port: u16,
+    wrapper: Child,
+}
+
+impl Cluster {
+    /// Starts a cluster. `durable`: `fsync`, `synchronous_commit` and
+    /// `full_page_writes` on, as in production (benchmarks of commit cost);
+    /// otherwise off, which is faster for tests.
+    pub async fn start(durable: bool) -> Result<Cluster, Error> {
+        let bin = bin_dir()?;
+        let as_postgres = is_root();
+        let dir = new_dir(as_postgres)?;
+        if let Err(e) = init(&bin, &dir, as_postgres).await {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let port = free_port()?;
+        let durability = if durable { "on" } else { "off" };
+        let q = |p: &Path| quote(&p.display().to_string());
+        // The wrapper stops the server and removes the directory when its
+        // stdin closes, which happens when this process exits, however it
+        // exits.
+        let run = format!(
+            "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync={durability} \
+             -c synchronous_commit={durability} -c full_page_writes={durability} -c max_connections=300 \
+             > {dir}/server.log 2>&1 & pid=$!; read _ignored; kill -INT $pid; wait $pid; rm -rf {dir}",
+            postgres = q(&bin.join("postgres")),
+            data = q(&dir.join("data")),
+            dir = q(&dir),
+        );
+        let wrapper = shell(&run, as_postgres)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            // Out of our process group, so that a Ctrl-C meant for us does
+            // not kill the wrapper before it cleans up.
+            .process_group(0)
+            .spawn()
+            .map_err(Error::io("cannot start postgres"))?;
+        let mut admin = Config::new();
+        admin
+            .host("127.0.0.1")
+            .port(port)
+            .user("postgres")
+            .dbname("postgres");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !accepts_queries(&admin).await {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+                return Err(Error::failed("the throwaway cluster did not start:", log));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Cluster {
+            admin,
+            port,
+            wrapper,
+        })
+    }
+
+    /// Connection settings of the `postgres` database, as superuser `postgres`.
+    pub fn admin(&self) -> &Config {
+        &self.admin
+    }
+
+    /// The URL of the `postgres` database, as superuser `postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the cluster and waits until its directory is gone.
+    pub async fn stop(mut self) {
+        drop(self.wrapper.stdin.take());
+        let _ = tokio::task::spawn_blocking(move || self.wrapper.wait()).await;
+    }
+}
+
+/// The directory of the installed PostgreSQL binaries.
+pub(crate) fn bin_dir() -> Result<PathBuf, Error> {
+    let has_initdb = |dir: &Path| dir.join("initdb").is_file();
+    if let Some(dir) = std::env::var_os("DAWDLE_PG_BIN").map(PathBuf::from) {
+        return if has_initdb(&dir) {
+            Ok(dir)
+        } else {
+            Err(Error::NoInitdb(dir))
+        };
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if has_initdb(&dir) {
+            return Ok(dir);
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
+        .filter(|(_, dir)| has_initdb(dir))
+        .collect();
+    versions.sort();
+    if let Some((_, dir)) = versions.pop() {
+        return Ok(dir);
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .find(|dir| has_initdb(dir))
+        .ok_or(Error::NoPostgres)
+}
+
+/// A fresh temporary directory, the `postgres` user's when `as_postgres`.
+fn new_dir(as_postgres: bool) -> Result<PathBuf, Error> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let dir = std::env::temp_dir().join(format!("dawdle-pg-{}-{nanos}", std::process::id()));
+    std::fs::create_dir(&dir).map_err(Error::io(format!("cannot create {}", dir.display())))?;
+    if as_postgres {
+        let chown = format!("chown postgres:postgres {}", dir.display());
+        let out = Command::new("chown")
+            .arg("postgres:postgres")
+            .arg(&dir)
+            .output()
+            .map_err(Error::io(&chown))?;
+        if !out.status.success() {
+            let _ = std::fs::remove_dir_all(&dir);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::failed(format!("{chown} failed:"), stderr));
+        }
+    }
+    Ok(dir)
+}
+
+async fn init(bin: &Path, dir: &Path, as_postgres: bool) -> Result<(), Error> {
+    let q = |p: &Path| quote(&p.display().to_string());
+    let log = dir.join("initdb.log");
+    let script = format!(
+        "{} -D {} -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync > {} 2>&1",
+        q(&bin.join("initdb")),
+        q(&dir.join("data")),
+        q(&log)
+    );
+    let status = tokio::task::spawn_blocking(move || shell(&script, as_postgres).status())
+        .await
+        .map_err(|e| Error::io("initdb")(e.into()))?
+        .map_err(Error::io("cannot run initdb"))?;
+    if !status.success() {
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        return Err(Error::failed("initdb failed:", log));
+    }
+    Ok(())
+}
+
+async fn accepts_queries(admin: &Config) -> bool {
+    let Ok((client, connection)) = admin.connect(NoTls).await else {
+        return false;
+    };
+    tokio::spawn(connection);
+    client.simple_query("SELECT 1").await.is_ok()
+}

@@ -1,0 +1,23 @@
+//! The test infrastructure of dawdle's own tests, benches and examples; not
+//! published. What users get for their own tests is `dawdle::testing`,
+//! which this builds on.
+//!
+//! - [`TestDb`]: a fresh database per test, on `DATABASE_URL` when it is set,
+//!   else on a throwaway [`Cluster`] started once per process.
+//! - [`Cluster`]: a PostgreSQL cluster of one's own from the installed
+//!   binaries (also the `dawdle-test-cluster` bin, which `scripts/test` runs).
+//! - [`SqsServer`]: moto's SQS server on loopback.
+//! - [`CountingQueue`]: a queue wrapper that counts the calls made to it.
+
+mod cluster;
+mod counting;
+mod db;
+mod error;
+mod process;
+mod sqs;
+
+pub use cluster::Cluster;
+pub use counting::{CountingQueue, QueueCalls};
+pub use db::TestDb;
+pub use error::Error;
+pub use sqs::SqsServer;

@@ -1,0 +1,220 @@
+//! A fresh database per test, dropped afterwards.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use percent_encoding::{percent_encode, utf8_percent_encode, NON_ALPHANUMERIC};
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config, NoTls};
+
+use super::TestingError;
+
+/// An empty database created for one test, dropped when this is dropped.
+///
+/// When the test panics the database is kept, and named on stderr, so that
+/// what the test left behind can be looked at.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), dawdle::testing::TestingError> {
+/// let db = dawdle::testing::TestDatabase::new().await?;
+/// let client = db.connect().await?;
+/// client.batch_execute("CREATE TABLE users (id bigint PRIMARY KEY)").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TestDatabase {
+    name: String,
+    config: Config,
+    /// Where the database was created from, and is dropped from.
+    server: Config,
+}
+
+impl TestDatabase {
+    /// Creates a database on the server `DATABASE_URL` names, connecting as
+    /// its user, who must be allowed to `CREATE DATABASE`. Nothing is
+    /// started: without `DATABASE_URL` this is
+    /// [`TestingError::DatabaseUrlUnset`].
+    pub async fn new() -> Result<TestDatabase, TestingError> {
+        let url = std::env::var("DATABASE_URL").map_err(|_| TestingError::DatabaseUrlUnset)?;
+        let server = url.parse().map_err(TestingError::DatabaseUrlInvalid)?;
+        TestDatabase::on(&server).await
+    }
+
+    /// Creates a database on the server `server` connects to, as its user.
+    pub async fn on(server: &Config) -> Result<TestDatabase, TestingError> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        // The clock tells apart the databases of test runs whose process
+        // ids repeat on a long-lived server.
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "dawdle_test_{}_{}_{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        connect(server)
+            .await?
+            .batch_execute(&format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"
+            ))
+            .await?;
+        let mut config = server.clone();
+        config.dbname(&name);
+        Ok(TestDatabase {
+            name,
+            config,
+            server: server.clone(),
+        })
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Connection settings for the database, e.g. for
+    /// [`RuntimeBuilder::database`](crate::RuntimeBuilder::database).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A `postgres://` URL of the database, for child processes.
+    pub fn url(&self) -> String {
+        url(&self.config)
+    }
+
+    /// A new connection, driven on the current runtime.
+    pub async fn connect(&self) -> Result<Client, TestingError> {
+        connect(&self.config).await
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // On stderr rather than through tracing: the test harness shows it
+        // with the failed test's output, whether or not a subscriber is set.
+        if std::thread::panicking() {
+            eprintln!(
+                "dawdle::testing: kept database {} of the failed test",
+                self.name
+            );
+            return;
+        }
+        let (server, name) = (self.server.clone(), self.name.clone());
+        // Drop runs inside a runtime that may be single-threaded and cannot
+        // be blocked on: a thread with a runtime of its own drops the database.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                connect(&server)
+                    .await
+                    .ok()?
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("dawdle::testing: could not drop database {}", self.name);
+        }
+    }
+}
+
+async fn connect(config: &Config) -> Result<Client, TestingError> {
+    let (client, connection) = config.connect(NoTls).await?;
+    // Its errors surface on the client's next query.
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// `config` as a URL. Every part is percent-encoded, so that a password
+/// with `@`, `/` or `:`, a Unix socket path or an IPv6 address reads back
+/// as itself.
+fn url(config: &Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => utf8_percent_encode(host, NON_ALPHANUMERIC).to_string(),
+        #[cfg(unix)]
+        Some(Host::Unix(path)) => {
+            use std::os::unix::ffi::OsStrExt;
+            percent_encode(path.as_os_str().as_bytes(), NON_ALPHANUMERIC).to_string()
+        }
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = utf8_percent_encode(config.get_user().unwrap_or("postgres"), NON_ALPHANUMERIC);
+    let password = config
+        .get_password()
+        .map(|p| format!(":{}", percent_encode(p, NON_ALPHANUMERIC)))
+        .unwrap_or_default();
+    let dbname = utf8_percent_encode(config.get_dbname().unwrap_or("postgres"), NON_ALPHANUMERIC);
+    format!("postgres://{user}{password}@{host}:{port}/{dbname}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(config: &Config) -> Config {
+        let url = url(config);
+        url.parse()
+            .unwrap_or_else(|e| panic!("{url} does not parse: {e}"))
+    }
+
+    #[test]
+    fn user_password_and_name_with_url_delimiters_survive() {
+        let mut config = Config::new();
+        config
+            .host("db.example.com")
+            .port(6543)
+            .user("o'neil@corp")
+            .password("p@ss/w:rd?#%é ")
+            .dbname("dawdle test/1");
+        let back = round_trip(&config);
+        assert_eq!(back.get_user(), Some("o'neil@corp"));
+        assert_eq!(back.get_password(), Some(&b"p@ss/w:rd?#%\xc3\xa9 "[..]));
+        assert_eq!(back.get_hosts(), [Host::Tcp("db.example.com".to_owned())]);
+        assert_eq!(back.get_ports(), [6543]);
+        assert_eq!(back.get_dbname(), Some("dawdle test/1"));
+    }
+
+    #[test]
+    fn without_a_password_none_is_added() {
+        let mut config = Config::new();
+        config.host("127.0.0.1").user("postgres").dbname("d");
+        let back = round_trip(&config);
+        assert_eq!(back.get_password(), None);
+        assert_eq!(back.get_hosts(), [Host::Tcp("127.0.0.1".to_owned())]);
+        assert_eq!(back.get_ports(), [5432]);
+    }
+
+    #[test]
+    fn an_ipv6_host_survives() {
+        let mut config = Config::new();
+        config.host("::1").port(5433).user("postgres").dbname("d");
+        let back = round_trip(&config);
+        assert_eq!(back.get_hosts(), [Host::Tcp("::1".to_owned())]);
+        assert_eq!(back.get_ports(), [5433]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_unix_socket_directory_survives() {
+        let mut config = Config::new();
+        config
+            .host_path("/run/postgresql")
+            .user("postgres")
+            .dbname("d");
+        let back = round_trip(&config);
+        assert_eq!(
+            back.get_hosts(),
+            [Host::Unix("/run/postgresql".into())],
+            "{}",
+            url(&config)
+        );
+    }
+}

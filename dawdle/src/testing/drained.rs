@@ -1,0 +1,42 @@
+//! Waiting until the watcher has moved every event out of the database.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_postgres::Client;
+
+use super::TestingError;
+
+/// How often `dawdle.events` is counted: deletes send no notification.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Waits until `dawdle.events` of the database `client` is connected to is
+/// empty, that is until a watcher has sent every captured change to the
+/// queue; [`TestingError::NotDrained`] if it still is not after `timeout`.
+///
+/// Handlers may still be running on what was sent: wait for their effects
+/// (or shut the runtime down, which lets them finish) before asserting on
+/// them.
+///
+/// ```no_run
+/// # async fn demo(client: tokio_postgres::Client) -> Result<(), dawdle::testing::TestingError> {
+/// client.batch_execute("INSERT INTO users VALUES (1, 'ada')").await?;
+/// dawdle::testing::wait_until_drained(&client, std::time::Duration::from_secs(10)).await?;
+/// # Ok(()) }
+/// ```
+pub async fn wait_until_drained(client: &Client, timeout: Duration) -> Result<(), TestingError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left: i64 = client
+            .query_one("SELECT count(*) FROM dawdle.events", &[])
+            .await?
+            .get(0);
+        if left == 0 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(TestingError::NotDrained { left, timeout });
+        }
+        tokio::time::sleep(POLL.min(deadline - Instant::now())).await;
+    }
+}
