@@ -90,11 +90,12 @@ fn registers_every_handler_by_name() {
         insert,
         update,
         delete,
+        truncate: false,
     };
     assert_eq!(
         registered,
         [
-            ("handler::audit::everything", "app", "users", Events::ALL),
+            ("handler::audit::everything", "app", "users", Events::ROWS),
             (
                 "handler::farewell",
                 "app",

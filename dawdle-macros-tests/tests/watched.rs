@@ -36,7 +36,8 @@ fn table_describes_the_struct() {
         Events {
             insert: true,
             update: true,
-            delete: false
+            delete: false,
+            truncate: false,
         }
     );
     assert!(!table.capture_unchanged);

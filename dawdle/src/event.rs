@@ -76,7 +76,28 @@ pub struct Delete<T> {
     pub meta: Meta,
 }
 
-/// Any change to a row: a handler taking `Change<T>` sees all three.
+/// The table was truncated: every row is gone, at once. One event for the
+/// table, without rows; a handler taking `Truncate<T>` receives it.
+/// ([`Change`] is about single rows, and does not.)
+#[derive(Debug, Clone, PartialEq)]
+pub struct Truncate<T> {
+    /// The event's metadata.
+    pub meta: Meta,
+    table: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> Truncate<T> {
+    /// The truncation of `T`'s table that `meta` describes.
+    pub fn new(meta: Meta) -> Truncate<T> {
+        Truncate {
+            meta,
+            table: std::marker::PhantomData,
+        }
+    }
+}
+
+/// Any change to a row: a handler taking `Change<T>` sees inserts, updates
+/// and deletes (not a [`Truncate`], which is not about one row).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change<T> {
     /// A row was inserted.
@@ -147,11 +168,7 @@ fn row<T: Watched>(
 
 impl<T: Watched> EventArg for Insert<T> {
     type Row = T;
-    const ACTIONS: Events = Events {
-        insert: true,
-        update: false,
-        delete: false,
-    };
+    const ACTIONS: Events = Events::only(Action::Insert);
 
     fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
         Ok(Insert {
@@ -163,11 +180,7 @@ impl<T: Watched> EventArg for Insert<T> {
 
 impl<T: Watched> EventArg for Update<T> {
     type Row = T;
-    const ACTIONS: Events = Events {
-        insert: false,
-        update: true,
-        delete: false,
-    };
+    const ACTIONS: Events = Events::only(Action::Update);
 
     fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
         Ok(Update {
@@ -180,11 +193,7 @@ impl<T: Watched> EventArg for Update<T> {
 
 impl<T: Watched> EventArg for Delete<T> {
     type Row = T;
-    const ACTIONS: Events = Events {
-        insert: false,
-        update: false,
-        delete: true,
-    };
+    const ACTIONS: Events = Events::only(Action::Delete);
 
     fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
         Ok(Delete {
@@ -194,15 +203,29 @@ impl<T: Watched> EventArg for Delete<T> {
     }
 }
 
+impl<T: Watched> EventArg for Truncate<T> {
+    type Row = T;
+    const ACTIONS: Events = Events::only(Action::Truncate);
+
+    fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
+        Ok(Truncate::new(Meta::of(event)))
+    }
+}
+
 impl<T: Watched> EventArg for Change<T> {
     type Row = T;
-    const ACTIONS: Events = Events::ALL;
+    const ACTIONS: Events = Events::ROWS;
 
     fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
         Ok(match event.action {
             Action::Insert => Change::Insert(Insert::from_event(event)?),
             Action::Update => Change::Update(Update::from_event(event)?),
             Action::Delete => Change::Delete(Delete::from_event(event)?),
+            // Not subscribed to (`ACTIONS`): a truncate has no row.
+            Action::Truncate => Change::Delete(Delete {
+                old: row(event, None, "old")?,
+                meta: Meta::of(event),
+            }),
         })
     }
 }

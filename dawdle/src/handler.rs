@@ -265,6 +265,7 @@ mod tests {
         }],
         events: Events::ALL,
         capture_unchanged: false,
+        capture_replica: false,
     };
 
     fn decode(_: &WireEvent) -> Result<Box<dyn Any + Send>, DecodeError> {

@@ -116,7 +116,7 @@ pub mod wire;
 pub mod __private;
 
 pub use decode::{Decode, DecodeError, Interval};
-pub use event::{Change, Delete, Insert, Meta, Update};
+pub use event::{Change, Delete, Insert, Meta, Truncate, Update};
 #[cfg(feature = "sqs")]
 pub use queue::SqsQueue;
 pub use queue::{MemoryQueue, Queue};
@@ -165,11 +165,16 @@ pub use watcher::Watcher;
 /// - `#[dawdle(table = "name")]` (required): the table, case-sensitive and
 ///   taken as written: `table = "Order Items"` needs no quotes of its own.
 /// - `#[dawdle(schema = "name")]`: the table's schema; `public` by default.
-/// - `#[dawdle(events(insert, update, delete))]`: the row events to capture,
-///   any non-empty subset; all three by default.
+/// - `#[dawdle(events(insert, update, delete, truncate))]`: the events to
+///   capture, any non-empty subset; all four by default. A `truncate` is one
+///   event for the table (see [`Truncate`]).
 /// - `#[dawdle(capture_unchanged)]`: an UPDATE that changes none of the
 ///   captured columns still produces an event. By default it does not: a
 ///   change to an uncaptured column is nobody's business here.
+/// - `#[dawdle(capture_replica)]`: the triggers fire in sessions with
+///   `session_replication_role = replica` too (`ENABLE ALWAYS`): on a
+///   logical-replication subscriber, and under `pg_restore
+///   --disable-triggers`. Like any trigger, they do not by default.
 /// - `#[dawdle(crate = "path")]`: the path to this crate in the generated
 ///   code, for crates that re-export dawdle under another name;
 ///   `::dawdle` by default.
@@ -192,7 +197,7 @@ pub use watcher::Watcher;
 ///
 /// let table = LogEntry::TABLE;
 /// assert_eq!((table.schema, table.name), ("audit", "Log Entries"));
-/// assert_eq!(table.events, Events { insert: true, update: false, delete: true });
+/// assert_eq!(table.events, Events { insert: true, update: false, delete: true, truncate: false });
 /// assert!(table.capture_unchanged);
 /// ```
 ///
@@ -290,6 +295,7 @@ pub use dawdle_derive::Watched;
 /// | [`Update<T>`]       | each update: the row as `old` and as `new`       |
 /// | [`Delete<T>`]       | each delete: the row as `old`                    |
 /// | [`Change<T>`]       | all three, as an enum                            |
+/// | [`Truncate<T>`]     | each `TRUNCATE` of the table: no rows            |
 ///
 /// Each carries its [`Meta`]: the event's id, schema, table, action and
 /// capture time. Any pattern can bind it: `Insert { new, meta }: Insert<User>`.

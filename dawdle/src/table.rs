@@ -22,6 +22,11 @@ pub struct Table {
     /// Whether an UPDATE that changes none of the captured columns still
     /// produces an event (`#[dawdle(capture_unchanged)]`). Off by default.
     pub capture_unchanged: bool,
+    /// Whether the triggers also fire in sessions with
+    /// `session_replication_role = replica` (logical-replication
+    /// subscribers, `pg_restore --disable-triggers`): `ENABLE ALWAYS`
+    /// (`#[dawdle(capture_replica)]`). Off by default, as for any trigger.
+    pub capture_replica: bool,
 }
 
 impl Table {
@@ -192,7 +197,7 @@ impl fmt::Debug for SessionSettings {
     }
 }
 
-/// Which row events a table captures.
+/// Which events a table captures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Events {
     /// Capture INSERTs.
@@ -201,15 +206,55 @@ pub struct Events {
     pub update: bool,
     /// Capture DELETEs.
     pub delete: bool,
+    /// Capture TRUNCATEs, as one event for the table.
+    pub truncate: bool,
 }
 
 impl Events {
-    /// All three events, the default.
+    /// Every event, the default.
     pub const ALL: Events = Events {
         insert: true,
         update: true,
         delete: true,
+        truncate: true,
     };
+
+    /// The events of single rows: inserts, updates and deletes.
+    pub const ROWS: Events = Events {
+        truncate: false,
+        ..Events::ALL
+    };
+
+    /// No event.
+    pub const NONE: Events = Events {
+        insert: false,
+        update: false,
+        delete: false,
+        truncate: false,
+    };
+
+    /// Only `action`.
+    pub const fn only(action: Action) -> Events {
+        let none = Events::NONE;
+        match action {
+            Action::Insert => Events {
+                insert: true,
+                ..none
+            },
+            Action::Update => Events {
+                update: true,
+                ..none
+            },
+            Action::Delete => Events {
+                delete: true,
+                ..none
+            },
+            Action::Truncate => Events {
+                truncate: true,
+                ..none
+            },
+        }
+    }
 
     /// Whether `action` is captured.
     pub const fn contains(self, action: Action) -> bool {
@@ -217,6 +262,7 @@ impl Events {
             Action::Insert => self.insert,
             Action::Update => self.update,
             Action::Delete => self.delete,
+            Action::Truncate => self.truncate,
         }
     }
 }
@@ -230,11 +276,19 @@ pub enum Action {
     Update,
     /// A row was deleted: the event has `old`.
     Delete,
+    /// The table was truncated: one event for the table, with neither
+    /// `old` nor `new`, and an empty key.
+    Truncate,
 }
 
 impl Action {
     /// All actions, in the order used everywhere.
-    pub const ALL: [Action; 3] = [Action::Insert, Action::Update, Action::Delete];
+    pub const ALL: [Action; 4] = [
+        Action::Insert,
+        Action::Update,
+        Action::Delete,
+        Action::Truncate,
+    ];
 
     /// The lowercase name used in SQL and on the wire.
     pub const fn as_str(self) -> &'static str {
@@ -242,6 +296,7 @@ impl Action {
             Action::Insert => "insert",
             Action::Update => "update",
             Action::Delete => "delete",
+            Action::Truncate => "truncate",
         }
     }
 

@@ -40,7 +40,11 @@
 //!   `UPDATE dawdle.origin SET source = gen_random_uuid();`. Messages
 //!   written before `source` existed lack it.
 //! - `schema` and `table` name the table, unquoted and case-sensitive.
-//! - `action` is `insert`, `update` or `delete`.
+//! - `action` is `insert`, `update`, `delete` or `truncate`. A `truncate` is
+//!   one event for the whole table (a `TRUNCATE` statement): `key` is `[]`,
+//!   `old` and `new` are `null`. On a FIFO queue it is a group of its own
+//!   (the table's), so it is not ordered with the row events before it:
+//!   compare `id`s, or `captured_at`, when that matters.
 //! - `key` is the primary key of the row, a JSON array in key column order,
 //!   spelled alike by every session (a `timestamptz` key column in UTC,
 //!   without an offset), so that it can name the row's FIFO group. On an
@@ -171,7 +175,7 @@ fn action<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
     let name = <&str>::deserialize(d)?;
     Action::parse(name).ok_or_else(|| {
         serde::de::Error::custom(format_args!(
-            "unknown action {name:?}; expected insert, update or delete"
+            "unknown action {name:?}; expected insert, update, delete or truncate"
         ))
     })
 }

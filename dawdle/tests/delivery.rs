@@ -16,7 +16,7 @@ use dawdle::queue::{
     BoxFuture, MemoryQueue, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage,
     SendOutcome,
 };
-use dawdle::{Change, Runtime, Watched};
+use dawdle::{Change, Runtime, Truncate, Watched};
 use dawdle_test::TestDb;
 
 /// A row whose every change bumps `version`: the order of its changes.
@@ -43,6 +43,36 @@ struct Seen {
 }
 
 static SEEN: Mutex<BTreeMap<String, Seen>> = Mutex::new(BTreeMap::new());
+
+/// A table whose truncation handlers want to know about.
+#[derive(Debug, Clone, PartialEq, Watched)]
+#[dawdle(table = "wiped")]
+struct Wiped {
+    id: i64,
+}
+
+/// A table captured in replica sessions too.
+#[derive(Debug, Clone, PartialEq, Watched)]
+#[dawdle(table = "replicated", capture_replica)]
+struct Replicated {
+    id: i64,
+}
+
+/// The database names whose `wiped` table was truncated, with the event ids.
+static TRUNCATED: Mutex<Vec<(String, i64)>> = Mutex::new(Vec::new());
+
+#[dawdle::handler]
+async fn wiped(event: Truncate<Wiped>) {
+    TRUNCATED
+        .lock()
+        .unwrap()
+        .push((event.meta.table.clone(), event.meta.id));
+}
+
+#[dawdle::handler]
+async fn wiped_row(event: Change<Wiped>) -> Result<(), String> {
+    Err(format!("a row handler got {:?}", event.meta().action))
+}
 
 /// Fails the first handling of about one event in 30 (3 %), and notes a
 /// change whose handling starts before every earlier change of its row
@@ -98,11 +128,13 @@ async fn database() -> (TestDb, tokio_postgres::Client) {
     let mut client = db.connect().await.unwrap();
     client
         .batch_execute(
-            "CREATE TABLE counters (id bigint PRIMARY KEY, test text NOT NULL, version int NOT NULL)",
+            "CREATE TABLE counters (id bigint PRIMARY KEY, test text NOT NULL, version int NOT NULL);
+             CREATE TABLE wiped (id bigint PRIMARY KEY);
+             CREATE TABLE replicated (id bigint PRIMARY KEY);",
         )
         .await
         .unwrap();
-    let up = dawdle::sql::up(&[Counter::TABLE]).unwrap();
+    let up = dawdle::sql::up(&[Counter::TABLE, Wiped::TABLE, Replicated::TABLE]).unwrap();
     dawdle::sql::apply(&mut client, &up).await.unwrap();
     (db, client)
 }
@@ -462,4 +494,65 @@ async fn the_watcher_refuses_event_ids_handed_out_in_blocks() {
     assert!(error.to_string().contains("CACHE 20"), "{error}");
     // Nothing was sent: the event waits for a watcher that can read it.
     assert_eq!(waiting_ids(&client).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_truncate_is_one_event_for_truncate_handlers_only() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::new();
+    let handle = Runtime::builder()
+        .database(db.config().clone())
+        .pool(db.pool())
+        .queue(queue.clone())
+        .watch()
+        .listen()
+        .receive_wait(Duration::from_millis(200))
+        .watcher(|w| w.linger(Duration::from_millis(50)))
+        .build()
+        .unwrap()
+        .start()
+        .await
+        .unwrap();
+    client.batch_execute("TRUNCATE wiped").await.unwrap();
+    // Only this test truncates `wiped`.
+    let delivered = wait_for(Duration::from_secs(30), || {
+        !TRUNCATED.lock().unwrap().is_empty()
+    })
+    .await;
+    // Handled: gone from the queue, and no row handler failed on it.
+    let emptied = wait_for(Duration::from_secs(10), || {
+        queue.waiting() + queue.in_flight() == 0
+    })
+    .await;
+    handle.shutdown().await.unwrap();
+    assert!(delivered, "the Truncate handler was not called");
+    assert_eq!(TRUNCATED.lock().unwrap()[0].0, "wiped");
+    assert!(emptied, "the message stayed on the queue");
+    assert!(
+        queue.dead_letters().is_empty(),
+        "{:?}",
+        queue.dead_letters()
+    );
+}
+
+#[tokio::test]
+async fn capture_replica_captures_in_replica_sessions_too() {
+    let (_db, client) = database().await;
+    client
+        .batch_execute(
+            "SET session_replication_role = replica;
+             INSERT INTO replicated VALUES (1);
+             INSERT INTO counters VALUES (1, 'replica', 0);
+             SET session_replication_role = origin;",
+        )
+        .await
+        .unwrap();
+    let tables: Vec<String> = client
+        .query(r#"SELECT "table_name" FROM "dawdle"."events""#, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(tables, ["replicated"]);
 }

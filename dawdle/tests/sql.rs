@@ -44,6 +44,7 @@ static USERS: Table = Table {
     ],
     events: Events::ALL,
     capture_unchanged: false,
+    capture_replica: false,
 };
 
 /// Capitals, spaces, quotes and a backslash, in a schema of their own.
@@ -56,8 +57,10 @@ static WEIRD: Table = Table {
         insert: true,
         update: true,
         delete: false,
+        truncate: false,
     },
     capture_unchanged: true,
+    capture_replica: false,
 };
 
 #[test]
@@ -203,6 +206,7 @@ fn refuses_what_would_be_wrong_sql() {
             insert: false,
             update: false,
             delete: false,
+            truncate: false,
         },
         ..USERS
     });
@@ -413,6 +417,7 @@ static READINGS: Table = Table {
     ],
     events: Events::ALL,
     capture_unchanged: false,
+    capture_replica: false,
 };
 
 #[tokio::test]

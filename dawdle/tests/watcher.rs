@@ -35,6 +35,7 @@ static ITEMS: Table = Table {
     ],
     events: Events::ALL,
     capture_unchanged: false,
+    capture_replica: false,
 };
 
 async fn database() -> (TestDb, tokio_postgres::Client) {

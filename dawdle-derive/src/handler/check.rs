@@ -11,7 +11,8 @@ use super::ast::Input;
 use super::model::Handler;
 use crate::ctxt::Ctxt;
 
-const EVENTS: &str = "`Insert<T>`, `Update<T>`, `Delete<T>` or `Change<T>` of a `Watched` type `T`";
+const EVENTS: &str =
+    "`Insert<T>`, `Update<T>`, `Delete<T>`, `Change<T>` or `Truncate<T>` of a `Watched` type `T`";
 
 pub(crate) fn check(input: &Input, cx: Ctxt) -> syn::Result<Handler<'_>> {
     let options = &input.options;

@@ -9,9 +9,16 @@ use crate::meta::{string, Slot};
 
 /// What the keys are called in messages.
 const KIND: &str = "dawdle attribute";
-const STRUCT_KEYS: &[&str] = &["table", "schema", "events", "capture_unchanged", "crate"];
+const STRUCT_KEYS: &[&str] = &[
+    "table",
+    "schema",
+    "events",
+    "capture_unchanged",
+    "capture_replica",
+    "crate",
+];
 const FIELD_KEYS: &[&str] = &["primary_key", "rename", "sql", "serde"];
-const EVENTS: &[&str] = &["insert", "update", "delete"];
+const EVENTS: &[&str] = &["insert", "update", "delete", "truncate"];
 
 /// `#[dawdle(...)]` on the struct.
 pub(crate) struct Struct {
@@ -19,6 +26,7 @@ pub(crate) struct Struct {
     pub(crate) schema: Option<LitStr>,
     pub(crate) events: Option<Events>,
     pub(crate) capture_unchanged: bool,
+    pub(crate) capture_replica: bool,
     pub(crate) krate: CratePath,
 }
 
@@ -39,6 +47,7 @@ pub(crate) struct Events {
     pub(crate) insert: bool,
     pub(crate) update: bool,
     pub(crate) delete: bool,
+    pub(crate) truncate: bool,
 }
 
 /// `#[dawdle(...)]` on a field.
@@ -55,6 +64,7 @@ impl Struct {
         let mut schema = Slot::new(KIND, "schema");
         let mut events = Slot::new(KIND, "events");
         let mut capture_unchanged = Slot::new(KIND, "capture_unchanged");
+        let mut capture_replica = Slot::new(KIND, "capture_replica");
         let mut krate = Slot::new(KIND, "crate");
         let mut krate_invalid = false;
 
@@ -76,6 +86,9 @@ impl Struct {
                 } else if path.is_ident("capture_unchanged") {
                     flag(&meta, "capture_unchanged")?;
                     capture_unchanged.set(cx, path, ());
+                } else if path.is_ident("capture_replica") {
+                    flag(&meta, "capture_replica")?;
+                    capture_replica.set(cx, path, ());
                 } else if path.is_ident("crate") {
                     match string(&meta, "crate", cx)?.map(|lit| (lit.parse::<Path>(), lit)) {
                         Some((Ok(parsed), _)) => krate.set(cx, path, parsed),
@@ -103,6 +116,7 @@ impl Struct {
             schema: schema.get(),
             events: events.get(),
             capture_unchanged: capture_unchanged.get().is_some(),
+            capture_replica: capture_replica.get().is_some(),
             krate: match krate.get() {
                 Some(path) => CratePath::Given(path),
                 None if krate_invalid => CratePath::Invalid,
@@ -174,7 +188,7 @@ fn flag(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<()> {
     }
 }
 
-/// `events(insert, update, delete)`, or a non-empty subset.
+/// `events(insert, update, delete, truncate)`, or a non-empty subset.
 fn event_list(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<Option<Events>> {
     if !meta.input.peek(syn::token::Paren) {
         return Err(meta.error(format_args!(
@@ -188,7 +202,7 @@ fn event_list(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<Option<Event
         cx.push(syn::Error::new(
             group.span(),
             format_args!(
-                "`events()` lists no event; expected one or more of {} (leave out `events` to capture all three)",
+                "`events()` lists no event; expected one or more of {} (leave out `events` to capture them all)",
                 list(EVENTS)
             ),
         ));
@@ -202,6 +216,7 @@ fn event_list(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<Option<Event
             "insert" => &mut events.insert,
             "update" => &mut events.update,
             "delete" => &mut events.delete,
+            "truncate" => &mut events.truncate,
             _ => {
                 cx.error_spanned_by(
                     &event.path,
@@ -216,7 +231,7 @@ fn event_list(meta: &ParseNestedMeta<'_>, cx: &Ctxt) -> syn::Result<Option<Event
         *slot = true;
         Ok(())
     })?;
-    Ok((events.insert || events.update || events.delete).then_some(events))
+    Ok((events.insert || events.update || events.delete || events.truncate).then_some(events))
 }
 
 fn unknown(path: &Path, keys: &[&str], other_keys: &[&str], here: &str, there: &str) -> syn::Error {

@@ -73,6 +73,7 @@ pub(crate) fn check<'a>(input: &Input<'a>) -> syn::Result<Table<'a>> {
         name,
         events: events(attrs.events.as_ref()),
         capture_unchanged: attrs.capture_unchanged,
+        capture_replica: attrs.capture_replica,
         columns,
     })
 }
@@ -148,11 +149,13 @@ fn events(events: Option<&attr::Events>) -> Events {
             insert: true,
             update: true,
             delete: true,
+            truncate: true,
         },
         |events| Events {
             insert: events.insert,
             update: events.update,
             delete: events.delete,
+            truncate: events.truncate,
         },
     )
 }

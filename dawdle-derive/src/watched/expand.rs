@@ -18,12 +18,14 @@ pub(crate) fn expand(table: &Table<'_>) -> TokenStream {
     let columns = table.columns.iter().map(|column| describe(krate, column));
     let row = row();
     let fields = table.columns.iter().map(|column| decode(&row, column));
-    let (insert, update, delete) = (
+    let (insert, update, delete, truncate) = (
         table.events.insert,
         table.events.update,
         table.events.delete,
+        table.events.truncate,
     );
     let capture_unchanged = table.capture_unchanged;
+    let capture_replica = table.capture_replica;
 
     quote! {
         const _: () = {
@@ -48,8 +50,10 @@ pub(crate) fn expand(table: &Table<'_>) -> TokenStream {
                         insert: #insert,
                         update: #update,
                         delete: #delete,
+                        truncate: #truncate,
                     },
                     capture_unchanged: #capture_unchanged,
+                    capture_replica: #capture_replica,
                 };
 
                 fn decode(

@@ -13,6 +13,7 @@ pub(crate) struct Table<'a> {
     pub(crate) name: String,
     pub(crate) events: Events,
     pub(crate) capture_unchanged: bool,
+    pub(crate) capture_replica: bool,
     /// In field order.
     pub(crate) columns: Vec<Column<'a>>,
 }
@@ -21,6 +22,7 @@ pub(crate) struct Events {
     pub(crate) insert: bool,
     pub(crate) update: bool,
     pub(crate) delete: bool,
+    pub(crate) truncate: bool,
 }
 
 /// One field and the column it captures.

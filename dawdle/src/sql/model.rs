@@ -33,6 +33,8 @@ pub(super) struct CheckedTable {
     pub(super) actions: Vec<Action>,
     /// See [`Table::capture_unchanged`].
     pub(super) capture_unchanged: bool,
+    /// See [`Table::capture_replica`].
+    pub(super) capture_replica: bool,
     /// Every setting the columns' JSON depends on.
     pub(super) settings: SessionSettings,
     /// In field order; at least one, and at least one of them a key.
@@ -201,6 +203,7 @@ impl CheckedTable {
             ),
             actions,
             capture_unchanged: table.capture_unchanged,
+            capture_replica: table.capture_replica,
             // Only the settings the columns' JSON depends on: each one costs
             // the writer a save and restore on every row.
             settings: table

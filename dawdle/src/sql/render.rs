@@ -156,13 +156,18 @@ fn capture(table: &CheckedTable) -> String {
     );
     push_fmt(&mut sql, format_args!("{BODY_QUOTE};\n\n"));
 
-    // Dropping all three first makes a re-run converge when `events` changed.
+    // Dropping them all first makes a re-run converge when `events` changed.
     drop_triggers(&mut sql, table);
     for &action in &table.actions {
+        let each = if action == Action::Truncate {
+            "STATEMENT"
+        } else {
+            "ROW"
+        };
         push_fmt(
             &mut sql,
             format_args!(
-                "CREATE TRIGGER {} AFTER {} ON {target}\nFOR EACH ROW",
+                "CREATE TRIGGER {} AFTER {} ON {target}\nFOR EACH {each}",
                 ident(&trigger_name(action)),
                 action.as_str().to_uppercase()
             ),
@@ -190,6 +195,16 @@ fn capture(table: &CheckedTable) -> String {
             );
         }
         push_fmt(&mut sql, format_args!(" EXECUTE FUNCTION {function}();\n"));
+        if table.capture_replica {
+            // Also in sessions with session_replication_role = replica.
+            push_fmt(
+                &mut sql,
+                format_args!(
+                    "ALTER TABLE {target} ENABLE ALWAYS TRIGGER {};\n",
+                    ident(&trigger_name(action))
+                ),
+            );
+        }
     }
     sql
 }
@@ -199,6 +214,19 @@ fn insert_event(sql: &mut String, table: &CheckedTable, action: Action) {
         Action::Insert => (Record::New, None, Some(Record::New)),
         Action::Update => (Record::New, Some(Record::Old), Some(Record::New)),
         Action::Delete => (Record::Old, Some(Record::Old), None),
+        Action::Truncate => {
+            // A statement trigger: no row, and the table's own FIFO group.
+            push_fmt(
+                sql,
+                format_args!(
+                    "    INSERT INTO {} (\"schema_name\", \"table_name\", \"action\", \"row_key\", \"old\", \"new\")\n    VALUES ({}, {}, 'truncate', '[]', NULL, NULL);\n",
+                    qualified(SCHEMA, EVENTS_TABLE),
+                    table.schema_literal,
+                    table.name_literal,
+                ),
+            );
+            return;
+        }
     };
     let mut key = String::from("json_build_array(");
     join(&mut key, table.primary_key(), ", ", |out, c| {

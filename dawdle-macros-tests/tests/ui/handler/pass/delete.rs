@@ -19,5 +19,5 @@ fn main() {
         panic!("expected one handler");
     };
     assert_eq!((handler.table.schema, handler.table.name), ("app", "users"));
-    assert_eq!(handler.actions, Events { insert: false, update: false, delete: true });
+    assert_eq!(handler.actions, Events { insert: false, update: false, delete: true, truncate: false });
 }

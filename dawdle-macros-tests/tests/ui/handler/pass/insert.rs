@@ -32,5 +32,5 @@ fn main() {
     };
     assert!(handler.name.ends_with("::welcome"), "{}", handler.name);
     assert_eq!(handler.table.name, "users");
-    assert_eq!(handler.actions, Events { insert: true, update: false, delete: false });
+    assert_eq!(handler.actions, Events { insert: true, update: false, delete: false, truncate: false });
 }

@@ -17,5 +17,5 @@ async fn welcome(_event: NewUser) -> Outcome {
 }
 
 fn main() {
-    assert_eq!(dawdle::handler::handlers()[0].actions, Events { insert: true, update: false, delete: false });
+    assert_eq!(dawdle::handler::handlers()[0].actions, Events { insert: true, update: false, delete: false, truncate: false });
 }

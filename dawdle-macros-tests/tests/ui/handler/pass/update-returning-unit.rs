@@ -16,5 +16,5 @@ fn main() {
     let [handler] = dawdle::handler::handlers()[..] else {
         panic!("expected one handler");
     };
-    assert_eq!(handler.actions, Events { insert: false, update: true, delete: false });
+    assert_eq!(handler.actions, Events { insert: false, update: true, delete: false, truncate: false });
 }

@@ -17,7 +17,8 @@ fn main() {
         Events {
             insert: true,
             update: false,
-            delete: true
+            delete: true,
+            truncate: false,
         }
     );
     let column = table.column("Message Text").unwrap();
