@@ -64,7 +64,7 @@
 //!        .watch()
 //!        .listen()
 //!        .build()?;
-//!    let handle = runtime.start().await?;
+//!    let handle = runtime.start();
 //!    // ...
 //!    handle.shutdown().await?;                    // nothing lost, nothing half-handled
 //!    # Ok(()) }

@@ -195,7 +195,7 @@ impl RuntimeBuilder {
 ///     .watch()
 ///     .listen()
 ///     .build()?;
-/// let handle = runtime.start().await?;
+/// let handle = runtime.start();
 /// // ...
 /// handle.shutdown().await?;
 /// # Ok(()) }
@@ -227,18 +227,24 @@ impl Runtime {
         }
     }
 
-    /// Starts the configured sides on the current tokio runtime.
-    pub async fn start(self) -> Result<RuntimeHandle, WatcherError> {
+    /// Starts the configured sides, each on tasks of its own, on the
+    /// current tokio runtime. Connection failures are retried in the
+    /// background, not returned.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as `tokio::spawn` does.
+    pub fn start(self) -> RuntimeHandle {
         let watcher = self.watcher.map(Watcher::start);
         let (stop, stopped) = watch::channel(false);
         let listener = self
             .listener
             .map(|listener| tokio::spawn(Arc::new(listener).run(stopped)));
-        Ok(RuntimeHandle {
+        RuntimeHandle {
             watcher,
             listener,
             stop,
-        })
+        }
     }
 }
 

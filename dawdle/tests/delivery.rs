@@ -181,9 +181,7 @@ async fn on_a_fifo_queue_a_later_change_waits_for_the_earlier_to_succeed() {
         .watcher(|w| w.linger(Duration::from_millis(50)))
         .build()
         .unwrap()
-        .start()
-        .await
-        .unwrap();
+        .start();
     client
         .execute(
             "INSERT INTO counters SELECT g, $1, 0 FROM generate_series(1, $2::int8) g",
@@ -244,9 +242,7 @@ async fn a_graceful_shutdown_loses_nothing_on_an_in_process_queue() {
         })
         .build()
         .unwrap()
-        .start()
-        .await
-        .unwrap();
+        .start();
     client
         .execute(
             "INSERT INTO counters SELECT g, $1, 0 FROM generate_series(1, $2::int8) g",
@@ -359,9 +355,7 @@ async fn a_send_that_never_returns_times_out_and_loses_nothing() {
         })
         .build()
         .unwrap()
-        .start()
-        .await
-        .unwrap();
+        .start();
     client
         .execute(
             "INSERT INTO counters SELECT g, $1, 0 FROM generate_series(1, $2::int8) g",
@@ -437,9 +431,7 @@ async fn events_carry_their_database_origin_and_a_copy_can_take_a_new_one() {
         .watcher(|w| w.linger(Duration::from_millis(50)))
         .build()
         .unwrap()
-        .start()
-        .await
-        .unwrap();
+        .start();
     let origin = || async {
         let row = client
             .query_one(r#"SELECT "source"::text FROM "dawdle"."origin""#, &[])
@@ -510,9 +502,7 @@ async fn a_truncate_is_one_event_for_truncate_handlers_only() {
         .watcher(|w| w.linger(Duration::from_millis(50)))
         .build()
         .unwrap()
-        .start()
-        .await
-        .unwrap();
+        .start();
     client.batch_execute("TRUNCATE wiped").await.unwrap();
     // Only this test truncates `wiped`.
     let delivered = wait_for(Duration::from_secs(30), || {

@@ -170,7 +170,7 @@ async fn account(client: &tokio_postgres::Client, id: Uuid) -> Account {
 /// query returned at each step.
 async fn round_trip(queue: impl Queue) {
     let (db, client) = database().await;
-    let handle = runtime(&db, queue).build().unwrap().start().await.unwrap();
+    let handle = runtime(&db, queue).build().unwrap().start();
     let id = Uuid::new_v4();
     client
         .execute(
@@ -249,12 +249,7 @@ async fn job(client: &tokio_postgres::Client, behavior: &str) -> Uuid {
 async fn failures_are_retried_then_dead_lettered_and_panics_are_contained() {
     let (db, client) = database().await;
     let queue = MemoryQueue::builder().max_receives(Some(3)).build();
-    let handle = runtime(&db, queue.clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let handle = runtime(&db, queue.clone()).build().unwrap().start();
 
     let flaky = job(&client, "fail-twice").await;
     let doomed = job(&client, "always-fail").await;
@@ -303,9 +298,7 @@ async fn a_slow_handler_keeps_its_message() {
         .visibility_timeout(Duration::from_secs(1))
         .build()
         .unwrap()
-        .start()
-        .await
-        .unwrap();
+        .start();
     let slow = job(&client, "slow").await;
     eventually("the slow job finished", || {
         queue.waiting() + queue.in_flight() == 0 && job_calls(slow) == 1
@@ -329,9 +322,7 @@ async fn invalid_messages_are_dead_lettered_and_others_still_handled() {
         .receive_wait(Duration::from_millis(200))
         .build()
         .unwrap()
-        .start()
-        .await
-        .unwrap();
+        .start();
     let good = Uuid::new_v4();
     let event = |table: &str, new: serde_json::Value| {
         serde_json::json!({
@@ -426,9 +417,7 @@ async fn shutdown_leaves_unfinished_messages_on_the_queue() {
         .shutdown_timeout(Duration::from_millis(100))
         .build()
         .unwrap()
-        .start()
-        .await
-        .unwrap();
+        .start();
     let slow = job(&client, "slow").await;
     eventually("the slow job started", || job_calls(slow) == 1).await;
     handle.shutdown().await.unwrap();
@@ -443,9 +432,7 @@ async fn shutdown_leaves_unfinished_messages_on_the_queue() {
         .visibility_timeout(Duration::from_secs(1))
         .build()
         .unwrap()
-        .start()
-        .await
-        .unwrap();
+        .start();
     eventually("the job runs again", || job_calls(slow) == 2).await;
     handle.shutdown().await.unwrap();
     assert_eq!(queue.waiting() + queue.in_flight(), 0);
@@ -472,12 +459,7 @@ fn build_refuses_what_cannot_run() {
 async fn a_row_larger_than_a_message_reaches_its_handler_whole() {
     let (db, client) = database().await;
     let queue = MemoryQueue::builder().max_message_bytes(64 * 1024).build();
-    let handle = runtime(&db, queue.clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let handle = runtime(&db, queue.clone()).build().unwrap().start();
     let id = Uuid::new_v4();
     let name = "é".repeat(1024 * 1024); // 2 MiB of UTF-8
     client
@@ -553,12 +535,7 @@ async fn handled_messages_are_deleted_in_batches() {
         let outcome = queue.send(&outgoing).await.unwrap();
         assert!(outcome.failed.is_empty());
     }
-    let handle = listen_to(counting.clone())
-        .build()
-        .unwrap()
-        .start()
-        .await
-        .unwrap();
+    let handle = listen_to(counting.clone()).build().unwrap().start();
     let every_key = || keys.iter().flatten();
     eventually("every event handled and every message deleted", || {
         every_key().all(|key| seen(*key).len() == 2) && queue.waiting() + queue.in_flight() == 0
@@ -591,9 +568,7 @@ async fn a_hurried_shutdown_still_deletes_the_messages_it_handled() {
         .shutdown_timeout(Duration::from_millis(50))
         .build()
         .unwrap()
-        .start()
-        .await
-        .unwrap();
+        .start();
     let key = Uuid::new_v4();
     queue.send(&[inserts(&[key])]).await.unwrap();
     eventually("its handlers ran", || seen(key).len() == 2).await;

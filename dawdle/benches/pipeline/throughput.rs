@@ -88,7 +88,7 @@ impl Running {
                     (builder.queue(queue), calls)
                 };
                 let runtime = builder.watch().listen().build()?;
-                Running::Runtime(runtime.start().await?, calls)
+                Running::Runtime(runtime.start(), calls)
             }
             End::Receive => {
                 let consumer = consumer::spawn(

@@ -52,8 +52,7 @@
 //!     .watch()
 //!     .listen()
 //!     .build()?
-//!     .start()
-//!     .await?;
+//!     .start();
 //! client.batch_execute("INSERT INTO users VALUES (1, 'ada')").await?;
 //! dawdle::testing::wait_until_drained(&client, Duration::from_secs(10)).await?;
 //! handle.shutdown().await?;

@@ -74,7 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .watch()
         .listen()
         .build()?;
-    let handle = runtime.start().await?;
+    let handle = runtime.start();
 
     client
         .batch_execute(

@@ -42,7 +42,7 @@ async fn side(watch: bool) -> Result<(), Box<dyn std::error::Error>> {
     } else {
         builder.listen().receive_wait(Duration::from_secs(1))
     };
-    let handle = builder.build()?.start().await?;
+    let handle = builder.build()?.start();
     tokio::signal::ctrl_c().await?;
     handle.shutdown().await?;
     Ok(())
