@@ -430,6 +430,8 @@ fn moto_server() -> String {
 #[derive(Debug)]
 pub struct SqsServer {
     endpoint: String,
+    /// moto's own process, for [`SqsServer::pause`].
+    pid: u32,
     _server: Child,
 }
 
@@ -449,16 +451,30 @@ impl SqsServer {
         let port = if port == 0 { free_port()? } else { port };
         let binary = moto_server();
         let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
-        // Same trick as the cluster: the server goes when our stdin pipe closes.
+        // Same trick as the cluster: the server goes when our stdin pipe
+        // closes (resumed first, should it be paused).
         let script = format!(
-            "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read _ignored; kill $pid",
+            "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; echo $pid; read _ignored; \
+             kill -CONT $pid; kill $pid",
             q(&binary)
         );
-        let child = shell(&script, false)
+        let mut child = shell(&script, false)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .map_err(server_error)?;
+        let mut pid = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(
+                child.stdout.take().ok_or_else(|| server_error("no pipe"))?,
+            ),
+            &mut pid,
+        )
+        .map_err(server_error)?;
+        let pid = pid
+            .trim()
+            .parse()
+            .map_err(|e| server_error(format_args!("moto's pid {pid:?}: {e}")))?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -475,8 +491,37 @@ impl SqsServer {
         }
         Ok(SqsServer {
             endpoint,
+            pid,
             _server: child,
         })
+    }
+
+    /// Freezes the server (SIGSTOP), as a hung endpoint: connections are
+    /// still accepted, but no request is answered until [`SqsServer::resume`].
+    /// Only for a server of one's own ([`SqsServer::start_on`]): other tests
+    /// share [`SqsServer::get`]'s.
+    pub fn pause(&self) -> Result<(), TestingError> {
+        self.signal("-STOP")
+    }
+
+    /// Lets a paused server answer again (SIGCONT).
+    pub fn resume(&self) -> Result<(), TestingError> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> Result<(), TestingError> {
+        let status = Command::new("kill")
+            .args([signal, &self.pid.to_string()])
+            .status()
+            .map_err(server_error)?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(server_error(format_args!(
+                "kill {signal} {} failed",
+                self.pid
+            )))
+        }
     }
 
     async fn start() -> Result<SqsServer, TestingError> {
