@@ -19,6 +19,8 @@ use crate::Error;
 #[derive(Debug)]
 pub struct SqsServer {
     endpoint: String,
+    /// moto's own process, for [`SqsServer::pause`].
+    pid: u32,
     _server: Child,
 }
 
@@ -51,16 +53,29 @@ impl SqsServer {
     pub async fn start_on(port: u16) -> Result<SqsServer, Error> {
         let port = if port == 0 { free_port()? } else { port };
         let binary = moto_server();
-        // As with the cluster: the server goes when our stdin pipe closes.
+        // As with the cluster: the server goes when our stdin pipe closes
+        // (resumed first, should it be paused).
         let script = format!(
-            "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read _ignored; kill $pid",
+            "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; echo $pid; read _ignored; \
+             kill -CONT $pid; kill $pid",
             quote(&binary)
         );
-        let child = shell(&script, false)
+        let mut child = shell(&script, false)
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .map_err(Error::io(format!("cannot start {binary}")))?;
+        let mut pid = String::new();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::failed("moto's wrapper has no stdout", ""))?;
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut pid)
+            .map_err(Error::io("cannot read moto's pid"))?;
+        let pid: u32 = pid
+            .trim()
+            .parse()
+            .map_err(|_| Error::failed("moto's pid is not a number:", pid.clone()))?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -77,8 +92,37 @@ impl SqsServer {
         }
         Ok(SqsServer {
             endpoint: format!("http://127.0.0.1:{port}"),
+            pid,
             _server: child,
         })
+    }
+
+    /// Freezes the server (SIGSTOP), as a hung endpoint: connections are
+    /// still accepted, but no request is answered until [`SqsServer::resume`].
+    /// Only for a server of one's own ([`SqsServer::start_on`]): other tests
+    /// share [`SqsServer::get`]'s.
+    pub fn pause(&self) -> Result<(), Error> {
+        self.signal("-STOP")
+    }
+
+    /// Lets a paused server answer again (SIGCONT).
+    pub fn resume(&self) -> Result<(), Error> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> Result<(), Error> {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.pid.to_string()])
+            .status()
+            .map_err(Error::io(format!("cannot run kill {signal}")))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(Error::failed(
+                format!("kill {signal} {} failed", self.pid),
+                "",
+            ))
+        }
     }
 
     /// The endpoint URL, e.g. `http://127.0.0.1:4566`.

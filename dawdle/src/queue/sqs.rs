@@ -1,10 +1,15 @@
 //! Amazon SQS through aws-sdk-sqs: standard and FIFO queues.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_sqs::error::{DisplayErrorContext, SdkError};
+use aws_sdk_sqs::config::timeout::TimeoutConfig;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchError, SendMessageBatchOutput};
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
 
@@ -16,11 +21,35 @@ use super::{
 /// Send attempts for the entries of one call that failed for a transient reason.
 const SEND_ATTEMPTS: u32 = 4;
 
+/// The default limit of one call, retries included.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default limit of one attempt of a call.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a message that can never be handled stays hidden when there is
+/// no dead-letter URL, as with the `Queue` trait's default: the listener
+/// receives it again only this much later, and the queue's redrive policy
+/// moves it after its maximum receive count.
+const REDRIVE_BACKOFF: Duration = Duration::from_secs(10);
+
 /// An Amazon SQS queue (standard, or FIFO when its URL ends in `.fifo`).
 ///
 /// Sends use SendMessageBatch and retry only the entries that failed, with
 /// backoff; receives long-poll (up to 20 s) and ask for the receive count.
 /// Configure the dead-letter queue with the queue's redrive policy.
+///
+/// Every call has an [operation timeout](SqsQueueBuilder::operation_timeout)
+/// and an [attempt timeout](SqsQueueBuilder::attempt_timeout) (a receive
+/// also its long-poll wait): a call to an endpoint that stopped answering
+/// fails as [`QueueError::Unavailable`], which the watcher and the listener
+/// retry with backoff, so a hung call cannot freeze either of them, nor hold
+/// the watcher's leadership.
+///
+/// At its first send it reads the queue's `MaximumMessageSize`
+/// (`sqs:GetQueueAttributes`) and never sends a message larger than that:
+/// such a message is refused without a call, and the watcher sends its
+/// events by reference.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: Client,
@@ -28,6 +57,11 @@ pub struct SqsQueue {
     dead_letter_url: Option<String>,
     fifo: bool,
     max_message_bytes: usize,
+    operation_timeout: Duration,
+    attempt_timeout: Duration,
+    /// The queue's `MaximumMessageSize` as read at the first send (0 until
+    /// then, or after SQS refused a call for its size), shared by clones.
+    queue_max_bytes: Arc<AtomicUsize>,
 }
 
 /// Settings of an [`SqsQueue`].
@@ -38,7 +72,7 @@ pub struct SqsQueueBuilder {
 
 impl SqsQueueBuilder {
     /// The largest message body to send, at most SQS's 1 MiB (the default).
-    /// Set it to the queue's `MaximumMessageSize` if that is lower.
+    /// The queue's own `MaximumMessageSize` applies too, when it is lower.
     pub fn max_message_bytes(mut self, bytes: usize) -> Self {
         self.queue.max_message_bytes = bytes.clamp(1024, SQS_MAX_MESSAGE_BYTES);
         self
@@ -47,8 +81,9 @@ impl SqsQueueBuilder {
     /// Where listeners move messages that can never be handled (not a
     /// dawdle message, an unknown table, a row that does not decode): at
     /// once, with the reason as the message attribute `dawdle_reason`.
-    /// Without it, such a message is made visible again until the queue's
-    /// redrive policy moves it after its maximum receive count.
+    /// Without it, such a message is hidden for 10 s each time it is
+    /// received, until the queue's redrive policy moves it after its
+    /// maximum receive count.
     pub fn dead_letter_queue(mut self, url: impl Into<String>) -> Self {
         self.queue.dead_letter_url = Some(url.into());
         self
@@ -57,6 +92,22 @@ impl SqsQueueBuilder {
     /// Whether the queue is FIFO; by default, whether its URL ends in `.fifo`.
     pub fn fifo(mut self, fifo: bool) -> Self {
         self.queue.fifo = fifo;
+        self
+    }
+
+    /// The longest one call to SQS may take, the SDK's retries included
+    /// (default 10 s); a receive may take its long-poll wait on top. A call
+    /// that takes longer fails as [`QueueError::Unavailable`].
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.queue.operation_timeout = timeout;
+        self
+    }
+
+    /// The longest one attempt of a call may take before the SDK tries
+    /// again, within the operation timeout (default 5 s); a receive may take
+    /// its long-poll wait on top.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.queue.attempt_timeout = timeout;
         self
     }
 
@@ -82,6 +133,9 @@ impl SqsQueue {
                 url,
                 dead_letter_url: None,
                 max_message_bytes: SQS_MAX_MESSAGE_BYTES,
+                operation_timeout: OPERATION_TIMEOUT,
+                attempt_timeout: ATTEMPT_TIMEOUT,
+                queue_max_bytes: Arc::default(),
             },
         }
     }
@@ -102,16 +156,180 @@ impl SqsQueue {
         &self.url
     }
 
-    /// The underlying client.
+    /// The underlying client, without the queue's timeouts (they are set on
+    /// each call).
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// The queue's timeouts for one call that may take `extra` longer (a
+    /// long poll), over the client's other timeout settings (its connect
+    /// timeout).
+    fn timeouts(&self, extra: Duration) -> aws_sdk_sqs::config::Builder {
+        let mut timeouts = TimeoutConfig::builder()
+            .operation_timeout(self.operation_timeout + extra)
+            .operation_attempt_timeout(self.attempt_timeout + extra)
+            .build();
+        if let Some(client) = self.client.config().timeout_config() {
+            timeouts.take_defaults_from(client);
+        }
+        aws_sdk_sqs::Config::builder().timeout_config(timeouts)
+    }
+
+    /// A failed call, as a transient error that names the timeout when it
+    /// was one.
+    fn unavailable<E, R>(&self, call: &str, extra: Duration, error: SdkError<E, R>) -> QueueError
+    where
+        E: std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        match error {
+            SdkError::TimeoutError(_) => QueueError::Unavailable(format!(
+                "{call} timed out (attempt timeout {:?}, operation timeout {:?})",
+                self.attempt_timeout + extra,
+                self.operation_timeout + extra
+            )),
+            error => QueueError::Unavailable(format!("{call}: {}", DisplayErrorContext(error))),
+        }
+    }
+
+    /// The largest message to send: `max_message_bytes`, or the queue's
+    /// `MaximumMessageSize` when that is lower, read at the first send.
+    async fn limit(&self) -> Result<usize, QueueError> {
+        let known = self.queue_max_bytes.load(Ordering::Relaxed);
+        if known > 0 {
+            return Ok(known.min(self.max_message_bytes));
+        }
+        let result = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::MaximumMessageSize)
+            .customize()
+            .config_override(self.timeouts(Duration::ZERO))
+            .send()
+            .await;
+        let queue_max = match result {
+            Ok(output) => output
+                .attributes()
+                .and_then(|a| a.get(&QueueAttributeName::MaximumMessageSize))
+                .and_then(|bytes| bytes.parse().ok())
+                .unwrap_or(SQS_MAX_MESSAGE_BYTES),
+            // Refused for good (no sqs:GetQueueAttributes, say):
+            // max_message_bytes it is.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| !e.is_queue_does_not_exist() && !e.is_request_throttled())
+                    && error
+                        .raw_response()
+                        .is_some_and(|r| r.status().is_client_error()) =>
+            {
+                tracing::warn!(
+                    error = %DisplayErrorContext(error),
+                    "could not read the queue's MaximumMessageSize; sending messages up to max_message_bytes"
+                );
+                SQS_MAX_MESSAGE_BYTES
+            }
+            Err(error) => {
+                return Err(self.unavailable("GetQueueAttributes", Duration::ZERO, error))
+            }
+        };
+        let queue_max = queue_max.max(1);
+        self.queue_max_bytes.store(queue_max, Ordering::Relaxed);
+        Ok(queue_max.min(self.max_message_bytes))
+    }
+
+    /// One SendMessageBatch of the messages at `indices`. A call SQS refuses
+    /// as a whole for what its messages are is `Refused`; any other failure
+    /// is `Unavailable`.
+    async fn send_batch(
+        &self,
+        messages: &[OutgoingMessage],
+        indices: &[usize],
+    ) -> Result<SendMessageBatchOutput, QueueError> {
+        let entries = indices
+            .iter()
+            .map(|&i| {
+                let m = &messages[i];
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(&m.body)
+                    .set_message_group_id(m.group_id.clone().filter(|_| self.fifo))
+                    .set_message_deduplication_id(m.dedup_id.clone().filter(|_| self.fifo))
+                    .build()
+                    .map_err(|e| QueueError::Refused(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .customize()
+            .config_override(self.timeouts(Duration::ZERO))
+            .send()
+            .await
+            .map_err(|error| match refusal(&error) {
+                Some(reason) => QueueError::Refused(reason),
+                None => self.unavailable("SendMessageBatch", Duration::ZERO, error),
+            })
+    }
+
+    /// After SQS refused a whole call for what one of its messages is (too
+    /// long for a queue whose `MaximumMessageSize` was lowered since it was
+    /// read, or content it does not take), sends each message alone rather
+    /// than the same call again: only those refused on their own come back
+    /// refused, and go by reference.
+    async fn send_each(
+        &self,
+        messages: &[OutgoingMessage],
+        pending: &[usize],
+        reason: String,
+        outcome: &mut SendOutcome,
+    ) {
+        // Read the limit again at the next send.
+        self.queue_max_bytes.store(0, Ordering::Relaxed);
+        if let [index] = pending {
+            outcome.failed.push((*index, QueueError::Refused(reason)));
+            return;
+        }
+        tracing::warn!(
+            %reason,
+            messages = pending.len(),
+            "SQS refused a whole SendMessageBatch; sending its messages one by one"
+        );
+        for (n, &index) in pending.iter().enumerate() {
+            match self.send(std::slice::from_ref(&messages[index])).await {
+                Ok(one) => {
+                    if !one.accepted.is_empty() {
+                        outcome.accepted.push(index);
+                    }
+                    outcome
+                        .failed
+                        .extend(one.failed.into_iter().map(|(_, error)| (index, error)));
+                }
+                Err(error) => {
+                    // The queue failed: the rest waits, as after any failure.
+                    outcome
+                        .failed
+                        .extend(pending[n..].iter().map(|&i| (i, error.clone())));
+                    return;
+                }
+            }
+        }
+    }
 }
 
-fn unavailable<E: std::error::Error + 'static, R: std::fmt::Debug>(
-    error: SdkError<E, R>,
-) -> QueueError {
-    QueueError::Unavailable(DisplayErrorContext(error).to_string())
+/// Why SQS refused a whole SendMessageBatch for what its messages are, if
+/// that is why: retrying the same call would be refused again.
+fn refusal<R>(error: &SdkError<SendMessageBatchError, R>) -> Option<String> {
+    let error = error.as_service_error()?;
+    let code = error.code().unwrap_or_default();
+    // Query-compatible codes carry a prefix (`AWS.SimpleQueueService.`).
+    let for_content = error.is_batch_request_too_long()
+        || code.ends_with("InvalidParameterValue")
+        || code.ends_with("InvalidMessageContents");
+    for_content.then(|| format!("{code}: {}", error.message().unwrap_or_default()))
 }
 
 impl Queue for SqsQueue {
@@ -122,8 +340,11 @@ impl Queue for SqsQueue {
     ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
             let Some(dlq) = &self.dead_letter_url else {
+                // Not visible again at once: the listener would receive it
+                // straight back and spin on it (holding up its FIFO group)
+                // until the redrive policy moves it.
                 return self
-                    .change_visibility(&message.receipt, Duration::ZERO)
+                    .change_visibility(&message.receipt, REDRIVE_BACKOFF)
                     .await;
             };
             let mut request = self
@@ -144,13 +365,21 @@ impl Queue for SqsQueue {
                     .message_group_id("dawdle-dead-letters")
                     .message_deduplication_id(&message.message_id);
             }
-            request.send().await.map_err(unavailable)?;
+            request
+                .customize()
+                .config_override(self.timeouts(Duration::ZERO))
+                .send()
+                .await
+                .map_err(|e| self.unavailable("SendMessage (dead letter)", Duration::ZERO, e))?;
             self.delete(std::slice::from_ref(&message.receipt)).await
         })
     }
 
     fn max_message_bytes(&self) -> usize {
-        self.max_message_bytes
+        match self.queue_max_bytes.load(Ordering::Relaxed) {
+            0 => self.max_message_bytes,
+            queue_max => queue_max.min(self.max_message_bytes),
+        }
     }
 
     fn is_fifo(&self) -> bool {
@@ -162,40 +391,40 @@ impl Queue for SqsQueue {
         messages: &'a [OutgoingMessage],
     ) -> BoxFuture<'a, Result<SendOutcome, QueueError>> {
         Box::pin(async move {
+            let limit = self.limit().await?;
             let mut outcome = SendOutcome::default();
-            let mut pending: Vec<usize> = (0..messages.len()).collect();
+            // SQS would refuse the whole call for one of these.
+            let mut pending = Vec::with_capacity(messages.len());
+            for (index, message) in messages.iter().enumerate() {
+                if message.body.len() > limit {
+                    let reason = format!(
+                        "a message of {} bytes is larger than the queue's limit of {limit} bytes",
+                        message.body.len()
+                    );
+                    outcome.failed.push((index, QueueError::Refused(reason)));
+                } else {
+                    pending.push(index);
+                }
+            }
             let mut delay = Duration::from_millis(50);
             for attempt in 1..=SEND_ATTEMPTS {
-                let entries = pending
-                    .iter()
-                    .map(|&i| {
-                        let m = &messages[i];
-                        SendMessageBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .message_body(&m.body)
-                            .set_message_group_id(m.group_id.clone().filter(|_| self.fifo))
-                            .set_message_deduplication_id(m.dedup_id.clone().filter(|_| self.fifo))
-                            .build()
-                            .map_err(|e| QueueError::Refused(e.to_string()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let result = self
-                    .client
-                    .send_message_batch()
-                    .queue_url(&self.url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await;
-                let output = match result {
+                if pending.is_empty() {
+                    break;
+                }
+                let output = match self.send_batch(messages, &pending).await {
                     Ok(output) => output,
+                    Err(QueueError::Refused(reason)) => {
+                        self.send_each(messages, &pending, reason, &mut outcome)
+                            .await;
+                        break;
+                    }
                     // Nothing is known to be sent: the caller keeps the events.
-                    Err(e) if outcome.accepted.is_empty() => return Err(unavailable(e)),
-                    Err(e) => {
-                        let error = unavailable(e);
+                    Err(error) if outcome.accepted.is_empty() => return Err(error),
+                    Err(error) => {
                         outcome
                             .failed
                             .extend(pending.iter().map(|&i| (i, error.clone())));
-                        return Ok(outcome);
+                        break;
                     }
                 };
                 outcome.accepted.extend(
@@ -248,18 +477,22 @@ impl Queue for SqsQueue {
         visibility: Duration,
     ) -> BoxFuture<'_, Result<Vec<ReceivedMessage>, QueueError>> {
         Box::pin(async move {
+            let wait = Duration::from_secs(wait.as_secs().min(20));
             let output = self
                 .client
                 .receive_message()
                 .queue_url(&self.url)
                 .max_number_of_messages(max.clamp(1, 10) as i32)
-                .wait_time_seconds(wait.as_secs().min(20) as i32)
+                .wait_time_seconds(wait.as_secs() as i32)
                 .visibility_timeout(visibility.as_secs_f64().ceil().clamp(0.0, 43_200.0) as i32)
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+                .customize()
+                // The long poll is no reason to give up.
+                .config_override(self.timeouts(wait))
                 .send()
                 .await
-                .map_err(unavailable)?;
+                .map_err(|e| self.unavailable("ReceiveMessage", wait, e))?;
             Ok(output
                 .messages()
                 .iter()
@@ -304,9 +537,11 @@ impl Queue for SqsQueue {
                     .delete_message_batch()
                     .queue_url(&self.url)
                     .set_entries(Some(entries))
+                    .customize()
+                    .config_override(self.timeouts(Duration::ZERO))
                     .send()
                     .await
-                    .map_err(unavailable)?;
+                    .map_err(|e| self.unavailable("DeleteMessageBatch", Duration::ZERO, e))?;
                 if let Some(failed) = output.failed().first() {
                     let reason = format!(
                         "{}: {}",
@@ -335,9 +570,11 @@ impl Queue for SqsQueue {
                 .queue_url(&self.url)
                 .receipt_handle(&receipt.0)
                 .visibility_timeout(visibility.as_secs_f64().ceil().clamp(0.0, 43_200.0) as i32)
+                .customize()
+                .config_override(self.timeouts(Duration::ZERO))
                 .send()
                 .await
-                .map_err(unavailable)?;
+                .map_err(|e| self.unavailable("ChangeMessageVisibility", Duration::ZERO, e))?;
             Ok(())
         })
     }

@@ -26,7 +26,8 @@ enum State {
     /// The round read a full batch, or must send refused events by
     /// reference: read again at once.
     Busy,
-    /// The queue failed: the events wait in PostgreSQL while it backs off.
+    /// The queue failed, or refused events even by reference: the events
+    /// wait in PostgreSQL while it backs off.
     QueueDown(QueueError),
     /// Events came recently: poll every `linger_poll` until `linger` has
     /// passed since the last one, so that a loaded system never arms the
@@ -126,8 +127,20 @@ impl<'a> Leader<'a> {
     async fn next_state(&mut self, round: Round) -> Result<State, WatcherError> {
         let settings = &self.watcher.settings;
         if !round.refused.is_empty() {
+            let fresh = round
+                .refused
+                .iter()
+                .any(|id| !self.by_reference.contains(id));
             self.by_reference.extend(round.refused);
-            return Ok(State::Busy);
+            if fresh {
+                return Ok(State::Busy);
+            }
+            // Refused even by reference: sent again at once, they would be
+            // refused again, in a loop. They wait in PostgreSQL instead.
+            let error = round.queue_error.unwrap_or_else(|| {
+                QueueError::Refused("events refused even by reference".to_owned())
+            });
+            return Ok(State::QueueDown(error));
         }
         // Events below the floor are gone from `dawdle.events`: sent. So
         // the set holds at most the events of the last rounds.
