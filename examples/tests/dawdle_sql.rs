@@ -103,3 +103,22 @@ fn help_and_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unexpected argument \"--frobnicate\""));
 }
+
+#[test]
+fn schema_tells_a_reader_how_each_column_is_spelled() {
+    let schema: serde_json::Value = serde_json::from_str(&dawdle_sql(&["schema"])).unwrap();
+    assert_eq!(schema["properties"]["dawdle"]["const"], 1);
+    let orders = &schema["$defs"]["shop.orders.row"]["properties"];
+    // numeric travels as its text, a timestamptz as an instant with an offset.
+    assert_eq!(orders["total"]["x-dawdle-encoding"], "text");
+    assert_eq!(orders["placed_at"]["x-dawdle-encoding"], "instant");
+    let users = &schema["$defs"]["public.users.row"]["properties"];
+    assert_eq!(users["settings"]["x-dawdle-encoding"], "json");
+    // The point override is read as a float array: strings, nulls kept.
+    assert_eq!(users["location"]["x-dawdle-encoding"], "text-array");
+    let actions = &schema["$defs"]["shop.orders"]["properties"]["action"]["enum"];
+    assert!(
+        !actions.as_array().unwrap().contains(&"delete".into()),
+        "{actions}"
+    );
+}

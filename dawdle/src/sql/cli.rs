@@ -16,6 +16,9 @@ COMMANDS:
     down      print the down migration
     apply     run the up migration on DATABASE_URL, in one transaction
     revert    run the down migration on DATABASE_URL, in one transaction
+    schema    print a JSON Schema of the queue messages: each table's events
+              and how each captured column is spelled, for readers in other
+              languages
 
 OPTIONS:
     --dir DIR          write the migration into DIR instead of printing it:
@@ -35,6 +38,7 @@ enum Command {
     Down,
     Apply,
     Revert,
+    Schema,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,11 +87,12 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
                 }
                 parsed.name = name;
             }
-            "up" | "down" | "apply" | "revert" if command.is_none() => {
+            "up" | "down" | "apply" | "revert" | "schema" if command.is_none() => {
                 command = Some(match arg.as_str() {
                     "up" => Command::Up,
                     "down" => Command::Down,
                     "apply" => Command::Apply,
+                    "schema" => Command::Schema,
                     _ => Command::Revert,
                 })
             }
@@ -95,8 +100,13 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
         }
     }
     parsed.command = command.unwrap_or(Command::Up);
-    if parsed.dir.is_some() && matches!(parsed.command, Command::Apply | Command::Revert) {
-        return Err("--dir writes files; it does not go with apply or revert".to_owned());
+    if parsed.dir.is_some()
+        && matches!(
+            parsed.command,
+            Command::Apply | Command::Revert | Command::Schema
+        )
+    {
+        return Err("--dir writes migrations; it goes with up or down only".to_owned());
     }
     Ok(Some(parsed))
 }
@@ -133,6 +143,11 @@ fn run(args: &Args) -> Result<(), String> {
         eprintln!("dawdle-sql: warning: no Watched type is linked into this program; only dawdle's own table is created");
     }
     match (args.command, &args.dir) {
+        (Command::Schema, _) => {
+            let schema = crate::wire::json_schema(&crate::registry::tables());
+            let text = serde_json::to_string_pretty(&schema).map_err(|e| e.to_string())?;
+            println!("{text}");
+        }
         (Command::Up, None) => print!("{up}"),
         (Command::Down, None) => print!("{down}"),
         (Command::Up | Command::Down, Some(dir)) => {

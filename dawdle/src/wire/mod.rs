@@ -92,9 +92,20 @@
 //!
 //! Readers must ignore members they do not know: later versions of format 1
 //! may add some.
+//!
+//! # A schema per program
+//!
+//! Which of the spellings above a column uses depends on the Rust type that
+//! describes it. [`json_schema`] (and `dawdle-sql schema`, which prints it
+//! for every `Watched` type of a program) gives a JSON Schema of the
+//! messages, with each column's spelling.
+
+mod schema;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+pub use schema::json_schema;
 
 use crate::table::Action;
 
