@@ -100,6 +100,7 @@ pub mod event;
 mod fnv;
 pub mod handler;
 mod listener;
+pub mod observability;
 pub mod queue;
 pub mod registry;
 mod runtime;

@@ -126,6 +126,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// The longest one handler call may take (default 15 min; `None`: no
+    /// limit). Past it, the call is cancelled and counts as failed: the
+    /// event is delivered again later, so that a hung handler cannot hold
+    /// its message, and its slot, forever.
+    pub fn handler_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.settings.handler_timeout = timeout;
+        self
+    }
+
     /// Tunes the watcher (batch sizes, polling, linger).
     pub fn watcher(
         mut self,
@@ -222,6 +231,7 @@ impl Runtime {
                 retry_base: Duration::from_secs(1),
                 retry_max: Duration::from_secs(300),
                 shutdown_timeout: Duration::from_secs(30),
+                handler_timeout: Some(Duration::from_secs(15 * 60)),
             },
             watcher: None,
         }

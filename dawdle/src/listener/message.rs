@@ -4,11 +4,14 @@
 use std::any::Any;
 use std::sync::Arc;
 
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::{AbortOnDrop, Deleter, Listener, Outcome};
 use crate::handler::{Handler, HandlerError};
+use crate::observability;
 use crate::queue::{OutgoingMessage, ReceivedMessage, MAX_BATCH_MESSAGES};
+use crate::table::Action;
 use crate::wire;
 use crate::wire::{Envelope, WireEvent};
 
@@ -73,20 +76,17 @@ pub(super) async fn handle(
                 break;
             }
             let mut ok = true;
+            if message.receive_count == 1 {
+                let age = chrono::Utc::now().signed_duration_since(call.captured_at);
+                metrics::histogram!(observability::COMMIT_TO_HANDLER, "table" => call.table.clone())
+                    .record(age.to_std().map_or(0.0, observability::seconds));
+            }
             for (handler, arg) in call.handlers {
-                // A task of its own: a panic fails this handler only. Aborted
-                // with this one, should a shutdown abandon the message.
-                let mut task = AbortOnDrop(tokio::spawn((handler.call)(arg)));
-                let result = (&mut task.0).await;
-                let error = match result {
-                    Ok(Ok(())) => continue,
-                    Ok(Err(error)) => error,
-                    Err(join) if join.is_panic() => HandlerError::panicked(panic_message(join.into_panic())),
-                    Err(join) => HandlerError::other(format!("was cancelled: {join}")),
-                };
-                failed += 1;
-                ok = false;
-                tracing::warn!(handler = handler.name, event = call.event_id, %error, "handler failed; the event will be retried");
+                if let Err(error) = call_handler(&listener, handler, arg, &call.table, call.action, call.event_id).await {
+                    failed += 1;
+                    ok = false;
+                    tracing::warn!(handler = handler.name, event = call.event_id, %error, "handler failed; the event will be retried");
+                }
             }
             if ok {
                 done.push((call.event_id, call.by_ref));
@@ -123,6 +123,7 @@ pub(super) async fn handle(
 
 async fn dead_letter(listener: &Listener, message: &ReceivedMessage, reason: &str) {
     tracing::error!(%reason, "dead-lettering a message that cannot be handled");
+    metrics::counter!(observability::DEAD_LETTERED).increment(1);
     if let Err(error) = listener.queue.dead_letter(message, reason).await {
         tracing::warn!(%error, "could not dead-letter the message; it will be received again");
     }
@@ -189,6 +190,53 @@ async fn forget(listener: &Listener, done: &[(i64, bool)]) {
     }
 }
 
+/// Calls one handler in a task of its own, in a span of its own (its logs
+/// carry the event), within the handler timeout.
+async fn call_handler(
+    listener: &Listener,
+    handler: &'static Handler,
+    arg: Box<dyn Any + Send>,
+    table: &str,
+    action: Action,
+    event_id: i64,
+) -> Result<(), HandlerError> {
+    let span = tracing::info_span!(
+        "handler",
+        handler = handler.name,
+        event = event_id,
+        table,
+        action = action.as_str()
+    );
+    let started = Instant::now();
+    // A task of its own: a panic fails this handler only. Aborted with this
+    // one, should a shutdown abandon the message, or at the timeout.
+    let mut task = AbortOnDrop(tokio::spawn((handler.call)(arg).instrument(span)));
+    let result = match listener.settings.handler_timeout {
+        Some(limit) => match tokio::time::timeout(limit, &mut task.0).await {
+            Ok(result) => result,
+            Err(_) => Ok(Err(HandlerError::other(format!(
+                "timed out after {limit:?} (the runtime's handler_timeout)"
+            )))),
+        },
+        None => (&mut task.0).await,
+    };
+    let result = match result {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => {
+            Err(HandlerError::panicked(panic_message(join.into_panic())))
+        }
+        Err(join) => Err(HandlerError::other(format!("was cancelled: {join}"))),
+    };
+    let labels = [("handler", handler.name)];
+    metrics::histogram!(observability::HANDLER_DURATION, &labels)
+        .record(observability::seconds(started.elapsed()));
+    match &result {
+        Ok(()) => metrics::counter!(observability::HANDLED, &labels).increment(1),
+        Err(_) => metrics::counter!(observability::FAILED, &labels).increment(1),
+    }
+    result
+}
+
 fn panic_message(panic: Box<dyn Any + Send>) -> String {
     match panic.downcast::<String>() {
         Ok(s) => *s,
@@ -201,6 +249,10 @@ fn panic_message(panic: Box<dyn Any + Send>) -> String {
 struct Call {
     event_id: i64,
     by_ref: bool,
+    /// `schema.table`, for spans and metrics.
+    table: String,
+    action: Action,
+    captured_at: chrono::DateTime<chrono::FixedOffset>,
     /// The event's JSON as received.
     raw: String,
     handlers: Vec<(&'static Handler, Box<dyn Any + Send>)>,
@@ -222,10 +274,19 @@ async fn prepare(listener: &Listener, message: &ReceivedMessage) -> Result<Prepa
         invalid: Vec::new(),
     };
     for (event, raw) in envelope.events.into_iter().zip(envelope.raw) {
+        let (event_id, table, action, captured_at) = (
+            event.id,
+            format!("{}.{}", event.schema, event.table),
+            event.action,
+            event.captured_at,
+        );
         match prepare_event(listener, event).await {
-            Ok((event_id, by_ref, handlers)) => prepared.calls.push(Call {
+            Ok((by_ref, handlers)) => prepared.calls.push(Call {
                 event_id,
                 by_ref,
+                table,
+                action,
+                captured_at,
                 raw: raw.get().to_owned(),
                 handlers,
             }),
@@ -236,7 +297,8 @@ async fn prepare(listener: &Listener, message: &ReceivedMessage) -> Result<Prepa
     Ok(prepared)
 }
 
-type Prepare = (i64, bool, Vec<(&'static Handler, Box<dyn Any + Send>)>);
+/// Whether the event came by reference, and each handler with its argument.
+type Prepare = (bool, Vec<(&'static Handler, Box<dyn Any + Send>)>);
 
 async fn prepare_event(listener: &Listener, mut event: WireEvent) -> Result<Prepare, NotReady> {
     if !listener.registry.knows(&event.schema, &event.table) {
@@ -257,7 +319,7 @@ async fn prepare_event(listener: &Listener, mut event: WireEvent) -> Result<Prep
             (handler.decode)(&event).map_err(|e| Invalid(format!("event {}: {e}", event.id)))?;
         handlers.push((handler, arg));
     }
-    Ok((event.id, event.by_ref, handlers))
+    Ok((event.by_ref, handlers))
 }
 
 async fn fetch_payload(listener: &Listener, event: &mut WireEvent) -> Result<(), NotReady> {

@@ -57,6 +57,7 @@ pub(crate) struct Settings {
     pub retry_base: Duration,
     pub retry_max: Duration,
     pub shutdown_timeout: Duration,
+    pub handler_timeout: Option<Duration>,
 }
 
 impl Settings {
@@ -83,6 +84,7 @@ impl Listener {
     /// shutdown timeout: messages still running after it are abandoned to
     /// the queue, which redelivers them.
     pub(crate) async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        crate::observability::describe();
         let in_flight: Arc<std::sync::Mutex<HashSet<Receipt>>> = Arc::default();
         let (deleter, deleting) = Deleter::start(self.queue.clone(), in_flight.clone());
         let mut run = Run {

@@ -177,7 +177,7 @@ async fn send(
             .filter_map(|&index| call.get(index))
             .flat_map(|packed| packed.events.iter().copied())
             .collect();
-        stats.record_send(sent.len(), started.elapsed());
+        stats.record_send(sent.len(), outcome.accepted.len(), started.elapsed());
         if !sent.is_empty() {
             session.execute(watcher::DELETE, &[&sent]).await?;
         }

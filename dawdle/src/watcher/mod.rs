@@ -68,7 +68,6 @@ mod pack;
 mod session;
 mod stats;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -284,6 +283,7 @@ impl Watcher {
 
     /// Runs the watcher on a task of its own.
     pub fn start(self) -> WatcherHandle {
+        crate::observability::describe();
         let stats = Arc::new(Stats::default());
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(self.run(stats.clone(), stopped));
@@ -299,7 +299,7 @@ impl Watcher {
         let mut backoff = Backoff::new();
         while !*stop.borrow() {
             let result = self.session(&stats, &mut stop, &mut backoff).await;
-            stats.leading.store(false, Ordering::Relaxed);
+            stats.set_leading(false);
             if let Err(error) = result {
                 if error.is_fatal() {
                     tracing::error!(%error, "the watcher stops");
@@ -332,7 +332,7 @@ impl Watcher {
             sleep_or_stop(self.settings.standby_retry, stop).await;
         }
         tracing::info!("this watcher is now the active one");
-        stats.leading.store(true, Ordering::Relaxed);
+        stats.set_leading(true);
         backoff.reset();
         Leader::new(self, &session, stats).run(stop).await
     }

@@ -3,10 +3,12 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::observability;
+
 /// What a watcher has done so far; read it through [`WatcherHandle::stats`](super::WatcherHandle::stats).
 #[derive(Debug, Default)]
 pub struct Stats {
-    pub(super) leading: AtomicBool,
+    leading: AtomicBool,
     events_sent: AtomicU64,
     send_calls: AtomicU64,
     send_micros: AtomicU64,
@@ -15,17 +17,30 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub(super) fn record_send(&self, events: usize, took: Duration) {
+    pub(super) fn set_leading(&self, leading: bool) {
+        self.leading.store(leading, Ordering::Relaxed);
+        metrics::gauge!(observability::WATCHER_LEADING).set(if leading { 1.0 } else { 0.0 });
+    }
+
+    pub(super) fn record_send(&self, events: usize, messages: usize, took: Duration) {
         self.events_sent.fetch_add(events as u64, Ordering::Relaxed);
         self.send_calls.fetch_add(1, Ordering::Relaxed);
         self.send_micros
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        metrics::counter!(observability::WATCHER_EVENTS_SENT).increment(events as u64);
+        metrics::counter!(observability::WATCHER_MESSAGES_SENT).increment(messages as u64);
+        metrics::histogram!(observability::WATCHER_SEND_DURATION)
+            .record(observability::seconds(took));
     }
 
     pub(super) fn record_backlog(&self, depth: i64, oldest_age: Option<Duration>) {
-        self.backlog.store(depth.max(0) as u64, Ordering::Relaxed);
+        let depth = depth.max(0) as u64;
+        self.backlog.store(depth, Ordering::Relaxed);
         let age_ms = oldest_age.map_or(0, |a| a.as_millis() as u64);
         self.oldest_age_ms.store(age_ms, Ordering::Relaxed);
+        metrics::gauge!(observability::WATCHER_BACKLOG).set(depth as f64);
+        metrics::gauge!(observability::WATCHER_OLDEST_AGE)
+            .set(oldest_age.map_or(0.0, observability::seconds));
     }
 
     /// Whether this watcher is the active one.

@@ -1,0 +1,94 @@
+//! What dawdle reports through the [`metrics`] facade: install any
+//! recorder (metrics-exporter-prometheus, a StatsD one, your own) and these
+//! appear; without one they cost next to nothing. Units are in the names.
+//!
+//! | name | kind | labels | what |
+//! |---|---|---|---|
+//! | `dawdle_watcher_leading` | gauge | | 1 while this process's watcher is the active one, else 0 |
+//! | `dawdle_watcher_backlog_events` | gauge | | events waiting in `dawdle.events` (measured every 5 s) |
+//! | `dawdle_watcher_oldest_event_age_seconds` | gauge | | age of the oldest waiting event |
+//! | `dawdle_watcher_events_sent_total` | counter | | events the queue accepted |
+//! | `dawdle_watcher_messages_sent_total` | counter | | messages the queue accepted |
+//! | `dawdle_watcher_send_duration_seconds` | histogram | | one send call to the queue |
+//! | `dawdle_listener_events_handled_total` | counter | `handler` | handler calls that succeeded |
+//! | `dawdle_listener_events_failed_total` | counter | `handler` | handler calls that failed, panicked or timed out |
+//! | `dawdle_listener_handler_duration_seconds` | histogram | `handler` | one handler call |
+//! | `dawdle_listener_commit_to_handler_seconds` | histogram | `table` | from the change's capture to the start of its first handler call |
+//! | `dawdle_listener_messages_dead_lettered_total` | counter | | messages sent to the dead-letter queue as invalid |
+//!
+//! Tracing: each message is handled in a `message` span, each event's
+//! handler call in a `handler` span (`event`, `table`, `action`,
+//! `handler`), inside which the handler runs: its own logs carry them.
+
+use std::time::Duration;
+
+pub(crate) const WATCHER_LEADING: &str = "dawdle_watcher_leading";
+pub(crate) const WATCHER_BACKLOG: &str = "dawdle_watcher_backlog_events";
+pub(crate) const WATCHER_OLDEST_AGE: &str = "dawdle_watcher_oldest_event_age_seconds";
+pub(crate) const WATCHER_EVENTS_SENT: &str = "dawdle_watcher_events_sent_total";
+pub(crate) const WATCHER_MESSAGES_SENT: &str = "dawdle_watcher_messages_sent_total";
+pub(crate) const WATCHER_SEND_DURATION: &str = "dawdle_watcher_send_duration_seconds";
+pub(crate) const HANDLED: &str = "dawdle_listener_events_handled_total";
+pub(crate) const FAILED: &str = "dawdle_listener_events_failed_total";
+pub(crate) const HANDLER_DURATION: &str = "dawdle_listener_handler_duration_seconds";
+pub(crate) const COMMIT_TO_HANDLER: &str = "dawdle_listener_commit_to_handler_seconds";
+pub(crate) const DEAD_LETTERED: &str = "dawdle_listener_messages_dead_lettered_total";
+
+/// Describes every metric to the installed recorder, once per process.
+pub(crate) fn describe() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use metrics::Unit;
+        metrics::describe_gauge!(
+            WATCHER_LEADING,
+            "1 while this process's watcher is the active one"
+        );
+        metrics::describe_gauge!(
+            WATCHER_BACKLOG,
+            Unit::Count,
+            "events waiting in dawdle.events"
+        );
+        metrics::describe_gauge!(
+            WATCHER_OLDEST_AGE,
+            Unit::Seconds,
+            "age of the oldest waiting event"
+        );
+        metrics::describe_counter!(
+            WATCHER_EVENTS_SENT,
+            Unit::Count,
+            "events the queue accepted"
+        );
+        metrics::describe_counter!(
+            WATCHER_MESSAGES_SENT,
+            Unit::Count,
+            "messages the queue accepted"
+        );
+        metrics::describe_histogram!(
+            WATCHER_SEND_DURATION,
+            Unit::Seconds,
+            "one send call to the queue"
+        );
+        metrics::describe_counter!(HANDLED, Unit::Count, "handler calls that succeeded");
+        metrics::describe_counter!(
+            FAILED,
+            Unit::Count,
+            "handler calls that failed, panicked or timed out"
+        );
+        metrics::describe_histogram!(HANDLER_DURATION, Unit::Seconds, "one handler call");
+        metrics::describe_histogram!(
+            COMMIT_TO_HANDLER,
+            Unit::Seconds,
+            "from the change's capture to the start of its first handler call"
+        );
+        metrics::describe_counter!(
+            DEAD_LETTERED,
+            Unit::Count,
+            "messages sent to the dead-letter queue as invalid"
+        );
+    });
+}
+
+/// Seconds, as the histograms take them.
+pub(crate) fn seconds(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
