@@ -1,8 +1,11 @@
-//! Capped exponential backoff with jitter, for everything dawdle retries:
-//! the watcher's connection and queue, the listener's receives.
+//! Waiting before a retry: capped exponential backoff with jitter, for
+//! everything dawdle retries (the watcher's connection and queue, the
+//! listener's receives), and a sleep that a stop cuts short.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 /// Steps of 100 ms doubling to 30 s, each wait a random 50–100 % of its
 /// step, so that processes that failed together do not retry together.
@@ -33,6 +36,14 @@ impl Backoff {
             .finish();
         let fraction = (random % 1000) as f64 / 1000.0;
         cap.mul_f64(0.5 + fraction / 2.0)
+    }
+}
+
+/// Waits `delay`, or less if `stop` changes first.
+pub(crate) async fn sleep_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = stop.changed() => {}
     }
 }
 

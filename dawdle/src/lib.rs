@@ -105,6 +105,7 @@ pub mod queue;
 pub mod registry;
 mod runtime;
 pub mod sql;
+mod sync;
 pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::lock;
 use crate::queue::{Queue, QueueError, Receipt, MAX_BATCH_MESSAGES};
+use crate::sync::lock;
 
 /// How long the deleter waits for more receipts to fill a batch while other
 /// messages are still being handled. Short: a delete that waits holds its

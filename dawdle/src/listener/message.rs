@@ -7,13 +7,23 @@ use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::{AbortOnDrop, Deleter, Listener, Outcome};
+use super::deleter::Deleter;
+use super::shared::Listener;
 use crate::handler::{Handler, HandlerError};
 use crate::observability;
 use crate::queue::{OutgoingMessage, ReceivedMessage, MAX_BATCH_MESSAGES};
+use crate::sync::AbortOnDrop;
 use crate::table::Action;
 use crate::wire;
 use crate::wire::{Envelope, WireEvent};
+
+/// How handling a message ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Handled,
+    Failed,
+    DeadLettered,
+}
 
 /// Why a message cannot be handled now.
 enum NotReady {

@@ -26,6 +26,7 @@
 mod deleter;
 mod message;
 mod payloads;
+mod shared;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -36,46 +37,11 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
-use crate::handler::Registry;
-use crate::queue::{Queue, QueueError, Receipt, ReceivedMessage};
+use crate::queue::{QueueError, Receipt, ReceivedMessage};
+use crate::sync::{lock, AbortOnDrop};
 use deleter::Deleter;
-
-/// How handling a message ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    Handled,
-    Failed,
-    DeadLettered,
-}
-
-/// Tuning of the listener.
-#[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    pub concurrency: usize,
-    pub wait: Duration,
-    pub visibility: Duration,
-    pub retry_base: Duration,
-    pub retry_max: Duration,
-    pub shutdown_timeout: Duration,
-    pub handler_timeout: Option<Duration>,
-}
-
-impl Settings {
-    /// The delay before a failed message returns: doubling per receive.
-    pub(crate) fn retry_delay(&self, receive_count: u32) -> Duration {
-        self.retry_base
-            .saturating_mul(1 << receive_count.saturating_sub(1).min(16))
-            .min(self.retry_max)
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct Listener {
-    pub queue: Arc<dyn Queue>,
-    pub registry: Registry,
-    pub pool: Option<deadpool_postgres::Pool>,
-    pub settings: Settings,
-}
+use message::Outcome;
+pub(crate) use shared::{Listener, Settings};
 
 impl Listener {
     /// Receives and handles until `stop`. Then, if the queue does not
@@ -337,18 +303,5 @@ impl Run {
             }
             drop(permit);
         });
-    }
-}
-
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Aborts a task when dropped.
-pub(crate) struct AbortOnDrop<T>(pub(crate) tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::Listener;
+use super::shared::Listener;
 use crate::sql::catalog::listener;
 
 /// Why a payload could not be read or removed.

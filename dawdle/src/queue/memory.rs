@@ -207,7 +207,7 @@ impl MemoryQueue {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave State half-updated in a
         // way that matters more than losing the queue: keep going.
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.inner.state)
     }
 
     /// Moves messages whose visibility timeout passed back to `ready`.

@@ -9,10 +9,12 @@ use tokio::time::Instant;
 
 use tracing::Instrument;
 
+use super::error::WatcherError;
 use super::floor::Floor;
 use super::pack::{self, Limits, PendingEvent};
 use super::session::Session;
-use super::{Settings, Stats, WatcherError};
+use super::settings::Settings;
+use super::stats::Stats;
 use crate::queue::{Queue, QueueError};
 use crate::sql::catalog::watcher;
 use crate::wire;

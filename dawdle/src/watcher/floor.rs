@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::error::WatcherError;
 use super::session::Session;
-use super::WatcherError;
 use crate::sql::catalog::watcher;
 
 /// How often the watcher tries to raise its [`Floor`].

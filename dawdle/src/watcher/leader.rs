@@ -10,11 +10,13 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::drain::{self, Round};
+use super::error::WatcherError;
 use super::floor::Floor;
 use super::session::Session;
-use super::{sleep_or_stop, Stats, Watcher, WatcherError};
-use crate::backoff::Backoff;
-use crate::queue::QueueError;
+use super::settings::Settings;
+use super::stats::Stats;
+use crate::backoff::{sleep_or_stop, Backoff};
+use crate::queue::{Queue, QueueError};
 
 /// The longest wait between polls while a writer keeps the watcher from
 /// arming the doorbell.
@@ -43,7 +45,8 @@ enum State {
 
 /// The leader's state between rounds.
 pub(super) struct Leader<'a> {
-    watcher: &'a Watcher,
+    settings: &'a Settings,
+    queue: &'a dyn Queue,
     session: &'a Session,
     stats: &'a Stats,
     /// Where reads start.
@@ -60,9 +63,15 @@ pub(super) struct Leader<'a> {
 }
 
 impl<'a> Leader<'a> {
-    pub(super) fn new(watcher: &'a Watcher, session: &'a Session, stats: &'a Stats) -> Self {
+    pub(super) fn new(
+        settings: &'a Settings,
+        queue: &'a dyn Queue,
+        session: &'a Session,
+        stats: &'a Stats,
+    ) -> Self {
         Leader {
-            watcher,
+            settings,
+            queue,
             session,
             stats,
             floor: Floor::new(),
@@ -71,7 +80,7 @@ impl<'a> Leader<'a> {
             next_backlog: Instant::now(),
             last_event: Instant::now(),
             armed: false,
-            arm_retry: watcher.settings.linger_poll,
+            arm_retry: settings.linger_poll,
         }
     }
 
@@ -108,13 +117,13 @@ impl<'a> Leader<'a> {
             // Under steady load too, not only when idle: the table of
             // by-reference payloads must not grow without bound.
             self.expire_payloads().await?;
-            self.next_backlog = Instant::now() + self.watcher.settings.backlog_interval;
+            self.next_backlog = Instant::now() + self.settings.backlog_interval;
         }
         self.floor.raise(self.session).await?;
         drain::round(
             self.session,
-            &*self.watcher.queue,
-            &self.watcher.settings,
+            self.queue,
+            self.settings,
             self.stats,
             &self.by_reference,
             &mut self.floor,
@@ -125,7 +134,7 @@ impl<'a> Leader<'a> {
     /// The state a round calls for. Events disarm the doorbell: the watcher
     /// polls while they flow.
     async fn next_state(&mut self, round: Round) -> Result<State, WatcherError> {
-        let settings = &self.watcher.settings;
+        let settings = self.settings;
         if !round.refused.is_empty() {
             let fresh = round
                 .refused
@@ -178,7 +187,7 @@ impl<'a> Leader<'a> {
     }
 
     async fn linger(&mut self, stop: &mut watch::Receiver<bool>) {
-        self.wait(self.watcher.settings.linger_poll, stop).await;
+        self.wait(self.settings.linger_poll, stop).await;
     }
 
     async fn arm(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), WatcherError> {
@@ -195,7 +204,7 @@ impl<'a> Leader<'a> {
     }
 
     async fn sleep(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), WatcherError> {
-        self.wait(self.watcher.settings.poll_interval, stop).await;
+        self.wait(self.settings.poll_interval, stop).await;
         if !self.session.is_alive() {
             return Err(WatcherError::ConnectionClosed);
         }

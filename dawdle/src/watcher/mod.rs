@@ -62,10 +62,12 @@
 //! while the watcher sleeps, that is while writes are rare.
 
 mod drain;
+mod error;
 mod floor;
 mod leader;
 mod pack;
 mod session;
+mod settings;
 mod stats;
 
 use std::sync::Arc;
@@ -75,58 +77,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_postgres::Config;
 
-use crate::backoff::Backoff;
+use crate::backoff::{sleep_or_stop, Backoff};
 use crate::queue::Queue;
+pub use error::WatcherError;
 use leader::Leader;
 use session::Session;
+use settings::Settings;
 pub use stats::Stats;
-
-/// Why a watcher's connection ended, or why its task did. The watcher
-/// retries connection failures itself; [`WatcherHandle::shutdown`] returns
-/// the error only when the task itself failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum WatcherError {
-    /// A query failed, or the connection did.
-    #[error("watcher database error: {0}")]
-    Database(#[from] tokio_postgres::Error),
-    /// Connecting or a query took longer than the limit: the connection
-    /// counts as lost, so that a hung server cannot hold the leadership.
-    #[error("the watcher's {what} took longer than {limit:?}; treating the connection as lost")]
-    Timeout {
-        /// `connecting` or `query`.
-        what: &'static str,
-        /// The limit.
-        limit: Duration,
-    },
-    /// The connection closed.
-    #[error("the watcher's database connection closed")]
-    ConnectionClosed,
-    /// The database is set up in a way the watcher cannot work with; it
-    /// stops rather than lose events. Fix the cause and start it again.
-    #[error("the watcher cannot run on this database: {0}")]
-    Unsupported(String),
-    /// The session no longer holds the leader's lock: it must not send.
-    #[error("the watcher lost its leadership")]
-    LostLeadership,
-    /// The watcher's task panicked or was cancelled.
-    #[error("the watcher task failed: {0}")]
-    Task(#[from] tokio::task::JoinError),
-}
-
-/// Tuning of a [`Watcher`].
-#[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    pub batch_size: usize,
-    pub max_events_per_message: usize,
-    pub poll_interval: Duration,
-    pub linger: Duration,
-    pub linger_poll: Duration,
-    pub standby_retry: Duration,
-    pub payload_retention: Duration,
-    pub backlog_interval: Duration,
-    pub send_timeout: Duration,
-}
 
 /// Moves captured events from PostgreSQL to a queue. See the [module
 /// docs](self) for how it elects one leader, never loses an event and wakes
@@ -142,13 +99,6 @@ pub struct Watcher {
 #[derive(Debug, Clone)]
 pub struct WatcherBuilder {
     watcher: Watcher,
-}
-
-impl WatcherError {
-    /// Whether retrying cannot help: the watcher stops on such an error.
-    pub fn is_fatal(&self) -> bool {
-        matches!(self, WatcherError::Unsupported(_))
-    }
 }
 
 impl WatcherBuilder {
@@ -334,13 +284,8 @@ impl Watcher {
         tracing::info!("this watcher is now the active one");
         stats.set_leading(true);
         backoff.reset();
-        Leader::new(self, &session, stats).run(stop).await
-    }
-}
-
-async fn sleep_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) {
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => {}
-        _ = stop.changed() => {}
+        Leader::new(&self.settings, &*self.queue, &session, stats)
+            .run(stop)
+            .await
     }
 }

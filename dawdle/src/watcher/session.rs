@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row, Statement};
 
-use super::WatcherError;
+use super::error::WatcherError;
 use crate::sql::catalog::watcher;
 
 /// The advisory lock key of the active watcher: `dawdle` in ASCII.
@@ -197,10 +197,7 @@ impl Session {
     }
 
     fn statements(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Statement>> {
-        // Nothing panics while holding it; a poisoned map is still whole.
-        self.statements
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.statements)
     }
 
     /// `sql`, prepared on this connection at its first use.
