@@ -546,3 +546,39 @@ async fn capture_replica_captures_in_replica_sessions_too() {
         .collect();
     assert_eq!(tables, ["replicated"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_is_ready_when_it_leads_or_stands_by_and_not_when_it_cannot_connect() {
+    let (db, _client) = database().await;
+    let start = || {
+        dawdle::Watcher::builder(db.config().clone(), MemoryQueue::new())
+            .standby_retry(Duration::from_millis(50))
+            .build()
+            .start()
+    };
+    let (a, b) = (start(), start());
+    let ready = wait_for(Duration::from_secs(30), || {
+        a.stats().is_ready()
+            && b.stats().is_ready()
+            && a.stats().is_leading() != b.stats().is_leading()
+    })
+    .await;
+    assert!(ready, "a leader and a standby are both ready");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut nowhere = db.config().clone();
+    nowhere.port(port);
+    let lost = dawdle::Watcher::builder(nowhere, MemoryQueue::new())
+        .build()
+        .start();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!lost.stats().is_ready());
+    lost.shutdown().await.unwrap();
+}

@@ -250,6 +250,7 @@ impl Watcher {
         while !*stop.borrow() {
             let result = self.session(&stats, &mut stop, &mut backoff).await;
             stats.set_leading(false);
+            stats.set_connected(false);
             if let Err(error) = result {
                 if error.is_fatal() {
                     tracing::error!(%error, "the watcher stops");
@@ -275,7 +276,10 @@ impl Watcher {
             if *stop.borrow() {
                 return Ok(());
             }
-            if session.try_lead().await? {
+            let leads = session.try_lead().await?;
+            // Connected, and the database answers: leading or standing by.
+            stats.set_connected(true);
+            if leads {
                 break;
             }
             backoff.reset();

@@ -8,6 +8,7 @@ use crate::observability;
 /// What a watcher has done so far; read it through [`WatcherHandle::stats`](super::WatcherHandle::stats).
 #[derive(Debug, Default)]
 pub struct Stats {
+    connected: AtomicBool,
     leading: AtomicBool,
     events_sent: AtomicU64,
     send_calls: AtomicU64,
@@ -17,6 +18,10 @@ pub struct Stats {
 }
 
 impl Stats {
+    pub(super) fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::Relaxed);
+    }
+
     pub(super) fn set_leading(&self, leading: bool) {
         self.leading.store(leading, Ordering::Relaxed);
         metrics::gauge!(observability::WATCHER_LEADING).set(if leading { 1.0 } else { 0.0 });
@@ -41,6 +46,12 @@ impl Stats {
         metrics::gauge!(observability::WATCHER_BACKLOG).set(depth as f64);
         metrics::gauge!(observability::WATCHER_OLDEST_AGE)
             .set(oldest_age.map_or(0.0, observability::seconds));
+    }
+
+    /// Whether the watcher is connected and its database answers, leading
+    /// or standing by: what a readiness probe asks.
+    pub fn is_ready(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
     }
 
     /// Whether this watcher is the active one.
