@@ -81,7 +81,7 @@
 //! - A decoded row equals what a direct tokio-postgres query of the same row
 //!   returns, field for field (see [`decode`] for the types).
 //! - A hung query or send cannot hold the watcher's leadership: each has a
-//!   timeout, and each send is fenced on the leader's lock.
+//!   timeout, and a send is fenced on the leader's lock.
 //! - [`RuntimeHandle::shutdown`] loses nothing; what a crash costs depends
 //!   on the queue: nothing with [`SqsQueue`], what
 //!   it held with [`MemoryQueue`].

@@ -75,6 +75,10 @@ pub(crate) async fn round(
     .await
 }
 
+/// How old the session's last answer may be before a send is fenced on a
+/// check of the leader's lock.
+const FENCE_AFTER: Duration = Duration::from_millis(100);
+
 /// Reads the oldest events from the floor up, each already as its wire JSON
 /// (built by PostgreSQL, so the watcher only concatenates text).
 async fn read(
@@ -150,12 +154,21 @@ async fn send(
         max_events_per_message: settings.max_events_per_message,
         source: session.source(),
     };
+    // The read and park queries of this round have just been answered.
+    let mut answered = Instant::now();
     for call in pack::pack(events, limits) {
         let messages: Vec<_> = call.iter().map(|p| p.message.clone()).collect();
-        // The fence: a leader that lost its lock (its session ended, or the
-        // lock was taken from it) never sends again.
-        if !session.still_leads().await? {
-            return Err(WatcherError::LostLeadership);
+        // The fence: a leader that lost its lock never sends again. The
+        // lock is a session lock the watcher never releases, so a session
+        // that answered a moment ago held it then: the check is needed, and
+        // made, only when the last answer is older than `FENCE_AFTER` (after
+        // a slow send, say). Under load, rounds take milliseconds, and a
+        // query per send would cost the writers' cores for nothing.
+        if answered.elapsed() >= FENCE_AFTER {
+            if !session.still_leads().await? {
+                return Err(WatcherError::LostLeadership);
+            }
+            answered = Instant::now();
         }
         let started = Instant::now();
         let sent = tokio::time::timeout(settings.send_timeout, queue.send(&messages)).await;
@@ -182,6 +195,7 @@ async fn send(
         stats.record_send(sent.len(), outcome.accepted.len(), started.elapsed());
         if !sent.is_empty() {
             session.execute(watcher::DELETE, &[&sent]).await?;
+            answered = Instant::now();
         }
         round.sent += sent.len();
         tracing::debug!(
