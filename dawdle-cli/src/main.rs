@@ -9,17 +9,24 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// The exit codes, for every `--help`; a macro so that `concat!` can add it
+/// to a subcommand's own after-help.
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
+  0  done (for watch: stopped by SIGTERM or ctrl-c)
+  1  failed while running (a watcher that stopped by itself, an SQS call refused, ...)
+  2  usage error: an unknown flag, a missing or malformed value
+  3  cannot connect to the database or to SQS"
+    };
+}
+
 mod dlq;
 mod opts;
 mod status;
 mod watch;
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  done (for watch: stopped by SIGTERM or ctrl-c)
-  1  failed while running (a watcher that stopped by itself, an SQS call refused, ...)
-  2  usage error: an unknown flag, a missing or malformed value
-  3  cannot connect to the database or to SQS";
+const EXIT_CODES: &str = exit_codes!();
 
 /// Forwards captured PostgreSQL events to SQS, shows where they are, and
 /// manages the dead-letter queues of their listeners.
