@@ -79,6 +79,7 @@ struct Queues {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = crate::EXIT_CODES)]
 #[group(id = "which", required = true, args = ["all", "message_ids"])]
 struct Redrive {
     #[command(flatten)]
