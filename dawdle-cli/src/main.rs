@@ -134,14 +134,19 @@ fn main() -> ExitCode {
         Command::Watch(_) => "info",
         Command::Status(_) | Command::Dlq(_) => "warn",
     };
+    let filter = match cli.log.as_deref() {
+        Some(filter) => match tracing_subscriber::EnvFilter::try_new(filter) {
+            Ok(filter) => filter,
+            Err(e) => {
+                eprintln!("dawdle: --log (RUST_LOG) {filter:?}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => tracing_subscriber::EnvFilter::new(default_filter),
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            cli.log
-                .as_deref()
-                .and_then(|filter| tracing_subscriber::EnvFilter::try_new(filter).ok())
-                .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default_filter)),
-        )
+        .with_env_filter(filter)
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
