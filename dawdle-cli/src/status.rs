@@ -1,0 +1,307 @@
+//! `dawdle status`: the backlog, the leader, the payloads and the queues.
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_sqs::Client;
+use clap::Args;
+use dawdle::sql::{EVENTS_TABLE, PAYLOADS_TABLE, SCHEMA};
+use serde::Serialize;
+
+use crate::opts::{self, Database, Sqs};
+use crate::Failure;
+
+/// The watcher's leader lock, `dawdle` in ASCII, as the watcher takes it
+/// (`pg_try_advisory_lock(bigint)`): `pg_locks` shows the high 32 bits as
+/// `classid`, the low ones as `objid`, and `objsubid` 1 for a bigint key.
+const LEADER_LOCK: i64 = 0x6461_7764_6c65;
+
+const AFTER_HELP: &str = concat!(
+    r#"With --json, one object:
+  {
+    "backlog": { "events": 120, "oldest_event_age_seconds": 3.2 },
+    "leader": { "pid": 4242, "application_name": "dawdle-watcher",
+                "client_addr": "10.0.0.7", "backend_start": "2026-01-02 03:04:05.6+00",
+                "connected_seconds": 3600.0 },
+    "payloads": { "pending": 2, "expired": 0 },
+    "queue": { "url": "...", "visible": 5, "in_flight": 1, "delayed": 0 },
+    "dead_letter_queue": { "url": "...", "visible": 0, "in_flight": 0, "delayed": 0 }
+  }
+"backlog.events" counts the id range of the waiting events, as the watcher does
+(rolled-back ids included); "oldest_event_age_seconds", "leader", "client_addr"
+(a Unix socket), "queue" and "dead_letter_queue" are null when there is none or
+none was given. Queue counts are SQS's approximate ones.
+
+"#,
+    exit_codes!()
+);
+
+/// Shows what waits in the database, which watcher leads, and the queues.
+///
+/// The backlog (events waiting in `dawdle.events` and the oldest one's
+/// age), the session holding the watcher's leader lock, the by-reference
+/// payloads waiting in `dawdle.payloads`, and, with `--queue-url`, the
+/// approximate message counts of the queue and of its dead-letter queue.
+#[derive(Debug, Args)]
+#[command(after_long_help = AFTER_HELP)]
+pub struct Status {
+    #[command(flatten)]
+    database: Database,
+
+    #[command(flatten)]
+    sqs: Sqs,
+
+    /// The queue the watcher sends to, to show its message counts.
+    #[arg(long, env = "DAWDLE_SQS_QUEUE_URL", value_name = "URL")]
+    queue_url: Option<String>,
+
+    /// The queue's dead-letter queue; by default the one its redrive policy
+    /// names.
+    #[arg(long, env = "DAWDLE_SQS_DEAD_LETTER_QUEUE", value_name = "URL")]
+    dead_letter_queue: Option<String>,
+
+    /// Prints one JSON object (its shape is in `--help`) instead of a table.
+    #[arg(long, env = "DAWDLE_JSON")]
+    json: bool,
+}
+
+/// What `--json` prints; documented in `AFTER_HELP`, which must follow it.
+#[derive(Debug, Serialize)]
+struct Report {
+    backlog: Backlog,
+    leader: Option<Leader>,
+    payloads: Payloads,
+    queue: Option<QueueCounts>,
+    dead_letter_queue: Option<QueueCounts>,
+}
+
+#[derive(Debug, Serialize)]
+struct Backlog {
+    events: i64,
+    oldest_event_age_seconds: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Leader {
+    pid: i32,
+    application_name: String,
+    client_addr: Option<String>,
+    backend_start: String,
+    connected_seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Payloads {
+    pending: i64,
+    expired: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct QueueCounts {
+    url: String,
+    visible: u64,
+    in_flight: u64,
+    delayed: u64,
+}
+
+impl Status {
+    pub async fn run(self) -> Result<(), Failure> {
+        let db = self.database.connect().await?;
+        let backlog = backlog(&db).await?;
+        let leader = leader(&db).await?;
+        let payloads = payloads(&db).await?;
+        let (queue, dead_letter_queue) = match &self.queue_url {
+            Some(url) => {
+                let client = self.sqs.client().await;
+                let queue = counts(&client, url).await?;
+                let dlq = match &self.dead_letter_queue {
+                    Some(dlq) => Some(dlq.clone()),
+                    None => opts::dead_letter_queue_of(&client, url).await?,
+                };
+                let dlq = match dlq {
+                    Some(dlq) => Some(counts(&client, &dlq).await?),
+                    None => None,
+                };
+                (Some(queue), dlq)
+            }
+            None => (None, None),
+        };
+        let report = Report {
+            backlog,
+            leader,
+            payloads,
+            queue,
+            dead_letter_queue,
+        };
+        if self.json {
+            let json = serde_json::to_string_pretty(&report)
+                .map_err(Failure::runtime("cannot write JSON"))?;
+            println!("{json}");
+        } else {
+            print!("{}", self.table(&report));
+        }
+        Ok(())
+    }
+
+    fn table(&self, report: &Report) -> String {
+        let backlog = match report.backlog.oldest_event_age_seconds {
+            Some(age) => format!(
+                "{} events, the oldest captured {} ago",
+                report.backlog.events,
+                seconds(age)
+            ),
+            None => "none".to_owned(),
+        };
+        let leader = match &report.leader {
+            Some(l) => format!(
+                "pid {} ({}) from {}, connected {} ago (since {})",
+                l.pid,
+                if l.application_name.is_empty() {
+                    "no application name"
+                } else {
+                    &l.application_name
+                },
+                l.client_addr.as_deref().unwrap_or("a Unix socket"),
+                seconds(l.connected_seconds),
+                l.backend_start
+            ),
+            None => "none: no watcher holds the leader lock".to_owned(),
+        };
+        let payloads = format!(
+            "{} by-reference payloads, {} expired",
+            report.payloads.pending, report.payloads.expired
+        );
+        let queue = match &report.queue {
+            Some(q) => describe(q),
+            None => "not available (no --queue-url given)".to_owned(),
+        };
+        let dlq = match (&report.dead_letter_queue, &self.queue_url) {
+            (Some(q), _) => describe(q),
+            (None, Some(_)) => {
+                "none (the queue has no redrive policy; or give --dead-letter-queue)".to_owned()
+            }
+            (None, None) => "not available (no --queue-url given)".to_owned(),
+        };
+        let rows = [
+            ("backlog", backlog),
+            ("leader", leader),
+            ("payloads", payloads),
+            ("queue", queue),
+            ("dead-letter queue", dlq),
+        ];
+        let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+        rows.iter()
+            .map(|(name, value)| format!("{name:width$}  {value}\n"))
+            .collect()
+    }
+}
+
+fn describe(q: &QueueCounts) -> String {
+    format!(
+        "{}: {} visible, {} in flight, {} delayed",
+        q.url, q.visible, q.in_flight, q.delayed
+    )
+}
+
+/// `age` seconds, as humantime prints them, to the millisecond.
+fn seconds(age: f64) -> String {
+    let millis = (age.max(0.0) * 1000.0).round() as u64;
+    humantime::format_duration(std::time::Duration::from_millis(millis)).to_string()
+}
+
+fn query_failed(what: &str) -> impl FnOnce(tokio_postgres::Error) -> Failure + '_ {
+    move |e| match e.as_db_error().map(|db| db.code().clone()) {
+        Some(tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Failure::Message(format!(
+            "{what}: the database has no {SCHEMA}.{EVENTS_TABLE}; apply dawdle's SQL first"
+        )),
+        _ => Failure::runtime(what)(e),
+    }
+}
+
+/// The id range of the waiting events, as the watcher measures it: cheap on
+/// any backlog, since it reads only the two ends of the primary key.
+async fn backlog(db: &tokio_postgres::Client) -> Result<Backlog, Failure> {
+    let sql = format!(
+        r#"SELECT (SELECT max("id") FROM "{SCHEMA}"."{EVENTS_TABLE}") - o."id" + 1,
+                  extract(epoch FROM now() - o."captured_at")::float8
+           FROM (SELECT "id", "captured_at" FROM "{SCHEMA}"."{EVENTS_TABLE}"
+                 ORDER BY "id" LIMIT 1) o"#
+    );
+    let row = db
+        .query_opt(&sql, &[])
+        .await
+        .map_err(query_failed("reading the backlog"))?;
+    Ok(match row {
+        Some(row) => Backlog {
+            events: row.get(0),
+            oldest_event_age_seconds: row.get(1),
+        },
+        None => Backlog {
+            events: 0,
+            oldest_event_age_seconds: None,
+        },
+    })
+}
+
+/// The session holding the leader lock in this database.
+async fn leader(db: &tokio_postgres::Client) -> Result<Option<Leader>, Failure> {
+    let row = db
+        .query_opt(
+            "SELECT a.pid, coalesce(a.application_name, ''), host(a.client_addr),
+                    a.backend_start::text,
+                    extract(epoch FROM now() - a.backend_start)::float8
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND l.classid::text::int8 = $1 AND l.objid::text::int8 = $2 AND l.objsubid = 1
+             LIMIT 1",
+            &[&(LEADER_LOCK >> 32), &(LEADER_LOCK & 0xffff_ffff)],
+        )
+        .await
+        .map_err(query_failed("reading the leader"))?;
+    Ok(row.map(|row| Leader {
+        pid: row.get(0),
+        application_name: row.get(1),
+        client_addr: row.get(2),
+        backend_start: row.get(3),
+        connected_seconds: row.get(4),
+    }))
+}
+
+async fn payloads(db: &tokio_postgres::Client) -> Result<Payloads, Failure> {
+    let sql = format!(
+        r#"SELECT count(*), count(*) FILTER (WHERE "expires_at" < now())
+           FROM "{SCHEMA}"."{PAYLOADS_TABLE}""#
+    );
+    let row = db
+        .query_one(&sql, &[])
+        .await
+        .map_err(query_failed("reading the payloads"))?;
+    Ok(Payloads {
+        pending: row.get(0),
+        expired: row.get(1),
+    })
+}
+
+async fn counts(client: &Client, url: &str) -> Result<QueueCounts, Failure> {
+    let attributes = opts::attributes(
+        client,
+        url,
+        &[
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+        ],
+    )
+    .await?;
+    let count = |name| {
+        attributes
+            .get(&name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(QueueCounts {
+        url: url.to_owned(),
+        visible: count(QueueAttributeName::ApproximateNumberOfMessages),
+        in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+    })
+}

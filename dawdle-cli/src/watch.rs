@@ -1,0 +1,193 @@
+//! `dawdle watch`: the standalone watcher.
+
+use std::time::Duration;
+
+use clap::Args;
+use dawdle::queue::SqsQueue;
+use dawdle::watcher::Watcher;
+
+use crate::opts::{self, Database, Sqs};
+use crate::Failure;
+
+/// Forwards captured events from PostgreSQL to an SQS queue, with no
+/// application code.
+///
+/// Several may run against one database: one leads and sends, the others
+/// stand by. SIGTERM or ctrl-c stops it gracefully: the current round
+/// finishes, and whatever was not sent stays in PostgreSQL. Durations take
+/// units: `250ms`, `5s`, `4days`.
+#[derive(Debug, Args)]
+pub struct Watch {
+    #[command(flatten)]
+    database: Database,
+
+    #[command(flatten)]
+    sqs: Sqs,
+
+    /// The queue to send to.
+    #[arg(long, env = "DAWDLE_SQS_QUEUE_URL", value_name = "URL")]
+    queue_url: String,
+
+    /// Whether the queue is FIFO; by default, whether its URL ends in `.fifo`.
+    #[arg(long, env = "DAWDLE_SQS_FIFO", value_name = "BOOL")]
+    fifo: Option<bool>,
+
+    /// The largest message to send, at most SQS's 1 MiB (the default); the
+    /// queue's own `MaximumMessageSize` applies when lower. Larger batches
+    /// go by reference.
+    #[arg(long, env = "DAWDLE_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    max_message_bytes: Option<usize>,
+
+    /// The dead-letter queue of the queue's listeners. The watcher never
+    /// dead-letters a message; this lets one environment serve both.
+    #[arg(long, env = "DAWDLE_SQS_DEAD_LETTER_QUEUE", value_name = "URL")]
+    dead_letter_queue: Option<String>,
+
+    /// The longest one SQS call may take, retries included (default 10s).
+    #[arg(long, env = "DAWDLE_SQS_OPERATION_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    sqs_operation_timeout: Option<Duration>,
+
+    /// The longest one attempt of an SQS call may take (default 5s).
+    #[arg(long, env = "DAWDLE_SQS_ATTEMPT_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    sqs_attempt_timeout: Option<Duration>,
+
+    /// Events read per round (default 1000).
+    #[arg(long, env = "DAWDLE_BATCH_SIZE", value_name = "EVENTS")]
+    batch_size: Option<usize>,
+
+    /// Most events packed into one message (default 100).
+    #[arg(long, env = "DAWDLE_EVENTS_PER_MESSAGE", value_name = "EVENTS")]
+    events_per_message: Option<usize>,
+
+    /// How long to keep polling after the last event before waiting for a
+    /// notification (default 250ms).
+    #[arg(long, env = "DAWDLE_LINGER", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    linger: Option<Duration>,
+
+    /// The polling interval while lingering (default 1ms).
+    #[arg(long, env = "DAWDLE_LINGER_POLL", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    linger_poll: Option<Duration>,
+
+    /// The safety-net poll while waiting for a notification (default 1s).
+    #[arg(long, env = "DAWDLE_POLL_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    poll_interval: Option<Duration>,
+
+    /// How often a standby tries to become the leader (default 1s).
+    #[arg(long, env = "DAWDLE_STANDBY_RETRY", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    standby_retry: Option<Duration>,
+
+    /// How long by-reference payloads wait in `dawdle.payloads` (default
+    /// 4days, SQS's default retention).
+    #[arg(long, env = "DAWDLE_PAYLOAD_RETENTION", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    payload_retention: Option<Duration>,
+
+    /// The longest a send to the queue may take before it counts as failed
+    /// and is retried (default 30s).
+    #[arg(long, env = "DAWDLE_SEND_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    send_timeout: Option<Duration>,
+}
+
+/// How often to look whether the watcher stopped by itself.
+const CHECK_INTERVAL: Duration = Duration::from_millis(500);
+
+impl Watch {
+    pub async fn run(self) -> Result<(), Failure> {
+        let config = self.database.config()?;
+        // The watcher retries a database or a queue it cannot reach forever;
+        // at startup that is far more likely a wrong URL than an outage, so
+        // say so at once instead.
+        drop(self.database.connect().await?);
+        let client = self.sqs.client().await;
+        opts::attributes(
+            &client,
+            &self.queue_url,
+            &[aws_sdk_sqs::types::QueueAttributeName::QueueArn],
+        )
+        .await?;
+
+        let watcher = self.watcher(config, client);
+        tracing::info!(queue = %self.queue_url, "dawdle watch starting");
+        let handle = watcher.start();
+        let mut check = tokio::time::interval(CHECK_INTERVAL);
+        let stopped_by_signal = tokio::select! {
+            () = shutdown_signal() => true,
+            () = async { while !handle.is_finished() { check.tick().await; } } => false,
+        };
+        if stopped_by_signal {
+            tracing::info!("shutting down");
+        }
+        let result = handle.shutdown().await;
+        match (result, stopped_by_signal) {
+            (Ok(()), true) => Ok(()),
+            (Ok(()), false) => Err(Failure::Message("the watcher stopped by itself".into())),
+            (Err(e), _) => Err(Failure::runtime("the watcher stopped")(e)),
+        }
+    }
+
+    fn watcher(&self, config: tokio_postgres::Config, client: aws_sdk_sqs::Client) -> Watcher {
+        let mut queue = SqsQueue::builder(client, &self.queue_url);
+        if let Some(fifo) = self.fifo {
+            queue = queue.fifo(fifo);
+        }
+        if let Some(bytes) = self.max_message_bytes {
+            queue = queue.max_message_bytes(bytes);
+        }
+        if let Some(url) = &self.dead_letter_queue {
+            queue = queue.dead_letter_queue(url);
+        }
+        if let Some(timeout) = self.sqs_operation_timeout {
+            queue = queue.operation_timeout(timeout);
+        }
+        if let Some(timeout) = self.sqs_attempt_timeout {
+            queue = queue.attempt_timeout(timeout);
+        }
+        let mut watcher = Watcher::builder(config, queue.build());
+        if let Some(events) = self.batch_size {
+            watcher = watcher.batch_size(events);
+        }
+        if let Some(events) = self.events_per_message {
+            watcher = watcher.max_events_per_message(events);
+        }
+        if let Some(linger) = self.linger {
+            watcher = watcher.linger(linger);
+        }
+        if let Some(interval) = self.linger_poll {
+            watcher = watcher.linger_poll(interval);
+        }
+        if let Some(interval) = self.poll_interval {
+            watcher = watcher.poll_interval(interval);
+        }
+        if let Some(interval) = self.standby_retry {
+            watcher = watcher.standby_retry(interval);
+        }
+        if let Some(retention) = self.payload_retention {
+            watcher = watcher.payload_retention(retention);
+        }
+        if let Some(timeout) = self.send_timeout {
+            watcher = watcher.send_timeout(timeout);
+        }
+        watcher.build()
+    }
+}
+
+/// SIGTERM (what container runtimes send) or ctrl-c.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only ctrl-c stops");
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,120 @@
+//! `dawdle watch` against a real PostgreSQL and moto's SQS server: a burst
+//! forwarded, SIGKILL mid-stream, SIGTERM.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use dawdle::queue::{Queue, SqsQueue};
+use dawdle::wire::Envelope;
+use dawdle_test::{SqsServer, TestDb};
+use tokio::time::Instant;
+
+use common::{database, dawdle, Process};
+
+fn start(db: &TestDb, server: &SqsServer, url: &str) -> Process {
+    Process(
+        dawdle(Some(server))
+            .args(["watch", "--events-per-message", "4", "--linger", "20ms"])
+            .env("DATABASE_URL", db.url())
+            .env("DAWDLE_SQS_QUEUE_URL", url)
+            .env("DAWDLE_BATCH_SIZE", "7")
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Receives and deletes until `ids` holds `expected` event ids; the most
+/// events one message carried.
+async fn receive_until(queue: &SqsQueue, ids: &mut BTreeSet<i64>, expected: usize) -> usize {
+    let mut largest = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ids.len() < expected {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {expected} events arrived",
+            ids.len()
+        );
+        let messages = queue
+            .receive(10, Duration::from_secs(1), Duration::from_secs(60))
+            .await
+            .unwrap();
+        for m in &messages {
+            let envelope = Envelope::parse(&m.body).unwrap();
+            largest = largest.max(envelope.events.len());
+            ids.extend(envelope.events.iter().map(|e| e.id));
+        }
+        let receipts: Vec<_> = messages.into_iter().map(|m| m.receipt).collect();
+        if !receipts.is_empty() {
+            queue.delete(&receipts).await.unwrap();
+        }
+    }
+    largest
+}
+
+#[tokio::test]
+async fn forwards_rows_survives_sigkill_and_stops_on_sigterm() {
+    let (db, client) = database().await;
+    let server = SqsServer::get().await.unwrap();
+    let url = server.create_queue("watch", false, None).await.unwrap();
+    let queue = SqsQueue::new(server.client().await, &url);
+
+    client
+        .batch_execute("INSERT INTO items SELECT n, 'item ' || n FROM generate_series(1, 30) n")
+        .await
+        .unwrap();
+    let watcher = start(&db, server, &url);
+    let mut ids = BTreeSet::new();
+    let largest = receive_until(&queue, &mut ids, 4).await;
+    assert_eq!(largest, 4, "--events-per-message reaches the watcher");
+    let mut watcher = watcher;
+    watcher.signal("-KILL");
+    watcher.0.wait().unwrap();
+
+    client
+        .batch_execute("UPDATE items SET name = name || '!'")
+        .await
+        .unwrap();
+    let mut watcher = start(&db, server, &url);
+    receive_until(&queue, &mut ids, 60).await;
+    assert_eq!(ids, (1..=60).collect(), "every event id, duplicates folded");
+
+    watcher.signal("-TERM");
+    let status = watcher.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM dawdle.events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
+
+#[test]
+fn exit_codes_tell_usage_from_connection_failures() {
+    let (output, _) = common::run(dawdle(None).arg("watch"));
+    assert_eq!(output.status.code(), Some(2), "no database: a usage error");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--database-url"));
+
+    let (output, _) = common::run(
+        dawdle(None)
+            .args(["watch", "--queue-url", "http://127.0.0.1:1/q"])
+            .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing"),
+    );
+    assert_eq!(output.status.code(), Some(3), "no server: cannot connect");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot connect to the database"));
+
+    let (output, _) = common::run(
+        dawdle(None)
+            .args([
+                "watch",
+                "--queue-url",
+                "http://127.0.0.1:1/q",
+                "--linger",
+                "soon",
+            ])
+            .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/nothing"),
+    );
+    assert_eq!(output.status.code(), Some(2), "a malformed duration");
+}
