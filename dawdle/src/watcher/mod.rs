@@ -74,9 +74,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_postgres::Config;
 
 use crate::backoff::Backoff;
+use crate::database::{ConnectError, Database};
 use crate::queue::Queue;
 use leader::Leader;
 use session::Session;
@@ -91,6 +91,9 @@ pub enum WatcherError {
     /// A query failed, or the connection did.
     #[error("watcher database error: {0}")]
     Database(#[from] tokio_postgres::Error),
+    /// Connecting failed.
+    #[error("the watcher cannot connect: {0}")]
+    Connect(#[from] ConnectError),
     /// Connecting or a query took longer than the limit: the connection
     /// counts as lost, so that a hung server cannot hold the leadership.
     #[error("the watcher's {what} took longer than {limit:?}; treating the connection as lost")]
@@ -134,7 +137,7 @@ pub(crate) struct Settings {
 /// up without costing writers a NOTIFY.
 #[derive(Debug, Clone)]
 pub struct Watcher {
-    config: Config,
+    database: Database,
     queue: Arc<dyn Queue>,
     settings: Settings,
 }
@@ -256,16 +259,17 @@ impl Drop for WatcherHandle {
 }
 
 impl Watcher {
-    /// A watcher of the database `config` points at, sending to `queue`.
-    pub fn builder(config: Config, queue: impl Queue) -> WatcherBuilder {
-        Self::builder_shared(config, Arc::new(queue))
+    /// A watcher of `database` (a [`tokio_postgres::Config`] or a
+    /// [`Database`]), sending to `queue`.
+    pub fn builder(database: impl Into<Database>, queue: impl Queue) -> WatcherBuilder {
+        Self::builder_shared(database, Arc::new(queue))
     }
 
     /// [`Watcher::builder`] with a queue that is shared already.
-    pub fn builder_shared(config: Config, queue: Arc<dyn Queue>) -> WatcherBuilder {
+    pub fn builder_shared(database: impl Into<Database>, queue: Arc<dyn Queue>) -> WatcherBuilder {
         WatcherBuilder {
             watcher: Watcher {
-                config,
+                database: database.into(),
                 queue,
                 settings: Settings {
                     batch_size: 1000,
@@ -320,7 +324,7 @@ impl Watcher {
         stop: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
     ) -> Result<(), WatcherError> {
-        let session = Session::connect(&self.config).await?;
+        let session = Session::connect(&self.database).await?;
         loop {
             if *stop.borrow() {
                 return Ok(());

@@ -5,7 +5,7 @@
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `DATABASE_URL` | the database whose `dawdle.events` to drain (required) |
+//! | `DATABASE_URL` | the database whose `dawdle.events` to drain (required; `sslmode` and `sslrootcert` as libpq reads them) |
 //! | `DAWDLE_SQS_QUEUE_URL` | the queue (required; FIFO when it ends in `.fifo`) |
 //! | `DAWDLE_SQS_ENDPOINT` | endpoint override, for emulators (also `AWS_ENDPOINT_URL`) |
 //! | `DAWDLE_MAX_MESSAGE_BYTES` | largest message, default 1048576 (SQS's limit) |
@@ -59,8 +59,7 @@ async fn shutdown_signal() {
 }
 
 async fn run() -> Result<(), String> {
-    let database: tokio_postgres::Config = required("DATABASE_URL")?
-        .parse()
+    let database = dawdle::Database::from_url(&required("DATABASE_URL")?)
         .map_err(|e| format!("DATABASE_URL: {e}"))?;
     let queue_url = required("DAWDLE_SQS_QUEUE_URL")?;
     let endpoint = env("DAWDLE_SQS_ENDPOINT")?;
