@@ -1,7 +1,7 @@
 //! [`Database`]: where and how to connect. tokio-postgres's connection
 //! settings, and TLS (rustls) as libpq's `sslmode` understands it. Every
 //! connection dawdle makes goes through it: the watcher's, the listener's
-//! pool, `dawdle-sql apply` and [`testing`](crate::testing).
+//! pool, `dawdle-sql apply` and `dawdle::testing`.
 //!
 //! ```no_run
 //! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
