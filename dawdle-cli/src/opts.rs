@@ -24,18 +24,18 @@ pub struct Database {
 }
 
 impl Database {
-    /// The parsed connection settings.
-    pub fn config(&self) -> Result<tokio_postgres::Config, Failure> {
-        self.url
-            .parse()
+    /// The parsed connection settings, TLS included (libpq's `sslmode`
+    /// and `sslrootcert`).
+    pub fn config(&self) -> Result<dawdle::Database, Failure> {
+        dawdle::Database::from_url(&self.url)
             .map_err(|e| Failure::Usage(format!("--database-url (DATABASE_URL): {e}")))
     }
 
     /// One connection, its driver running on a task of its own.
     pub async fn connect(&self) -> Result<tokio_postgres::Client, Failure> {
-        let config = self.config()?;
-        let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
+        let (client, connection) = self
+            .config()?
+            .connect()
             .await
             .map_err(Failure::connect("the database"))?;
         tokio::spawn(async move {

@@ -124,7 +124,7 @@ impl Watch {
         }
     }
 
-    fn watcher(&self, config: tokio_postgres::Config, client: aws_sdk_sqs::Client) -> Watcher {
+    fn watcher(&self, config: dawdle::Database, client: aws_sdk_sqs::Client) -> Watcher {
         let mut queue = SqsQueue::builder(client, &self.queue_url);
         if let Some(fifo) = self.fifo {
             queue = queue.fifo(fifo);

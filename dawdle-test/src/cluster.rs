@@ -4,12 +4,14 @@
 //! `/usr/lib/postgresql/*/bin` (the newest) and `PATH`. As root, the
 //! cluster runs as the `postgres` user (`initdb` refuses root).
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio_postgres::{Config, NoTls};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::Config;
 
 use crate::process::{free_port, is_root, quote, shell};
 use crate::Error;
@@ -22,30 +24,75 @@ use crate::Error;
 pub struct Cluster {
     admin: Config,
     port: u16,
+    dir: PathBuf,
+    tls: bool,
     wrapper: Child,
 }
 
-impl Cluster {
-    /// Starts a cluster. `durable`: `fsync`, `synchronous_commit` and
-    /// `full_page_writes` on, as in production (benchmarks of commit cost);
-    /// otherwise off, which is faster for tests.
-    pub async fn start(durable: bool) -> Result<Cluster, Error> {
+/// Settings of a [`Cluster`] to start: [`Cluster::builder`].
+#[derive(Debug, Clone, Default)]
+pub struct ClusterBuilder {
+    durable: bool,
+    tls: Option<(String, String)>,
+    hba: Option<String>,
+}
+
+impl ClusterBuilder {
+    /// `fsync`, `synchronous_commit` and `full_page_writes` on, as in
+    /// production (benchmarks of commit cost); otherwise off (the default),
+    /// which is faster for tests.
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+
+    /// Turns TLS on (`ssl = on`) with this certificate (chain) and private
+    /// key, both PEM. [`Cluster::admin`] and [`Cluster::url`] then connect
+    /// with `sslmode=require`.
+    pub fn ssl(mut self, certificate_pem: impl Into<String>, key_pem: impl Into<String>) -> Self {
+        self.tls = Some((certificate_pem.into(), key_pem.into()));
+        self
+    }
+
+    /// `pg_hba.conf`, instead of initdb's (which trusts every local
+    /// connection). It must let `postgres` connect to `postgres` from
+    /// 127.0.0.1, over TLS if nothing else, for [`Cluster::admin`].
+    pub fn hba(mut self, hba: impl Into<String>) -> Self {
+        self.hba = Some(hba.into());
+        self
+    }
+
+    /// Starts the cluster.
+    pub async fn start(self) -> Result<Cluster, Error> {
         let bin = bin_dir()?;
         let as_postgres = is_root();
         let dir = new_dir(as_postgres)?;
-        if let Err(e) = init(&bin, &dir, as_postgres).await {
+        let prepared = match init(&bin, &dir, as_postgres).await {
+            Ok(()) => self.configure(&dir, as_postgres),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = prepared {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
         let port = free_port()?;
-        let durability = if durable { "on" } else { "off" };
+        let durability = if self.durable { "on" } else { "off" };
         let q = |p: &Path| quote(&p.display().to_string());
+        let ssl = if self.tls.is_some() {
+            format!(
+                "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                q(&dir.join(CERTIFICATE)),
+                q(&dir.join(KEY))
+            )
+        } else {
+            String::new()
+        };
         // The wrapper stops the server and removes the directory when its
         // stdin closes, which happens when this process exits, however it
         // exits.
         let run = format!(
             "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync={durability} \
-             -c synchronous_commit={durability} -c full_page_writes={durability} -c max_connections=300 \
+             -c synchronous_commit={durability} -c full_page_writes={durability} -c max_connections=300 {ssl} \
              > {dir}/server.log 2>&1 & pid=$!; read _ignored; kill -INT $pid; wait $pid; rm -rf {dir}",
             postgres = q(&bin.join("postgres")),
             data = q(&dir.join("data")),
@@ -65,6 +112,9 @@ impl Cluster {
             .port(port)
             .user("postgres")
             .dbname("postgres");
+        if self.tls.is_some() {
+            admin.ssl_mode(SslMode::Require);
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         while !accepts_queries(&admin).await {
             if Instant::now() > deadline {
@@ -76,18 +126,74 @@ impl Cluster {
         Ok(Cluster {
             admin,
             port,
+            dir,
+            tls: self.tls.is_some(),
             wrapper,
         })
     }
 
-    /// Connection settings of the `postgres` database, as superuser `postgres`.
+    /// Writes the key, the certificate and `pg_hba.conf`, for the server's
+    /// user: PostgreSQL refuses a key that others may read.
+    fn configure(&self, dir: &Path, as_postgres: bool) -> Result<(), Error> {
+        let mut files = Vec::new();
+        if let Some((certificate, key)) = &self.tls {
+            files.push((dir.join(CERTIFICATE), certificate, 0o644));
+            files.push((dir.join(KEY), key, 0o600));
+        }
+        if let Some(hba) = &self.hba {
+            files.push((dir.join("data/pg_hba.conf"), hba, 0o600));
+        }
+        for (path, contents, mode) in files {
+            let what = || format!("cannot write {}", path.display());
+            std::fs::write(&path, contents).map_err(Error::io(what()))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                .map_err(Error::io(what()))?;
+            if as_postgres {
+                give_to_postgres(&path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+const CERTIFICATE: &str = "server.crt";
+const KEY: &str = "server.key";
+
+impl Cluster {
+    /// Starts a cluster. `durable`: `fsync`, `synchronous_commit` and
+    /// `full_page_writes` on, as in production (benchmarks of commit cost);
+    /// otherwise off, which is faster for tests.
+    pub async fn start(durable: bool) -> Result<Cluster, Error> {
+        Cluster::builder().durable(durable).start().await
+    }
+
+    /// Settings of a cluster to start: TLS, `pg_hba.conf`, durability.
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    /// Connection settings of the `postgres` database, as superuser
+    /// `postgres` (with `sslmode=require` when the cluster has TLS).
     pub fn admin(&self) -> &Config {
         &self.admin
     }
 
-    /// The URL of the `postgres` database, as superuser `postgres`.
+    /// The URL of the `postgres` database, as superuser `postgres` (with
+    /// `sslmode=require` when the cluster has TLS).
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        let tls = if self.tls { "?sslmode=require" } else { "" };
+        format!("postgres://postgres@127.0.0.1:{}/postgres{tls}", self.port)
+    }
+
+    /// The port it listens on, at 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its directory, which goes with it: a place for files a test needs
+    /// as long as the cluster runs.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Stops the cluster and waits until its directory is gone.
@@ -139,19 +245,27 @@ fn new_dir(as_postgres: bool) -> Result<PathBuf, Error> {
     let dir = std::env::temp_dir().join(format!("dawdle-pg-{}-{nanos}", std::process::id()));
     std::fs::create_dir(&dir).map_err(Error::io(format!("cannot create {}", dir.display())))?;
     if as_postgres {
-        let chown = format!("chown postgres:postgres {}", dir.display());
-        let out = Command::new("chown")
-            .arg("postgres:postgres")
-            .arg(&dir)
-            .output()
-            .map_err(Error::io(&chown))?;
-        if !out.status.success() {
+        if let Err(e) = give_to_postgres(&dir) {
             let _ = std::fs::remove_dir_all(&dir);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(Error::failed(format!("{chown} failed:"), stderr));
+            return Err(e);
         }
     }
     Ok(dir)
+}
+
+/// `chown postgres:postgres path`.
+fn give_to_postgres(path: &Path) -> Result<(), Error> {
+    let chown = format!("chown postgres:postgres {}", path.display());
+    let out = Command::new("chown")
+        .arg("postgres:postgres")
+        .arg(path)
+        .output()
+        .map_err(Error::io(&chown))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(Error::failed(format!("{chown} failed:"), stderr));
+    }
+    Ok(())
 }
 
 async fn init(bin: &Path, dir: &Path, as_postgres: bool) -> Result<(), Error> {
@@ -175,7 +289,7 @@ async fn init(bin: &Path, dir: &Path, as_postgres: bool) -> Result<(), Error> {
 }
 
 async fn accepts_queries(admin: &Config) -> bool {
-    let Ok((client, connection)) = admin.connect(NoTls).await else {
+    let Ok((client, connection)) = dawdle::Database::from(admin).connect().await else {
         return false;
     };
     tokio::spawn(connection);

@@ -5,7 +5,6 @@ use std::ops::Deref;
 
 use dawdle::testing::TestDatabase;
 use tokio::sync::OnceCell;
-use tokio_postgres::NoTls;
 
 use crate::{cluster, Cluster, Error};
 
@@ -36,10 +35,8 @@ impl TestDb {
 
     /// A deadpool pool on the database.
     pub fn pool(&self) -> deadpool_postgres::Pool {
-        let manager = deadpool_postgres::Manager::new(self.config().clone(), NoTls);
-        deadpool_postgres::Pool::builder(manager)
-            .max_size(16)
-            .build()
+        self.database()
+            .pool(16)
             .expect("a pool without a runtime-specific timeout always builds")
     }
 

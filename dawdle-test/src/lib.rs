@@ -16,7 +16,7 @@ mod error;
 mod process;
 mod sqs;
 
-pub use cluster::Cluster;
+pub use cluster::{Cluster, ClusterBuilder};
 pub use counting::{CountingQueue, QueueCalls};
 pub use db::TestDb;
 pub use error::Error;

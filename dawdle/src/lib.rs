@@ -59,7 +59,7 @@
 //!    ```no_run
 //!    # async fn demo(config: tokio_postgres::Config) -> Result<(), Box<dyn std::error::Error>> {
 //!    let runtime = dawdle::Runtime::builder()
-//!        .database(config)                        // tokio_postgres::Config
+//!        .database(config)                        // tokio_postgres::Config, or a dawdle::Database
 //!        .queue(dawdle::MemoryQueue::new())       // or dawdle::SqsQueue::new(client, url)
 //!        .watch()
 //!        .listen()
@@ -95,6 +95,7 @@
 extern crate self as dawdle;
 
 mod backoff;
+pub mod database;
 pub mod decode;
 pub mod event;
 mod fnv;
@@ -117,6 +118,7 @@ pub mod wire;
 #[path = "private.rs"]
 pub mod __private;
 
+pub use database::Database;
 pub use decode::{Decode, DecodeError, Interval};
 pub use event::{Change, Delete, Insert, Meta, Truncate, Update};
 #[cfg(feature = "sqs")]

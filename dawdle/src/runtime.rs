@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::database::Database;
 use crate::handler::Registry;
 use crate::listener::{self, Listener};
 use crate::queue::Queue;
@@ -24,7 +25,10 @@ pub enum BuildError {
     )]
     NoQueue,
     /// The watcher needs connection settings for its dedicated connection.
-    #[error("the watcher needs its own connection: call .database(tokio_postgres::Config)")]
+    #[error(
+        "the watcher needs its own connection: call .database(..) with a tokio_postgres::Config \
+         or a dawdle::Database"
+    )]
     NoDatabase,
     /// The listener runs with no handler linked into the program.
     #[error("the listener has no handler: write a #[dawdle::handler] fn and link its crate")]
@@ -41,7 +45,7 @@ pub enum BuildError {
 #[derive(Debug)]
 pub struct RuntimeBuilder {
     pool: Option<deadpool_postgres::Pool>,
-    database: Option<tokio_postgres::Config>,
+    database: Option<Database>,
     queue: Option<Arc<dyn Queue>>,
     watch: bool,
     listen: bool,
@@ -67,9 +71,12 @@ impl RuntimeBuilder {
 
     /// Connection settings of the database: the watcher's dedicated
     /// connection (advisory lock and LISTEN need one of their own), and the
-    /// listener's pool when `.pool()` gives none.
-    pub fn database(mut self, config: tokio_postgres::Config) -> Self {
-        self.database = Some(config);
+    /// listener's pool when `.pool()` gives none. A
+    /// [`tokio_postgres::Config`], or a [`Database`] for libpq's `sslmode`s
+    /// that tokio-postgres lacks (`verify-full`, ...) and `sslrootcert`:
+    /// `.database(Database::from_url(&url)?)`.
+    pub fn database(mut self, database: impl Into<Database>) -> Self {
+        self.database = Some(database.into());
         self
     }
 
@@ -162,20 +169,12 @@ impl RuntimeBuilder {
         }
         let pool = match (self.pool, &self.database) {
             (Some(pool), _) => Some(pool),
-            (None, Some(config)) => {
-                let manager =
-                    deadpool_postgres::Manager::new(config.clone(), tokio_postgres::NoTls);
-                let pool = deadpool_postgres::Pool::builder(manager)
-                    .max_size(4)
-                    .build()
-                    .map_err(BuildError::Pool)?;
-                Some(pool)
-            }
+            (None, Some(database)) => Some(database.pool(4).map_err(BuildError::Pool)?),
             (None, None) => None,
         };
         let watcher = match (self.watch, self.database) {
-            (true, Some(config)) => {
-                let builder = Watcher::builder_shared(config, queue.clone());
+            (true, Some(database)) => {
+                let builder = Watcher::builder_shared(database, queue.clone());
                 let builder = match self.watcher {
                     Some(TuneWatcher(tune)) => tune(builder),
                     None => builder,

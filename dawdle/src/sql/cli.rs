@@ -198,10 +198,11 @@ fn apply_to_env_database(sql: &str) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
     runtime.block_on(async {
-        let (mut client, connection) =
-            tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .map_err(|e| format!("cannot connect to DATABASE_URL: {e}"))?;
+        let database = crate::Database::from_url(&url).map_err(|e| format!("DATABASE_URL: {e}"))?;
+        let (mut client, connection) = database
+            .connect()
+            .await
+            .map_err(|e| format!("cannot connect to DATABASE_URL: {e}"))?;
         let connection = tokio::spawn(connection);
         let result = apply(&mut client, sql).await.map_err(|e| e.to_string());
         drop(client);

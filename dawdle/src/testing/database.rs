@@ -5,9 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use percent_encoding::{percent_encode, utf8_percent_encode, NON_ALPHANUMERIC};
 use tokio_postgres::config::Host;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
 use super::TestingError;
+use crate::Database;
 
 /// An empty database created for one test, dropped when this is dropped.
 ///
@@ -24,24 +25,28 @@ use super::TestingError;
 #[derive(Debug)]
 pub struct TestDatabase {
     name: String,
-    config: Config,
+    database: Database,
     /// Where the database was created from, and is dropped from.
-    server: Config,
+    server: Database,
 }
 
 impl TestDatabase {
     /// Creates a database on the server `DATABASE_URL` names, connecting as
     /// its user, who must be allowed to `CREATE DATABASE`. Nothing is
     /// started: without `DATABASE_URL` this is
-    /// [`TestingError::DatabaseUrlUnset`].
+    /// [`TestingError::DatabaseUrlUnset`]. Its `sslmode` and `sslrootcert`
+    /// count, as [`Database::from_url`] reads them.
     pub async fn new() -> Result<TestDatabase, TestingError> {
         let url = std::env::var("DATABASE_URL").map_err(|_| TestingError::DatabaseUrlUnset)?;
-        let server = url.parse().map_err(TestingError::DatabaseUrlInvalid)?;
-        TestDatabase::on(&server).await
+        let server = Database::from_url(&url).map_err(TestingError::DatabaseUrlInvalid)?;
+        TestDatabase::on(server).await
     }
 
-    /// Creates a database on the server `server` connects to, as its user.
-    pub async fn on(server: &Config) -> Result<TestDatabase, TestingError> {
+    /// Creates a database on the server `server` (a
+    /// [`tokio_postgres::Config`] or a [`Database`]) connects to, as its
+    /// user, connecting the same way.
+    pub async fn on(server: impl Into<Database>) -> Result<TestDatabase, TestingError> {
+        let server = server.into();
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         // The clock tells apart the databases of test runs whose process
         // ids repeat on a long-lived server.
@@ -53,18 +58,18 @@ impl TestDatabase {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
-        connect(server)
+        connect(&server)
             .await?
             .batch_execute(&format!(
                 "CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"
             ))
             .await?;
-        let mut config = server.clone();
-        config.dbname(&name);
+        let mut database = server.clone();
+        database.config_mut().dbname(&name);
         Ok(TestDatabase {
             name,
-            config,
-            server: server.clone(),
+            database,
+            server,
         })
     }
 
@@ -73,20 +78,27 @@ impl TestDatabase {
         &self.name
     }
 
-    /// Connection settings for the database, e.g. for
+    /// Where and how to connect to the database, TLS included, e.g. for
     /// [`RuntimeBuilder::database`](crate::RuntimeBuilder::database).
-    pub fn config(&self) -> &Config {
-        &self.config
+    pub fn database(&self) -> &Database {
+        &self.database
     }
 
-    /// A `postgres://` URL of the database, for child processes.
+    /// tokio-postgres's settings for the database, without the `sslmode`s
+    /// and `sslrootcert` only [`TestDatabase::database`] has.
+    pub fn config(&self) -> &Config {
+        self.database.config()
+    }
+
+    /// A `postgres://` URL of the database, for child processes, with its
+    /// `sslmode` and `sslrootcert`.
     pub fn url(&self) -> String {
-        url(&self.config)
+        database_url(&self.database)
     }
 
     /// A new connection, driven on the current runtime.
     pub async fn connect(&self) -> Result<Client, TestingError> {
-        connect(&self.config).await
+        connect(&self.database).await
     }
 }
 
@@ -125,11 +137,32 @@ impl Drop for TestDatabase {
     }
 }
 
-async fn connect(config: &Config) -> Result<Client, TestingError> {
-    let (client, connection) = config.connect(NoTls).await?;
+async fn connect(database: &Database) -> Result<Client, TestingError> {
+    let (client, connection) = database.connect().await?;
     // Its errors surface on the client's next query.
     tokio::spawn(connection);
     Ok(client)
+}
+
+/// `database` as a URL that [`Database::from_url`] reads back as it.
+fn database_url(database: &Database) -> String {
+    let mut url = url(database.config());
+    for (i, (key, value)) in database.ssl_url_parameters().into_iter().enumerate() {
+        let separator = if i == 0 { '?' } else { '&' };
+        url.push_str(&format!("{separator}{key}={}", encode_os(value)));
+    }
+    url
+}
+
+/// A path, percent-encoded for a URL.
+fn encode_os(s: &std::ffi::OsStr) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        percent_encode(s.as_bytes(), NON_ALPHANUMERIC).to_string()
+    }
+    #[cfg(not(unix))]
+    utf8_percent_encode(&s.to_string_lossy(), NON_ALPHANUMERIC).to_string()
 }
 
 /// `config` as a URL. Every part is percent-encoded, so that a password
@@ -139,10 +172,7 @@ fn url(config: &Config) -> String {
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(host)) => utf8_percent_encode(host, NON_ALPHANUMERIC).to_string(),
         #[cfg(unix)]
-        Some(Host::Unix(path)) => {
-            use std::os::unix::ffi::OsStrExt;
-            percent_encode(path.as_os_str().as_bytes(), NON_ALPHANUMERIC).to_string()
-        }
+        Some(Host::Unix(path)) => encode_os(path.as_os_str()),
         None => "localhost".to_owned(),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
@@ -199,6 +229,30 @@ mod tests {
         let back = round_trip(&config);
         assert_eq!(back.get_hosts(), [Host::Tcp("::1".to_owned())]);
         assert_eq!(back.get_ports(), [5433]);
+    }
+
+    #[test]
+    fn sslmode_and_sslrootcert_survive() {
+        let mut config = Config::new();
+        config.host("db.example.com").user("postgres").dbname("d");
+        let database = Database::from(config)
+            .ssl_mode(crate::database::SslMode::VerifyFull)
+            .ssl_root_cert("/etc/my certs/ca&1.pem");
+        let url = database_url(&database);
+        let back = Database::from_url(&url).unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert_eq!(back.get_ssl_mode(), crate::database::SslMode::VerifyFull);
+        assert_eq!(
+            back.get_ssl_root_cert(),
+            Some(std::path::Path::new("/etc/my certs/ca&1.pem"))
+        );
+        assert_eq!(back.config().get_dbname(), Some("d"));
+        // The default adds nothing.
+        let plain = Database::from(back.config().clone()).ssl_mode(Default::default());
+        assert!(
+            !database_url(&plain).contains('?'),
+            "{}",
+            database_url(&plain)
+        );
     }
 
     #[cfg(unix)]

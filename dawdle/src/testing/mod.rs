@@ -47,7 +47,7 @@
 //! client.batch_execute("CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL)").await?;
 //! dawdle::sql::apply(&mut client, &dawdle::sql::up_registered()?).await?;
 //! let handle = dawdle::Runtime::builder()
-//!     .database(db.config().clone())
+//!     .database(db.database().clone())
 //!     .queue(dawdle::MemoryQueue::new())
 //!     .watch()
 //!     .listen()
@@ -82,8 +82,11 @@ pub enum TestingError {
     DatabaseUrlUnset,
     /// `DATABASE_URL` is not a PostgreSQL connection string.
     #[error("DATABASE_URL is not a PostgreSQL connection string: {0}")]
-    DatabaseUrlInvalid(#[source] tokio_postgres::Error),
-    /// Connecting or a query failed.
+    DatabaseUrlInvalid(#[source] crate::database::ParseError),
+    /// Connecting failed.
+    #[error("PostgreSQL for tests: {0}")]
+    Connect(#[from] crate::database::ConnectError),
+    /// A query failed.
     #[error("PostgreSQL for tests: {0}")]
     Postgres(#[from] tokio_postgres::Error),
     /// `dawdle.events` still held events when the timeout passed.

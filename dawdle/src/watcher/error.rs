@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::database::ConnectError;
+
 /// Why a watcher's connection ended, or why its task did. The watcher
 /// retries connection failures itself; [`WatcherHandle::shutdown`](super::WatcherHandle::shutdown) returns
 /// the error only when the task itself failed.
@@ -11,6 +13,9 @@ pub enum WatcherError {
     /// A query failed, or the connection did.
     #[error("watcher database error: {0}")]
     Database(#[from] tokio_postgres::Error),
+    /// Connecting failed.
+    #[error("the watcher cannot connect: {0}")]
+    Connect(#[from] ConnectError),
     /// Connecting or a query took longer than the limit: the connection
     /// counts as lost, so that a hung server cannot hold the leadership.
     #[error("the watcher's {what} took longer than {limit:?}; treating the connection as lost")]

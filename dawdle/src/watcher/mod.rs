@@ -75,9 +75,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_postgres::Config;
 
 use crate::backoff::{sleep_or_stop, Backoff};
+use crate::database::Database;
 use crate::queue::Queue;
 pub use error::WatcherError;
 use leader::Leader;
@@ -90,7 +90,7 @@ pub use stats::Stats;
 /// up without costing writers a NOTIFY.
 #[derive(Debug, Clone)]
 pub struct Watcher {
-    config: Config,
+    database: Database,
     queue: Arc<dyn Queue>,
     settings: Settings,
 }
@@ -205,16 +205,17 @@ impl Drop for WatcherHandle {
 }
 
 impl Watcher {
-    /// A watcher of the database `config` points at, sending to `queue`.
-    pub fn builder(config: Config, queue: impl Queue) -> WatcherBuilder {
-        Self::builder_shared(config, Arc::new(queue))
+    /// A watcher of `database` (a [`tokio_postgres::Config`] or a
+    /// [`Database`]), sending to `queue`.
+    pub fn builder(database: impl Into<Database>, queue: impl Queue) -> WatcherBuilder {
+        Self::builder_shared(database, Arc::new(queue))
     }
 
     /// [`Watcher::builder`] with a queue that is shared already.
-    pub fn builder_shared(config: Config, queue: Arc<dyn Queue>) -> WatcherBuilder {
+    pub fn builder_shared(database: impl Into<Database>, queue: Arc<dyn Queue>) -> WatcherBuilder {
         WatcherBuilder {
             watcher: Watcher {
-                config,
+                database: database.into(),
                 queue,
                 settings: Settings {
                     batch_size: 1000,
@@ -271,7 +272,7 @@ impl Watcher {
         stop: &mut watch::Receiver<bool>,
         backoff: &mut Backoff,
     ) -> Result<(), WatcherError> {
-        let session = Session::connect(&self.config).await?;
+        let session = Session::connect(&self.database).await?;
         loop {
             if *stop.borrow() {
                 return Ok(());

@@ -11,9 +11,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row, Statement};
+use tokio_postgres::{AsyncMessage, Client, Row, Statement};
 
 use super::error::WatcherError;
+use crate::database::Database;
 use crate::sql::catalog::watcher;
 
 /// The advisory lock key of the active watcher: `dawdle` in ASCII.
@@ -44,14 +45,15 @@ impl Drop for Session {
 }
 
 impl Session {
-    pub(crate) async fn connect(config: &Config) -> Result<Session, WatcherError> {
-        let mut config = config.clone();
-        config
+    pub(crate) async fn connect(database: &Database) -> Result<Session, WatcherError> {
+        let mut database = database.clone();
+        database
+            .config_mut()
             .application_name("dawdle-watcher")
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(1))
             .connect_timeout(Duration::from_secs(5));
-        let (client, mut connection) = tokio::time::timeout(QUERY_TIMEOUT, config.connect(NoTls))
+        let (client, mut connection) = tokio::time::timeout(QUERY_TIMEOUT, database.connect())
             .await
             .map_err(|_| WatcherError::Timeout {
                 what: "connecting",

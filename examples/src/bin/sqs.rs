@@ -35,7 +35,7 @@ async fn side(watch: bool) -> Result<(), Box<dyn std::error::Error>> {
     let endpoint = std::env::var("DAWDLE_SQS_ENDPOINT").ok();
     let client = SqsQueue::client_from_env(endpoint.as_deref()).await;
     let queue = SqsQueue::new(client, env("DAWDLE_SQS_QUEUE_URL")?);
-    let database: tokio_postgres::Config = env("DATABASE_URL")?.parse()?;
+    let database = dawdle::Database::from_url(&env("DATABASE_URL")?)?;
     let builder = Runtime::builder().database(database).queue(queue);
     let builder = if watch {
         builder.watch()
