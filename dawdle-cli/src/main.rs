@@ -23,6 +23,7 @@ macro_rules! exit_codes {
 
 mod dlq;
 mod opts;
+mod serve;
 mod status;
 mod watch;
 

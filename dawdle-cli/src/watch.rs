@@ -51,6 +51,12 @@ pub struct Watch {
     #[arg(long, env = "DAWDLE_SQS_ATTEMPT_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
     sqs_attempt_timeout: Option<Duration>,
 
+    /// Serve Prometheus text at `/metrics`, `/healthz` (the process is
+    /// alive) and `/readyz` (connected to the database, leading or standing
+    /// by) on this address, e.g. `0.0.0.0:9187`. Off by default.
+    #[arg(long, env = "DAWDLE_METRICS_ADDR", value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+
     /// Events read per round (default 1000).
     #[arg(long, env = "DAWDLE_BATCH_SIZE", value_name = "EVENTS")]
     batch_size: Option<usize>,
@@ -105,9 +111,16 @@ impl Watch {
         )
         .await?;
 
+        let endpoint = match self.metrics_addr {
+            Some(addr) => Some(crate::serve::Endpoint::bind(addr).await?),
+            None => None,
+        };
         let watcher = self.watcher(config, client);
         tracing::info!(queue = %self.queue_url, "dawdle watch starting");
         let handle = watcher.start();
+        if let Some(endpoint) = endpoint {
+            endpoint.serve(handle.shared_stats());
+        }
         let mut check = tokio::time::interval(CHECK_INTERVAL);
         let stopped_by_signal = tokio::select! {
             () = shutdown_signal() => true,

@@ -176,6 +176,12 @@ impl WatcherHandle {
         &self.stats
     }
 
+    /// [`stats`](Self::stats), to keep after the handle is gone (a health
+    /// endpoint's, say).
+    pub fn shared_stats(&self) -> Arc<Stats> {
+        self.stats.clone()
+    }
+
     /// Stops after the current round (whose events are sent or left in
     /// PostgreSQL, never lost) and waits for it.
     pub async fn shutdown(mut self) -> Result<(), WatcherError> {
