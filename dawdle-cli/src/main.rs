@@ -46,7 +46,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     #[command(after_help = EXIT_CODES)]
-    Watch(watch::Watch),
+    Watch(Box<watch::Watch>),
     #[command(after_help = EXIT_CODES)]
     Status(status::Status),
     #[command(after_help = EXIT_CODES)]
