@@ -13,7 +13,7 @@ use clap::{Args, Subcommand};
 use dawdle::wire::Envelope;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::opts::{self, sqs_failure, Sqs};
+use crate::opts::{self, sqs_failure, Queues};
 use crate::Failure;
 
 /// The message attribute a listener's dead-lettering sets to the reason.
@@ -59,23 +59,6 @@ enum DlqCommand {
     /// Sends messages back to the queue, deleting each from the dead-letter
     /// queue only once the queue accepted it.
     Redrive(Redrive),
-}
-
-/// The queues a `dlq` subcommand works on.
-#[derive(Debug, Args)]
-struct Queues {
-    #[command(flatten)]
-    sqs: Sqs,
-
-    /// The queue whose dead-letter queue to work on (and where `redrive`
-    /// sends messages back to).
-    #[arg(long, env = "DAWDLE_SQS_QUEUE_URL", value_name = "URL")]
-    queue_url: Option<String>,
-
-    /// The dead-letter queue; by default the one the redrive policy of
-    /// `--queue-url` names.
-    #[arg(long, env = "DAWDLE_SQS_DEAD_LETTER_QUEUE", value_name = "URL")]
-    dead_letter_queue: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -151,24 +134,17 @@ impl Dead {
     }
 }
 
-impl Queues {
-    /// The SQS client and the dead-letter queue's URL.
-    async fn resolve(&self) -> Result<(Client, String), Failure> {
-        let client = self.sqs.client().await;
-        if let Some(dlq) = &self.dead_letter_queue {
-            return Ok((client, dlq.clone()));
-        }
-        let Some(url) = &self.queue_url else {
-            return Err(Failure::Usage(
-                "give --dead-letter-queue, or --queue-url to use its redrive policy's".into(),
-            ));
-        };
-        match opts::dead_letter_queue_of(&client, url).await? {
-            Some(dlq) => Ok((client, dlq)),
-            None => Err(Failure::Message(format!(
-                "{url} has no redrive policy; give --dead-letter-queue"
-            ))),
-        }
+/// The SQS client and the dead-letter queue to work on, which `dlq` needs.
+async fn resolve(queues: &Queues) -> Result<(Client, String), Failure> {
+    let client = queues.sqs.client().await;
+    match (queues.dead_letter_queue(&client).await?, &queues.queue_url) {
+        (Some(dlq), _) => Ok((client, dlq)),
+        (None, None) => Err(Failure::Usage(
+            "give --dead-letter-queue, or --queue-url to use its redrive policy's".into(),
+        )),
+        (None, Some(url)) => Err(Failure::Message(format!(
+            "{url} has no redrive policy; give --dead-letter-queue"
+        ))),
     }
 }
 
@@ -240,7 +216,7 @@ async fn release(client: &Client, dlq: &str, messages: &[Dead]) -> Result<(), Fa
 }
 
 async fn list(queues: Queues) -> Result<(), Failure> {
-    let (client, dlq) = queues.resolve().await?;
+    let (client, dlq) = resolve(&queues).await?;
     let messages = scan(&client, &dlq).await?;
     if messages.is_empty() {
         println!("{dlq} is empty");
@@ -281,7 +257,7 @@ async fn list(queues: Queues) -> Result<(), Failure> {
 }
 
 async fn show(queues: Queues, message_id: &str) -> Result<(), Failure> {
-    let (client, dlq) = queues.resolve().await?;
+    let (client, dlq) = resolve(&queues).await?;
     let messages = scan(&client, &dlq).await?;
     let Some(message) = messages.iter().find(|m| m.message_id == message_id) else {
         return Err(Failure::Message(format!(
@@ -324,7 +300,7 @@ impl Redrive {
                 "redrive needs --queue-url: where to send the messages back to".into(),
             ));
         };
-        let (client, dlq) = self.queues.resolve().await?;
+        let (client, dlq) = resolve(&self.queues).await?;
         let fifo = queue.ends_with(".fifo");
         let mut wanted: BTreeSet<String> = self.message_ids.iter().cloned().collect();
         let total = if self.all {

@@ -47,6 +47,36 @@ impl Database {
     }
 }
 
+/// The SQS queues a subcommand reads: the queue the watchers send to, and
+/// its dead-letter queue.
+#[derive(Debug, Args)]
+pub struct Queues {
+    #[command(flatten)]
+    pub sqs: Sqs,
+
+    /// The queue the watchers send to: `status` shows its counts, `dlq`
+    /// works on its dead-letter queue and `dlq redrive` sends back to it.
+    #[arg(long, env = "DAWDLE_SQS_QUEUE_URL", value_name = "URL")]
+    pub queue_url: Option<String>,
+
+    /// The dead-letter queue; by default the one the redrive policy of
+    /// `--queue-url` names.
+    #[arg(long, env = "DAWDLE_SQS_DEAD_LETTER_QUEUE", value_name = "URL")]
+    pub dead_letter_queue: Option<String>,
+}
+
+impl Queues {
+    /// The dead-letter queue: the one given, else the one the queue's
+    /// redrive policy names, if any.
+    pub async fn dead_letter_queue(&self, client: &Client) -> Result<Option<String>, Failure> {
+        match (&self.dead_letter_queue, &self.queue_url) {
+            (Some(dlq), _) => Ok(Some(dlq.clone())),
+            (None, Some(url)) => dead_letter_queue_of(client, url).await,
+            (None, None) => Ok(None),
+        }
+    }
+}
+
 /// How to reach SQS. Credentials come from the standard AWS chain
 /// (environment, profile, instance role).
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use clap::Args;
 use dawdle::sql::{EVENTS_TABLE, PAYLOADS_TABLE, SCHEMA};
 use serde::Serialize;
 
-use crate::opts::{self, Database, Sqs};
+use crate::opts::{self, Database, Queues};
 use crate::Failure;
 
 /// The watcher's leader lock, `dawdle` in ASCII, as the watcher takes it
@@ -47,16 +47,7 @@ pub struct Status {
     database: Database,
 
     #[command(flatten)]
-    sqs: Sqs,
-
-    /// The queue the watcher sends to, to show its message counts.
-    #[arg(long, env = "DAWDLE_SQS_QUEUE_URL", value_name = "URL")]
-    queue_url: Option<String>,
-
-    /// The queue's dead-letter queue; by default the one its redrive policy
-    /// names.
-    #[arg(long, env = "DAWDLE_SQS_DEAD_LETTER_QUEUE", value_name = "URL")]
-    dead_letter_queue: Option<String>,
+    queues: Queues,
 
     /// Prints one JSON object (its shape is in `--help`) instead of a table.
     #[arg(long, env = "DAWDLE_JSON")]
@@ -108,15 +99,11 @@ impl Status {
         let backlog = backlog(&db).await?;
         let leader = leader(&db).await?;
         let payloads = payloads(&db).await?;
-        let (queue, dead_letter_queue) = match &self.queue_url {
+        let (queue, dead_letter_queue) = match &self.queues.queue_url {
             Some(url) => {
-                let client = self.sqs.client().await;
+                let client = self.queues.sqs.client().await;
                 let queue = counts(&client, url).await?;
-                let dlq = match &self.dead_letter_queue {
-                    Some(dlq) => Some(dlq.clone()),
-                    None => opts::dead_letter_queue_of(&client, url).await?,
-                };
-                let dlq = match dlq {
+                let dlq = match self.queues.dead_letter_queue(&client).await? {
                     Some(dlq) => Some(counts(&client, &dlq).await?),
                     None => None,
                 };
@@ -173,7 +160,7 @@ impl Status {
             Some(q) => describe(q),
             None => "not available (no --queue-url given)".to_owned(),
         };
-        let dlq = match (&report.dead_letter_queue, &self.queue_url) {
+        let dlq = match (&report.dead_letter_queue, &self.queues.queue_url) {
             (Some(q), _) => describe(q),
             (None, Some(_)) => {
                 "none (the queue has no redrive policy; or give --dead-letter-queue)".to_owned()
