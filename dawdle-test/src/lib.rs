@@ -15,9 +15,11 @@ mod db;
 mod error;
 mod process;
 mod sqs;
+mod wait;
 
 pub use cluster::{Cluster, ClusterBuilder};
 pub use counting::{CountingQueue, QueueCalls};
 pub use db::TestDb;
 pub use error::Error;
 pub use sqs::SqsServer;
+pub use wait::{wait_for, wait_until};

@@ -6,18 +6,16 @@
 //! writes rows with keys of its own and looks only at what those keys got.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
-use std::time::Duration;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use dawdle::queue::{
     BoxFuture, MemoryQueue, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage,
     SendOutcome,
 };
 use dawdle::{Change, Runtime, Truncate, Watched};
-use dawdle_test::TestDb;
+use dawdle_test::{wait_for, TestDb};
 
 /// A row whose every change bumps `version`: the order of its changes.
 #[derive(Debug, Clone, PartialEq, Watched)]
@@ -139,6 +137,20 @@ async fn database() -> (TestDb, tokio_postgres::Client) {
     (db, client)
 }
 
+/// A runtime that watches and listens on `db` through `queue`, with the
+/// short waits a test wants. A test that tunes the watcher again sets the
+/// linger too: `.watcher(..)` replaces the tuning.
+fn runtime(db: &TestDb, queue: impl Queue) -> dawdle::RuntimeBuilder {
+    Runtime::builder()
+        .database(db.config().clone())
+        .pool(db.pool())
+        .queue(queue)
+        .watch()
+        .listen()
+        .receive_wait(Duration::from_millis(200))
+        .watcher(|w| w.linger(Duration::from_millis(50)))
+}
+
 /// Every event id in `dawdle.events`.
 async fn waiting_ids(client: &tokio_postgres::Client) -> HashSet<i64> {
     client
@@ -150,18 +162,6 @@ async fn waiting_ids(client: &tokio_postgres::Client) -> HashSet<i64> {
         .collect()
 }
 
-/// Polls `done` every 20 ms until it holds, for at most `limit`.
-async fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !done() {
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_fifo_queue_a_later_change_waits_for_the_earlier_to_succeed() {
     const TEST: &str = "fifo";
@@ -169,16 +169,9 @@ async fn on_a_fifo_queue_a_later_change_waits_for_the_earlier_to_succeed() {
     const UPDATES: i32 = 10;
     let (db, client) = database().await;
     let queue = MemoryQueue::builder().fifo(true).max_receives(None).build();
-    let handle = Runtime::builder()
-        .database(db.config().clone())
-        .pool(db.pool())
-        .queue(queue)
-        .watch()
-        .listen()
+    let handle = runtime(&db, queue)
         .concurrency(16)
-        .receive_wait(Duration::from_millis(200))
         .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
-        .watcher(|w| w.linger(Duration::from_millis(50)))
         .build()
         .unwrap()
         .start();
@@ -225,15 +218,9 @@ async fn a_graceful_shutdown_loses_nothing_on_an_in_process_queue() {
     const TEST: &str = "shutdown";
     const ROWS: i64 = 300;
     let (db, client) = database().await;
-    let handle = Runtime::builder()
-        .database(db.config().clone())
-        .pool(db.pool())
-        .queue(MemoryQueue::new())
-        .watch()
-        .listen()
+    let handle = runtime(&db, MemoryQueue::new())
         // One at a time, so that the queue holds a backlog at shutdown.
         .concurrency(1)
-        .receive_wait(Duration::from_millis(200))
         .retry_backoff(Duration::from_millis(5), Duration::from_millis(20))
         .shutdown_timeout(Duration::from_secs(30))
         .watcher(|w| {
@@ -342,13 +329,7 @@ async fn a_send_that_never_returns_times_out_and_loses_nothing() {
         sends: Arc::default(),
     };
     let sends = queue.sends.clone();
-    let handle = Runtime::builder()
-        .database(db.config().clone())
-        .pool(db.pool())
-        .queue(queue)
-        .watch()
-        .listen()
-        .receive_wait(Duration::from_millis(200))
+    let handle = runtime(&db, queue)
         .watcher(|w| {
             w.linger(Duration::from_millis(50))
                 .send_timeout(Duration::from_millis(300))
@@ -421,17 +402,7 @@ async fn expired_payloads_are_removed_while_events_flow() {
 async fn events_carry_their_database_origin_and_a_copy_can_take_a_new_one() {
     const TEST: &str = "source";
     let (db, client) = database().await;
-    let handle = Runtime::builder()
-        .database(db.config().clone())
-        .pool(db.pool())
-        .queue(MemoryQueue::new())
-        .watch()
-        .listen()
-        .receive_wait(Duration::from_millis(200))
-        .watcher(|w| w.linger(Duration::from_millis(50)))
-        .build()
-        .unwrap()
-        .start();
+    let handle = runtime(&db, MemoryQueue::new()).build().unwrap().start();
     let origin = || async {
         let row = client
             .query_one(r#"SELECT "source"::text FROM "dawdle"."origin""#, &[])
@@ -492,17 +463,7 @@ async fn the_watcher_refuses_event_ids_handed_out_in_blocks() {
 async fn a_truncate_is_one_event_for_truncate_handlers_only() {
     let (db, client) = database().await;
     let queue = MemoryQueue::new();
-    let handle = Runtime::builder()
-        .database(db.config().clone())
-        .pool(db.pool())
-        .queue(queue.clone())
-        .watch()
-        .listen()
-        .receive_wait(Duration::from_millis(200))
-        .watcher(|w| w.linger(Duration::from_millis(50)))
-        .build()
-        .unwrap()
-        .start();
+    let handle = runtime(&db, queue.clone()).build().unwrap().start();
     client.batch_execute("TRUNCATE wiped").await.unwrap();
     // Only this test truncates `wiped`.
     let delivered = wait_for(Duration::from_secs(30), || {

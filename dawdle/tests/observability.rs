@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use dawdle::queue::MemoryQueue;
 use dawdle::{Insert, Runtime, Watched};
-use dawdle_test::TestDb;
+use dawdle_test::{wait_for, TestDb};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::MetricKind;
 
@@ -99,17 +99,6 @@ fn counter(metrics: &HashMap<String, Value>, key: &str) -> u64 {
         Some(Value::Counter(n)) => *n,
         _ => 0,
     }
-}
-
-async fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !done() {
-        if tokio::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

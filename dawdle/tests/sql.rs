@@ -69,22 +69,26 @@ fn up_and_down_snapshots() {
     insta::assert_snapshot!("down", sql::down(&[&USERS, &WEIRD]).unwrap());
 }
 
+/// `public.<name>` with json columns `c0` (the key) to `c<columns - 1>`.
+fn wide(name: &'static str, columns: usize) -> &'static Table {
+    let columns: Vec<Column> = (0..columns)
+        .map(|i| Column {
+            primary_key: i == 0,
+            ..column(format!("c{i}").leak())
+        })
+        .collect();
+    Box::leak(Box::new(Table {
+        schema: "public",
+        name,
+        columns: columns.leak(),
+        ..USERS
+    }))
+}
+
 #[test]
 fn wide_tables_are_built_in_chunks() {
     // json_build_object takes at most 50 key/value pairs.
-    let columns: Vec<Column> = (0..60)
-        .map(|i| {
-            let name: &'static str = format!("c{i}").leak();
-            Column {
-                primary_key: i == 0,
-                ..column(name)
-            }
-        })
-        .collect();
-    let table: &'static Table = Box::leak(Box::new(Table {
-        columns: columns.leak(),
-        ..USERS
-    }));
+    let table = wide("users", 60);
     let up = sql::up(&[table]).unwrap();
     assert!(
         up.contains("(left(json_build_object('c0', NEW.\"c0\""),
@@ -100,21 +104,7 @@ fn wide_tables_are_built_in_chunks() {
 async fn a_wide_table_keeps_json_values_as_written() {
     // 120 json columns: three chunks. Merged as jsonb, `1e16` and `-0` would
     // be rewritten, and a key order changed.
-    let columns: Vec<Column> = (0..120)
-        .map(|i| {
-            let name: &'static str = format!("c{i}").leak();
-            Column {
-                primary_key: i == 0,
-                ..column(name)
-            }
-        })
-        .collect();
-    let table: &'static Table = Box::leak(Box::new(Table {
-        schema: "public",
-        name: "wide",
-        columns: columns.leak(),
-        ..USERS
-    }));
+    let table = wide("wide", 120);
     let db = TestDb::new().await.unwrap();
     let mut client = db.connect().await.unwrap();
     let definition: Vec<String> = (0..120).map(|i| format!("c{i} json")).collect();

@@ -126,14 +126,8 @@ async fn until_events_left(client: &tokio_postgres::Client, n: i64) {
     .unwrap_or_else(|_| panic!("timed out waiting until {n} events are left"));
 }
 
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    timeout(Duration::from_secs(60), async {
-        while !done() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+async fn eventually(what: &str, done: impl FnMut() -> bool) {
+    dawdle_test::wait_until(what, Duration::from_secs(60), done).await
 }
 
 /// The queue at `url`, with the short timeouts.

@@ -124,14 +124,8 @@ async fn events_left(client: &tokio_postgres::Client) -> i64 {
         .get(0)
 }
 
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    timeout(Duration::from_secs(30), async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+async fn wait_until(what: &str, condition: impl FnMut() -> bool) {
+    dawdle_test::wait_until(what, Duration::from_secs(30), condition).await
 }
 
 #[tokio::test]
