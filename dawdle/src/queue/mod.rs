@@ -19,6 +19,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The largest message SQS takes: 1 MiB, for a message and for a whole batch.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
+/// How long a message that can never be handled stays hidden when the
+/// queue has nowhere to dead-letter it at once: the listener receives it
+/// again only this much later, and the queue's own redrive policy moves it
+/// after its maximum receive count.
+pub(crate) const REDRIVE_BACKOFF: Duration = Duration::from_secs(10);
+
 /// At most this many messages go in one send call (SQS's batch limit).
 pub const MAX_BATCH_MESSAGES: usize = 10;
 
@@ -140,6 +146,6 @@ pub trait Queue: Send + Sync + std::fmt::Debug + 'static {
         reason: &'a str,
     ) -> BoxFuture<'a, Result<(), QueueError>> {
         let _ = reason;
-        self.change_visibility(&message.receipt, Duration::from_secs(10))
+        self.change_visibility(&message.receipt, REDRIVE_BACKOFF)
     }
 }

@@ -15,7 +15,7 @@ use aws_sdk_sqs::Client;
 
 use super::{
     BoxFuture, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, SendOutcome,
-    SQS_MAX_MESSAGE_BYTES,
+    REDRIVE_BACKOFF, SQS_MAX_MESSAGE_BYTES,
 };
 
 /// Send attempts for the entries of one call that failed for a transient reason.
@@ -26,12 +26,6 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default limit of one attempt of a call.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long a message that can never be handled stays hidden when there is
-/// no dead-letter URL, as with the `Queue` trait's default: the listener
-/// receives it again only this much later, and the queue's redrive policy
-/// moves it after its maximum receive count.
-const REDRIVE_BACKOFF: Duration = Duration::from_secs(10);
 
 /// An Amazon SQS queue (standard, or FIFO when its URL ends in `.fifo`).
 ///
