@@ -195,36 +195,30 @@ fn seconds(age: f64) -> String {
 }
 
 fn query_failed(what: &str) -> impl FnOnce(tokio_postgres::Error) -> Failure + '_ {
-    move |e| match e.as_db_error().map(|db| db.code().clone()) {
-        Some(tokio_postgres::error::SqlState::UNDEFINED_TABLE) => Failure::Message(format!(
-            "{what}: the database has no {SCHEMA}.{EVENTS_TABLE}; apply dawdle's SQL first"
+    move |e| {
+        match e.as_db_error().map(|db| db.code().clone()) {
+        Some(
+            tokio_postgres::error::SqlState::UNDEFINED_TABLE
+            | tokio_postgres::error::SqlState::UNDEFINED_FUNCTION,
+        ) => Failure::Message(format!(
+            "{what}: the database has no {SCHEMA}.{EVENTS_TABLE}; apply dawdle's SQL (of this version) first"
         )),
         _ => Failure::runtime(what)(e),
     }
+    }
 }
 
-/// The id range of the waiting events, as the watcher measures it: cheap on
-/// any backlog, since it reads only the two ends of the primary key.
+/// The waiting events, as the watcher measures them: `dawdle.backlog()`
+/// counts what its cursor has not passed, without building their JSON.
 async fn backlog(db: &tokio_postgres::Client) -> Result<Backlog, Failure> {
-    let sql = format!(
-        r#"SELECT (SELECT max("id") FROM "{SCHEMA}"."{EVENTS_TABLE}") - o."id" + 1,
-                  extract(epoch FROM now() - o."captured_at")::float8
-           FROM (SELECT "id", "captured_at" FROM "{SCHEMA}"."{EVENTS_TABLE}"
-                 ORDER BY "id" LIMIT 1) o"#
-    );
+    let sql = format!(r#"SELECT "events", "oldest_age" FROM "{SCHEMA}"."backlog"()"#);
     let row = db
-        .query_opt(&sql, &[])
+        .query_one(&sql, &[])
         .await
         .map_err(query_failed("reading the backlog"))?;
-    Ok(match row {
-        Some(row) => Backlog {
-            events: row.get(0),
-            oldest_event_age_seconds: row.get(1),
-        },
-        None => Backlog {
-            events: 0,
-            oldest_event_age_seconds: None,
-        },
+    Ok(Backlog {
+        events: row.get(0),
+        oldest_event_age_seconds: row.get(1),
     })
 }
 

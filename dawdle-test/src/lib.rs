@@ -23,3 +23,9 @@ pub use db::TestDb;
 pub use error::Error;
 pub use sqs::SqsServer;
 pub use wait::{wait_for, wait_until};
+
+/// SQL that marks every event committed so far as sent: the watcher's
+/// cursor moves past them, and `dawdle.events` no longer lists them. For
+/// tests that look at the events of one step at a time.
+pub const DISCARD_EVENTS: &str =
+    r#"UPDATE "dawdle"."cursor" SET "read" = pg_current_snapshot(), "window" = NULL, "after" = 0"#;

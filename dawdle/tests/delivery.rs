@@ -436,7 +436,7 @@ async fn events_carry_their_database_origin_and_a_copy_can_take_a_new_one() {
 async fn the_watcher_refuses_event_ids_handed_out_in_blocks() {
     let (db, client) = database().await;
     client
-        .batch_execute(r#"ALTER TABLE "dawdle"."events" ALTER COLUMN "id" SET CACHE 20"#)
+        .batch_execute(r#"ALTER SEQUENCE "dawdle"."event_id" CACHE 20"#)
         .await
         .unwrap();
     client

@@ -91,11 +91,11 @@ fn wide_tables_are_built_in_chunks() {
     let table = wide("users", 60);
     let up = sql::up(&[table]).unwrap();
     assert!(
-        up.contains("(left(json_build_object('c0', NEW.\"c0\""),
+        up.contains("(left(json_build_object('c0', e.\"new:c0\""),
         "{up}"
     );
     assert!(
-        up.contains(" || ', ' || right(json_build_object('c50', NEW.\"c50\""),
+        up.contains(" || ', ' || right(json_build_object('c50', e.\"new:c50\""),
         "{up}"
     );
 }
@@ -457,8 +457,9 @@ async fn floats_and_instants_need_no_set_clause() {
     for (session, digits) in [("rounding", -15), ("default", 1), ("pg_dump", 3)] {
         client
             .batch_execute(&format!(
-                "DELETE FROM readings; DELETE FROM dawdle.events;
-                 SET extra_float_digits = {digits}; SET TimeZone = 'America/St_Johns';"
+                "DELETE FROM readings; COMMIT; {};
+                 SET extra_float_digits = {digits}; SET TimeZone = 'America/St_Johns';",
+                dawdle_test::DISCARD_EVENTS
             ))
             .await
             .unwrap();
@@ -498,8 +499,9 @@ async fn floats_and_instants_need_no_set_clause() {
                 ratio.to_bits(),
                 "{session}: ratio {ratio} came as {new}"
             );
-            // The row keeps the writer's offset; the key is spelled in UTC.
-            assert_eq!(new["at"], json!("2025-12-31T20:30:00-03:30"));
+            // The row is spelled in UTC whatever the writer's offset, and
+            // so is the key.
+            assert_eq!(new["at"], json!("2026-01-01T00:00:00+00:00"));
             assert_eq!(event.3, json!([id, "2026-01-01T00:00:00"]));
         }
     }
@@ -541,4 +543,206 @@ async fn up_runs_twice_and_down_restores_the_schema() {
         db.dump_schema().unwrap(),
         "down leaves the schema as it was"
     );
+}
+
+#[tokio::test]
+async fn a_statement_updating_many_rows_pairs_each_old_row_with_its_new_one() {
+    let db = TestDb::new().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, score float8, email text);
+             INSERT INTO users SELECT g, 'user ' || g, g, NULL FROM generate_series(1, 200) g;",
+        )
+        .await
+        .unwrap();
+    sql::apply(&mut client, &sql::up(&[&USERS]).unwrap())
+        .await
+        .unwrap();
+    // The key changes too, and every third row is left as it was.
+    client
+        .batch_execute(
+            "UPDATE users SET id = CASE WHEN id % 3 = 0 THEN id ELSE id + 1000 END,
+                              name = CASE WHEN id % 3 = 0 THEN name ELSE 'renamed ' || id END",
+        )
+        .await
+        .unwrap();
+    let events = events(&client).await;
+    assert_eq!(events.len(), 200 - 200 / 3, "no event for unchanged rows");
+    for (_, _, action, key, old, new) in &events {
+        assert_eq!(action, "update");
+        let (old, new) = (old.as_ref().unwrap(), new.as_ref().unwrap());
+        let id = old["id"].as_i64().unwrap();
+        assert_ne!(id % 3, 0, "{old}");
+        assert_eq!(new["id"], json!(id + 1000), "{old} → {new}");
+        assert_eq!(new["name"], json!(format!("renamed {id}")));
+        assert_eq!(old["name"], json!(format!("user {id}")));
+        assert_eq!(key, &json!([id + 1000]), "the key is the new row's");
+    }
+}
+
+/// A column whose type a migration of the application changes.
+static METERS: Table = Table {
+    type_name: "app::Meter",
+    schema: "public",
+    name: "meters",
+    columns: &[key("id"), column("reading")],
+    events: Events::ALL,
+    capture_unchanged: false,
+    capture_replica: false,
+};
+
+#[tokio::test]
+async fn an_altered_column_is_retyped_by_running_up_again_keeping_waiting_events() {
+    let db = TestDb::new().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute("CREATE TABLE meters (id int PRIMARY KEY, reading int NOT NULL)")
+        .await
+        .unwrap();
+    let up = sql::up(&[&METERS]).unwrap();
+    assert!(up.contains("After an ALTER TABLE of a captured column, run this migration again"));
+    sql::apply(&mut client, &up).await.unwrap();
+    client
+        .batch_execute("INSERT INTO meters VALUES (1, 7)")
+        .await
+        .unwrap();
+    // The application's migration: the column grows, and dawdle's up runs
+    // again in the same transaction, as the migration's comment says.
+    sql::apply(
+        &mut client,
+        &format!("ALTER TABLE meters ALTER reading TYPE bigint;\n{up}"),
+    )
+    .await
+    .unwrap();
+    client
+        .batch_execute("INSERT INTO meters VALUES (2, 1099511627776)")
+        .await
+        .unwrap();
+    let news: Vec<Value> = events(&client)
+        .await
+        .into_iter()
+        .map(|e| e.5.unwrap())
+        .collect();
+    assert_eq!(
+        news,
+        [
+            json!({"id": 1, "reading": 7}),
+            json!({"id": 2, "reading": 1_099_511_627_776_i64})
+        ]
+    );
+    // A type whose text the old values do not fit is refused with the
+    // column's name, and nothing changes.
+    sql::apply(
+        &mut client,
+        &format!("ALTER TABLE meters ALTER reading TYPE text;\n{up}"),
+    )
+    .await
+    .unwrap();
+    client
+        .batch_execute("UPDATE meters SET reading = 'x' || reading")
+        .await
+        .unwrap();
+    let waiting = events(&client).await.len();
+    let retyped = sql::apply(
+        &mut client,
+        &format!("ALTER TABLE meters ALTER reading TYPE int USING length(reading);\n{up}"),
+    )
+    .await;
+    assert!(retyped.is_err());
+    assert_eq!(events(&client).await.len(), waiting);
+}
+
+#[tokio::test]
+async fn upgrading_from_0_1_sends_the_events_waiting_in_its_table_first() {
+    let db = TestDb::new().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute(
+            r#"CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, score float8, email text);
+               CREATE SCHEMA "Odd Schema";
+               CREATE TABLE "Odd Schema"."we""ird Tab\le" ("Key Part" int, "other""key" text, "Value Col" text,
+                                                          PRIMARY KEY ("Key Part", "other""key"));"#,
+        )
+        .await
+        .unwrap();
+    // dawdle 0.1's migration, as it generated it for these two tables.
+    sql::apply(&mut client, include_str!("fixtures/up_0_1.sql"))
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO users VALUES (1, 'old', 0.5, 'a@b'); UPDATE users SET name = 'older';",
+        )
+        .await
+        .unwrap();
+    let before: Vec<Value> = client
+        .query("SELECT new FROM dawdle.events ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    let up = sql::up(&[&USERS, &WEIRD]).unwrap();
+    sql::apply(&mut client, &up).await.unwrap();
+    client
+        .batch_execute("UPDATE users SET name = 'new'")
+        .await
+        .unwrap();
+    let after = events(&client).await;
+    assert_eq!(after.len(), 3, "{after:?}");
+    let news: Vec<_> = after.iter().map(|e| e.5.clone().unwrap()).collect();
+    assert_eq!(news[..2], before[..], "0.1's events come first, unchanged");
+    assert_eq!(after[2].2, "update");
+    assert_eq!(news[2]["name"], json!("new"));
+
+    // A watcher sends both, in order, and then the next up drops 0.1's table.
+    let queue = dawdle::MemoryQueue::new();
+    let watcher = dawdle::Watcher::builder(db.config().clone(), queue.clone())
+        .build()
+        .start();
+    let mut ids = Vec::new();
+    while ids.len() < 3 {
+        for message in dawdle::queue::Queue::receive(
+            &queue,
+            10,
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .unwrap()
+        {
+            let envelope = dawdle::wire::Envelope::parse(&message.body).unwrap();
+            ids.extend(envelope.events.iter().map(|e| e.id));
+        }
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    // The watcher empties 0.1's table once its events were sent.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let left: i64 = client
+            .query_one(r#"SELECT count(*) FROM "dawdle"."events:0.1""#, &[])
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "0.1's table keeps {left} events"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    watcher.shutdown().await.unwrap();
+    sql::apply(&mut client, &up).await.unwrap();
+    let legacy: Option<String> = client
+        .query_one(r#"SELECT to_regclass('"dawdle"."events:0.1"')::text"#, &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(legacy, None);
+    assert_eq!(events(&client).await.len(), 0);
 }

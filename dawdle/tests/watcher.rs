@@ -230,10 +230,18 @@ async fn writer_and_watcher_roles_need_only_these_grants() {
             r#"CREATE ROLE "{writer}" LOGIN; CREATE ROLE "{watcher_role}" LOGIN;
                GRANT SELECT, INSERT, UPDATE, DELETE ON items TO "{writer}";
                GRANT USAGE ON SCHEMA dawdle TO "{writer}", "{watcher_role}";
-               GRANT INSERT ON dawdle.events TO "{writer}";
-               GRANT SELECT, DELETE ON dawdle.events TO "{watcher_role}";
+               GRANT USAGE ON SEQUENCE dawdle.event_id TO "{writer}";
+               GRANT SELECT ON dawdle.cursor, dawdle.captures, dawdle.origin TO "{watcher_role}";
+               GRANT UPDATE ON dawdle.cursor TO "{watcher_role}";
                GRANT SELECT, INSERT, DELETE ON dawdle.payloads TO "{watcher_role}";
-               GRANT SELECT ON dawdle.origin TO "{watcher_role}";"#
+               DO $$
+               DECLARE t text;
+               BEGIN
+                 FOR t IN SELECT unnest(slots) FROM dawdle.captures LOOP
+                   EXECUTE format('GRANT INSERT ON %s TO "{writer}"', t);
+                   EXECUTE format('GRANT SELECT, TRUNCATE ON %s TO "{watcher_role}"', t);
+                 END LOOP;
+               END $$;"#
         ))
         .await
         .unwrap();
@@ -249,7 +257,7 @@ async fn writer_and_watcher_roles_need_only_these_grants() {
     as_writer.user(&writer);
     let (writes, connection) = as_writer.connect(tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(connection);
-    // Streaming (the watcher's floor checkpoints), then idle (the doorbell).
+    // Streaming (windows, and event tables emptied), then idle (the doorbell).
     for id in 0..20 {
         insert(&writes, id..id + 1).await;
         tokio::time::sleep(Duration::from_millis(15)).await;
@@ -590,5 +598,82 @@ async fn survives_the_database_going_away_mid_stream() {
     let mut received = Received::default();
     collect(&queue, 350, &mut received).await;
     received.assert_exactly(1..=350);
+    handle.shutdown().await.unwrap();
+}
+
+/// The current transaction id.
+async fn txid(client: &tokio_postgres::Client) -> u64 {
+    let text: String = client
+        .query_one("SELECT pg_current_xact_id()::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    text.parse().unwrap()
+}
+
+/// Ends transactions, each with an id of its own, until the next one's is
+/// at least `until`.
+async fn burn_txids_until(client: &tokio_postgres::Client, until: u64) {
+    client
+        .batch_execute(
+            "CREATE OR REPLACE PROCEDURE pg_temp.burn(n int) LANGUAGE plpgsql AS $$
+             BEGIN
+               FOR i IN 1..n LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP;
+             END $$",
+        )
+        .await
+        .unwrap();
+    let now = txid(client).await;
+    if until > now {
+        client
+            .batch_execute(&format!("CALL pg_temp.burn({})", until - now))
+            .await
+            .unwrap();
+    }
+}
+
+async fn rows_in(client: &tokio_postgres::Client, table: &str) -> i64 {
+    client
+        .query_one(&format!(r#"SELECT count(*) FROM "dawdle"."{table}""#), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn event_tables_are_emptied_once_their_events_were_sent() {
+    // A transaction writes to slot (txid / 4096) % 3 of the table's event
+    // tables; once every transaction that could write to a slot has ended
+    // and its events were sent, one TRUNCATE empties it.
+    let (db, client) = database().await;
+    let queue = MemoryQueue::new();
+    let handle = watcher(&db, queue.clone());
+    // At the start of a span, so that both inserts below go to one slot.
+    burn_txids_until(&client, ((txid(&client).await >> 12) + 1) << 12).await;
+    let first = txid(&client).await + 1;
+    let slot = |txid: u64| (txid >> 12) % 3;
+    insert(&client, 0..50).await;
+    let mut received = Received::default();
+    collect(&queue, 50, &mut received).await;
+    let early = format!("changes:{}:public.items", slot(first));
+    assert!(rows_in(&client, &early).await > 0, "nothing to empty yet");
+
+    // Into the span after next: the first slot is no longer written to.
+    burn_txids_until(&client, ((first >> 12) + 2) << 12).await;
+    let later = txid(&client).await + 1;
+    assert_ne!(slot(later), slot(first));
+    insert(&client, 50..100).await;
+    collect(&queue, 100, &mut received).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rows_in(&client, &early).await > 0 {
+        assert!(Instant::now() < deadline, "{early} was never emptied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The slot written now keeps its events until its span is over.
+    let current = format!("changes:{}:public.items", slot(later));
+    assert_eq!(rows_in(&client, &current).await, 50);
+    received.assert_exactly(1..=100);
+    assert!(received.counts.values().all(|&n| n == 1), "{received:?}");
+    assert_eq!(events_left(&client).await, 0);
     handle.shutdown().await.unwrap();
 }

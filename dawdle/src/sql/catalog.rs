@@ -4,13 +4,32 @@
 
 /// dawdle's own schema.
 pub const SCHEMA: &str = "dawdle";
-/// The durable event table, in [`SCHEMA`].
+/// The view of the events waiting to be sent, in [`SCHEMA`]: one row per
+/// captured change, with its rows as JSON, as the watcher reads them.
 pub const EVENTS_TABLE: &str = "events";
 /// Where rows of events too large for a message wait, in [`SCHEMA`].
 pub const PAYLOADS_TABLE: &str = "payloads";
 /// The one-row table holding this database's random id, which tells its
 /// events apart from other databases' on a shared queue.
 pub const ORIGIN_TABLE: &str = "origin";
+/// Events the queue refused even by reference, kept with the reason.
+pub const HELD_TABLE: &str = "held";
+/// The one-row table holding the watcher's position: which events were sent.
+pub const CURSOR_TABLE: &str = "cursor";
+/// One row per captured table: the function that reads its events, and its
+/// event tables.
+pub const CAPTURES_TABLE: &str = "captures";
+/// The sequence of event ids, shared by every captured table.
+pub const EVENT_ID_SEQUENCE: &str = "event_id";
+/// dawdle 0.1's event table, renamed by the up migration and read to its
+/// end, so that an upgrade loses no event still waiting in it.
+pub(crate) const LEGACY_TABLE: &str = "events:0.1";
+/// Event tables per captured table: a transaction writes to slot
+/// `(txid >> SPAN_BITS) % SLOTS`, so that the watcher can empty a slot that
+/// no running transaction can write to with one TRUNCATE.
+pub(crate) const SLOTS: u64 = 3;
+/// A slot takes the events of 2^`SPAN_BITS` consecutive transaction ids.
+pub(crate) const SPAN_BITS: u32 = 12;
 /// The channel the doorbell rings on.
 pub const DOORBELL_CHANNEL: &str = "dawdle_events";
 /// The doorbell: the advisory lock key (two `int4`s: `dawd`, `bell` in
@@ -25,59 +44,118 @@ pub(crate) const BODY_QUOTE: &str = "$dawdle$";
 
 /// The watcher's queries, all on its one session (see `crate::watcher`).
 pub(crate) mod watcher {
-    /// Reads the oldest events, each already as its wire JSON (built by
-    /// PostgreSQL, so the watcher only concatenates text).
-    pub(crate) const FETCH: &str = r#"
-SELECT e."id",
+    use std::fmt::Write;
+
+    use crate::watcher::Snapshot;
+
+    /// The name of the portal a round reads its window through.
+    const PORTAL: &str = "\"dawdle_window\"";
+
+    /// The watcher's position, at the start of its session.
+    pub(crate) const CURSOR: &str =
+        r#"SELECT "read"::text, "window"::text, "after" FROM "dawdle"."cursor""#;
+
+    /// Opens a round: a transaction, the snapshot that ends a new window (in
+    /// `REPEATABLE READ`, the one the window is read with), and a portal
+    /// over the window's events, each already as its wire JSON (built by
+    /// PostgreSQL, so the watcher only concatenates text), in id order.
+    /// The snapshots and the id are spliced in as literals: they are
+    /// PostgreSQL's own text of a `pg_snapshot` (checked by
+    /// [`Snapshot::parse`]) and an integer.
+    pub(crate) fn open(read: &Snapshot, upto: Option<&Snapshot>, after: i64) -> String {
+        let upto = upto.map_or_else(
+            || "pg_current_snapshot()".to_owned(),
+            |s| format!("'{}'::pg_snapshot", s.as_str()),
+        );
+        format!(
+            r#"BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT pg_current_snapshot()::text;
+DECLARE {PORTAL} NO SCROLL CURSOR FOR
+SELECT e."id", e."txid"::text,
        json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
                          'schema', e."schema_name", 'table', e."table_name",
                          'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
                          'txid', e."txid"::text, 'old', e."old", 'new', e."new")::text,
        e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text
-FROM "dawdle"."events" e
-WHERE e."id" >= $2
-ORDER BY e."id"
-LIMIT $1"#;
+FROM "dawdle"."window"('{read}'::pg_snapshot, {upto}, {after}, true) e
+ORDER BY e."id""#,
+            read = read.as_str(),
+        )
+    }
 
-    /// The same event without its rows, for events too large for a message.
-    pub(crate) const FETCH_REFERENCE: &str = r#"
-SELECT json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
-                         'schema', e."schema_name", 'table', e."table_name",
-                         'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
-                         'txid', e."txid"::text, 'by_ref', true)::text
-FROM "dawdle"."events" e
-WHERE e."id" = $1"#;
+    /// The next `n` events of the round's window.
+    pub(crate) fn fetch(n: usize) -> String {
+        format!("FETCH FORWARD {n} FROM {PORTAL}")
+    }
 
-    /// Removes events the queue accepted.
-    pub(crate) const DELETE: &str = r#"DELETE FROM "dawdle"."events" WHERE "id" = ANY($1)"#;
+    /// Ends a round: saves the new position and commits. `window` and
+    /// `after` mark a window read in part: its events up to `after` were sent.
+    pub(crate) fn save(read: &Snapshot, window: Option<&Snapshot>, after: i64) -> String {
+        let mut sql = format!(
+            r#"CLOSE {PORTAL}; UPDATE "dawdle"."cursor" SET "read" = '{}', "window" = "#,
+            read.as_str()
+        );
+        match window {
+            Some(window) => {
+                let _ = write!(sql, "'{}'", window.as_str());
+            }
+            None => sql.push_str("NULL"),
+        }
+        let _ = write!(sql, r#", "after" = {after}; COMMIT"#);
+        sql
+    }
+
+    /// Ends a round that changed nothing.
+    pub(crate) const ROLLBACK: &str = "ROLLBACK";
 
     /// Before an event goes by reference, its rows are copied to
-    /// `dawdle.payloads`, so that they are there when the message is received.
+    /// `dawdle.payloads`, so that they are there when the message is
+    /// received. `->` on `json` keeps the text as it is.
     pub(crate) const PARK: &str = r#"
 INSERT INTO "dawdle"."payloads" ("id", "old", "new", "expires_at")
-SELECT "id", "old", "new", now() + make_interval(secs => $2) FROM "dawdle"."events" WHERE "id" = $1
+VALUES ($1, ($2::text::json) -> 'old', ($2::text::json) -> 'new', now() + make_interval(secs => $3))
+ON CONFLICT ("id") DO NOTHING"#;
+
+    /// The same event without its rows, for events too large for a message.
+    pub(crate) const REFERENCE: &str = r#"
+SELECT json_build_object('id', j -> 'id', 'source', j -> 'source', 'schema', j -> 'schema',
+                         'table', j -> 'table', 'action', j -> 'action', 'key', j -> 'key',
+                         'captured_at', j -> 'captured_at', 'txid', j -> 'txid', 'by_ref', true)::text
+FROM (SELECT $1::text::json AS j) e"#;
+
+    /// Keeps an event that the queue refuses even by reference, with the
+    /// message and the reason (a row of its payload stays parked).
+    pub(crate) const HOLD: &str = r#"
+INSERT INTO "dawdle"."held" ("id", "message", "reason") VALUES ($1, $2, $3)
 ON CONFLICT ("id") DO NOTHING"#;
 
     /// Removes payloads of by-reference events nobody handled in time.
     pub(crate) const EXPIRE_PAYLOADS: &str =
         r#"DELETE FROM "dawdle"."payloads" WHERE "expires_at" < now()"#;
 
-    /// Backlog depth (from the id range: two index probes, where `count(*)`
-    /// could take longer than the query timeout on a large backlog) and the
-    /// age of the oldest event, from the floor up.
-    pub(crate) const BACKLOG: &str = r#"SELECT (SELECT max("id") FROM "dawdle"."events") - o."id" + 1,
-                      extract(epoch FROM now() - o."captured_at")::float8
-               FROM (SELECT "id", "captured_at" FROM "dawdle"."events" WHERE "id" >= $1
-                     ORDER BY "id" LIMIT 1) o"#;
+    /// Backlog depth and the age of the oldest waiting event.
+    pub(crate) const BACKLOG: &str = r#"SELECT "events", "oldest_age" FROM "dawdle"."backlog"()"#;
 
-    /// Raises the floor when the checkpoint's writers have all ended: one
-    /// statement, one snapshot for the check and the lowest waiting id.
-    pub(crate) const RAISE_FLOOR: &str = r#"SELECT CASE WHEN pg_snapshot_xmin(pg_current_snapshot())::text::int8 >= $3::int8
-                              THEN (SELECT coalesce(min("id"), $2::int8 + 1) FROM "dawdle"."events"
-                                    WHERE "id" >= $1::int8 AND "id" <= $2::int8) END"#;
+    /// The event tables of every captured table, and for dawdle 0.1's event
+    /// table the transaction before which all its events were written.
+    pub(crate) const EVENT_TABLES: &str =
+        r#"SELECT "slots", "until"::text::int8 FROM "dawdle"."captures""#;
 
-    /// A transaction id of the watcher's own, for the floor's checkpoint.
-    pub(crate) const CHECKPOINT: &str = "SELECT pg_current_xact_id()::text::int8";
+    /// Locks event tables for a TRUNCATE, without waiting for writers (a
+    /// table still written to is not emptied), and takes a transaction id
+    /// after the locks are held.
+    pub(crate) fn lock(tables: &[String]) -> String {
+        format!(
+            "BEGIN; SET LOCAL lock_timeout = '50ms'; LOCK TABLE {} IN ACCESS EXCLUSIVE MODE; \
+             SELECT pg_current_xact_id()::text",
+            tables.join(", ")
+        )
+    }
+
+    /// Empties locked event tables and commits.
+    pub(crate) fn truncate(tables: &[String]) -> String {
+        format!("TRUNCATE {}; COMMIT", tables.join(", "))
+    }
 
     /// This database's origin id.
     pub(crate) const SOURCE: &str = r#"SELECT "source"::text FROM "dawdle"."origin""#;
@@ -94,7 +172,7 @@ ON CONFLICT ("id") DO NOTHING"#;
 
     /// The cache of the event-id sequence.
     pub(crate) const ID_CACHE: &str = r#"SELECT (SELECT s.seqcache FROM pg_catalog.pg_sequence s
-        WHERE s.seqrelid = pg_catalog.pg_get_serial_sequence('"dawdle"."events"', 'id')::regclass)"#;
+        WHERE s.seqrelid = '"dawdle"."event_id"'::regclass)"#;
 
     /// Arms the doorbell: takes its lock exclusively, without waiting.
     pub(crate) const ARM: &str = "SELECT pg_try_advisory_lock($1, $2)";

@@ -7,10 +7,10 @@
 //! The renderer takes nothing else, so nothing renders unchecked and it has
 //! nothing left that could fail.
 
-use super::catalog::SCHEMA;
+use super::catalog::{SCHEMA, SLOTS};
 use super::error::SqlError;
 use super::quote::{check_ident, expand_override, ident, literal, object_name, qualified};
-use crate::table::{Action, Encoding, SessionSettings, Table};
+use crate::table::{Action, Encoding, Table};
 
 /// Tables known to make valid SQL, in the order given.
 pub(super) struct CheckedTables(Vec<CheckedTable>);
@@ -29,14 +29,21 @@ pub(super) struct CheckedTable {
     pub(super) name_literal: String,
     /// The trigger function, in dawdle's schema: `"dawdle"."capture:..."`.
     pub(super) function: String,
+    /// The function that reads its events as JSON: `"dawdle"."read:..."`.
+    pub(super) reader: String,
+    /// `schema.table`, as a string literal: its key in `dawdle.captures`.
+    pub(super) key_literal: String,
+    /// Its event tables, one per [`SLOTS`] slot: `"dawdle"."changes:0:..."`.
+    pub(super) slots: Vec<String>,
+    /// The index on `txid` of each event table (unqualified: an index
+    /// lives in its table's schema).
+    pub(super) slot_indexes: Vec<String>,
     /// The captured actions, in [`Action::ALL`] order; at least one.
     pub(super) actions: Vec<Action>,
     /// See [`Table::capture_unchanged`].
     pub(super) capture_unchanged: bool,
     /// See [`Table::capture_replica`].
     pub(super) capture_replica: bool,
-    /// Every setting the columns' JSON depends on.
-    pub(super) settings: SessionSettings,
     /// In field order; at least one, and at least one of them a key.
     pub(super) columns: Vec<CheckedColumn>,
 }
@@ -49,11 +56,14 @@ pub(super) struct CheckedColumn {
     pub(super) primary_key: bool,
     /// How its value goes into the event JSON.
     pub(super) encoding: Encoding,
-    /// The column of each record: `OLD."name"`, `NEW."name"`.
+    /// The column of each record: `o."name"`, `n."name"`.
     pub(super) reference: PerRecord,
     /// What is captured of each record: the reference, or the `sql`
     /// override applied to it, parenthesized.
     pub(super) value: PerRecord,
+    /// The event table's column holding it, for each record:
+    /// `"old:name"`, `"new:name"` (cut and hashed past 63 bytes).
+    pub(super) stored: PerRecord,
 }
 
 /// The row a trigger reads: before or after the change.
@@ -64,11 +74,20 @@ pub(super) enum Record {
 }
 
 impl Record {
-    /// The PL/pgSQL variable holding the row.
-    pub(super) const fn as_str(self) -> &'static str {
+    /// The alias of the transition table holding the rows in the trigger's
+    /// queries.
+    pub(super) const fn alias(self) -> &'static str {
         match self {
-            Record::Old => "OLD",
-            Record::New => "NEW",
+            Record::Old => "o",
+            Record::New => "n",
+        }
+    }
+
+    /// The prefix of its columns in an event table.
+    const fn prefix(self) -> &'static str {
+        match self {
+            Record::Old => "old:",
+            Record::New => "new:",
         }
     }
 }
@@ -158,7 +177,7 @@ impl CheckedTable {
                 });
             }
             let reference =
-                PerRecord::from_fn(|record| format!("{}.{}", record.as_str(), ident(column.name)));
+                PerRecord::from_fn(|record| format!("{}.{}", record.alias(), ident(column.name)));
             let value = match column.sql {
                 Some(expr) => {
                     let expand = |record| {
@@ -184,6 +203,9 @@ impl CheckedTable {
                 encoding: column.encoding,
                 reference,
                 value,
+                stored: PerRecord::from_fn(|record| {
+                    ident(&object_name(record.prefix(), &[column.name]))
+                }),
             });
         }
         Ok(CheckedTable {
@@ -201,15 +223,27 @@ impl CheckedTable {
                 SCHEMA,
                 &object_name("capture:", &[table.schema, table.name]),
             ),
+            reader: qualified(SCHEMA, &object_name("read:", &[table.schema, table.name])),
+            key_literal: literal(&format!("{}.{}", table.schema, table.name)),
+            slots: (0..SLOTS)
+                .map(|slot| {
+                    qualified(
+                        SCHEMA,
+                        &object_name(&format!("changes:{slot}:"), &[table.schema, table.name]),
+                    )
+                })
+                .collect(),
+            slot_indexes: (0..SLOTS)
+                .map(|slot| {
+                    ident(&object_name(
+                        &format!("changes:{slot}:txid:"),
+                        &[table.schema, table.name],
+                    ))
+                })
+                .collect(),
             actions,
             capture_unchanged: table.capture_unchanged,
             capture_replica: table.capture_replica,
-            // Only the settings the columns' JSON depends on: each one costs
-            // the writer a save and restore on every row.
-            settings: table
-                .columns
-                .iter()
-                .fold(SessionSettings::NONE, |all, c| all.union(c.settings)),
             columns,
         })
     }

@@ -1,31 +1,38 @@
-//! One round of the drain: read the oldest events, park the rows of those
-//! too large for a message, send them, and remove them only once the queue
-//! accepted them.
+//! One round of the drain: open the window of events committed since the
+//! cursor (see `window.rs`), send them page by page, and move the cursor
+//! past what the queue accepted, in one transaction.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio::time::Instant;
-
+use tokio_postgres::SimpleQueryMessage;
 use tracing::Instrument;
 
 use super::error::WatcherError;
-use super::floor::Floor;
 use super::pack::{self, Limits, PendingEvent};
+use super::rotate::Rotation;
 use super::session::Session;
 use super::settings::Settings;
 use super::stats::Stats;
+use super::window::{Cursor, Snapshot};
 use crate::queue::{Queue, QueueError};
 use crate::sql::catalog::watcher;
 use crate::wire;
+
+/// A round stops opening pages after this long, and saves where it is: a
+/// huge window (after an outage) is sent in parts that each commit.
+const ROUND_BUDGET: Duration = Duration::from_secs(1);
 
 /// What one round did.
 #[derive(Debug, Default)]
 pub(crate) struct Round {
     /// Events read.
     pub read: usize,
-    /// Events the queue accepted (and that were removed).
+    /// Events the queue accepted.
     pub sent: usize,
+    /// The window holds more: read again at once.
+    pub more: bool,
     /// A transient queue failure: back off before the next round.
     pub queue_error: Option<QueueError>,
     /// Events of messages the queue refused for what they contain: they go
@@ -33,9 +40,32 @@ pub(crate) struct Round {
     pub refused: Vec<i64>,
 }
 
-/// One event as read from `dawdle.events`.
+/// What the watcher carries from round to round about the current window.
 #[derive(Debug)]
-pub(crate) struct ReadEvent {
+pub(crate) struct Position {
+    /// As saved in `dawdle.cursor`.
+    pub cursor: Cursor,
+    /// Events of this window that go by reference (refused by the queue as
+    /// they were).
+    pub by_reference: HashSet<i64>,
+    /// Events of this window whose rows are parked in `dawdle.payloads`
+    /// by a committed round.
+    parked: HashSet<i64>,
+}
+
+impl Position {
+    pub(crate) fn new(cursor: Cursor) -> Position {
+        Position {
+            cursor,
+            by_reference: HashSet::new(),
+            parked: HashSet::new(),
+        }
+    }
+}
+
+/// One event as read from the window.
+#[derive(Debug)]
+struct ReadEvent {
     id: i64,
     /// The wire event, built by PostgreSQL.
     json: String,
@@ -43,120 +73,242 @@ pub(crate) struct ReadEvent {
     group: String,
 }
 
-/// One round of the drain: [`read`], [`park`], [`send`].
+/// How a page went.
+enum Page {
+    /// Every event was sent.
+    Sent,
+    /// Stopped: events from this id on were not sent (or not known to be).
+    Stopped { first_unsent: i64 },
+}
+
+/// Reads the position saved in `dawdle.cursor`.
+pub(crate) async fn load_cursor(session: &Session) -> Result<Cursor, WatcherError> {
+    let row = session.query_one(watcher::CURSOR, &[]).await?;
+    let snapshot = |text: String| {
+        Snapshot::parse(text.clone()).ok_or_else(|| {
+            WatcherError::Unsupported(format!("dawdle.cursor holds {text:?}, not a snapshot"))
+        })
+    };
+    let read = snapshot(row.get(0))?;
+    let partial = match row.get::<_, Option<String>>(1) {
+        Some(window) => Some((snapshot(window)?, row.get(2))),
+        None => None,
+    };
+    Ok(Cursor { read, partial })
+}
+
+/// One round of the drain.
 pub(crate) async fn round(
     session: &Session,
     queue: &dyn Queue,
     settings: &Settings,
     stats: &Stats,
-    by_reference: &HashSet<i64>,
-    floor: &mut Floor,
+    position: &mut Position,
+    rotation: &mut Rotation,
 ) -> Result<Round, WatcherError> {
-    let read = read(session, settings, floor).await?;
-    if read.is_empty() {
+    let (upto, after) = position.cursor.next_window();
+    let upto = upto.cloned();
+    let mut sql = watcher::open(&position.cursor.read, upto.as_ref(), after);
+    sql.push_str(";\n");
+    sql.push_str(&watcher::fetch(settings.batch_size));
+    let messages = session.simple_long(&sql).await?;
+    let (snapshot, mut page) = parse_open(messages, rotation)?;
+    let upto = match upto.or(snapshot) {
+        Some(upto) => upto,
+        None => return Err(unexpected("the snapshot of the window")),
+    };
+    rotation.note_upto(&upto);
+    if page.is_empty() {
+        if position.cursor.partial.is_some() {
+            // The rest of a window read in part was empty: it is done.
+            return finish(session, position, upto, None, Round::default()).await;
+        }
+        session.simple(watcher::ROLLBACK).await?;
         return Ok(Round::default());
     }
-    let span = tracing::debug_span!("drain", events = read.len());
+    let span = tracing::debug_span!("drain", events = page.len());
     async {
-        let count = read.len();
-        let events = park(
-            session,
-            settings,
-            queue.max_message_bytes(),
-            by_reference,
-            read,
-        )
-        .await?;
-        let mut round = send(session, queue, settings, stats, events).await?;
-        round.read = count;
-        Ok(round)
+        let started = Instant::now();
+        let mut round = Round::default();
+        let mut sent_up_to = after;
+        loop {
+            let full = page.len() >= settings.batch_size;
+            let last = page.last().map_or(sent_up_to, |e| e.id);
+            round.read += page.len();
+            match send_page(session, queue, settings, stats, position, page, &mut round).await? {
+                Page::Sent => sent_up_to = last,
+                Page::Stopped { first_unsent } => {
+                    // Every event of the window below it was sent.
+                    sent_up_to = sent_up_to.max(first_unsent - 1);
+                    round.more = round.queue_error.is_none();
+                    return finish(session, position, upto, Some(sent_up_to), round).await;
+                }
+            }
+            if !full {
+                return finish(session, position, upto, None, round).await;
+            }
+            if started.elapsed() >= ROUND_BUDGET {
+                round.more = true;
+                return finish(session, position, upto, Some(sent_up_to), round).await;
+            }
+            let messages = session
+                .simple_long(&watcher::fetch(settings.batch_size))
+                .await?;
+            page = parse_rows(messages, rotation)?;
+            if page.is_empty() {
+                return finish(session, position, upto, None, round).await;
+            }
+        }
     }
     .instrument(span)
     .await
+}
+
+/// Saves the position the round reached in the window ending at `upto`
+/// and commits: the window done, or read in part (`sent_up_to`: the id up to
+/// which its events were sent).
+async fn finish(
+    session: &Session,
+    position: &mut Position,
+    upto: Snapshot,
+    sent_up_to: Option<i64>,
+    round: Round,
+) -> Result<Round, WatcherError> {
+    let cursor = match sent_up_to {
+        Some(after) => Cursor {
+            read: position.cursor.read.clone(),
+            partial: Some((upto, after)),
+        },
+        None => Cursor {
+            read: upto,
+            partial: None,
+        },
+    };
+    let (window, after) = match &cursor.partial {
+        Some((upto, after)) => (Some(upto), *after),
+        None => (None, 0),
+    };
+    session
+        .simple(&watcher::save(&cursor.read, window, after))
+        .await?;
+    if cursor.partial.is_none() {
+        // The window is done: what was kept about its events is not needed.
+        position.by_reference.clear();
+        position.parked.clear();
+    }
+    position.cursor = cursor;
+    Ok(round)
+}
+
+/// Parks what must go by reference, packs the page into messages, sends
+/// them, and says how far it got.
+async fn send_page(
+    session: &Session,
+    queue: &dyn Queue,
+    settings: &Settings,
+    stats: &Stats,
+    position: &mut Position,
+    page: Vec<ReadEvent>,
+    round: &mut Round,
+) -> Result<Page, WatcherError> {
+    let max_bytes = queue.max_message_bytes();
+    let mut events = Vec::with_capacity(page.len());
+    let mut newly_parked = Vec::new();
+    for ReadEvent { id, json, group } in page {
+        let too_large = json.len() + wire::ENVELOPE_OVERHEAD > max_bytes;
+        if !too_large && !position.by_reference.contains(&id) {
+            events.push(PendingEvent { id, json, group });
+            continue;
+        }
+        if !position.parked.contains(&id) {
+            // Its rows are parked in this transaction: a listener could not
+            // see them before it commits, so the event goes in a later round.
+            let retention = settings.payload_retention.as_secs_f64();
+            session
+                .execute(watcher::PARK, &[&id, &json, &retention])
+                .await?;
+            newly_parked.push(id);
+            continue;
+        }
+        let reference: String = session
+            .query_one(watcher::REFERENCE, &[&json])
+            .await?
+            .get(0);
+        tracing::info!(
+            event = id,
+            bytes = json.len(),
+            "event larger than a message: sending it by reference"
+        );
+        events.push(PendingEvent {
+            id,
+            json: reference,
+            group,
+        });
+    }
+    let first_parked = newly_parked.first().copied();
+    if let Some(first) = first_parked {
+        // Only what comes before it may go now.
+        events.retain(|e| e.id < first);
+    }
+    let outcome = send(
+        session,
+        queue,
+        settings,
+        stats,
+        &position.by_reference,
+        events,
+        round,
+    )
+    .await?;
+    // Parks commit with the round; the next round sends those events.
+    position.parked.extend(newly_parked);
+    Ok(match (outcome, first_parked) {
+        (Page::Stopped { first_unsent }, Some(first)) => Page::Stopped {
+            first_unsent: first_unsent.min(first),
+        },
+        (Page::Sent, Some(first)) => Page::Stopped {
+            first_unsent: first,
+        },
+        (outcome, None) => outcome,
+    })
 }
 
 /// How old the session's last answer may be before a send is fenced on a
 /// check of the leader's lock.
 const FENCE_AFTER: Duration = Duration::from_millis(100);
 
-/// Reads the oldest events from the floor up, each already as its wire JSON
-/// (built by PostgreSQL, so the watcher only concatenates text).
-async fn read(
-    session: &Session,
-    settings: &Settings,
-    floor: &mut Floor,
-) -> Result<Vec<ReadEvent>, WatcherError> {
-    let limit = settings.batch_size as i64;
-    let rows = session
-        .query(watcher::FETCH, &[&limit, &floor.value()])
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let event = ReadEvent {
-                id: row.get(0),
-                json: row.get(1),
-                group: row.get(2),
-            };
-            floor.saw(event.id);
-            event
-        })
-        .collect())
-}
-
-/// Parks the rows of events that cannot travel in a message (larger than
-/// one, or refused by the queue before) in `dawdle.payloads`, and gives
-/// those events their by-reference form, which carries no row data.
-async fn park(
-    session: &Session,
-    settings: &Settings,
-    max_bytes: usize,
-    by_reference: &HashSet<i64>,
-    read: Vec<ReadEvent>,
-) -> Result<Vec<PendingEvent>, WatcherError> {
-    let mut events = Vec::with_capacity(read.len());
-    for ReadEvent { id, json, group } in read {
-        let json = if json.len() + wire::ENVELOPE_OVERHEAD > max_bytes || by_reference.contains(&id)
-        {
-            let retention = settings.payload_retention.as_secs_f64();
-            session.execute(watcher::PARK, &[&id, &retention]).await?;
-            let reference: String = session
-                .query_one(watcher::FETCH_REFERENCE, &[&id])
-                .await?
-                .get(0);
-            tracing::info!(
-                event = id,
-                bytes = json.len(),
-                "event larger than a message: sending it by reference"
-            );
-            reference
-        } else {
-            json
-        };
-        events.push(PendingEvent { id, json, group });
-    }
-    Ok(events)
-}
-
-/// Packs `events` into messages, sends them, and removes from
-/// `dawdle.events` exactly those the queue accepted.
+/// Packs `events` into messages and sends them. On a standard queue, a
+/// message refused although its events went by reference can never be
+/// sent: its events are held in `dawdle.held`, with the reason, and the
+/// others go on. (On a FIFO queue they wait: later changes of their rows
+/// must not overtake them.)
 async fn send(
     session: &Session,
     queue: &dyn Queue,
     settings: &Settings,
     stats: &Stats,
+    by_reference: &HashSet<i64>,
     events: Vec<PendingEvent>,
-) -> Result<Round, WatcherError> {
-    let mut round = Round::default();
+    round: &mut Round,
+) -> Result<Page, WatcherError> {
     let limits = Limits {
         fifo: queue.is_fifo(),
         max_bytes: queue.max_message_bytes(),
         max_events_per_message: settings.max_events_per_message,
         source: session.source(),
     };
-    // The read and park queries of this round have just been answered.
+    // The queries of this page have just been answered.
     let mut answered = Instant::now();
+    let mut first_unsent: Option<i64> = None;
     for call in pack::pack(events, limits) {
+        if first_unsent.is_some() {
+            // A call failed: nothing after it goes in this round.
+            first_unsent = lowest(
+                first_unsent,
+                call.iter().flat_map(|p| p.events.iter().copied()),
+            );
+            continue;
+        }
         let messages: Vec<_> = call.iter().map(|p| p.message.clone()).collect();
         // The fence: a leader that lost its lock never sends again. The
         // lock is a session lock the watcher never releases, so a session
@@ -183,24 +335,24 @@ async fn send(
             Err(error) => {
                 // Logged by the caller, which backs off.
                 round.queue_error = Some(error);
-                break;
+                first_unsent = lowest(
+                    first_unsent,
+                    call.iter().flat_map(|p| p.events.iter().copied()),
+                );
+                continue;
             }
         };
-        let sent: Vec<i64> = outcome
+        let accepted: usize = outcome
             .accepted
             .iter()
             .filter_map(|&index| call.get(index))
-            .flat_map(|packed| packed.events.iter().copied())
-            .collect();
-        stats.record_send(sent.len(), outcome.accepted.len(), started.elapsed());
-        if !sent.is_empty() {
-            session.execute(watcher::DELETE, &[&sent]).await?;
-            answered = Instant::now();
-        }
-        round.sent += sent.len();
+            .map(|packed| packed.events.len())
+            .sum();
+        stats.record_send(accepted, outcome.accepted.len(), started.elapsed());
+        round.sent += accepted;
         tracing::debug!(
             messages = messages.len(),
-            events = sent.len(),
+            events = accepted,
             latency_ms = started.elapsed().as_secs_f64() * 1e3,
             "sent"
         );
@@ -211,19 +363,92 @@ async fn send(
             if error.is_transient() {
                 tracing::warn!(events = packed.events.len(), %error, "the queue failed a message; its events stay in PostgreSQL");
                 round.queue_error = Some(error);
+            } else if !limits.fifo && packed.events.iter().all(|id| by_reference.contains(id)) {
+                let reason = error.to_string();
+                for id in &packed.events {
+                    session
+                        .execute(watcher::HOLD, &[id, &packed.message.body, &reason])
+                        .await?;
+                }
+                tracing::error!(events = ?packed.events, %error, "the queue refused a message even by reference: its events are held in dawdle.held");
+                continue;
             } else {
                 // Backing off would not help: the same message would be
                 // refused again, and hold up everything behind it.
                 tracing::error!(events = packed.events.len(), %error, "the queue refused a message; its events go by reference");
                 round.refused.extend(packed.events.iter().copied());
             }
-        }
-        if (round.queue_error.is_some() || !round.refused.is_empty()) && limits.fifo {
-            // Later calls may hold later changes of the refused rows.
-            break;
+            first_unsent = lowest(first_unsent, packed.events.iter().copied());
         }
     }
-    Ok(round)
+    Ok(match first_unsent {
+        Some(first_unsent) => Page::Stopped { first_unsent },
+        None => Page::Sent,
+    })
+}
+
+/// The lowest of `current` and `ids`.
+fn lowest(current: Option<i64>, ids: impl Iterator<Item = i64>) -> Option<i64> {
+    ids.chain(current).min()
+}
+
+/// The answer to [`watcher::open`] and the first fetch: the window's
+/// snapshot and the first page.
+fn parse_open(
+    messages: Vec<SimpleQueryMessage>,
+    rotation: &mut Rotation,
+) -> Result<(Option<Snapshot>, Vec<ReadEvent>), WatcherError> {
+    let mut snapshot = None;
+    let mut rows = Vec::new();
+    for message in messages {
+        if let SimpleQueryMessage::Row(row) = message {
+            if row.len() == 1 {
+                let text = row.get(0).ok_or_else(|| unexpected("a snapshot"))?;
+                snapshot =
+                    Some(Snapshot::parse(text.to_owned()).ok_or_else(|| unexpected("a snapshot"))?);
+            } else {
+                rows.push(event(&row, rotation)?);
+            }
+        }
+    }
+    Ok((snapshot, rows))
+}
+
+/// The rows of a fetch.
+fn parse_rows(
+    messages: Vec<SimpleQueryMessage>,
+    rotation: &mut Rotation,
+) -> Result<Vec<ReadEvent>, WatcherError> {
+    messages
+        .into_iter()
+        .filter_map(|message| match message {
+            SimpleQueryMessage::Row(row) => Some(event(&row, rotation)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn event(
+    row: &tokio_postgres::SimpleQueryRow,
+    rotation: &mut Rotation,
+) -> Result<ReadEvent, WatcherError> {
+    let field = |i: usize| row.get(i).ok_or_else(|| unexpected("an event"));
+    let id = field(0)?.parse().map_err(|_| unexpected("an event id"))?;
+    let txid: u64 = field(1)?
+        .parse()
+        .map_err(|_| unexpected("a transaction id"))?;
+    rotation.saw(txid);
+    Ok(ReadEvent {
+        id,
+        json: field(2)?.to_owned(),
+        group: field(3)?.to_owned(),
+    })
+}
+
+fn unexpected(what: &str) -> WatcherError {
+    WatcherError::Unsupported(format!(
+        "the window query did not return {what}: is dawdle's SQL of this version applied?"
+    ))
 }
 
 /// Deletes expired payloads of by-reference events, and says how many.
@@ -231,17 +456,9 @@ pub(crate) async fn expire_payloads(session: &Session) -> Result<u64, WatcherErr
     session.execute(watcher::EXPIRE_PAYLOADS, &[]).await
 }
 
-/// Backlog depth (from the id range: two index probes, where `count(*)`
-/// could take longer than the query timeout on a large backlog) and the age
-/// of the oldest event.
-pub(crate) async fn backlog(
-    session: &Session,
-    floor: &Floor,
-) -> Result<(i64, Option<Duration>), WatcherError> {
-    let rows = session.query(watcher::BACKLOG, &[&floor.value()]).await?;
-    let Some(row) = rows.into_iter().next() else {
-        return Ok((0, None));
-    };
+/// Backlog depth and the age of the oldest waiting event.
+pub(crate) async fn backlog(session: &Session) -> Result<(i64, Option<Duration>), WatcherError> {
+    let row = session.query_one(watcher::BACKLOG, &[]).await?;
     let age: Option<f64> = row.get(1);
     Ok((
         row.get::<_, Option<i64>>(0).unwrap_or(0),

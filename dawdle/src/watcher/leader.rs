@@ -3,15 +3,14 @@
 //! decides how long to wait before the next round (see the [module
 //! docs](super) for why these states exist).
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::drain::{self, Round};
+use super::drain::{self, Position, Round};
 use super::error::WatcherError;
-use super::floor::Floor;
+use super::rotate::Rotation;
 use super::session::Session;
 use super::settings::Settings;
 use super::stats::Stats;
@@ -49,10 +48,10 @@ pub(super) struct Leader<'a> {
     queue: &'a dyn Queue,
     session: &'a Session,
     stats: &'a Stats,
-    /// Where reads start.
-    floor: Floor,
-    /// Events the queue refused as they were: sent by reference instead.
-    by_reference: HashSet<i64>,
+    /// Where reads start, and what is known of the current window.
+    position: Position,
+    /// Emptying the event tables behind the cursor.
+    rotation: Rotation,
     queue_backoff: Backoff,
     next_backlog: Instant,
     last_event: Instant,
@@ -63,25 +62,26 @@ pub(super) struct Leader<'a> {
 }
 
 impl<'a> Leader<'a> {
-    pub(super) fn new(
+    /// Reads the saved position; the leader then drains from there.
+    pub(super) async fn new(
         settings: &'a Settings,
         queue: &'a dyn Queue,
         session: &'a Session,
         stats: &'a Stats,
-    ) -> Self {
-        Leader {
+    ) -> Result<Leader<'a>, WatcherError> {
+        Ok(Leader {
             settings,
             queue,
             session,
             stats,
-            floor: Floor::new(),
-            by_reference: HashSet::new(),
+            position: Position::new(drain::load_cursor(session).await?),
+            rotation: Rotation::new(),
             queue_backoff: Backoff::new(),
             next_backlog: Instant::now(),
             last_event: Instant::now(),
             armed: false,
             arm_retry: settings.linger_poll,
-        }
+        })
     }
 
     /// Drains until `stop` turns true or the connection is lost.
@@ -119,14 +119,16 @@ impl<'a> Leader<'a> {
             self.expire_payloads().await?;
             self.next_backlog = Instant::now() + self.settings.backlog_interval;
         }
-        self.floor.raise(self.session).await?;
+        self.rotation
+            .run(self.session, &self.position.cursor.read)
+            .await?;
         drain::round(
             self.session,
             self.queue,
             self.settings,
             self.stats,
-            &self.by_reference,
-            &mut self.floor,
+            &mut self.position,
+            &mut self.rotation,
         )
         .await
     }
@@ -136,11 +138,9 @@ impl<'a> Leader<'a> {
     async fn next_state(&mut self, round: Round) -> Result<State, WatcherError> {
         let settings = self.settings;
         if !round.refused.is_empty() {
-            let fresh = round
-                .refused
-                .iter()
-                .any(|id| !self.by_reference.contains(id));
-            self.by_reference.extend(round.refused);
+            let by_reference = &mut self.position.by_reference;
+            let fresh = round.refused.iter().any(|id| !by_reference.contains(id));
+            by_reference.extend(round.refused);
             if fresh {
                 return Ok(State::Busy);
             }
@@ -151,13 +151,7 @@ impl<'a> Leader<'a> {
             });
             return Ok(State::QueueDown(error));
         }
-        // Events below the floor are gone from `dawdle.events`: sent. So
-        // the set holds at most the events of the last rounds.
-        let floor = self.floor.value();
-        self.by_reference.retain(|id| *id >= floor);
-        if round.read == 0 {
-            self.by_reference.clear(); // all sent
-        } else {
+        if round.read > 0 {
             self.last_event = Instant::now();
             self.arm_retry = settings.linger_poll;
             if self.armed {
@@ -169,7 +163,7 @@ impl<'a> Leader<'a> {
             return Ok(State::QueueDown(error));
         }
         self.queue_backoff.reset();
-        Ok(if round.read >= settings.batch_size {
+        Ok(if round.more {
             State::Busy
         } else if round.read > 0 || self.last_event.elapsed() < settings.linger {
             State::Lingering
@@ -232,7 +226,7 @@ impl<'a> Leader<'a> {
     }
 
     async fn report_backlog(&self) -> Result<(), WatcherError> {
-        let (depth, age) = drain::backlog(self.session, &self.floor).await?;
+        let (depth, age) = drain::backlog(self.session).await?;
         self.stats.record_backlog(depth, age);
         tracing::info!(
             backlog = depth,

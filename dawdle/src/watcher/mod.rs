@@ -63,12 +63,15 @@
 
 mod drain;
 mod error;
-mod floor;
 mod leader;
 mod pack;
+mod rotate;
 mod session;
 mod settings;
 mod stats;
+mod window;
+
+pub(crate) use window::Snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -296,6 +299,7 @@ impl Watcher {
         stats.set_leading(true);
         backoff.reset();
         Leader::new(&self.settings, &*self.queue, &session, stats)
+            .await?
             .run(stop)
             .await
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, Client, Row, Statement};
+use tokio_postgres::{AsyncMessage, Client, Row, SimpleQueryMessage, Statement};
 
 use super::error::WatcherError;
 use crate::database::Database;
@@ -23,6 +23,11 @@ const LEADER_LOCK: i64 = 0x6461_7764_6c65;
 
 /// A query that takes longer than this counts as a lost connection.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The same for reading a window, whose first page sorts the whole window:
+/// after an outage, that can be millions of events. (A vanished server is
+/// noticed sooner, by TCP keepalives.)
+const WINDOW_TIMEOUT: Duration = Duration::from_secs(600);
 
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -84,10 +89,10 @@ impl Session {
         };
         // The server drops the session (and with it the lock) within a few
         // seconds of losing the client, so that a standby takes over.
-        // Commits need not wait for the disk: a delete that a crash undoes
-        // sends its events again (at least once), and WAL is replayed in
-        // order, so a delete never survives without the payloads parked
-        // before it.
+        // Commits need not wait for the disk: a cursor move that a crash
+        // undoes sends its events again (at least once), and WAL is replayed
+        // in order, so a TRUNCATE never survives without the cursor move
+        // before it, nor a cursor move without the payloads parked before it.
         session
             .batch(
                 "SET TimeZone = 'UTC'; SET synchronous_commit = off;
@@ -158,17 +163,24 @@ impl Session {
         Ok(row.get(0))
     }
 
-    /// Refuses an event-id sequence that hands out ids in blocks: the floor
-    /// (see `floor.rs`) relies on ids being taken one at a time, in order.
+    /// Refuses an installation of an older version, and an event-id
+    /// sequence that hands out ids in blocks: a window is sent in id order,
+    /// which is the order of a row's changes only if ids are taken one at a
+    /// time (see `window.rs`).
     async fn check_event_ids(&self) -> Result<(), WatcherError> {
         let cache: Option<i64> = self.query_one(watcher::ID_CACHE, &[]).await?.get(0);
         match cache {
+            None => Err(WatcherError::Unsupported(
+                "the database has no dawdle.event_id sequence: apply the up migration of this \
+                 version of dawdle (dawdle-sql), which also upgrades an earlier installation"
+                    .to_owned(),
+            )),
             Some(cache) if cache > 1 => Err(WatcherError::Unsupported(format!(
-                "the identity sequence of dawdle.events.id has CACHE {cache}; with more than 1, \
-                 events commit out of id order in ways the watcher cannot see, and it would skip \
-                 some. Run: ALTER TABLE dawdle.events ALTER COLUMN id SET CACHE 1"
+                "the sequence dawdle.event_id has CACHE {cache}; with more than 1, a later \
+                 change of a row can get a lower id than an earlier one, and be sent before it. \
+                 Run: ALTER SEQUENCE dawdle.event_id CACHE 1"
             ))),
-            _ => Ok(()),
+            Some(_) => Ok(()),
         }
     }
 
@@ -196,6 +208,26 @@ impl Session {
 
     pub(crate) async fn batch(&self, sql: &str) -> Result<(), WatcherError> {
         self.timed(self.client.batch_execute(sql)).await
+    }
+
+    /// Runs `sql` (several statements, no parameters) and returns what
+    /// each answered.
+    pub(crate) async fn simple(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, WatcherError> {
+        self.timed(self.client.simple_query(sql)).await
+    }
+
+    /// [`simple`](Self::simple), for reading a window.
+    pub(crate) async fn simple_long(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<SimpleQueryMessage>, WatcherError> {
+        match tokio::time::timeout(WINDOW_TIMEOUT, self.client.simple_query(sql)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(WatcherError::Timeout {
+                what: "reading a window",
+                limit: WINDOW_TIMEOUT,
+            }),
+        }
     }
 
     fn statements(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Statement>> {

@@ -129,7 +129,10 @@ fn numerics_decode_as_a_direct_query_reads_them() {
                 })
             };
             client
-                .batch_execute("DELETE FROM numeric_text; DELETE FROM dawdle.events")
+                .batch_execute(&format!(
+                    "DELETE FROM numeric_text; COMMIT; {}",
+                    dawdle_test::DISCARD_EVENTS
+                ))
                 .await
                 .map_err(|e| fail(&e))?;
             client
