@@ -374,7 +374,10 @@ async fn fifo_order_holds_across_competing_receivers() {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                     log.lock().unwrap().push((group, seq));
                     busy.lock().unwrap().insert(group, false);
-                    queue.delete(std::slice::from_ref(&m.receipt)).await.unwrap();
+                    queue
+                        .delete(std::slice::from_ref(&m.receipt))
+                        .await
+                        .unwrap();
                 }
             }
         }));

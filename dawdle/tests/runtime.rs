@@ -278,7 +278,11 @@ async fn without_a_queue_the_runtime_uses_a_pg_queue_on_its_database() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(queued().await, 1, "the event waits in dawdle.queue_messages");
+    assert_eq!(
+        queued().await,
+        1,
+        "the event waits in dawdle.queue_messages"
+    );
     watching.shutdown().await.unwrap();
     assert!(seen(id).is_empty());
 
