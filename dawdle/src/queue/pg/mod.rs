@@ -354,7 +354,7 @@ impl PgQueue {
     /// the events and the send commit together, so that a crash between
     /// the two cannot duplicate them:
     ///
-    /// ```ignore
+    /// ```text
     /// let tx = client.transaction().await?;
     /// let outcome = queue.send_in(&tx, &messages).await?;
     /// tx.execute(DELETE_EVENTS, &[&accepted_event_ids(&outcome)]).await?;
