@@ -1,6 +1,6 @@
 //! dawdle captures row changes in PostgreSQL and delivers them, as typed
 //! Rust values, to handler functions — in one process or across many,
-//! through Amazon SQS.
+//! through PostgreSQL itself or Amazon SQS.
 //!
 //! # Getting started
 //!
@@ -60,7 +60,8 @@
 //!    # async fn demo(config: tokio_postgres::Config) -> Result<(), Box<dyn std::error::Error>> {
 //!    let runtime = dawdle::Runtime::builder()
 //!        .database(config)                        // tokio_postgres::Config, or a dawdle::Database
-//!        .queue(dawdle::MemoryQueue::new())       // or dawdle::SqsQueue::new(client, url)
+//!        // No .queue(..): a PgQueue on the same database. Or
+//!        // .queue(dawdle::SqsQueue::new(client, url)), .queue(dawdle::MemoryQueue::new())
 //!        .watch()
 //!        .listen()
 //!        .build()?;
@@ -83,8 +84,8 @@
 //! - A hung query or send cannot hold the watcher's leadership: each has a
 //!   timeout, and a send is fenced on the leader's lock.
 //! - [`RuntimeHandle::shutdown`] loses nothing; what a crash costs depends
-//!   on the queue: nothing with [`SqsQueue`], what
-//!   it held with [`MemoryQueue`].
+//!   on the queue: nothing with [`PgQueue`] or [`SqsQueue`], what it held
+//!   with [`MemoryQueue`].
 //! - Writers do not pay a NOTIFY under load (see [`watcher`]).
 //! - Messages are versioned JSON, readable from any language ([`wire`]).
 #![deny(missing_docs)]
@@ -123,7 +124,7 @@ pub use decode::{Decode, DecodeError, Interval};
 pub use event::{Change, Delete, Insert, Meta, Truncate, Update};
 #[cfg(feature = "sqs")]
 pub use queue::SqsQueue;
-pub use queue::{MemoryQueue, Queue};
+pub use queue::{MemoryQueue, PgQueue, Queue};
 pub use runtime::{BuildError, Runtime, RuntimeBuilder, RuntimeHandle};
 pub use table::{Action, Column, Encoding, Events, SessionSettings, Table};
 pub use watched::Watched;

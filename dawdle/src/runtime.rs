@@ -19,9 +19,11 @@ pub enum BuildError {
     /// Neither `.watch()` nor `.listen()` was called.
     #[error("the runtime runs nothing: call .watch(), .listen() or both")]
     NothingToRun,
-    /// No queue was given.
+    /// No queue was given, and no database to make the default
+    /// [`PgQueue`](crate::PgQueue) on.
     #[error(
-        "no queue: call .queue(dawdle::MemoryQueue::new()) or .queue(dawdle::SqsQueue::new(..))"
+        "no queue: call .database(..) for a PgQueue on that database, or .queue(..) with a \
+         dawdle::PgQueue, dawdle::SqsQueue or dawdle::MemoryQueue"
     )]
     NoQueue,
     /// The watcher needs connection settings for its dedicated connection.
@@ -80,7 +82,10 @@ impl RuntimeBuilder {
         self
     }
 
-    /// The queue between watcher and listeners.
+    /// The queue between watcher and listeners. Without one, the runtime
+    /// uses a [`PgQueue`](crate::PgQueue) named `default` on the
+    /// [`database`](RuntimeBuilder::database), with its default settings:
+    /// durable, shared by every process that uses the same database.
     pub fn queue(mut self, queue: impl Queue) -> Self {
         self.queue = Some(Arc::new(queue));
         self
@@ -156,7 +161,11 @@ impl RuntimeBuilder {
         if !self.watch && !self.listen {
             return Err(BuildError::NothingToRun);
         }
-        let queue = self.queue.ok_or(BuildError::NoQueue)?;
+        let queue = match (self.queue, &self.database) {
+            (Some(queue), _) => queue,
+            (None, Some(database)) => Arc::new(crate::PgQueue::new(database.clone())),
+            (None, None) => return Err(BuildError::NoQueue),
+        };
         if self.watch && self.database.is_none() {
             return Err(BuildError::NoDatabase);
         }
@@ -198,8 +207,7 @@ impl RuntimeBuilder {
 /// ```no_run
 /// # async fn demo(config: tokio_postgres::Config) -> Result<(), Box<dyn std::error::Error>> {
 /// let runtime = dawdle::Runtime::builder()
-///     .database(config)
-///     .queue(dawdle::MemoryQueue::new())
+///     .database(config)                 // and, without .queue(..), a PgQueue on it
 ///     .watch()
 ///     .listen()
 ///     .build()?;

@@ -1,5 +1,5 @@
 //! End to end: rows written in PostgreSQL reach `#[dawdle::handler]`
-//! functions as typed values, through MemoryQueue and moto's SQS, with
+//! functions as typed values, through MemoryQueue, PgQueue and moto's SQS, with
 //! failures, panics, slow handlers, invalid messages and shutdowns.
 //!
 //! Handlers are global (inventory), and tests run concurrently: each test
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use dawdle::queue::{MemoryQueue, OutgoingMessage, Queue, SqsQueue};
+use dawdle::queue::{MemoryQueue, OutgoingMessage, PgQueue, Queue, SqsQueue};
 use dawdle::{Change, Delete, Insert, Runtime, Update, Watched};
 use dawdle_test::{CountingQueue, SqsServer, TestDb};
 use rust_decimal::Decimal;
@@ -171,6 +171,12 @@ async fn account(client: &tokio_postgres::Client, id: Uuid) -> Account {
 async fn round_trip(queue: impl Queue) {
     let (db, client) = database().await;
     let handle = runtime(&db, queue).build().unwrap().start();
+    check_round_trip(&client).await;
+    handle.shutdown().await.unwrap();
+}
+
+/// The writes and checks of [`round_trip`], on a runtime that runs.
+async fn check_round_trip(client: &tokio_postgres::Client) {
     let id = Uuid::new_v4();
     client
         .execute(
@@ -179,7 +185,7 @@ async fn round_trip(queue: impl Queue) {
         )
         .await
         .unwrap();
-    let inserted = account(&client, id).await;
+    let inserted = account(client, id).await;
     client
         .execute(
             "UPDATE accounts SET secret = 'not watched' WHERE id = $1",
@@ -194,7 +200,7 @@ async fn round_trip(queue: impl Queue) {
         )
         .await
         .unwrap();
-    let updated = account(&client, id).await;
+    let updated = account(client, id).await;
     client
         .execute("DELETE FROM accounts WHERE id = $1", &[&id])
         .await
@@ -214,12 +220,76 @@ async fn round_trip(queue: impl Queue) {
             ("update", vec![inserted, updated]),
         ]
     );
-    handle.shutdown().await.unwrap();
 }
 
 #[tokio::test]
 async fn memory_queue_end_to_end() {
     round_trip(MemoryQueue::new()).await;
+}
+
+#[tokio::test]
+async fn pg_queue_end_to_end() {
+    let (db, client) = database().await;
+    let queue = PgQueue::builder(db.database().clone()).build();
+    let handle = runtime(&db, queue).build().unwrap().start();
+    check_round_trip(&client).await;
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn pg_queue_fifo_end_to_end() {
+    let (db, client) = database().await;
+    let queue = PgQueue::builder(db.database().clone()).fifo(true).build();
+    let handle = runtime(&db, queue).build().unwrap().start();
+    check_round_trip(&client).await;
+    handle.shutdown().await.unwrap();
+}
+
+/// With a database and no queue, the runtime uses a PgQueue on that
+/// database: what one runtime's watcher sends waits in
+/// `dawdle.queue_messages` until a listener in another runtime handles it.
+#[tokio::test]
+async fn without_a_queue_the_runtime_uses_a_pg_queue_on_its_database() {
+    let (db, client) = database().await;
+    let base = || {
+        Runtime::builder()
+            .database(db.database().clone())
+            .receive_wait(Duration::from_secs(1))
+    };
+    let watching = base().watch().build().unwrap().start();
+    let id = Uuid::new_v4();
+    client
+        .execute(
+            "INSERT INTO accounts (id, name, balance) VALUES ($1, 'durable', 1)",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let queued = || async {
+        client
+            .query_one("SELECT count(*) FROM dawdle.queue_messages", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    for _ in 0..600 {
+        if queued().await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        queued().await,
+        1,
+        "the event waits in dawdle.queue_messages"
+    );
+    watching.shutdown().await.unwrap();
+    assert!(seen(id).is_empty());
+
+    let listening = base().listen().build().unwrap().start();
+    eventually("every handler saw the insert", || seen(id).len() == 2).await;
+    listening.shutdown().await.unwrap();
+    assert_eq!(queued().await, 0, "handled and deleted");
 }
 
 #[tokio::test]

@@ -56,6 +56,17 @@ pub struct Order {
     pub placed_at: DateTime<Utc>,
 }
 
+/// The table the `pg_listeners` example logs every handled event in, with
+/// the process that handled it.
+pub const HANDLED_LOG: &str = "CREATE TABLE handled_log (
+    seq      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id bigint NOT NULL,
+    user_id  uuid NOT NULL,
+    name     text NOT NULL,
+    action   text NOT NULL,
+    pid      integer NOT NULL
+)";
+
 /// A fresh database (a `dawdle_test::TestDb`) with the example schema
 /// (`schema.sql`) and dawdle's SQL for the models, and a connection to it.
 pub async fn example_database(

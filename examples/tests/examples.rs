@@ -25,7 +25,8 @@ fn quickstart_prints_what_the_handlers_received() {
         "renamed:  \"Ada\" -> \"Ada Lovelace\", settings {\"theme\":\"dark\"}",
         "audit:    order 1 placed, 12.50 Pending",
         "audit:    order 1 Pending -> Paid",
-        "handled 5 events; shut down cleanly",
+        "farewell: Ada Lovelace left",
+        "handled 6 events; shut down cleanly",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
@@ -48,6 +49,16 @@ fn sqs_example_crosses_processes() {
     assert_eq!(out.matches("listener: handled event").count(), 7, "{out}");
     assert!(
         out.contains("7 events went through SQS from one process to another"),
+        "{out}"
+    );
+}
+
+#[test]
+fn pg_listeners_example_shares_one_queue_between_two_processes() {
+    let out = run(env!("CARGO_BIN_EXE_pg_listeners"));
+    assert_eq!(out.matches(": handled event").count(), 42, "{out}");
+    assert!(
+        out.contains("42 events went through one PgQueue to"),
         "{out}"
     );
 }

@@ -20,9 +20,10 @@
 //! that NOTIFY serializes is only visible there), and the other sections on
 //! the tests' throwaway cluster (`dawdle_test::TestDb`, `fsync=off`).
 //!
-//! Throughput and latency are measured twice: end to end, through a
-//! `dawdle::Runtime` (watcher + listener) to a `#[dawdle::handler]`, and for
-//! the watcher alone, to a plain consumer that receives from the queue.
+//! Throughput and latency are measured end to end, through a
+//! `dawdle::Runtime` (watcher + listener) to a `#[dawdle::handler]`, on
+//! MemoryQueue and on PgQueue side by side, and for the watcher alone, to a
+//! plain consumer that receives from the queue.
 
 mod cluster;
 mod consumer;
@@ -172,7 +173,11 @@ async fn run(options: Options) -> Result<()> {
         eprintln!("== decode");
         decode::run(&options, &mut report).await?;
     }
-    for end in [throughput::End::Handler, throughput::End::Receive] {
+    for end in [
+        throughput::End::Handler,
+        throughput::End::PgHandler,
+        throughput::End::Receive,
+    ] {
         if options.runs("throughput") {
             eprintln!("== throughput to {end:?}");
             throughput::throughput(&options, &mut report, end).await?;

@@ -1,5 +1,5 @@
 //! Sustained throughput of a bulk load, and COMMIT → delivery latency at a
-//! steady rate, on MemoryQueue. Each is measured to two ends:
+//! steady rate, on MemoryQueue (and PgQueue, SQS). Each is measured to two ends:
 //!
 //! - [`End::Handler`]: a `dawdle::Runtime` (watcher + listener) calling the
 //!   bench's `#[dawdle::handler]`: decode included, what the bars are
@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dawdle::queue::SqsQueue;
+use dawdle::queue::{PgQueue, SqsQueue};
 use dawdle::watcher::{Stats, Watcher, WatcherHandle};
 use dawdle::{MemoryQueue, Runtime, RuntimeHandle};
 use dawdle_test::{CountingQueue, QueueCalls, SqsServer, TestDb};
@@ -27,6 +27,8 @@ use crate::{Options, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
     Handler,
+    /// A Runtime on a PgQueue in the same database.
+    PgHandler,
     Receive,
     /// A Runtime on moto's SQS server (slow Python: reported, not tuned to).
     SqsHandler,
@@ -37,14 +39,21 @@ impl End {
     fn prefix(self) -> &'static str {
         match self {
             End::Handler => "",
+            End::PgHandler => "pg_",
             End::Receive => "watcher_",
             End::SqsHandler => "sqs_",
         }
     }
 
+    /// Whether the bars apply: to the Runtime on MemoryQueue and on PgQueue.
+    fn has_bars(self) -> bool {
+        matches!(self, End::Handler | End::PgHandler)
+    }
+
     fn to(self) -> &'static str {
         match self {
             End::Handler => "handler call (Runtime: watcher + listener)",
+            End::PgHandler => "handler call (Runtime on PgQueue)",
             End::Receive => "queue receive (watcher alone)",
             End::SqsHandler => "handler call (Runtime on moto's SQS)",
         }
@@ -53,6 +62,7 @@ impl End {
     fn section(self) -> &'static str {
         match self {
             End::Handler => "end to end",
+            End::PgHandler => "PgQueue end to end",
             End::Receive => "watcher alone",
             End::SqsHandler => "SQS (moto)",
         }
@@ -69,7 +79,7 @@ impl Running {
     async fn start(db: &TestDb, end: End, sink: Sink) -> Result<Running> {
         let queue = MemoryQueue::new();
         let running = match end {
-            End::Handler | End::SqsHandler => {
+            End::Handler | End::PgHandler | End::SqsHandler => {
                 handler::install(Some(sink));
                 let builder = Runtime::builder().database(db.config().clone());
                 let (builder, calls) = if end == End::SqsHandler {
@@ -78,6 +88,13 @@ impl Running {
                     let queue = CountingQueue::new(SqsQueue::new(server.client().await, url));
                     let calls = queue.calls();
                     // Short long-polls, so that shutdown does not wait 20 s.
+                    (
+                        builder.queue(queue).receive_wait(Duration::from_secs(1)),
+                        calls,
+                    )
+                } else if end == End::PgHandler {
+                    let queue = CountingQueue::new(PgQueue::builder(db.database().clone()).build());
+                    let calls = queue.calls();
                     (
                         builder.queue(queue).receive_wait(Duration::from_secs(1)),
                         calls,
@@ -267,7 +284,7 @@ pub async fn throughput(options: &Options, report: &mut Report, end: End) -> Res
 
     let p = end.prefix();
     let section = end.section();
-    let bar = |bar| (end == End::Handler).then_some(bar);
+    let bar = |bar| end.has_bars().then_some(bar);
     report.figure(
         section,
         &format!("{p}throughput_events_per_s"),
@@ -309,7 +326,7 @@ pub async fn throughput(options: &Options, report: &mut Report, end: End) -> Res
         "events per send call at saturation (≤ 10 messages of ≤ 100 events, as SendMessageBatch)",
         events_sent as f64 / send_calls.max(1) as f64,
         "events",
-        // The bar is for SQS; MemoryQueue packs the same way.
+        // The bar is for SQS; MemoryQueue and PgQueue pack the same way.
         (end != End::Receive).then_some(Bar::AtLeast(50.0)),
     );
     if let (End::SqsHandler, Some((send, receive, delete))) = (end, calls) {
@@ -435,6 +452,7 @@ pub async fn latency(options: &Options, report: &mut Report, end: End) -> Result
     };
     let p = match end {
         End::Handler => "",
+        End::PgHandler => "pg_",
         End::Receive => "receive_",
         End::SqsHandler => "sqs_",
     };
@@ -447,13 +465,18 @@ pub async fn latency(options: &Options, report: &mut Report, end: End) -> Result
         "events/s",
         None,
     );
+    // PgQueue's bar is on p99 only.
+    let (p50_bar, p99_bar) = match end {
+        End::Handler => (Some(Bar::AtMost(5.0)), Some(Bar::AtMost(25.0))),
+        End::PgHandler => (None, Some(Bar::AtMost(25.0))),
+        _ => (None, None),
+    };
     for (key, name, q, bar) in [
-        ("latency_p50_ms", "p50", 0.50, Some(Bar::AtMost(5.0))),
+        ("latency_p50_ms", "p50", 0.50, p50_bar),
         ("latency_p90_ms", "p90", 0.90, None),
-        ("latency_p99_ms", "p99", 0.99, Some(Bar::AtMost(25.0))),
+        ("latency_p99_ms", "p99", 0.99, p99_bar),
         ("latency_max_ms", "max", 1.0, None),
     ] {
-        let bar = bar.filter(|_| end == End::Handler);
         report.figure(
             section,
             &format!("{p}{key}"),

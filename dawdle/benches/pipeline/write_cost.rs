@@ -9,16 +9,19 @@
 //!   that a consumer empties;
 //! - (c) `dawdledb`: DawdleDB's triggers (an event row and a `pg_notify` per
 //!   row) with a LISTEN consumer that claims each event by
-//!   `DELETE ... RETURNING`, as DawdleDB's watcher does.
+//!   `DELETE ... RETURNING`, as DawdleDB's watcher does;
+//! - (b') `dawdle_pg`: as (b), with the watcher draining to a `PgQueue` in
+//!   the same database, which a consumer empties.
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use dawdle::queue::Queue;
 use dawdle::testing::TestDatabase;
 use dawdle::watcher::{Watcher, WatcherHandle};
-use dawdle::MemoryQueue;
+use dawdle::{MemoryQueue, PgQueue};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
@@ -34,6 +37,7 @@ enum Variant {
     Plain,
     Dawdle,
     DawdleDb,
+    DawdlePg,
     /// `--diagnose`: dawdle's capture taken apart, to see what costs what.
     Diagnose(Diagnosis),
 }
@@ -77,13 +81,19 @@ const DIAGNOSES: [Diagnosis; 4] = [
 ];
 
 impl Variant {
-    const ALL: [Variant; 3] = [Variant::Plain, Variant::Dawdle, Variant::DawdleDb];
+    const ALL: [Variant; 4] = [
+        Variant::Plain,
+        Variant::Dawdle,
+        Variant::DawdleDb,
+        Variant::DawdlePg,
+    ];
 
     fn key(self) -> &'static str {
         match self {
             Variant::Plain => "plain",
             Variant::Dawdle => "dawdle",
             Variant::DawdleDb => "dawdledb",
+            Variant::DawdlePg => "dawdle_pg",
             Variant::Diagnose(d) => d.key,
         }
     }
@@ -93,6 +103,7 @@ impl Variant {
             Variant::Plain => "(a) plain table",
             Variant::Dawdle => "(b) dawdle + watcher",
             Variant::DawdleDb => "(c) DawdleDB trigger + LISTEN",
+            Variant::DawdlePg => "(b') dawdle + watcher on PgQueue",
             Variant::Diagnose(d) => d.label,
         }
     }
@@ -202,6 +213,17 @@ pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Res
         );
         report.figure(
             "write cost",
+            &format!("write_ratio_{}_pg_vs_memory", load.key),
+            format!(
+                "{}: b'/a ÷ b/a (PgQueue's write ratio ÷ MemoryQueue's, same run)",
+                load.label
+            ),
+            tps[3] / tps[1],
+            "",
+            None,
+        );
+        report.figure(
+            "write cost",
             &format!("write_ratio_dawdledb_{}", load.key),
             format!("{}: c/a (DawdleDB ÷ plain)", load.label),
             tps[2] / tps[0],
@@ -281,7 +303,12 @@ async fn measure_on(
         Variant::Plain => Side::Plain,
         Variant::Dawdle => {
             dawdle::sql::apply(&mut client, &model::dawdle_up()).await?;
-            start_dawdle(db, &consumed).await?
+            start_dawdle(db, &consumed, Arc::new(MemoryQueue::new())).await?
+        }
+        Variant::DawdlePg => {
+            dawdle::sql::apply(&mut client, &model::dawdle_up()).await?;
+            let queue = PgQueue::builder(db.database().clone()).build();
+            start_dawdle(db, &consumed, Arc::new(queue)).await?
         }
         Variant::DawdleDb => {
             client.batch_execute(&model::dawdle_db_up()).await?;
@@ -292,7 +319,7 @@ async fn measure_on(
         Variant::Diagnose(diagnosis) => {
             dawdle::sql::apply(&mut client, &(diagnosis.sql)()).await?;
             if diagnosis.watcher {
-                start_dawdle(db, &consumed).await?
+                start_dawdle(db, &consumed, Arc::new(MemoryQueue::new())).await?
             } else {
                 Side::Plain
             }
@@ -368,9 +395,12 @@ async fn measure_on(
     Ok(outcome)
 }
 
-/// (b)'s far side: a watcher draining to a MemoryQueue, a consumer emptying it.
-async fn start_dawdle(db: &TestDatabase, consumed: &Arc<AtomicU64>) -> Result<Side> {
-    let queue = Arc::new(MemoryQueue::new());
+/// (b)'s far side: a watcher draining to `queue`, a consumer emptying it.
+async fn start_dawdle(
+    db: &TestDatabase,
+    consumed: &Arc<AtomicU64>,
+    queue: Arc<dyn Queue>,
+) -> Result<Side> {
     let counter = consumed.clone();
     let consumer = consumer::spawn(
         queue.clone(),

@@ -25,8 +25,9 @@ const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 /// letters. A graceful [`shutdown`](crate::RuntimeHandle::shutdown) loses
 /// nothing that it can handle within its timeout: the watcher stops first,
 /// then the listener empties the queue; messages waiting for a retry at
-/// that point are lost. Use a durable queue ([`SqsQueue`](crate::SqsQueue))
-/// when events must survive the process.
+/// that point are lost. Use a durable queue when events must survive the
+/// process: [`PgQueue`](crate::PgQueue), the default, or
+/// [`SqsQueue`](crate::SqsQueue).
 ///
 /// Bounded (a full queue makes senders wait, then fail with
 /// [`QueueError::Unavailable`], so the watcher keeps events in PostgreSQL);

@@ -1,15 +1,19 @@
 //! Where events travel between the watcher and the listeners: the [`Queue`]
-//! trait, [`MemoryQueue`] (in-process) and [`SqsQueue`] (Amazon SQS).
+//! trait, [`PgQueue`] (tables in PostgreSQL, the durable default),
+//! [`SqsQueue`] (Amazon SQS) and [`MemoryQueue`] (in-process, for tests).
 
 mod memory;
+pub(crate) mod pg;
 #[cfg(feature = "sqs")]
 mod sqs;
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 pub use memory::{MemoryQueue, MemoryQueueBuilder};
+pub use pg::{PgDeadLetter, PgQueue, PgQueueBuilder, PgQueueDepth, PG_MAX_MESSAGE_BYTES};
 #[cfg(feature = "sqs")]
 pub use sqs::{SqsQueue, SqsQueueBuilder};
 
@@ -93,7 +97,7 @@ impl QueueError {
 
 /// A message queue with at-least-once delivery, visibility timeouts and a
 /// dead-letter queue: what SQS offers, and what [`MemoryQueue`] mimics.
-pub trait Queue: Send + Sync + std::fmt::Debug + 'static {
+pub trait Queue: Any + Send + Sync + std::fmt::Debug + 'static {
     /// The largest message body, in bytes; also the limit of one send call.
     fn max_message_bytes(&self) -> usize;
 
@@ -148,4 +152,11 @@ pub trait Queue: Send + Sync + std::fmt::Debug + 'static {
         let _ = reason;
         self.change_visibility(&message.receipt, REDRIVE_BACKOFF)
     }
+}
+
+/// `queue` as a [`PgQueue`], when it is one: the watcher's hand-off in one
+/// transaction needs it ([`PgQueue::send_in`]).
+#[cfg_attr(not(test), allow(dead_code))] // the watcher's same-database hand-off
+pub(crate) fn as_pg_queue(queue: &dyn Queue) -> Option<&PgQueue> {
+    (queue as &dyn Any).downcast_ref::<PgQueue>()
 }

@@ -20,7 +20,9 @@
 //!   JSON array), `old` and `new` (JSON objects holding only the captured
 //!   columns), `captured_at` and `txid`), tuned for autovacuum;
 //!   `dawdle.payloads`, where rows of events too large for a queue message
-//!   wait; and `dawdle.origin`, a random id of the database;
+//!   wait; `dawdle.origin`, a random id of the database; and
+//!   `dawdle.queue_messages` and `dawdle.queue_dead_letters`, the tables of
+//!   [`PgQueue`](crate::PgQueue);
 //! - per table, the function `dawdle."capture:<schema>.<table>"()` and the
 //!   triggers `dawdle_insert`, `dawdle_update`, `dawdle_delete` on the table,
 //!   for the events the type captures. The update trigger fires only when a

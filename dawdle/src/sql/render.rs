@@ -44,6 +44,7 @@ pub(super) fn up(tables: &CheckedTables) -> String {
          -- retypes the event tables' copies of the column, keeping waiting events.\n\n",
     );
     sql.push_str(&shared_objects());
+    sql.push_str(crate::queue::pg::schema::up());
     for table in tables.tables() {
         sql.push('\n');
         sql.push_str(&capture(table));
@@ -71,6 +72,7 @@ pub(super) fn down(tables: &CheckedTables) -> String {
         }
         push_fmt(&mut sql, format_args!("\n"));
     }
+    sql.push_str(crate::queue::pg::schema::down());
     let schema = ident(SCHEMA);
     push_fmt(
         &mut sql,

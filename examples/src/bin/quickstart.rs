@@ -2,13 +2,14 @@
 //!
 //! A real PostgreSQL (`DATABASE_URL`, in a database of its own that is
 //! dropped afterwards, or a throwaway cluster from the installed binaries),
-//! dawdle's triggers, the watcher and the listener on an in-memory queue, and
-//! three handlers that print what they receive.
+//! dawdle's triggers, the watcher and the listener on the default queue (a
+//! `PgQueue` in the same database: durable, no other service to run), and
+//! four handlers that print what they receive.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use dawdle::{Change, Insert, MemoryQueue, Runtime, Update};
+use dawdle::{Change, Delete, Insert, Runtime, Update};
 use dawdle_examples::{Order, User};
 
 /// Events handled so far, so that the example knows when to stop.
@@ -29,6 +30,15 @@ async fn renamed(event: Update<User>) {
     println!(
         "renamed:  {:?} -> {:?}, settings {}",
         event.old.name, event.new.name, event.new.settings
+    );
+    HANDLED.fetch_add(1, Ordering::SeqCst);
+}
+
+#[dawdle::handler]
+async fn farewell(event: Delete<User>) {
+    println!(
+        "farewell: {} left (event {})",
+        event.old.name, event.meta.id
     );
     HANDLED.fetch_add(1, Ordering::SeqCst);
 }
@@ -70,7 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = Runtime::builder()
         .database(db.config().clone())
         .pool(db.pool())
-        .queue(MemoryQueue::new())
+        // No .queue(..): a PgQueue on the database, in dawdle.queue_messages.
         .watch()
         .listen()
         .build()?;
@@ -82,12 +92,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
              UPDATE users SET name = 'Ada Lovelace', settings = '{\"theme\": \"dark\"}' WHERE name = 'Ada';
              UPDATE users SET password = 'hunter2';  -- not a watched column: no event
              INSERT INTO shop.orders (user_id, total) SELECT id, 12.50 FROM users WHERE name = 'Grace';
-             UPDATE shop.orders SET status = 'paid';",
+             UPDATE shop.orders SET status = 'paid';
+             DELETE FROM users WHERE name = 'Ada Lovelace';",
         )
         .await?;
 
-    // 2 inserts and 1 rename of users; 1 insert and 1 update of an order.
-    let expected = 5;
+    // 2 inserts, 1 rename and 1 delete of users; 1 insert and 1 update of an order.
+    let expected = 6;
     tokio::time::timeout(Duration::from_secs(30), async {
         while HANDLED.load(Ordering::SeqCst) < expected {
             tokio::time::sleep(Duration::from_millis(10)).await;

@@ -1,0 +1,513 @@
+//! PgQueue on a real PostgreSQL: batches, visibility and receive counts,
+//! stale receipts, dead letters with their reason, FIFO groups under
+//! competing receivers, the doorbell, a database that goes away, and a
+//! malformed message among good ones.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dawdle::queue::{OutgoingMessage, PgQueue, Queue, QueueError, ReceivedMessage};
+use dawdle::{Insert, Runtime, Watched};
+use dawdle_test::{wait_until, TestDb};
+
+async fn database() -> (TestDb, tokio_postgres::Client) {
+    let db = TestDb::new().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute("CREATE TABLE notes (id bigint PRIMARY KEY, body text NOT NULL)")
+        .await
+        .unwrap();
+    let up = dawdle::sql::up(&[Note::TABLE]).unwrap();
+    dawdle::sql::apply(&mut client, &up).await.unwrap();
+    (db, client)
+}
+
+fn message(body: &str, group: Option<&str>) -> OutgoingMessage {
+    OutgoingMessage {
+        body: body.to_owned(),
+        group_id: group.map(str::to_owned),
+        dedup_id: None,
+    }
+}
+
+fn bodies(messages: &[ReceivedMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.body.as_str()).collect()
+}
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn queue(db: &TestDb) -> dawdle::queue::PgQueueBuilder {
+    PgQueue::builder(db.database().clone()).poll_interval(Duration::from_millis(50))
+}
+
+#[tokio::test]
+async fn sends_a_batch_in_order_and_deletes_by_receipt() {
+    let (db, _client) = database().await;
+    let queue = queue(&db).build();
+    let outcome = queue
+        .send(&[message("a", None), message("b", None), message("c", None)])
+        .await
+        .unwrap();
+    assert_eq!(outcome.accepted, [0, 1, 2]);
+    let got = queue.receive(10, Duration::ZERO, LONG).await.unwrap();
+    assert_eq!(bodies(&got), ["a", "b", "c"]);
+    assert!(got.iter().all(|m| m.receive_count == 1));
+    assert!(got.iter().all(|m| m.group_id.is_none()));
+    let depth = queue.depth().await.unwrap();
+    assert_eq!((depth.waiting, depth.in_flight), (0, 3));
+    let receipts: Vec<_> = got.iter().map(|m| m.receipt.clone()).collect();
+    queue.delete(&receipts).await.unwrap();
+    assert_eq!(queue.depth().await.unwrap(), Default::default());
+}
+
+#[tokio::test]
+async fn redelivers_after_the_visibility_timeout_and_old_receipts_go_stale() {
+    let (db, _client) = database().await;
+    let queue = queue(&db).build();
+    queue.send(&[message("a", None)]).await.unwrap();
+    let first = queue
+        .receive(10, Duration::ZERO, Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert_eq!(first[0].receive_count, 1);
+    assert!(
+        queue
+            .receive(10, Duration::ZERO, LONG)
+            .await
+            .unwrap()
+            .is_empty(),
+        "hidden while in flight"
+    );
+    let second = queue
+        .receive(10, Duration::from_secs(10), LONG)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&second), ["a"]);
+    assert_eq!(second[0].receive_count, 2);
+    assert_eq!(second[0].message_id, first[0].message_id);
+    assert_ne!(second[0].receipt, first[0].receipt);
+
+    let stale = |result: Result<(), QueueError>| matches!(result, Err(QueueError::StaleReceipt(_)));
+    assert!(stale(queue.delete(&[first[0].receipt.clone()]).await));
+    assert!(stale(
+        queue
+            .change_visibility(&first[0].receipt, Duration::ZERO)
+            .await
+    ));
+    assert!(stale(queue.dead_letter(&first[0], "old").await));
+    queue.delete(&[second[0].receipt.clone()]).await.unwrap();
+    assert!(
+        stale(queue.delete(&[second[0].receipt.clone()]).await),
+        "deleted already"
+    );
+}
+
+#[tokio::test]
+async fn change_visibility_hides_and_hands_back() {
+    let (db, _client) = database().await;
+    let queue = queue(&db).build();
+    queue.send(&[message("a", None)]).await.unwrap();
+    let got = queue
+        .receive(1, Duration::ZERO, Duration::from_millis(200))
+        .await
+        .unwrap();
+    queue
+        .change_visibility(&got[0].receipt, LONG)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        queue
+            .receive(1, Duration::ZERO, LONG)
+            .await
+            .unwrap()
+            .is_empty(),
+        "extended past its first timeout"
+    );
+    queue
+        .change_visibility(&got[0].receipt, Duration::ZERO)
+        .await
+        .unwrap();
+    let again = queue.receive(1, Duration::ZERO, LONG).await.unwrap();
+    assert_eq!((bodies(&again), again[0].receive_count), (vec!["a"], 2));
+}
+
+#[tokio::test]
+async fn dead_letters_after_max_receives_with_the_reason() {
+    let (db, _client) = database().await;
+    let queue = queue(&db).max_receives(Some(2)).build();
+    queue.send(&[message("poison", None)]).await.unwrap();
+    for count in 1..=2 {
+        let got = queue
+            .receive(1, Duration::ZERO, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(got[0].receive_count, count);
+    }
+    assert!(queue
+        .receive(1, Duration::ZERO, Duration::ZERO)
+        .await
+        .unwrap()
+        .is_empty());
+    let dead = queue.dead_letters(0, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    let letter = &dead[0];
+    assert_eq!((letter.body.as_str(), letter.receive_count), ("poison", 2));
+    assert!(letter.reason.contains("max_receives"), "{}", letter.reason);
+    let received_at = letter.received_at.expect("it was received");
+    assert!(letter.sent_at <= received_at && received_at <= letter.dead_lettered_at);
+    let depth = queue.depth().await.unwrap();
+    assert_eq!(
+        (depth.waiting, depth.in_flight, depth.dead_letters),
+        (0, 0, 1)
+    );
+}
+
+#[tokio::test]
+async fn dead_letter_keeps_the_reason_and_redrive_sends_it_again() {
+    let (db, client) = database().await;
+    let queue = queue(&db).build();
+    queue
+        .send(&[message("bad", None), message("good", None)])
+        .await
+        .unwrap();
+    let got = queue.receive(10, Duration::ZERO, LONG).await.unwrap();
+    queue
+        .dead_letter(&got[0], "not a dawdle message")
+        .await
+        .unwrap();
+    let dead = queue.dead_letters(0, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (
+            dead[0].body.as_str(),
+            dead[0].reason.as_str(),
+            dead[0].receive_count
+        ),
+        ("bad", "not a dawdle message", 1)
+    );
+    let row = client
+        .query_one(
+            "SELECT reason FROM dawdle.queue_dead_letters WHERE id = $1",
+            &[&dead[0].id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "not a dawdle message");
+
+    assert_eq!(queue.redrive(&[dead[0].id]).await.unwrap(), 1);
+    assert!(queue.dead_letters(0, 10).await.unwrap().is_empty());
+    let back = queue.receive(10, Duration::ZERO, LONG).await.unwrap();
+    assert_eq!((bodies(&back), back[0].receive_count), (vec!["bad"], 1));
+}
+
+#[tokio::test]
+async fn refuses_what_it_cannot_store_and_stores_the_rest() {
+    let (db, _client) = database().await;
+    let queue = queue(&db).max_message_bytes(10).build();
+    let outcome = queue
+        .send(&[
+            message("ok", None),
+            message("far too long for it", None),
+            message("nul\0", None),
+            message("fine", None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(outcome.accepted, [0, 3]);
+    let failed: Vec<usize> = outcome.failed.iter().map(|(i, _)| *i).collect();
+    assert_eq!(failed, [1, 2]);
+    assert!(outcome
+        .failed
+        .iter()
+        .all(|(_, e)| matches!(e, QueueError::Refused(_))));
+    let got = queue.receive(10, Duration::ZERO, LONG).await.unwrap();
+    assert_eq!(bodies(&got), ["ok", "fine"]);
+}
+
+#[tokio::test]
+async fn queues_of_different_names_share_only_the_tables() {
+    let (db, _client) = database().await;
+    let a = queue(&db).name("a").build();
+    let b = queue(&db).name("b").build();
+    a.send(&[message("for a", None)]).await.unwrap();
+    assert!(b
+        .receive(10, Duration::ZERO, LONG)
+        .await
+        .unwrap()
+        .is_empty());
+    let got = a.receive(10, Duration::ZERO, LONG).await.unwrap();
+    assert!(matches!(
+        b.delete(&[got[0].receipt.clone()]).await,
+        Err(QueueError::StaleReceipt(_))
+    ));
+    a.delete(&[got[0].receipt.clone()]).await.unwrap();
+}
+
+/// A receive waiting with a poll interval far beyond the test's patience
+/// returns as soon as another instance (another pool, no shared memory)
+/// sends: the doorbell rang.
+#[tokio::test]
+async fn a_long_poll_wakes_on_the_doorbell() {
+    let (db, _client) = database().await;
+    let waiting = PgQueue::builder(db.database().clone())
+        .poll_interval(Duration::from_secs(600))
+        .build();
+    // Starts the doorbell, and lets it LISTEN before the send.
+    assert!(waiting
+        .receive(1, Duration::from_millis(500), LONG)
+        .await
+        .unwrap()
+        .is_empty());
+    let receiver = tokio::spawn(async move {
+        waiting
+            .receive(10, Duration::from_secs(120), LONG)
+            .await
+            .map(|got| got.len())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let sender = PgQueue::from_pool(db.pool()).build();
+    sender.send(&[message("ding", None)]).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), receiver)
+        .await
+        .expect("woken by the doorbell, not the poll")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, 1);
+}
+
+#[tokio::test]
+async fn fifo_holds_a_group_while_in_flight_and_hands_out_its_prefix_in_order() {
+    let (db, _client) = database().await;
+    let queue = queue(&db).fifo(true).build();
+    queue
+        .send(&[
+            message("a1", Some("a")),
+            message("a2", Some("a")),
+            message("b1", Some("b")),
+            message("a3", Some("a")),
+        ])
+        .await
+        .unwrap();
+    let receive = |max| queue.receive(max, Duration::ZERO, LONG);
+    let got = receive(2).await.unwrap();
+    assert_eq!(bodies(&got), ["a1", "a2"]);
+    assert_eq!(got[0].group_id.as_deref(), Some("a"));
+    // Group a is in flight: only b comes, though a3 waits.
+    assert_eq!(bodies(&receive(10).await.unwrap()), ["b1"]);
+    queue.delete(&[got[0].receipt.clone()]).await.unwrap();
+    assert!(
+        receive(10).await.unwrap().is_empty(),
+        "a2 is still in flight"
+    );
+    queue
+        .change_visibility(&got[1].receipt, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(bodies(&receive(10).await.unwrap()), ["a2", "a3"]);
+}
+
+#[tokio::test]
+async fn fifo_stores_a_deduplication_id_once() {
+    let (db, _client) = database().await;
+    let queue = queue(&db).fifo(true).build();
+    let with_dedup = |body: &str| OutgoingMessage {
+        dedup_id: Some("same".to_owned()),
+        ..message(body, Some("g"))
+    };
+    assert_eq!(queue.send(&[with_dedup("x")]).await.unwrap().accepted, [0]);
+    assert_eq!(queue.send(&[with_dedup("y")]).await.unwrap().accepted, [0]);
+    assert_eq!(
+        bodies(&queue.receive(10, Duration::ZERO, LONG).await.unwrap()),
+        ["x"]
+    );
+}
+
+/// Four receivers on two pools race for 30 groups of 8 messages each,
+/// taking their time over each message: every group is handled in order,
+/// one message at a time, each message once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifo_order_holds_across_competing_receivers() {
+    let (db, _client) = database().await;
+    let queues = [
+        PgQueue::builder(db.database().clone()).fifo(true).build(),
+        PgQueue::from_pool(db.pool()).fifo(true).build(),
+    ];
+    let (groups, per_group) = (30, 8);
+    let mut all = Vec::new();
+    // Group after group: neighbouring messages are of one group, which
+    // receivers claiming by id would split between them.
+    for group in 0..groups {
+        for seq in 0..per_group {
+            all.push(message(
+                &format!("{group}:{seq}"),
+                Some(&format!("g{group}")),
+            ));
+        }
+    }
+    for call in all.chunks(10) {
+        assert!(queues[0].send(call).await.unwrap().failed.is_empty());
+    }
+    let log: Arc<Mutex<Vec<(u32, u32)>>> = Arc::default();
+    let busy: Arc<Mutex<HashMap<u32, bool>>> = Arc::default();
+    let mut receivers = Vec::new();
+    for i in 0..4 {
+        let queue = queues[i % 2].clone();
+        let (log, busy) = (log.clone(), busy.clone());
+        receivers.push(tokio::spawn(async move {
+            loop {
+                if log.lock().unwrap().len() == groups * per_group {
+                    return;
+                }
+                let got = queue
+                    .receive(3, Duration::from_millis(100), LONG)
+                    .await
+                    .unwrap();
+                for m in got {
+                    let (group, seq) = m.body.split_once(':').unwrap();
+                    let (group, seq): (u32, u32) = (group.parse().unwrap(), seq.parse().unwrap());
+                    assert!(
+                        !busy.lock().unwrap().insert(group, true).unwrap_or(false),
+                        "group {group} handed to two receivers at once"
+                    );
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    log.lock().unwrap().push((group, seq));
+                    busy.lock().unwrap().insert(group, false);
+                    queue
+                        .delete(std::slice::from_ref(&m.receipt))
+                        .await
+                        .unwrap();
+                }
+            }
+        }));
+    }
+    for receiver in receivers {
+        tokio::time::timeout(Duration::from_secs(120), receiver)
+            .await
+            .expect("all handled")
+            .unwrap();
+    }
+    let log = log.lock().unwrap();
+    for group in 0..groups as u32 {
+        let seqs: Vec<u32> = log
+            .iter()
+            .filter(|(g, _)| *g == group)
+            .map(|(_, s)| *s)
+            .collect();
+        assert_eq!(
+            seqs,
+            (0..per_group as u32).collect::<Vec<_>>(),
+            "group {group}"
+        );
+    }
+}
+
+/// The database goes away (connections terminated, new ones refused):
+/// calls fail as `Unavailable`, and work again once it is back.
+#[tokio::test]
+async fn unavailable_while_the_database_is_away_and_working_once_back() {
+    let (db, _client) = database().await;
+    let queue = queue(&db).call_timeout(Duration::from_secs(3)).build();
+    queue.send(&[message("before", None)]).await.unwrap();
+    let admin = {
+        let mut config = db.config().clone();
+        config.dbname("postgres");
+        let (admin, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        admin
+    };
+    let name = db.name();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+        ))
+        .await
+        .unwrap();
+    let mut errors = Vec::new();
+    for _ in 0..3 {
+        match queue.send(&[message("while away", None)]).await {
+            Err(error) => errors.push(error),
+            Ok(_) => panic!("sent to a database that is away"),
+        }
+    }
+    assert!(
+        errors
+            .iter()
+            .all(|e| matches!(e, QueueError::Unavailable(_)) && e.is_transient()),
+        "{errors:?}"
+    );
+    admin
+        .batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .await
+        .unwrap();
+    queue.send(&[message("after", None)]).await.unwrap();
+    let got = queue.receive(10, Duration::ZERO, LONG).await.unwrap();
+    assert_eq!(bodies(&got), ["before", "after"]);
+}
+
+#[derive(Debug, Clone, PartialEq, Watched)]
+#[dawdle(table = "notes", events(insert))]
+struct Note {
+    id: i64,
+    body: String,
+}
+
+static NOTES: Mutex<Vec<i64>> = Mutex::new(Vec::new());
+
+#[dawdle::handler]
+async fn note(event: Insert<Note>) {
+    NOTES.lock().unwrap().push(event.new.id);
+}
+
+/// Through the runtime on its default queue: a message inserted by hand
+/// that is not a dawdle message is dead-lettered with its reason, and the
+/// rows written around it reach their handler.
+#[tokio::test]
+async fn a_malformed_message_is_dead_lettered_and_the_rest_flows() {
+    let (db, client) = database().await;
+    let handle = Runtime::builder()
+        .database(db.database().clone())
+        .watch()
+        .listen()
+        .receive_wait(Duration::from_secs(1))
+        .build()
+        .unwrap()
+        .start();
+    client
+        .batch_execute(
+            "INSERT INTO notes VALUES (1001, 'before');
+             INSERT INTO dawdle.queue_messages (queue, body) VALUES ('default', 'not json at all');
+             INSERT INTO notes VALUES (1002, 'after');",
+        )
+        .await
+        .unwrap();
+    let queue = PgQueue::from_pool(db.pool()).build();
+    let mut dead = Vec::new();
+    for _ in 0..600 {
+        dead = queue.dead_letters(0, 10).await.unwrap();
+        let notes = NOTES.lock().unwrap().clone();
+        if !dead.is_empty() && notes.contains(&1001) && notes.contains(&1002) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_until("both notes were handled", Duration::from_secs(1), || {
+        let notes = NOTES.lock().unwrap();
+        notes.contains(&1001) && notes.contains(&1002)
+    })
+    .await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].body, "not json at all");
+    assert!(
+        dead[0].reason.contains("not a dawdle message"),
+        "{}",
+        dead[0].reason
+    );
+    assert_eq!(
+        dead[0].receive_count, 1,
+        "dead-lettered at its first receive"
+    );
+    handle.shutdown().await.unwrap();
+}
