@@ -511,3 +511,62 @@ async fn a_malformed_message_is_dead_lettered_and_the_rest_flows() {
     );
     handle.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn in_its_own_database_the_watcher_sends_and_moves_its_cursor_in_one_transaction() {
+    let (db, client) = database().await;
+    // Every round's transaction fails at its end, where the cursor moves:
+    // a crash between "sent" and "saved".
+    client
+        .batch_execute(
+            "CREATE FUNCTION public.no_save() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'the watcher dies before its cursor moves'; END $$;
+             CREATE TRIGGER no_save BEFORE UPDATE ON dawdle.cursor
+             FOR EACH ROW EXECUTE FUNCTION public.no_save();
+             INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 20) g;",
+        )
+        .await
+        .unwrap();
+    let queue = queue(&db).build();
+    let watcher = dawdle::Watcher::builder(db.config().clone(), queue.clone())
+        .standby_retry(Duration::from_millis(100))
+        .build()
+        .start();
+    wait_until("the watcher sent twice", LONG, || {
+        watcher.stats().events_sent() >= 40
+    })
+    .await;
+    let stored: i64 = client
+        .query_one("SELECT count(*) FROM dawdle.queue_messages", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 0, "sends that were not saved were undone with them");
+
+    client
+        .batch_execute("DROP TRIGGER no_save ON dawdle.cursor")
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    while ids.len() < 20 {
+        let got = queue.receive(10, LONG, LONG).await.unwrap();
+        for m in &got {
+            let envelope = dawdle::wire::Envelope::parse(&m.body).unwrap();
+            ids.extend(envelope.events.iter().map(|e| e.id));
+        }
+        let receipts: Vec<_> = got.into_iter().map(|m| m.receipt).collect();
+        queue.delete(&receipts).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        queue
+            .receive(10, Duration::ZERO, LONG)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing came twice"
+    );
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=20).collect::<Vec<i64>>());
+    watcher.shutdown().await.unwrap();
+}

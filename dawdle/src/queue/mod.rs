@@ -156,7 +156,6 @@ pub trait Queue: Any + Send + Sync + std::fmt::Debug + 'static {
 
 /// `queue` as a [`PgQueue`], when it is one: the watcher's hand-off in one
 /// transaction needs it ([`PgQueue::send_in`]).
-#[cfg_attr(not(test), allow(dead_code))] // the watcher's same-database hand-off
 pub(crate) fn as_pg_queue(queue: &dyn Queue) -> Option<&PgQueue> {
     (queue as &dyn Any).downcast_ref::<PgQueue>()
 }

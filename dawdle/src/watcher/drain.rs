@@ -16,7 +16,7 @@ use super::session::Session;
 use super::settings::Settings;
 use super::stats::Stats;
 use super::window::{Cursor, Snapshot};
-use crate::queue::{Queue, QueueError};
+use crate::queue::{PgQueue, Queue, QueueError, SendOutcome};
 use crate::sql::catalog::watcher;
 use crate::wire;
 
@@ -38,6 +38,39 @@ pub(crate) struct Round {
     /// Events of messages the queue refused for what they contain: they go
     /// by reference next time, which carries no row data.
     pub refused: Vec<i64>,
+    /// A send in the round's transaction failed, which aborted it: it is
+    /// rolled back, and the cursor stays.
+    rolled_back: bool,
+}
+
+/// Where the round's messages go: the queue, or a [`PgQueue`] in the
+/// watcher's own database, which takes them in the round's transaction.
+/// Then the messages and the cursor's move commit together: a crash between
+/// "sent" and "saved" leaves neither, and nothing is sent twice.
+#[derive(Clone, Copy)]
+pub(crate) enum Target<'a> {
+    Queue(&'a dyn Queue),
+    SameDatabase(&'a PgQueue),
+}
+
+impl Target<'_> {
+    fn queue(&self) -> &dyn Queue {
+        match *self {
+            Target::Queue(queue) => queue,
+            Target::SameDatabase(queue) => queue,
+        }
+    }
+
+    async fn send(
+        &self,
+        session: &Session,
+        messages: &[crate::queue::OutgoingMessage],
+    ) -> Result<SendOutcome, QueueError> {
+        match *self {
+            Target::Queue(queue) => queue.send(messages).await,
+            Target::SameDatabase(queue) => queue.send_in(session.client(), messages).await,
+        }
+    }
 }
 
 /// What the watcher carries from round to round about the current window.
@@ -100,7 +133,7 @@ pub(crate) async fn load_cursor(session: &Session) -> Result<Cursor, WatcherErro
 /// One round of the drain.
 pub(crate) async fn round(
     session: &Session,
-    queue: &dyn Queue,
+    target: Target<'_>,
     settings: &Settings,
     stats: &Stats,
     position: &mut Position,
@@ -135,7 +168,7 @@ pub(crate) async fn round(
             let full = page.len() >= settings.batch_size;
             let last = page.last().map_or(sent_up_to, |e| e.id);
             round.read += page.len();
-            match send_page(session, queue, settings, stats, position, page, &mut round).await? {
+            match send_page(session, target, settings, stats, position, page, &mut round).await? {
                 Page::Sent => sent_up_to = last,
                 Page::Stopped { first_unsent } => {
                     // Every event of the window below it was sent.
@@ -174,6 +207,10 @@ async fn finish(
     sent_up_to: Option<i64>,
     round: Round,
 ) -> Result<Round, WatcherError> {
+    if round.rolled_back {
+        session.simple(watcher::ROLLBACK).await?;
+        return Ok(round);
+    }
     let cursor = match sent_up_to {
         Some(after) => Cursor {
             read: position.cursor.read.clone(),
@@ -204,14 +241,14 @@ async fn finish(
 /// them, and says how far it got.
 async fn send_page(
     session: &Session,
-    queue: &dyn Queue,
+    target: Target<'_>,
     settings: &Settings,
     stats: &Stats,
     position: &mut Position,
     page: Vec<ReadEvent>,
     round: &mut Round,
 ) -> Result<Page, WatcherError> {
-    let max_bytes = queue.max_message_bytes();
+    let max_bytes = target.queue().max_message_bytes();
     let mut events = Vec::with_capacity(page.len());
     let mut newly_parked = Vec::new();
     for ReadEvent { id, json, group } in page {
@@ -252,7 +289,7 @@ async fn send_page(
     }
     let outcome = send(
         session,
-        queue,
+        target,
         settings,
         stats,
         &position.by_reference,
@@ -284,13 +321,14 @@ const FENCE_AFTER: Duration = Duration::from_millis(100);
 /// must not overtake them.)
 async fn send(
     session: &Session,
-    queue: &dyn Queue,
+    target: Target<'_>,
     settings: &Settings,
     stats: &Stats,
     by_reference: &HashSet<i64>,
     events: Vec<PendingEvent>,
     round: &mut Round,
 ) -> Result<Page, WatcherError> {
+    let queue = target.queue();
     let limits = Limits {
         fifo: queue.is_fifo(),
         max_bytes: queue.max_message_bytes(),
@@ -323,7 +361,8 @@ async fn send(
             answered = Instant::now();
         }
         let started = Instant::now();
-        let sent = tokio::time::timeout(settings.send_timeout, queue.send(&messages)).await;
+        let sent =
+            tokio::time::timeout(settings.send_timeout, target.send(session, &messages)).await;
         let sent = sent.unwrap_or_else(|_| {
             Err(QueueError::Unavailable(format!(
                 "the send call took longer than {:?}",
@@ -335,6 +374,7 @@ async fn send(
             Err(error) => {
                 // Logged by the caller, which backs off.
                 round.queue_error = Some(error);
+                round.rolled_back = matches!(target, Target::SameDatabase(_));
                 first_unsent = lowest(
                     first_unsent,
                     call.iter().flat_map(|p| p.events.iter().copied()),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::drain::{self, Position, Round};
+use super::drain::{self, Position, Round, Target};
 use super::error::WatcherError;
 use super::rotate::Rotation;
 use super::session::Session;
@@ -42,6 +42,27 @@ enum State {
     Asleep,
 }
 
+/// Whether `queue` is a PgQueue in the watcher's own database.
+async fn same_database(queue: &dyn Queue, session: &Session) -> bool {
+    let Some(queue) = crate::queue::as_pg_queue(queue) else {
+        return false;
+    };
+    match queue.lives_in(session.client()).await {
+        Ok(same) => {
+            if same {
+                tracing::info!(
+                    "the queue is in this database: events move to it in the drain's transactions"
+                );
+            }
+            same
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not tell whether the queue is in this database; sending as to any queue");
+            false
+        }
+    }
+}
+
 /// The leader's state between rounds.
 pub(super) struct Leader<'a> {
     settings: &'a Settings,
@@ -52,6 +73,9 @@ pub(super) struct Leader<'a> {
     position: Position,
     /// Emptying the event tables behind the cursor.
     rotation: Rotation,
+    /// Sends in the round's transaction when the queue is a PgQueue in
+    /// this database.
+    same_database: bool,
     queue_backoff: Backoff,
     next_backlog: Instant,
     last_event: Instant,
@@ -76,6 +100,7 @@ impl<'a> Leader<'a> {
             stats,
             position: Position::new(drain::load_cursor(session).await?),
             rotation: Rotation::new(),
+            same_database: same_database(queue, session).await,
             queue_backoff: Backoff::new(),
             next_backlog: Instant::now(),
             last_event: Instant::now(),
@@ -122,9 +147,13 @@ impl<'a> Leader<'a> {
         self.rotation
             .run(self.session, &self.position.cursor.read)
             .await?;
+        let target = match crate::queue::as_pg_queue(self.queue) {
+            Some(queue) if self.same_database => Target::SameDatabase(queue),
+            _ => Target::Queue(self.queue),
+        };
         drain::round(
             self.session,
-            self.queue,
+            target,
             self.settings,
             self.stats,
             &mut self.position,

@@ -189,6 +189,11 @@ impl Session {
         self.doorbell.notified()
     }
 
+    /// The connection, for a queue that sends in the drain's transaction.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub(crate) fn is_alive(&self) -> bool {
         !self.driver.is_finished() && !self.client.is_closed()
     }

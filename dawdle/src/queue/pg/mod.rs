@@ -364,7 +364,6 @@ impl PgQueue {
     /// Every message is accepted or refused (too large) at once: nothing
     /// fails transiently but the whole call, and then the transaction is
     /// aborted and should be rolled back.
-    #[cfg_attr(not(test), allow(dead_code))] // the watcher's same-database hand-off
     pub(crate) async fn send_in(
         &self,
         client: &impl GenericClient,
@@ -400,7 +399,6 @@ impl PgQueue {
     /// Whether the queue's tables are in the database `client` is
     /// connected to: both databases have the same `dawdle.origin` id. Then
     /// [`PgQueue::send_in`] can send in a transaction of `client`.
-    #[cfg_attr(not(test), allow(dead_code))] // the watcher's same-database hand-off
     pub(crate) async fn lives_in(&self, client: &impl GenericClient) -> Result<bool, QueueError> {
         let ours = self
             .inner
