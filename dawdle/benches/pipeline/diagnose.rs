@@ -29,7 +29,7 @@ struct Capture {
     sql: fn() -> String,
 }
 
-const CAPTURES: [Capture; 6] = [
+const CAPTURES: [Capture; 5] = [
     Capture {
         key: "plain",
         label: "no capture",
@@ -37,7 +37,7 @@ const CAPTURES: [Capture; 6] = [
     },
     Capture {
         key: "dawdle",
-        label: "dawdle's row trigger as generated",
+        label: "dawdle's statement trigger as generated",
         sql: model::dawdle_up,
     },
     Capture {
@@ -46,14 +46,9 @@ const CAPTURES: [Capture; 6] = [
         sql: model::dawdle_without_doorbell,
     },
     Capture {
-        key: "previous_design",
-        label: "… as first built (5 SET clauses, a doorbell query per row, a CHECK)",
-        sql: model::previous_design,
-    },
-    Capture {
-        key: "statement",
-        label: "dawdle's events from a statement-level trigger (transition table)",
-        sql: model::dawdle_statement_trigger_up,
+        key: "design_0_1",
+        label: "dawdle 0.1's row trigger (the row's JSON built by the writer)",
+        sql: model::design_0_1,
     },
     Capture {
         key: "dawdledb",

@@ -152,55 +152,32 @@ fn without_doorbell(sql: String) -> String {
     out
 }
 
-/// Diagnosis only: dawdle's capture as it was before the write-cost work:
-/// all five `SET` clauses on the trigger function, the doorbell read from a
-/// flag in a table on every row, and a CHECK constraint on `action`. Same
-/// events.
-pub fn previous_design() -> String {
-    let sql = without_doorbell(dawdle_up());
-    let mut out = String::new();
-    for line in sql.lines() {
-        if line.trim_start() == "RETURN NULL;" {
-            out.push_str(
-                "  PERFORM pg_notify('dawdle_events', NULL) FROM \"dawdle\".\"doorbell_flag\" WHERE \"armed\";\n",
-            );
-        }
-        out.push_str(line);
-        out.push('\n');
-        if line == "LANGUAGE plpgsql" {
-            for (_, name, value) in dawdle::SessionSettings::EACH {
-                out.push_str(&format!("SET \"{name}\" TO {value}\n"));
-            }
-        }
-    }
-    out.push_str(
-        "CREATE TABLE \"dawdle\".\"doorbell_flag\" (\"armed\" boolean NOT NULL);\n\
-         INSERT INTO \"dawdle\".\"doorbell_flag\" VALUES (false);\n\
-         ALTER TABLE \"dawdle\".\"events\" ADD CHECK (\"action\" IN ('insert', 'update', 'delete'));\n",
-    );
-    out
-}
-
-/// Diagnosis only: dawdle's capture of inserts with a statement-level
-/// trigger over the transition table instead of a row-level one, to
-/// measure what the per-row trigger machinery costs. Same events.
-pub fn dawdle_statement_trigger_up() -> String {
-    let mut sql = dawdle_up();
-    sql.push_str(&
-        r#"
-DROP TRIGGER IF EXISTS "dawdle_insert" ON "public"."orders";
-CREATE OR REPLACE FUNCTION "dawdle"."capture_rows:public.orders"() RETURNS trigger
+/// dawdle 0.1's capture of `orders`, for `--diagnose`: its shared objects as
+/// 0.1 generated them (the fixture the upgrade test applies), and the row
+/// trigger 0.1 generated for this table's inserts: an event row per row,
+/// with the row's JSON built in the writer's transaction.
+pub fn design_0_1() -> String {
+    let fixture = include_str!("../../tests/fixtures/up_0_1.sql");
+    let shared = &fixture[..fixture
+        .find("-- public.users")
+        .expect("the 0.1 fixture's first table")];
+    let mut sql = shared.to_owned();
+    sql.push_str(
+        &r#"
+CREATE OR REPLACE FUNCTION "dawdle"."capture:public.orders"() RETURNS trigger
 LANGUAGE plpgsql
 AS $dawdle$
 BEGIN
-  INSERT INTO "dawdle"."events" ("schema_name", "table_name", "action", "row_key", "old", "new")
-  SELECT 'public', 'orders', 'insert', json_build_array(n."id"), NULL,
-         json_build_object('id', n."id", 'customer_id', n."customer_id", 'status', n."status",
-                           'quantity', n."quantity", 'price', n."price"::text,
-                           'weight', CASE WHEN pg_catalog.current_setting('extra_float_digits')::int4 > 0 OR n."weight" = 0 OR n."weight" IN ('Infinity', '-Infinity', 'NaN') THEN n."weight"::text ELSE pg_catalog.btrim(pg_catalog.to_char(n."weight", '9.9999999999999999EEEE')) END,
-                           'paid', n."paid", 'reference', n."reference", 'note', n."note", 'tags', n."tags",
-                           'created_at', n."created_at", 'attributes', n."attributes")
-  FROM new_rows n;
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO "dawdle"."events" ("schema_name", "table_name", "action", "row_key", "old", "new")
+    VALUES ('public', 'orders', 'insert', json_build_array(NEW."id"),
+      NULL,
+      json_build_object('id', NEW."id", 'customer_id', NEW."customer_id", 'status', NEW."status",
+                        'quantity', NEW."quantity", 'price', NEW."price"::text,
+                        'weight', CASE WHEN pg_catalog.current_setting('extra_float_digits')::int4 > 0 OR NEW."weight" = 0 OR NEW."weight" IN ('Infinity', '-Infinity', 'NaN') THEN NEW."weight"::text ELSE pg_catalog.btrim(pg_catalog.to_char(NEW."weight", '9.9999999999999999EEEE')) END,
+                        'paid', NEW."paid", 'reference', NEW."reference", 'note', NEW."note", 'tags', NEW."tags",
+                        'created_at', NEW."created_at", 'attributes', NEW."attributes"));
+  END IF;
   IF NOT pg_try_advisory_xact_lock_shared(DOORBELL_CLASS, DOORBELL_OBJECT) THEN
     PERFORM pg_notify('dawdle_events', NULL);
   END IF;
@@ -208,11 +185,26 @@ BEGIN
 END
 $dawdle$;
 CREATE TRIGGER "dawdle_insert" AFTER INSERT ON "public"."orders"
-REFERENCING NEW TABLE AS new_rows
-FOR EACH STATEMENT EXECUTE FUNCTION "dawdle"."capture_rows:public.orders"();
+FOR EACH ROW EXECUTE FUNCTION "dawdle"."capture:public.orders"();
 "#
         .replace("DOORBELL_CLASS", &dawdle::sql::DOORBELL_LOCK.0.to_string())
         .replace("DOORBELL_OBJECT", &dawdle::sql::DOORBELL_LOCK.1.to_string()),
     );
     sql
 }
+
+/// dawdle 0.1's watcher queries: its events, oldest first, each as its wire
+/// JSON, from a floor up; and the delete of those a queue accepted.
+pub const FETCH_0_1: &str = r#"
+SELECT e."id",
+       json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
+                         'schema', e."schema_name", 'table', e."table_name",
+                         'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
+                         'txid', e."txid"::text, 'old', e."old", 'new', e."new")::text
+FROM "dawdle"."events" e
+WHERE e."id" >= $2
+ORDER BY e."id"
+LIMIT $1"#;
+
+/// See [`FETCH_0_1`].
+pub const DELETE_0_1: &str = r#"DELETE FROM "dawdle"."events" WHERE "id" = ANY($1)"#;

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dawdle::queue::Queue;
+use dawdle::queue::{OutgoingMessage, Queue};
 use dawdle::testing::TestDatabase;
 use dawdle::watcher::{Watcher, WatcherHandle};
 use dawdle::{MemoryQueue, PgQueue};
@@ -47,36 +47,37 @@ enum Variant {
 struct Diagnosis {
     key: &'static str,
     label: &'static str,
-    /// Run the watcher and the consumer (else events pile up; with no
-    /// watcher nobody holds the doorbell, so writers never notify).
-    watcher: bool,
+    /// What drains the events (with no watcher, events pile up, and nobody
+    /// holds the doorbell, so writers never notify).
+    drain: Drain,
     sql: fn() -> String,
 }
 
-const DIAGNOSES: [Diagnosis; 4] = [
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    None,
+    /// dawdle 0.1's watcher queries (see [`drain_0_1`]).
+    Design0_1,
+}
+
+const DIAGNOSES: [Diagnosis; 3] = [
     Diagnosis {
         key: "no_watcher",
         label: "(b) triggers only, no watcher",
-        watcher: false,
+        drain: Drain::None,
         sql: model::dawdle_up,
     },
     Diagnosis {
         key: "no_doorbell",
         label: "(b) trigger without the doorbell check, no watcher",
-        watcher: false,
+        drain: Drain::None,
         sql: model::dawdle_without_doorbell,
     },
     Diagnosis {
-        key: "previous_design",
-        label: "(b) as first built: 5 SET clauses, a doorbell query per row, a CHECK",
-        watcher: true,
-        sql: model::previous_design,
-    },
-    Diagnosis {
-        key: "statement_trigger",
-        label: "(b) with a statement-level insert trigger (transition table)",
-        watcher: true,
-        sql: model::dawdle_statement_trigger_up,
+        key: "design_0_1",
+        label: "(b) as in 0.1: a row trigger building JSON, drained by DELETE",
+        drain: Drain::Design0_1,
+        sql: model::design_0_1,
     },
 ];
 
@@ -154,7 +155,7 @@ struct Outcome {
 pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Result<()> {
     for load in LOADS.into_iter().filter(|l| options.runs_load(l.key)) {
         let mut variants = Variant::ALL.to_vec();
-        if options.diagnose && load.key == "8_writers" {
+        if options.diagnose && load.writers == 8 {
             variants.extend(DIAGNOSES.map(Variant::Diagnose));
         }
         let mut outcomes: Vec<Vec<Outcome>> = vec![Vec::new(); variants.len()];
@@ -278,6 +279,10 @@ enum Side {
     DawdleDb {
         tasks: [JoinHandle<()>; 2],
     },
+    Design0_1 {
+        drain: JoinHandle<()>,
+        consumer: Consumer,
+    },
 }
 
 async fn measure(
@@ -318,10 +323,9 @@ async fn measure_on(
         }
         Variant::Diagnose(diagnosis) => {
             dawdle::sql::apply(&mut client, &(diagnosis.sql)()).await?;
-            if diagnosis.watcher {
-                start_dawdle(db, &consumed, Arc::new(MemoryQueue::new())).await?
-            } else {
-                Side::Plain
+            match diagnosis.drain {
+                Drain::None => Side::Plain,
+                Drain::Design0_1 => drain_0_1(db, &consumed).await?,
             }
         }
     };
@@ -386,6 +390,16 @@ async fn measure_on(
             watcher.shutdown().await?;
             consumer.stop().await;
         }
+        Side::Design0_1 { drain, consumer } => {
+            let total = committed.load(Ordering::Relaxed);
+            let deadline = writers_done + Duration::from_secs(120);
+            while consumed.load(Ordering::Relaxed) < total && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            outcome.drain_s = writers_done.elapsed().as_secs_f64();
+            drain.abort();
+            consumer.stop().await;
+        }
         Side::DawdleDb { tasks } => {
             for task in tasks {
                 task.abort();
@@ -420,6 +434,60 @@ async fn start_dawdle(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     Ok(Side::Dawdle { watcher, consumer })
+}
+
+/// dawdle 0.1's drain, with its own queries: read up to 1,000 events from a
+/// floor (here the lowest id of the previous read, which every earlier
+/// event was deleted below), send them in messages of up to 100 events and
+/// calls of 10 messages to a MemoryQueue, and delete them.
+async fn drain_0_1(db: &TestDatabase, consumed: &Arc<AtomicU64>) -> Result<Side> {
+    let queue = Arc::new(MemoryQueue::new());
+    let counter = consumed.clone();
+    let consumer = consumer::spawn(
+        queue.clone(),
+        1,
+        Arc::new(move |events, _| {
+            counter.fetch_add(events.len() as u64, Ordering::Relaxed);
+        }),
+    );
+    let client = db.connect().await?;
+    client.batch_execute("SET synchronous_commit = off").await?;
+    let fetch = client.prepare(model::FETCH_0_1).await?;
+    let delete = client.prepare(model::DELETE_0_1).await?;
+    let drain = tokio::spawn(async move {
+        let mut floor = 0i64;
+        loop {
+            let Ok(rows) = client.query(&fetch, &[&1000i64, &floor]).await else {
+                return;
+            };
+            if rows.is_empty() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+            floor = ids[0];
+            let messages: Vec<OutgoingMessage> = rows
+                .chunks(100)
+                .map(|chunk| {
+                    let events: Vec<&str> = chunk.iter().map(|r| r.get(1)).collect();
+                    OutgoingMessage {
+                        body: format!(r#"{{"dawdle":1,"events":[{}]}}"#, events.join(",")),
+                        group_id: None,
+                        dedup_id: None,
+                    }
+                })
+                .collect();
+            for call in messages.chunks(10) {
+                if queue.send(call).await.is_err() {
+                    return;
+                }
+            }
+            if client.execute(&delete, &[&ids]).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(Side::Design0_1 { drain, consumer })
 }
 
 /// One writer: autocommit inserts of `rows` rows until `end`; counts the
