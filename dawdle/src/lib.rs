@@ -73,10 +73,9 @@
 //!
 //! # Guarantees
 //!
-//! - Every change is recorded in `dawdle.events` by the transaction that
-//!   makes it, and removed only after the queue accepted it. Handlers run at
-//!   least once per event; a redelivery carries the same [`Meta::id`], the
-//!   idempotency key.
+//! - Every change is recorded by the transaction that makes it, and counts
+//!   as sent only once the queue accepted it. Handlers run at least once per
+//!   event; a redelivery carries the same [`Meta::id`], the idempotency key.
 //! - On FIFO queues, within a row (its message group), the first handling of
 //!   change k+1 starts only after change k was handled successfully.
 //! - A decoded row equals what a direct tokio-postgres query of the same row

@@ -83,17 +83,17 @@ pub struct Column {
     /// An SQL expression replacing the column's value in events, with `$1`
     /// standing for the column (`#[dawdle(sql = "ST_AsGeoJSON($1)")]`).
     pub sql: Option<&'static str>,
-    /// How the trigger renders the value into JSON, chosen by the field's
+    /// How the value is rendered into JSON, chosen by the field's
     /// [`Decode`](crate::Decode) implementation.
     pub encoding: Encoding,
-    /// The session settings the rendered value depends on, fixed for the
-    /// trigger function with `SET` clauses: the field's
+    /// The session settings the rendered value depends on: the field's
     /// [`Decode::SETTINGS`](crate::Decode::SETTINGS), or all of them for a
-    /// column with an `sql` override.
+    /// column with an `sql` override. (The readers fix every setting.)
     pub settings: SessionSettings,
 }
 
-/// How a trigger renders a column value into the event JSON.
+/// How a column's value is rendered into the event JSON (by the table's
+/// reader, when the watcher reads the event).
 ///
 /// The default, [`Encoding::Json`], is PostgreSQL's own `to_json`. Types whose
 /// JSON form loses information (the sign of `-0.0` in a float, digits of a
@@ -107,15 +107,11 @@ pub enum Encoding {
     /// `to_json(value::text[])`: an array (of any depth) of such strings, NULLs kept.
     TextArray,
     /// A `real` or `double precision` as a JSON string of its shortest exact
-    /// text (`value::text`), without fixing `extra_float_digits` for the
-    /// whole trigger: in the rare session where that setting is 0 or less,
-    /// and PostgreSQL's text would round, the trigger writes 17 significant
-    /// digits instead (`to_char`), which read back to the same value.
+    /// text (`value::text`, with `extra_float_digits` fixed to 1).
     Float,
-    /// A `timestamptz`: `to_json(value)`, ISO 8601 with the UTC offset of the
-    /// writer's session (the same instant whatever the offset, so the
-    /// trigger does not fix `TimeZone`). In the event's row key the value is
-    /// converted to UTC, so that a row's key is spelled alike by every session.
+    /// A `timestamptz`: `to_json(value)`, ISO 8601 in UTC (`+00:00`). In
+    /// the event's row key the value is a UTC timestamp without offset, so
+    /// that a row's key (its FIFO group) is spelled as it always was.
     Instant,
 }
 
@@ -131,13 +127,14 @@ impl Encoding {
 
 /// Session settings that change how PostgreSQL writes a value, as a set.
 ///
-/// A trigger function fixes the settings its columns depend on with `SET`
-/// clauses, so that a value's JSON does not depend on the session that wrote
-/// it. Each clause costs the writer time on every row, so a column names only
-/// those it needs: dawdle's own [`Decode`](crate::Decode) types need none,
-/// except `bytea` ([`BYTEA_OUTPUT`](Self::BYTEA_OUTPUT)), `interval`
+/// A column names the settings its JSON depends on: dawdle's own
+/// [`Decode`](crate::Decode) types need none, except `bytea`
+/// ([`BYTEA_OUTPUT`](Self::BYTEA_OUTPUT)), `interval`
 /// ([`INTERVAL_STYLE`](Self::INTERVAL_STYLE)) and arrays of floats
-/// ([`EXTRA_FLOAT_DIGITS`](Self::EXTRA_FLOAT_DIGITS)).
+/// ([`EXTRA_FLOAT_DIGITS`](Self::EXTRA_FLOAT_DIGITS)). The readers that
+/// build the event JSON fix all of them (once per read, not per row), so
+/// that a value's JSON depends neither on the session that wrote it nor on
+/// the one that reads it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SessionSettings(u8);
 
@@ -158,7 +155,7 @@ impl SessionSettings {
     /// output is not known.
     pub const ALL: SessionSettings = SessionSettings(0b1_1111);
 
-    /// Each setting, with its name and the value a trigger fixes it to, in
+    /// Each setting, with its name and the value a reader fixes it to, in
     /// the order the `SET` clauses are written.
     pub const EACH: [(SessionSettings, &'static str, &'static str); 5] = [
         (Self::TIME_ZONE, "TimeZone", "'UTC'"),

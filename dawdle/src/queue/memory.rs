@@ -18,8 +18,8 @@ const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 /// An in-process [`Queue`], for tests and for users who accept losing
 /// events on a crash.
 ///
-/// **What a crash costs:** the watcher removes events from `dawdle.events`
-/// once this queue holds them, and the queue lives in the process's memory.
+/// **What a crash costs:** the watcher counts events as sent once this
+/// queue holds them, and the queue lives in the process's memory.
 /// A crash (a panic that aborts, `kill -9`, an out-of-memory kill, a power
 /// loss) loses every event it held and not yet handled, and its dead
 /// letters. A graceful [`shutdown`](crate::RuntimeHandle::shutdown) loses

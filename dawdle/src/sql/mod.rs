@@ -1,5 +1,5 @@
-//! The SQL that captures changes: dawdle's event table, and per watched table
-//! a trigger function and AFTER row triggers.
+//! The SQL that captures changes: dawdle's own tables, and per watched
+//! table its event tables, a trigger function and statement-level triggers.
 //!
 //! [`up`] and [`down`] render the migrations for any set of
 //! [`Table`](crate::Table)s; [`up_registered`] and [`down_registered`] for
@@ -13,29 +13,84 @@
 //! # mod my_app {}
 //! ```
 //!
+//! # How changes are captured: the design
+//!
+//! Capture costs the application's writers, on the same cores as
+//! everything else: it is built to cost them as little as it can while no
+//! event is ever lost.
+//!
+//! - **Statement-level triggers copy, not encode.** Per table and action,
+//!   one `AFTER ... FOR EACH STATEMENT` trigger over the statement's
+//!   transition tables copies the captured columns of the changed rows, as
+//!   they are and in their own types (or an override's), into an event table
+//!   of dawdle's, with one `INSERT ... SELECT` per statement. Nothing is
+//!   turned into JSON in the writer's transaction: a bulk statement pays one
+//!   trigger call, not one per row. An update's old and new rows are paired
+//!   by their positions in the transition tables (PostgreSQL stores them in
+//!   step), so an update that changes the primary key is still one event;
+//!   rows whose captured columns did not change (compared as binary images)
+//!   give none. Undeclared columns are never copied.
+//! - **JSON is built when the watcher reads.** A reader function per table,
+//!   `dawdle."read:<schema>.<table>"`, turns the copies into the event JSON
+//!   with fixed session settings (`TimeZone` UTC, `DateStyle` ISO,
+//!   `IntervalStyle` iso_8601, `bytea_output` hex, `extra_float_digits` 1),
+//!   so an event reads the same whatever the writer's or reader's session
+//!   says; the JSON expressions are those of the first design, so a row
+//!   decodes as a direct query reads it.
+//! - **No DELETE per event.** The watcher keeps a cursor, a `pg_snapshot` in
+//!   `dawdle.cursor`: every event of a transaction visible in it was sent.
+//!   Each round reads the *window* of transactions visible in the current
+//!   snapshot and not in the cursor, in event-id order, and moves the cursor
+//!   in the same transaction once the queue accepted them (with a
+//!   [`PgQueue`](crate::PgQueue) in the same database, the messages go in
+//!   that transaction too). A snapshot is a cut in commit order, so a
+//!   transaction that took ids early and committed late is simply in a later
+//!   window, and two changes of one row come in order.
+//! - **Drained tables are truncated.** Each captured table has
+//!   three event tables, `dawdle."changes:<slot>:<schema>.<table>"`; a
+//!   transaction writes to slot `(txid >> 12) % 3`. Once no running
+//!   transaction can write to a slot and the cursor passed all of them, the
+//!   watcher empties the slot's tables with one TRUNCATE (see
+//!   `watcher/rotate.rs`): no dead rows, no vacuum debt, no index bloat.
+//!   The event tables' only index is on `txid`, which the window's bounds use.
+//!
+//! The figures that chose this design, and the first design beside it, are
+//! in BENCHMARKS.md (`cargo bench -p dawdle --bench pipeline -- --diagnose`).
+//!
 //! # What up creates
 //!
-//! - the schema `dawdle` and the table `dawdle.events` (a monotonic `id`,
-//!   `schema_name`, `table_name`, `action`, `row_key` (the primary key as a
-//!   JSON array), `old` and `new` (JSON objects holding only the captured
-//!   columns), `captured_at` and `txid`), tuned for autovacuum;
-//!   `dawdle.payloads`, where rows of events too large for a queue message
-//!   wait; `dawdle.origin`, a random id of the database; and
-//!   `dawdle.queue_messages` and `dawdle.queue_dead_letters`, the tables of
-//!   [`PgQueue`](crate::PgQueue);
-//! - per table, the function `dawdle."capture:<schema>.<table>"()` and the
-//!   triggers `dawdle_insert`, `dawdle_update`, `dawdle_delete` on the table,
-//!   for the events the type captures. The update trigger fires only when a
-//!   captured column changed, unless the type says `capture_unchanged`.
+//! - the schema `dawdle`; the sequence `dawdle.event_id` (one value at a
+//!   time, shared by every table: a later change of a row always has a
+//!   higher id); `dawdle.cursor`; `dawdle.captures`, the registry of captured
+//!   tables; `dawdle.payloads`, where rows of events too large for a queue
+//!   message wait; `dawdle.held`, where a standard queue's refusals wait
+//!   with their reason; `dawdle.origin`, a random id of the database; and
+//!   [`PgQueue`](crate::PgQueue)'s tables `dawdle.queue_messages` and
+//!   `dawdle.queue_dead_letters`;
+//! - the view `dawdle.events`: the events waiting to be sent, one row per
+//!   change, with `id`, `txid`, `captured_at`, `schema_name`, `table_name`,
+//!   `action`, `row_key` (the primary key as a JSON array), `old` and `new`
+//!   (JSON objects of the captured columns), as the watcher reads them; and
+//!   `dawdle.backlog()`, which counts them without building their JSON;
+//! - per table: its three event tables, the trigger function
+//!   `dawdle."capture:<schema>.<table>"()`, the triggers `dawdle_insert`,
+//!   `dawdle_update`, `dawdle_delete` and `dawdle_truncate` for the events
+//!   the type captures, and its reader.
 //!
-//! Every identifier is quoted. Up can run again (it converges to the current
-//! types); down drops exactly what up created, the pending events included.
+//! Every identifier is quoted. Up can run again: it converges to the
+//! current types, keeping waiting events. After an `ALTER TABLE` of a
+//! captured column, run it again (in the same transaction as the ALTER, if
+//! the new type cannot be assigned to the old: writes fail until then): it
+//! retypes the event tables' copies of the column through their text. Up
+//! also upgrades dawdle 0.1's installation: its `dawdle.events` table is
+//! renamed `dawdle."events:0.1"`, read to its end by the watcher first, and
+//! dropped by the next up once empty. Down drops exactly what up created,
+//! the waiting events included.
+//!
 //! The triggers send a NOTIFY only while the watcher sleeps (it then holds
 //! the advisory lock [`DOORBELL_LOCK`], which the triggers try to share): a
 //! notifying commit takes a cluster-wide lock that serializes every writer,
-//! so under load, when the watcher polls, nobody notifies. A trigger function
-//! fixes only the session settings its columns' JSON depends on (see
-//! [`SessionSettings`](crate::SessionSettings)); for most tables, none.
+//! so under load, when the watcher polls, nobody notifies.
 
 pub(crate) mod catalog;
 mod cli;

@@ -7,12 +7,13 @@ use tokio_postgres::Client;
 
 use super::TestingError;
 
-/// How often `dawdle.events` is counted: deletes send no notification.
+/// How often `dawdle.events` is counted: the watcher's progress sends no
+/// notification.
 const POLL: Duration = Duration::from_millis(20);
 
-/// Waits until `dawdle.events` of the database `client` is connected to is
-/// empty, that is until a watcher has sent every captured change to the
-/// queue; [`TestingError::NotDrained`] if it still is not after `timeout`.
+/// Waits until `dawdle.events` (the view of the events waiting to be sent)
+/// of the database `client` is connected to is empty, that is until a
+/// watcher has sent every captured change to the queue; [`TestingError::NotDrained`] if it still is not after `timeout`.
 ///
 /// Handlers may still be running on what was sent: wait for their effects
 /// (or shut the runtime down, which lets them finish) before asserting on

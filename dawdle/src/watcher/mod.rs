@@ -1,5 +1,5 @@
-//! The watcher: moves captured events from `dawdle.events` to a [`Queue`],
-//! in order, promptly, and without losing any.
+//! The watcher: moves captured events from dawdle's event tables to a
+//! [`Queue`], in order, promptly, and without losing any.
 //!
 //! # One active watcher
 //!
@@ -14,11 +14,18 @@
 //!
 //! # Never losing an event
 //!
-//! Events are removed from `dawdle.events` only after the queue accepted the
-//! message that carries them. A crash between the two sends them again
-//! (at-least-once: duplicates carry the same event id). Nothing depends on
-//! a notification arriving: each round reads whatever is in the table, so
-//! events written while no watcher ran are sent when one starts.
+//! The watcher keeps a cursor in `dawdle.cursor`: a snapshot such that every
+//! event of a transaction visible in it was sent. Each round reads the
+//! events of the transactions committed since (a *window*, in event-id
+//! order), sends them, and moves the cursor in the same transaction, only
+//! past what the queue accepted. A crash before the move sends them again
+//! (at-least-once: duplicates carry the same event id); with a
+//! [`PgQueue`](crate::PgQueue) in the same database, the messages are
+//! written in that transaction, and a crash leaves neither. Nothing depends
+//! on a notification arriving: each round reads whatever was committed, so
+//! events written while no watcher ran are sent when one starts. Event
+//! tables are emptied by TRUNCATE once the cursor passed every transaction
+//! that could write to them (see [`crate::sql`] for the design).
 //!
 //! # Waking up without a NOTIFY per transaction
 //!
