@@ -507,10 +507,10 @@ async fn floats_and_instants_need_no_set_clause() {
     }
 }
 
-#[tokio::test]
-async fn up_runs_twice_and_down_restores_the_schema() {
+/// A database with the tables of [`USERS`] and [`WEIRD`].
+async fn users_and_weird() -> (TestDb, tokio_postgres::Client) {
     let db = TestDb::new().await.unwrap();
-    let mut client = db.connect().await.unwrap();
+    let client = db.connect().await.unwrap();
     client
         .batch_execute(
             r#"CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, score float8, email text);
@@ -520,6 +520,12 @@ async fn up_runs_twice_and_down_restores_the_schema() {
         )
         .await
         .unwrap();
+    (db, client)
+}
+
+#[tokio::test]
+async fn up_runs_twice_and_down_restores_the_schema() {
+    let (db, mut client) = users_and_weird().await;
     let before = db.dump_schema().unwrap();
     let tables = [&USERS, &WEIRD];
     let up = sql::up(&tables).unwrap();
@@ -655,17 +661,7 @@ async fn an_altered_column_is_retyped_by_running_up_again_keeping_waiting_events
 
 #[tokio::test]
 async fn upgrading_from_0_1_sends_the_events_waiting_in_its_table_first() {
-    let db = TestDb::new().await.unwrap();
-    let mut client = db.connect().await.unwrap();
-    client
-        .batch_execute(
-            r#"CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, score float8, email text);
-               CREATE SCHEMA "Odd Schema";
-               CREATE TABLE "Odd Schema"."we""ird Tab\le" ("Key Part" int, "other""key" text, "Value Col" text,
-                                                          PRIMARY KEY ("Key Part", "other""key"));"#,
-        )
-        .await
-        .unwrap();
+    let (db, mut client) = users_and_weird().await;
     // dawdle 0.1's migration, as it generated it for these two tables.
     sql::apply(&mut client, include_str!("fixtures/up_0_1.sql"))
         .await

@@ -677,3 +677,33 @@ async fn event_tables_are_emptied_once_their_events_were_sent() {
     assert_eq!(events_left(&client).await, 0);
     handle.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_window_larger_than_a_batch_is_sent_in_pages_in_order() {
+    // Written before the watcher starts: one window of 300 events, read
+    // 7 at a time (the first page by a query, the rest through a portal).
+    let (db, client) = database().await;
+    insert(&client, 0..100).await;
+    client
+        .batch_execute(
+            "UPDATE items SET body = body || ' once'; UPDATE items SET body = body || ' twice'",
+        )
+        .await
+        .unwrap();
+    let queue = MemoryQueue::new();
+    let handle = Watcher::builder(db.config().clone(), queue.clone())
+        .batch_size(7)
+        .build()
+        .start();
+    let mut received = Received::default();
+    collect(&queue, 300, &mut received).await;
+    received.assert_exactly(1..=300);
+    assert!(received.counts.values().all(|&n| n == 1), "{received:?}");
+    let mut last: BTreeMap<&str, i64> = BTreeMap::new();
+    for (key, id) in &received.order {
+        let before = last.insert(key, *id).unwrap_or(0);
+        assert!(before < *id, "row {key}: event {id} after {before}");
+    }
+    assert_eq!(events_left(&client).await, 0);
+    handle.shutdown().await.unwrap();
+}

@@ -55,31 +55,49 @@ pub(crate) mod watcher {
     pub(crate) const CURSOR: &str =
         r#"SELECT "read"::text, "window"::text, "after" FROM "dawdle"."cursor""#;
 
-    /// Opens a round: a transaction, the snapshot that ends a new window (in
-    /// `REPEATABLE READ`, the one the window is read with), and a portal
-    /// over the window's events, each already as its wire JSON (built by
-    /// PostgreSQL, so the watcher only concatenates text), in id order.
-    /// The snapshots and the id are spliced in as literals: they are
-    /// PostgreSQL's own text of a `pg_snapshot` (checked by
-    /// [`Snapshot::parse`]) and an integer.
-    pub(crate) fn open(read: &Snapshot, upto: Option<&Snapshot>, after: i64) -> String {
-        let upto = upto.map_or_else(
-            || "pg_current_snapshot()".to_owned(),
-            |s| format!("'{}'::pg_snapshot", s.as_str()),
-        );
+    /// The first page of a round's window (prepared; outside any
+    /// transaction: the window's bounds are explicit), each event already as
+    /// its wire JSON (built by PostgreSQL, so the watcher only concatenates
+    /// text), in id order, with the snapshot that ends a new window.
+    pub(crate) const FIRST_PAGE: &str = r#"
+SELECT e."id", e."txid"::text,
+       json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
+                         'schema', e."schema_name", 'table', e."table_name",
+                         'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
+                         'txid', e."txid"::text, 'old', e."old", 'new', e."new")::text,
+       e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text,
+       s."upto"::text
+FROM (SELECT coalesce($2::text::pg_snapshot, pg_current_snapshot()) AS "upto") s,
+     LATERAL "dawdle"."window"($1::text::pg_snapshot, s."upto", $3, true) e
+ORDER BY e."id"
+LIMIT $4"#;
+
+    /// Saves the watcher's position (outside a transaction).
+    pub(crate) const SAVE: &str = r#"UPDATE "dawdle"."cursor"
+SET "read" = $1::text::pg_snapshot, "window" = $2::text::pg_snapshot, "after" = $3"#;
+
+    /// Starts the transaction that a round needs when it writes (parks
+    /// payloads, or sends to a PgQueue in this database) or reads a large
+    /// window through a portal.
+    pub(crate) const BEGIN: &str = "BEGIN";
+
+    /// Opens a portal over the rest of a large window, in the round's
+    /// transaction, in id order. The snapshots and the id are spliced in
+    /// as literals: they are PostgreSQL's own text of a `pg_snapshot`
+    /// (checked by [`Snapshot::parse`]) and an integer.
+    pub(crate) fn open(read: &Snapshot, upto: &Snapshot, after: i64) -> String {
         format!(
-            r#"BEGIN ISOLATION LEVEL REPEATABLE READ;
-SELECT pg_current_snapshot()::text;
-DECLARE {PORTAL} NO SCROLL CURSOR FOR
+            r#"DECLARE {PORTAL} NO SCROLL CURSOR FOR
 SELECT e."id", e."txid"::text,
        json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
                          'schema', e."schema_name", 'table', e."table_name",
                          'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
                          'txid', e."txid"::text, 'old', e."old", 'new', e."new")::text,
        e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text
-FROM "dawdle"."window"('{read}'::pg_snapshot, {upto}, {after}, true) e
+FROM "dawdle"."window"('{read}'::pg_snapshot, '{upto}'::pg_snapshot, {after}, true) e
 ORDER BY e."id""#,
             read = read.as_str(),
+            upto = upto.as_str(),
         )
     }
 
@@ -88,11 +106,16 @@ ORDER BY e."id""#,
         format!("FETCH FORWARD {n} FROM {PORTAL}")
     }
 
-    /// Ends a round: saves the new position and commits. `window` and
-    /// `after` mark a window read in part: its events up to `after` were sent.
-    pub(crate) fn save(read: &Snapshot, window: Option<&Snapshot>, after: i64) -> String {
+    /// Ends a round's transaction: saves the new position and commits.
+    /// `window` and `after` mark a window read in part: its events up to
+    /// `after` were sent.
+    pub(crate) fn save_and_commit(
+        read: &Snapshot,
+        window: Option<&Snapshot>,
+        after: i64,
+    ) -> String {
         let mut sql = format!(
-            r#"CLOSE {PORTAL}; UPDATE "dawdle"."cursor" SET "read" = '{}', "window" = "#,
+            r#"UPDATE "dawdle"."cursor" SET "read" = '{}', "window" = "#,
             read.as_str()
         );
         match window {

@@ -218,11 +218,12 @@ DECLARE
 BEGIN
   SELECT string_agg(format('SELECT * FROM %s($1, $2, $3, $4)', \"reader\"), ' UNION ALL ' ORDER BY \"name\")
   INTO body FROM {captures};
+  -- A SQL function: the planner inlines it into the watcher's query.
   EXECUTE format('CREATE OR REPLACE FUNCTION {schema}.\"window\"({READER_PARAMETERS}) '
-                 'RETURNS TABLE ({READER_COLUMNS}) LANGUAGE plpgsql STABLE AS %L',
-                 'BEGIN RETURN QUERY ' || coalesce(body,
+                 'RETURNS TABLE ({READER_COLUMNS}) LANGUAGE sql STABLE AS %L',
+                 coalesce(body,
                    'SELECT NULL::bigint, NULL::xid8, NULL::timestamptz, NULL::text, NULL::text, '
-                   'NULL::text, NULL::json, NULL::json, NULL::json WHERE false') || '; END');
+                   'NULL::text, NULL::json, NULL::json, NULL::json WHERE false'));
 END
 {BODY_QUOTE};
 ",

@@ -130,6 +130,33 @@ pub(crate) async fn load_cursor(session: &Session) -> Result<Cursor, WatcherErro
     Ok(Cursor { read, partial })
 }
 
+/// The round's transaction, begun only when the round writes (parks
+/// payloads, or sends to a PgQueue in this database) or reads a large
+/// window through a portal: a round that only reads and sends needs none.
+struct Tx<'s> {
+    session: &'s Session,
+    open: bool,
+    portal: bool,
+}
+
+impl<'s> Tx<'s> {
+    fn new(session: &'s Session) -> Self {
+        Tx {
+            session,
+            open: false,
+            portal: false,
+        }
+    }
+
+    async fn begin(&mut self) -> Result<(), WatcherError> {
+        if !self.open {
+            self.session.batch(watcher::BEGIN).await?;
+            self.open = true;
+        }
+        Ok(())
+    }
+}
+
 /// One round of the drain.
 pub(crate) async fn round(
     session: &Session,
@@ -141,24 +168,37 @@ pub(crate) async fn round(
 ) -> Result<Round, WatcherError> {
     let (upto, after) = position.cursor.next_window();
     let upto = upto.cloned();
-    let mut sql = watcher::open(&position.cursor.read, upto.as_ref(), after);
-    sql.push_str(";\n");
-    sql.push_str(&watcher::fetch(settings.batch_size));
-    let messages = session.simple_long(&sql).await?;
-    let (snapshot, mut page) = parse_open(messages, rotation)?;
-    let upto = match upto.or(snapshot) {
+    let read = position.cursor.read.as_str().to_owned();
+    let upto_text = upto.as_ref().map(|s| s.as_str().to_owned());
+    let limit = settings.batch_size as i64;
+    let rows = session
+        .query_long(watcher::FIRST_PAGE, &[&read, &upto_text, &after, &limit])
+        .await?;
+    let mut tx = Tx::new(session);
+    let Some(first) = rows.first() else {
+        if let Some(upto) = upto {
+            // The rest of a window read in part was empty: it is done.
+            return finish(&mut tx, position, upto, None, Round::default()).await;
+        }
+        return Ok(Round::default());
+    };
+    let upto = match upto {
         Some(upto) => upto,
-        None => return Err(unexpected("the snapshot of the window")),
+        None => Snapshot::parse(first.get(4)).ok_or_else(|| unexpected("a snapshot"))?,
     };
     rotation.note_upto(&upto);
-    if page.is_empty() {
-        if position.cursor.partial.is_some() {
-            // The rest of a window read in part was empty: it is done.
-            return finish(session, position, upto, None, Round::default()).await;
-        }
-        session.simple(watcher::ROLLBACK).await?;
-        return Ok(Round::default());
-    }
+    let mut page = rows
+        .iter()
+        .map(|row| {
+            let txid: String = row.get(1);
+            rotation.saw(txid.parse().map_err(|_| unexpected("a transaction id"))?);
+            Ok(ReadEvent {
+                id: row.get(0),
+                json: row.get(2),
+                group: row.get(3),
+            })
+        })
+        .collect::<Result<Vec<_>, WatcherError>>()?;
     let span = tracing::debug_span!("drain", events = page.len());
     async {
         let started = Instant::now();
@@ -168,28 +208,36 @@ pub(crate) async fn round(
             let full = page.len() >= settings.batch_size;
             let last = page.last().map_or(sent_up_to, |e| e.id);
             round.read += page.len();
-            match send_page(session, target, settings, stats, position, page, &mut round).await? {
+            match send_page(&mut tx, target, settings, stats, position, page, &mut round).await? {
                 Page::Sent => sent_up_to = last,
                 Page::Stopped { first_unsent } => {
                     // Every event of the window below it was sent.
                     sent_up_to = sent_up_to.max(first_unsent - 1);
                     round.more = round.queue_error.is_none();
-                    return finish(session, position, upto, Some(sent_up_to), round).await;
+                    return finish(&mut tx, position, upto, Some(sent_up_to), round).await;
                 }
             }
             if !full {
-                return finish(session, position, upto, None, round).await;
+                return finish(&mut tx, position, upto, None, round).await;
             }
             if started.elapsed() >= ROUND_BUDGET {
                 round.more = true;
-                return finish(session, position, upto, Some(sent_up_to), round).await;
+                return finish(&mut tx, position, upto, Some(sent_up_to), round).await;
+            }
+            if !tx.portal {
+                // A large window: the rest through a portal, sorted once.
+                tx.begin().await?;
+                session
+                    .simple_long(&watcher::open(&position.cursor.read, &upto, sent_up_to))
+                    .await?;
+                tx.portal = true;
             }
             let messages = session
                 .simple_long(&watcher::fetch(settings.batch_size))
                 .await?;
             page = parse_rows(messages, rotation)?;
             if page.is_empty() {
-                return finish(session, position, upto, None, round).await;
+                return finish(&mut tx, position, upto, None, round).await;
             }
         }
     }
@@ -198,17 +246,19 @@ pub(crate) async fn round(
 }
 
 /// Saves the position the round reached in the window ending at `upto`
-/// and commits: the window done, or read in part (`sent_up_to`: the id up to
-/// which its events were sent).
+/// (committing the round's transaction, if it has one): the window done,
+/// or read in part (`sent_up_to`: the id up to which its events were sent).
 async fn finish(
-    session: &Session,
+    tx: &mut Tx<'_>,
     position: &mut Position,
     upto: Snapshot,
     sent_up_to: Option<i64>,
     round: Round,
 ) -> Result<Round, WatcherError> {
     if round.rolled_back {
-        session.simple(watcher::ROLLBACK).await?;
+        if tx.open {
+            tx.session.simple(watcher::ROLLBACK).await?;
+        }
         return Ok(round);
     }
     let cursor = match sent_up_to {
@@ -225,9 +275,17 @@ async fn finish(
         Some((upto, after)) => (Some(upto), *after),
         None => (None, 0),
     };
-    session
-        .simple(&watcher::save(&cursor.read, window, after))
-        .await?;
+    if tx.open {
+        tx.session
+            .simple(&watcher::save_and_commit(&cursor.read, window, after))
+            .await?;
+    } else {
+        let read = cursor.read.as_str().to_owned();
+        let window = window.map(|w| w.as_str().to_owned());
+        tx.session
+            .execute(watcher::SAVE, &[&read, &window, &after])
+            .await?;
+    }
     if cursor.partial.is_none() {
         // The window is done: what was kept about its events is not needed.
         position.by_reference.clear();
@@ -240,7 +298,7 @@ async fn finish(
 /// Parks what must go by reference, packs the page into messages, sends
 /// them, and says how far it got.
 async fn send_page(
-    session: &Session,
+    tx: &mut Tx<'_>,
     target: Target<'_>,
     settings: &Settings,
     stats: &Stats,
@@ -261,13 +319,15 @@ async fn send_page(
             // Its rows are parked in this transaction: a listener could not
             // see them before it commits, so the event goes in a later round.
             let retention = settings.payload_retention.as_secs_f64();
-            session
+            tx.begin().await?;
+            tx.session
                 .execute(watcher::PARK, &[&id, &json, &retention])
                 .await?;
             newly_parked.push(id);
             continue;
         }
-        let reference: String = session
+        let reference: String = tx
+            .session
             .query_one(watcher::REFERENCE, &[&json])
             .await?
             .get(0);
@@ -288,7 +348,7 @@ async fn send_page(
         events.retain(|e| e.id < first);
     }
     let outcome = send(
-        session,
+        tx,
         target,
         settings,
         stats,
@@ -320,7 +380,7 @@ const FENCE_AFTER: Duration = Duration::from_millis(100);
 /// others go on. (On a FIFO queue they wait: later changes of their rows
 /// must not overtake them.)
 async fn send(
-    session: &Session,
+    tx: &mut Tx<'_>,
     target: Target<'_>,
     settings: &Settings,
     stats: &Stats,
@@ -328,6 +388,11 @@ async fn send(
     events: Vec<PendingEvent>,
     round: &mut Round,
 ) -> Result<Page, WatcherError> {
+    let session = tx.session;
+    if matches!(target, Target::SameDatabase(_)) {
+        // The messages go in the round's transaction, with the cursor's move.
+        tx.begin().await?;
+    }
     let queue = target.queue();
     let limits = Limits {
         fifo: queue.is_fifo(),
@@ -430,28 +495,6 @@ async fn send(
 /// The lowest of `current` and `ids`.
 fn lowest(current: Option<i64>, ids: impl Iterator<Item = i64>) -> Option<i64> {
     ids.chain(current).min()
-}
-
-/// The answer to [`watcher::open`] and the first fetch: the window's
-/// snapshot and the first page.
-fn parse_open(
-    messages: Vec<SimpleQueryMessage>,
-    rotation: &mut Rotation,
-) -> Result<(Option<Snapshot>, Vec<ReadEvent>), WatcherError> {
-    let mut snapshot = None;
-    let mut rows = Vec::new();
-    for message in messages {
-        if let SimpleQueryMessage::Row(row) = message {
-            if row.len() == 1 {
-                let text = row.get(0).ok_or_else(|| unexpected("a snapshot"))?;
-                snapshot =
-                    Some(Snapshot::parse(text.to_owned()).ok_or_else(|| unexpected("a snapshot"))?);
-            } else {
-                rows.push(event(&row, rotation)?);
-            }
-        }
-    }
-    Ok((snapshot, rows))
 }
 
 /// The rows of a fetch.

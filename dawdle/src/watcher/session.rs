@@ -259,6 +259,22 @@ impl Session {
         self.timed(self.client.query(&statement, params)).await
     }
 
+    /// [`query`](Self::query), for reading a window.
+    pub(crate) async fn query_long(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, WatcherError> {
+        let statement = self.prepared(sql).await?;
+        match tokio::time::timeout(WINDOW_TIMEOUT, self.client.query(&statement, params)).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(WatcherError::Timeout {
+                what: "reading a window",
+                limit: WINDOW_TIMEOUT,
+            }),
+        }
+    }
+
     pub(crate) async fn query_one(
         &self,
         sql: &'static str,
