@@ -681,7 +681,7 @@ async fn event_tables_are_emptied_once_their_events_were_sent() {
 #[tokio::test]
 async fn a_window_larger_than_a_batch_is_sent_in_pages_in_order() {
     // Written before the watcher starts: one window of 300 events, read
-    // 7 at a time (the first page by a query, the rest through a portal).
+    // 7 at a time, then 70 at a time.
     let (db, client) = database().await;
     insert(&client, 0..100).await;
     client

@@ -48,18 +48,16 @@ pub(crate) mod watcher {
 
     use crate::watcher::Snapshot;
 
-    /// The name of the portal a round reads its window through.
-    const PORTAL: &str = "\"dawdle_window\"";
-
     /// The watcher's position, at the start of its session.
     pub(crate) const CURSOR: &str =
         r#"SELECT "read"::text, "window"::text, "after" FROM "dawdle"."cursor""#;
 
-    /// The first page of a round's window (prepared; outside any
-    /// transaction: the window's bounds are explicit), each event already as
-    /// its wire JSON (built by PostgreSQL, so the watcher only concatenates
-    /// text), in id order, with the snapshot that ends a new window.
-    pub(crate) const FIRST_PAGE: &str = r#"
+    /// A page of a round's window: the first `$4` events after id `$3`
+    /// (outside any transaction: the window's bounds are explicit), each
+    /// already as its wire JSON (built by PostgreSQL, so the watcher only
+    /// concatenates text), in id order, with the snapshot that ends a new
+    /// window (when `$2` is NULL).
+    pub(crate) const PAGE: &str = r#"
 SELECT e."id", e."txid"::text,
        json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
                          'schema', e."schema_name", 'table', e."table_name",
@@ -68,7 +66,7 @@ SELECT e."id", e."txid"::text,
        e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text,
        s."upto"::text
 FROM (SELECT coalesce($2::text::pg_snapshot, pg_current_snapshot()) AS "upto") s,
-     LATERAL "dawdle"."window"($1::text::pg_snapshot, s."upto", $3, true) e
+     LATERAL "dawdle"."window"($1::text::pg_snapshot, s."upto", $3, true, $4) e
 ORDER BY e."id"
 LIMIT $4"#;
 
@@ -77,34 +75,8 @@ LIMIT $4"#;
 SET "read" = $1::text::pg_snapshot, "window" = $2::text::pg_snapshot, "after" = $3"#;
 
     /// Starts the transaction that a round needs when it writes (parks
-    /// payloads, or sends to a PgQueue in this database) or reads a large
-    /// window through a portal.
+    /// payloads, or sends to a PgQueue in this database).
     pub(crate) const BEGIN: &str = "BEGIN";
-
-    /// Opens a portal over the rest of a large window, in the round's
-    /// transaction, in id order. The snapshots and the id are spliced in
-    /// as literals: they are PostgreSQL's own text of a `pg_snapshot`
-    /// (checked by [`Snapshot::parse`]) and an integer.
-    pub(crate) fn open(read: &Snapshot, upto: &Snapshot, after: i64) -> String {
-        format!(
-            r#"DECLARE {PORTAL} NO SCROLL CURSOR FOR
-SELECT e."id", e."txid"::text,
-       json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
-                         'schema', e."schema_name", 'table', e."table_name",
-                         'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
-                         'txid', e."txid"::text, 'old', e."old", 'new', e."new")::text,
-       e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text
-FROM "dawdle"."window"('{read}'::pg_snapshot, '{upto}'::pg_snapshot, {after}, true) e
-ORDER BY e."id""#,
-            read = read.as_str(),
-            upto = upto.as_str(),
-        )
-    }
-
-    /// The next `n` events of the round's window.
-    pub(crate) fn fetch(n: usize) -> String {
-        format!("FETCH FORWARD {n} FROM {PORTAL}")
-    }
 
     /// Ends a round's transaction: saves the new position and commits.
     /// `window` and `after` mark a window read in part: its events up to

@@ -28,9 +28,9 @@ const READER_COLUMNS: &str = "\"id\" bigint, \"txid\" xid8, \"captured_at\" time
 
 /// The parameters of every reader: the window of transactions to read (those
 /// visible in `upto` and not in `read`), the id after which to start, and
-/// whether to build the rows' JSON (not for counting).
-const READER_PARAMETERS: &str =
-    "\"read\" pg_snapshot, \"upto\" pg_snapshot, \"after\" bigint, \"rows\" boolean";
+/// whether to build the rows' JSON (not for counting), and how many events
+/// to read at most (NULL: all), the first in id order.
+const READER_PARAMETERS: &str = "\"read\" pg_snapshot, \"upto\" pg_snapshot, \"after\" bigint, \"rows\" boolean, \"limit\" bigint";
 
 fn trigger_name(action: Action) -> String {
     format!("dawdle_{action}")
@@ -216,7 +216,7 @@ LANGUAGE plpgsql AS {BODY_QUOTE}
 DECLARE
   body text;
 BEGIN
-  SELECT string_agg(format('SELECT * FROM %s($1, $2, $3, $4)', \"reader\"), ' UNION ALL ' ORDER BY \"name\")
+  SELECT string_agg(format('SELECT * FROM %s($1, $2, $3, $4, $5)', \"reader\"), ' UNION ALL ' ORDER BY \"name\")
   INTO body FROM {captures};
   -- A SQL function: the planner inlines it into the watcher's query.
   EXECUTE format('CREATE OR REPLACE FUNCTION {schema}.\"window\"({READER_PARAMETERS}) '
@@ -263,7 +263,7 @@ BEGIN
       BEGIN
         RETURN QUERY SELECT e.\"id\", e.\"txid\", e.\"captured_at\", e.\"schema_name\", e.\"table_name\",
                             e.\"action\", e.\"row_key\", e.\"old\", e.\"new\"
-        FROM {legacy} e WHERE {window_filter};
+        FROM {legacy} e WHERE {window_filter} ORDER BY e.\"id\" LIMIT \"limit\";
       END
       $legacy$;
       INSERT INTO {captures} (\"name\", \"reader\", \"slots\", \"until\")
@@ -283,10 +283,10 @@ SELECT {schema}.\"rebuild\"();
 -- The events waiting to be sent, oldest first, as the watcher reads them.
 CREATE OR REPLACE VIEW {events} AS
 SELECT e.* FROM {cursor} c,
-  LATERAL {schema}.\"window\"(c.\"read\", coalesce(c.\"window\", pg_current_snapshot()), c.\"after\", true) e
+  LATERAL {schema}.\"window\"(c.\"read\", coalesce(c.\"window\", pg_current_snapshot()), c.\"after\", true, NULL) e
 UNION ALL
 SELECT e.* FROM {cursor} c,
-  LATERAL {schema}.\"window\"(c.\"window\", pg_current_snapshot(), 0, true) e
+  LATERAL {schema}.\"window\"(c.\"window\", pg_current_snapshot(), 0, true, NULL) e
 WHERE c.\"window\" IS NOT NULL;
 
 -- How many events wait, and how old the oldest is (in seconds).
@@ -294,10 +294,10 @@ CREATE OR REPLACE FUNCTION {schema}.\"backlog\"(OUT \"events\" bigint, OUT \"old
 LANGUAGE sql STABLE AS {BODY_QUOTE}
 SELECT count(*), extract(epoch FROM now() - min(e.\"captured_at\"))::float8
 FROM (SELECT e.\"captured_at\" FROM {cursor} c,
-        LATERAL {schema}.\"window\"(c.\"read\", coalesce(c.\"window\", pg_current_snapshot()), c.\"after\", false) e
+        LATERAL {schema}.\"window\"(c.\"read\", coalesce(c.\"window\", pg_current_snapshot()), c.\"after\", false, NULL) e
       UNION ALL
       SELECT e.\"captured_at\" FROM {cursor} c,
-        LATERAL {schema}.\"window\"(c.\"window\", pg_current_snapshot(), 0, false) e
+        LATERAL {schema}.\"window\"(c.\"window\", pg_current_snapshot(), 0, false, NULL) e
       WHERE c.\"window\" IS NOT NULL) e
 {BODY_QUOTE};
 ",
@@ -595,7 +595,8 @@ fn reader(sql: &mut String, table: &CheckedTable) {
              SELECT e.\"id\", e.\"txid\", e.\"captured_at\", {schema}::text, {name}::text, e.\"action\",\n    \
              CASE e.\"action\" WHEN 'delete' THEN {old_key} WHEN 'truncate' THEN '[]'::json ELSE {new_key} END,\n    \
              CASE WHEN \"rows\" AND e.\"action\" IN ('update', 'delete') THEN {old} END,\n    \
-             CASE WHEN \"rows\" AND e.\"action\" IN ('insert', 'update') THEN {new} END\n  FROM (",
+             CASE WHEN \"rows\" AND e.\"action\" IN ('insert', 'update') THEN {new} END\n  \
+             FROM (SELECT * FROM (",
             schema = table.schema_literal,
             name = table.name_literal,
             old_key = key(Record::Old),
@@ -621,7 +622,10 @@ fn reader(sql: &mut String, table: &CheckedTable) {
     }
     push_fmt(
         sql,
-        format_args!(") e\n  WHERE {};\nEND\n{BODY_QUOTE};\n", window_filter("e")),
+        format_args!(
+            ") e\n    WHERE {}\n    ORDER BY e.\"id\" LIMIT \"limit\") e;\nEND\n{BODY_QUOTE};\n",
+            window_filter("e")
+        ),
     );
 }
 

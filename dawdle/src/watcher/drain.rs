@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tokio_postgres::SimpleQueryMessage;
 use tracing::Instrument;
 
 use super::error::WatcherError;
@@ -19,6 +18,9 @@ use super::window::{Cursor, Snapshot};
 use crate::queue::{PgQueue, Queue, QueueError, SendOutcome};
 use crate::sql::catalog::watcher;
 use crate::wire;
+
+/// Pages after the first of a window are this many batches.
+const LARGE_PAGES: usize = 10;
 
 /// A round stops opening pages after this long, and saves where it is: a
 /// huge window (after an outage) is sent in parts that each commit.
@@ -131,12 +133,11 @@ pub(crate) async fn load_cursor(session: &Session) -> Result<Cursor, WatcherErro
 }
 
 /// The round's transaction, begun only when the round writes (parks
-/// payloads, or sends to a PgQueue in this database) or reads a large
-/// window through a portal: a round that only reads and sends needs none.
+/// payloads, or sends to a PgQueue in this database): a round that only
+/// reads and sends needs none.
 struct Tx<'s> {
     session: &'s Session,
     open: bool,
-    portal: bool,
 }
 
 impl<'s> Tx<'s> {
@@ -144,7 +145,6 @@ impl<'s> Tx<'s> {
         Tx {
             session,
             open: false,
-            portal: false,
         }
     }
 
@@ -172,7 +172,7 @@ pub(crate) async fn round(
     let upto_text = upto.as_ref().map(|s| s.as_str().to_owned());
     let limit = settings.batch_size as i64;
     let rows = session
-        .query_long(watcher::FIRST_PAGE, &[&read, &upto_text, &after, &limit])
+        .query_long(watcher::PAGE, &[&read, &upto_text, &after, &limit])
         .await?;
     let mut tx = Tx::new(session);
     let Some(first) = rows.first() else {
@@ -187,25 +187,15 @@ pub(crate) async fn round(
         None => Snapshot::parse(first.get(4)).ok_or_else(|| unexpected("a snapshot"))?,
     };
     rotation.note_upto(&upto);
-    let mut page = rows
-        .iter()
-        .map(|row| {
-            let txid: String = row.get(1);
-            rotation.saw(txid.parse().map_err(|_| unexpected("a transaction id"))?);
-            Ok(ReadEvent {
-                id: row.get(0),
-                json: row.get(2),
-                group: row.get(3),
-            })
-        })
-        .collect::<Result<Vec<_>, WatcherError>>()?;
+    let mut page = events(&rows, rotation)?;
     let span = tracing::debug_span!("drain", events = page.len());
     async {
         let started = Instant::now();
         let mut round = Round::default();
         let mut sent_up_to = after;
+        let mut limit = limit;
         loop {
-            let full = page.len() >= settings.batch_size;
+            let full = page.len() as i64 >= limit;
             let last = page.last().map_or(sent_up_to, |e| e.id);
             round.read += page.len();
             match send_page(&mut tx, target, settings, stats, position, page, &mut round).await? {
@@ -224,18 +214,14 @@ pub(crate) async fn round(
                 round.more = true;
                 return finish(&mut tx, position, upto, Some(sent_up_to), round).await;
             }
-            if !tx.portal {
-                // A large window: the rest through a portal, sorted once.
-                tx.begin().await?;
-                session
-                    .simple_long(&watcher::open(&position.cursor.read, &upto, sent_up_to))
-                    .await?;
-                tx.portal = true;
-            }
-            let messages = session
-                .simple_long(&watcher::fetch(settings.batch_size))
+            // A large window (after an outage, say): larger pages, each
+            // costing a walk of the window's index entries.
+            limit = (settings.batch_size * LARGE_PAGES) as i64;
+            let upto_text = Some(upto.as_str().to_owned());
+            let rows = session
+                .query_long(watcher::PAGE, &[&read, &upto_text, &sent_up_to, &limit])
                 .await?;
-            page = parse_rows(messages, rotation)?;
+            page = events(&rows, rotation)?;
             if page.is_empty() {
                 return finish(&mut tx, position, upto, None, round).await;
             }
@@ -497,35 +483,22 @@ fn lowest(current: Option<i64>, ids: impl Iterator<Item = i64>) -> Option<i64> {
     ids.chain(current).min()
 }
 
-/// The rows of a fetch.
-fn parse_rows(
-    messages: Vec<SimpleQueryMessage>,
+/// The events of a page.
+fn events(
+    rows: &[tokio_postgres::Row],
     rotation: &mut Rotation,
 ) -> Result<Vec<ReadEvent>, WatcherError> {
-    messages
-        .into_iter()
-        .filter_map(|message| match message {
-            SimpleQueryMessage::Row(row) => Some(event(&row, rotation)),
-            _ => None,
+    rows.iter()
+        .map(|row| {
+            let txid: String = row.get(1);
+            rotation.saw(txid.parse().map_err(|_| unexpected("a transaction id"))?);
+            Ok(ReadEvent {
+                id: row.get(0),
+                json: row.get(2),
+                group: row.get(3),
+            })
         })
         .collect()
-}
-
-fn event(
-    row: &tokio_postgres::SimpleQueryRow,
-    rotation: &mut Rotation,
-) -> Result<ReadEvent, WatcherError> {
-    let field = |i: usize| row.get(i).ok_or_else(|| unexpected("an event"));
-    let id = field(0)?.parse().map_err(|_| unexpected("an event id"))?;
-    let txid: u64 = field(1)?
-        .parse()
-        .map_err(|_| unexpected("a transaction id"))?;
-    rotation.saw(txid);
-    Ok(ReadEvent {
-        id,
-        json: field(2)?.to_owned(),
-        group: field(3)?.to_owned(),
-    })
 }
 
 fn unexpected(what: &str) -> WatcherError {

@@ -24,8 +24,8 @@ const LEADER_LOCK: i64 = 0x6461_7764_6c65;
 /// A query that takes longer than this counts as a lost connection.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The same for reading a window, whose first page sorts the whole window:
-/// after an outage, that can be millions of events. (A vanished server is
+/// The same for reading a page of a window, which walks the window's index
+/// entries: after an outage, that can be millions of events. (A vanished server is
 /// noticed sooner, by TCP keepalives.)
 const WINDOW_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -219,20 +219,6 @@ impl Session {
     /// each answered.
     pub(crate) async fn simple(&self, sql: &str) -> Result<Vec<SimpleQueryMessage>, WatcherError> {
         self.timed(self.client.simple_query(sql)).await
-    }
-
-    /// [`simple`](Self::simple), for reading a window.
-    pub(crate) async fn simple_long(
-        &self,
-        sql: &str,
-    ) -> Result<Vec<SimpleQueryMessage>, WatcherError> {
-        match tokio::time::timeout(WINDOW_TIMEOUT, self.client.simple_query(sql)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(WatcherError::Timeout {
-                what: "reading a window",
-                limit: WINDOW_TIMEOUT,
-            }),
-        }
     }
 
     fn statements(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Statement>> {
