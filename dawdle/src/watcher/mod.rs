@@ -48,7 +48,7 @@
 //!
 //! 1. **Busy.** While rounds find events, the watcher reads again at once.
 //! 2. **Lingering.** When a round finds nothing, it polls every
-//!    [`linger_poll`](WatcherBuilder::linger_poll) (1 ms) for
+//!    [`linger_poll`](WatcherBuilder::linger_poll) (3 ms) for
 //!    [`linger`](WatcherBuilder::linger) (250 ms). Under steady load the next
 //!    event comes sooner, so a loaded system never arms the doorbell and its
 //!    writers never notify.
@@ -137,7 +137,7 @@ impl WatcherBuilder {
         self
     }
 
-    /// The polling interval while lingering (default 1 ms).
+    /// The polling interval while lingering (default 3 ms): under load, the watcher waits this long between rounds, so that each carries more events.
     pub fn linger_poll(mut self, interval: Duration) -> Self {
         self.watcher.settings.linger_poll = interval.max(Duration::from_micros(100));
         self
@@ -238,7 +238,7 @@ impl Watcher {
                     max_events_per_message: 100,
                     poll_interval: Duration::from_secs(1),
                     linger: Duration::from_millis(250),
-                    linger_poll: Duration::from_millis(1),
+                    linger_poll: Duration::from_millis(3),
                     standby_retry: Duration::from_secs(1),
                     payload_retention: Duration::from_secs(4 * 24 * 3600),
                     backlog_interval: Duration::from_secs(5),
