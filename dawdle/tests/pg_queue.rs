@@ -570,3 +570,47 @@ async fn in_its_own_database_the_watcher_sends_and_moves_its_cursor_in_one_trans
     assert_eq!(ids, (1..=20).collect::<Vec<i64>>());
     watcher.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn two_source_databases_feed_a_queue_in_a_third() {
+    // Not the watchers' own database: sends are ordinary calls, at least once.
+    let (source_a, client_a) = database().await;
+    let (source_b, client_b) = database().await;
+    let (queue_db, _queue_client) = database().await;
+    let queue = queue(&queue_db).build();
+    let watchers: Vec<_> = [&source_a, &source_b]
+        .into_iter()
+        .map(|db| {
+            dawdle::Watcher::builder(db.config().clone(), queue.clone())
+                .build()
+                .start()
+        })
+        .collect();
+    for (client, first) in [(&client_a, 1), (&client_b, 101)] {
+        client
+            .batch_execute(&format!(
+                "INSERT INTO notes SELECT g, 'note' FROM generate_series({first}, {}) g",
+                first + 9
+            ))
+            .await
+            .unwrap();
+    }
+    let mut rows = Vec::new();
+    while rows.len() < 20 {
+        let got = queue.receive(10, LONG, LONG).await.unwrap();
+        for m in &got {
+            let envelope = dawdle::wire::Envelope::parse(&m.body).unwrap();
+            for event in envelope.events {
+                rows.push(event.new.as_ref().unwrap()["id"].as_i64().unwrap());
+            }
+        }
+        let receipts: Vec<_> = got.into_iter().map(|m| m.receipt).collect();
+        queue.delete(&receipts).await.unwrap();
+    }
+    rows.sort_unstable();
+    rows.dedup();
+    assert_eq!(rows, (1..=10).chain(101..=110).collect::<Vec<i64>>());
+    for watcher in watchers {
+        watcher.shutdown().await.unwrap();
+    }
+}

@@ -11,7 +11,7 @@
 //! figure a number). Options after `--`: `--quick`, `--only SECTION[,SECTION]`
 //! (`write`, `decode`, `throughput`, `latency`, `sqs`), `--seconds S` (the write-cost
 //! window), `--rounds N` (write-cost repetitions, interleaved), `--diagnose`
-//! (also (b) with parts of the capture left out, 8 writers only), `--loads
+//! (also (b) with parts of the capture left out, and dawdle 0.1's design, for the 8-writer loads), `--loads
 //! LOAD[,LOAD]` (write-cost loads: `8_writers`, `1_writer`, `8_writers_100_rows`).
 //!
 //! PostgreSQL: `DATABASE_URL` when set (a fresh database per measurement is

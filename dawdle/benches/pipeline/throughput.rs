@@ -294,7 +294,12 @@ pub async fn throughput(options: &Options, report: &mut Report, end: End) -> Res
         ),
         changes as f64 / total,
         "events/s",
-        bar(Bar::AtLeast(20_000.0)),
+        // MemoryQueue's bar is 100,000 events/s; PgQueue's 20,000.
+        bar(Bar::AtLeast(if matches!(end, End::PgHandler) {
+            20_000.0
+        } else {
+            100_000.0
+        })),
     );
     report.figure(
         section,
@@ -467,7 +472,7 @@ pub async fn latency(options: &Options, report: &mut Report, end: End) -> Result
     );
     // PgQueue's bar is on p99 only.
     let (p50_bar, p99_bar) = match end {
-        End::Handler => (Some(Bar::AtMost(5.0)), Some(Bar::AtMost(25.0))),
+        End::Handler => (Some(Bar::AtMost(5.0)), Some(Bar::AtMost(10.0))),
         End::PgHandler => (None, Some(Bar::AtMost(25.0))),
         _ => (None, None),
     };

@@ -203,7 +203,11 @@ pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Res
                 None,
             );
         }
-        let bar = (load.key == "8_writers").then_some(Bar::AtLeast(0.80));
+        let bar = match load.key {
+            "8_writers" => Some(Bar::AtLeast(0.80)),
+            "8_writers_100_rows" => Some(Bar::AtLeast(0.50)),
+            _ => None,
+        };
         report.figure(
             "write cost",
             &format!("write_ratio_{}", load.key),

@@ -245,6 +245,8 @@ async fn finish(
         if tx.open {
             tx.session.simple(watcher::ROLLBACK).await?;
         }
+        // Payloads parked in it are gone too: park again what needs it.
+        position.parked.clear();
         return Ok(round);
     }
     let cursor = match sent_up_to {
