@@ -44,10 +44,6 @@ pub(crate) const BODY_QUOTE: &str = "$dawdle$";
 
 /// The watcher's queries, all on its one session (see `crate::watcher`).
 pub(crate) mod watcher {
-    use std::fmt::Write;
-
-    use crate::watcher::Snapshot;
-
     /// The watcher's position, at the start of its session.
     pub(crate) const CURSOR: &str =
         r#"SELECT "read"::text, "window"::text, "after" FROM "dawdle"."cursor""#;
@@ -70,7 +66,7 @@ FROM (SELECT coalesce($2::text::pg_snapshot, pg_current_snapshot()) AS "upto") s
 ORDER BY e."id"
 LIMIT $4"#;
 
-    /// Saves the watcher's position (outside a transaction).
+    /// Saves the watcher's position.
     pub(crate) const SAVE: &str = r#"UPDATE "dawdle"."cursor"
 SET "read" = $1::text::pg_snapshot, "window" = $2::text::pg_snapshot, "after" = $3"#;
 
@@ -78,27 +74,8 @@ SET "read" = $1::text::pg_snapshot, "window" = $2::text::pg_snapshot, "after" = 
     /// payloads, or sends to a PgQueue in this database).
     pub(crate) const BEGIN: &str = "BEGIN";
 
-    /// Ends a round's transaction: saves the new position and commits.
-    /// `window` and `after` mark a window read in part: its events up to
-    /// `after` were sent.
-    pub(crate) fn save_and_commit(
-        read: &Snapshot,
-        window: Option<&Snapshot>,
-        after: i64,
-    ) -> String {
-        let mut sql = format!(
-            r#"UPDATE "dawdle"."cursor" SET "read" = '{}', "window" = "#,
-            read.as_str()
-        );
-        match window {
-            Some(window) => {
-                let _ = write!(sql, "'{}'", window.as_str());
-            }
-            None => sql.push_str("NULL"),
-        }
-        let _ = write!(sql, r#", "after" = {after}; COMMIT"#);
-        sql
-    }
+    /// Ends a round's transaction, after [`SAVE`].
+    pub(crate) const COMMIT: &str = "COMMIT";
 
     /// Ends a round that changed nothing.
     pub(crate) const ROLLBACK: &str = "ROLLBACK";

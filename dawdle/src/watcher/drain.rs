@@ -263,16 +263,14 @@ async fn finish(
         Some((upto, after)) => (Some(upto), *after),
         None => (None, 0),
     };
+    let read = cursor.read.as_str().to_owned();
+    let window = window.map(|w| w.as_str().to_owned());
+    tx.session
+        .execute(watcher::SAVE, &[&read, &window, &after])
+        .await?;
     if tx.open {
-        tx.session
-            .simple(&watcher::save_and_commit(&cursor.read, window, after))
-            .await?;
-    } else {
-        let read = cursor.read.as_str().to_owned();
-        let window = window.map(|w| w.as_str().to_owned());
-        tx.session
-            .execute(watcher::SAVE, &[&read, &window, &after])
-            .await?;
+        // Only after the save succeeded: an error aborts the transaction.
+        tx.session.batch(watcher::COMMIT).await?;
     }
     if cursor.partial.is_none() {
         // The window is done: what was kept about its events is not needed.

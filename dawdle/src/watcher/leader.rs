@@ -42,23 +42,23 @@ enum State {
     Asleep,
 }
 
-/// Whether `queue` is a PgQueue in the watcher's own database.
-async fn same_database(queue: &dyn Queue, session: &Session) -> bool {
-    let Some(queue) = crate::queue::as_pg_queue(queue) else {
-        return false;
+/// Where the rounds send: into their own transaction when `queue` is a
+/// PgQueue in the watcher's own database.
+async fn target<'a>(queue: &'a dyn Queue, session: &Session) -> Target<'a> {
+    let Some(pg) = crate::queue::as_pg_queue(queue) else {
+        return Target::Queue(queue);
     };
-    match queue.lives_in(session.client()).await {
-        Ok(same) => {
-            if same {
-                tracing::info!(
-                    "the queue is in this database: events move to it in the drain's transactions"
-                );
-            }
-            same
+    match pg.lives_in(session.client()).await {
+        Ok(true) => {
+            tracing::info!(
+                "the queue is in this database: events move to it in the drain's transactions"
+            );
+            Target::SameDatabase(pg)
         }
+        Ok(false) => Target::Queue(queue),
         Err(error) => {
             tracing::warn!(%error, "could not tell whether the queue is in this database; sending as to any queue");
-            false
+            Target::Queue(queue)
         }
     }
 }
@@ -66,16 +66,14 @@ async fn same_database(queue: &dyn Queue, session: &Session) -> bool {
 /// The leader's state between rounds.
 pub(super) struct Leader<'a> {
     settings: &'a Settings,
-    queue: &'a dyn Queue,
     session: &'a Session,
     stats: &'a Stats,
     /// Where reads start, and what is known of the current window.
     position: Position,
     /// Emptying the event tables behind the cursor.
     rotation: Rotation,
-    /// Sends in the round's transaction when the queue is a PgQueue in
-    /// this database.
-    same_database: bool,
+    /// Where rounds send.
+    target: Target<'a>,
     queue_backoff: Backoff,
     next_backlog: Instant,
     last_event: Instant,
@@ -95,12 +93,11 @@ impl<'a> Leader<'a> {
     ) -> Result<Leader<'a>, WatcherError> {
         Ok(Leader {
             settings,
-            queue,
             session,
             stats,
             position: Position::new(drain::load_cursor(session).await?),
             rotation: Rotation::new(),
-            same_database: same_database(queue, session).await,
+            target: target(queue, session).await,
             queue_backoff: Backoff::new(),
             next_backlog: Instant::now(),
             last_event: Instant::now(),
@@ -147,13 +144,9 @@ impl<'a> Leader<'a> {
         self.rotation
             .run(self.session, &self.position.cursor.read)
             .await?;
-        let target = match crate::queue::as_pg_queue(self.queue) {
-            Some(queue) if self.same_database => Target::SameDatabase(queue),
-            _ => Target::Queue(self.queue),
-        };
         drain::round(
             self.session,
-            target,
+            self.target,
             self.settings,
             self.stats,
             &mut self.position,

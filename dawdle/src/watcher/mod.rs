@@ -78,8 +78,6 @@ mod settings;
 mod stats;
 mod window;
 
-pub(crate) use window::Snapshot;
-
 use std::sync::Arc;
 use std::time::Duration;
 

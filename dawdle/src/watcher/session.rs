@@ -202,13 +202,7 @@ impl Session {
         &self,
         future: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, WatcherError> {
-        match tokio::time::timeout(QUERY_TIMEOUT, future).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(WatcherError::Timeout {
-                what: "query",
-                limit: QUERY_TIMEOUT,
-            }),
-        }
+        timed("query", QUERY_TIMEOUT, future).await
     }
 
     pub(crate) async fn batch(&self, sql: &str) -> Result<(), WatcherError> {
@@ -252,13 +246,12 @@ impl Session {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, WatcherError> {
         let statement = self.prepared(sql).await?;
-        match tokio::time::timeout(WINDOW_TIMEOUT, self.client.query(&statement, params)).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(WatcherError::Timeout {
-                what: "reading a window",
-                limit: WINDOW_TIMEOUT,
-            }),
-        }
+        timed(
+            "reading a window",
+            WINDOW_TIMEOUT,
+            self.client.query(&statement, params),
+        )
+        .await
     }
 
     pub(crate) async fn query_one(
@@ -277,5 +270,17 @@ impl Session {
     ) -> Result<u64, WatcherError> {
         let statement = self.prepared(sql).await?;
         self.timed(self.client.execute(&statement, params)).await
+    }
+}
+
+/// `future`, or [`WatcherError::Timeout`] past `limit`.
+async fn timed<T>(
+    what: &'static str,
+    limit: Duration,
+    future: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, WatcherError> {
+    match tokio::time::timeout(limit, future).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(WatcherError::Timeout { what, limit }),
     }
 }
