@@ -13,6 +13,7 @@ use syn::{parse_macro_input, DeriveInput};
 mod ctxt;
 mod handler;
 mod meta;
+mod signal;
 mod watched;
 
 /// See `dawdle::Watched`.
@@ -20,6 +21,13 @@ mod watched;
 pub fn derive_watched(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     watched::derive(&input).into()
+}
+
+/// See `dawdle::Signal`.
+#[proc_macro_derive(Signal, attributes(dawdle))]
+pub fn derive_signal(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    signal::derive(&input).into()
 }
 
 /// See `dawdle::handler`.

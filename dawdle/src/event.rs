@@ -1,10 +1,13 @@
-//! The values handlers receive: [`Insert`], [`Update`], [`Delete`] and
-//! [`Change`], each with the event's [`Meta`].
+//! The values handlers receive: [`Insert`], [`Update`], [`Delete`],
+//! [`Truncate`], [`Snapshot`] and [`Change`], each with the event's
+//! [`Meta`], and [`Signaled`] for signals.
 
 use chrono::{DateTime, FixedOffset};
 
 use crate::decode::DecodeError;
-use crate::table::{Action, Events};
+
+use crate::signal::{Signal, SignalType, Signaled};
+use crate::table::{Action, Table};
 use crate::wire::WireEvent;
 use crate::Watched;
 
@@ -96,8 +99,20 @@ impl<T> Truncate<T> {
     }
 }
 
-/// Any change to a row: a handler taking `Change<T>` sees inserts, updates
-/// and deletes (not a [`Truncate`], which is not about one row).
+/// A row as a backfill read it ([`crate::backfill`]): not a change, but
+/// the state of a row that existed before dawdle watched it, or that an
+/// operator asked to send again. An [`Insert`] handler never sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot<T> {
+    /// The row as read.
+    pub row: T,
+    /// The event's metadata.
+    pub meta: Meta,
+}
+
+/// Any change to a row: a handler taking `Change<T>` sees inserts, updates,
+/// deletes and the snapshots of a backfill (not a [`Truncate`], which is
+/// not about one row).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change<T> {
     /// A row was inserted.
@@ -106,6 +121,8 @@ pub enum Change<T> {
     Update(Update<T>),
     /// A row was deleted.
     Delete(Delete<T>),
+    /// A backfill read the row.
+    Snapshot(Snapshot<T>),
 }
 
 impl<T> Change<T> {
@@ -115,10 +132,12 @@ impl<T> Change<T> {
             Change::Insert(e) => &e.meta,
             Change::Update(e) => &e.meta,
             Change::Delete(e) => &e.meta,
+            Change::Snapshot(e) => &e.meta,
         }
     }
 
-    /// The row after the change (`None` for a delete).
+    /// The row after the change (`None` for a delete; the row read, for a
+    /// snapshot).
     // Named after the `new` row, like the fields of the other events.
     #[allow(clippy::new_ret_no_self)]
     pub fn new(&self) -> Option<&T> {
@@ -126,26 +145,42 @@ impl<T> Change<T> {
             Change::Insert(e) => Some(&e.new),
             Change::Update(e) => Some(&e.new),
             Change::Delete(_) => None,
+            Change::Snapshot(e) => Some(&e.row),
         }
     }
 
-    /// The row before the change (`None` for an insert).
+    /// The row before the change (`None` for an insert and a snapshot).
     pub fn old(&self) -> Option<&T> {
         match self {
-            Change::Insert(_) => None,
+            Change::Insert(_) | Change::Snapshot(_) => None,
             Change::Update(e) => Some(&e.old),
             Change::Delete(e) => Some(&e.old),
         }
     }
 }
 
-/// An event type a handler can take: [`Insert`], [`Update`], [`Delete`] or
-/// [`Change`] of a [`Watched`] type. Not meant to be implemented elsewhere.
+/// What a handler subscribes to. Not public API: emitted by [`EventArg`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum Subject {
+    /// These actions on the table.
+    Rows {
+        /// The table of the handler's `Watched` type.
+        table: &'static Table,
+        /// The actions.
+        actions: &'static [Action],
+    },
+    /// A signal type.
+    Signal(&'static SignalType),
+}
+
+/// An event type a handler can take: [`Insert`], [`Update`], [`Delete`],
+/// [`Truncate`], [`Snapshot`] or [`Change`] of a [`Watched`] type, or
+/// [`Signaled`] of a [`Signal`]. Not meant to be implemented elsewhere.
 pub trait EventArg: Sized + Send + 'static {
-    /// The watched row type.
-    type Row: Watched;
-    /// The actions this argument subscribes to.
-    const ACTIONS: Events;
+    /// What the argument subscribes to.
+    #[doc(hidden)]
+    const SUBJECT: Subject;
 
     /// Builds the argument from an event whose rows are present.
     fn from_event(event: &WireEvent) -> Result<Self, DecodeError>;
@@ -166,9 +201,15 @@ fn row<T: Watched>(
     }
 }
 
+const fn rows<T: Watched>(actions: &'static [Action]) -> Subject {
+    Subject::Rows {
+        table: T::TABLE,
+        actions,
+    }
+}
+
 impl<T: Watched> EventArg for Insert<T> {
-    type Row = T;
-    const ACTIONS: Events = Events::only(Action::Insert);
+    const SUBJECT: Subject = rows::<T>(&[Action::Insert]);
 
     fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
         Ok(Insert {
@@ -179,8 +220,7 @@ impl<T: Watched> EventArg for Insert<T> {
 }
 
 impl<T: Watched> EventArg for Update<T> {
-    type Row = T;
-    const ACTIONS: Events = Events::only(Action::Update);
+    const SUBJECT: Subject = rows::<T>(&[Action::Update]);
 
     fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
         Ok(Update {
@@ -192,8 +232,7 @@ impl<T: Watched> EventArg for Update<T> {
 }
 
 impl<T: Watched> EventArg for Delete<T> {
-    type Row = T;
-    const ACTIONS: Events = Events::only(Action::Delete);
+    const SUBJECT: Subject = rows::<T>(&[Action::Delete]);
 
     fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
         Ok(Delete {
@@ -204,28 +243,64 @@ impl<T: Watched> EventArg for Delete<T> {
 }
 
 impl<T: Watched> EventArg for Truncate<T> {
-    type Row = T;
-    const ACTIONS: Events = Events::only(Action::Truncate);
+    const SUBJECT: Subject = rows::<T>(&[Action::Truncate]);
 
     fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
         Ok(Truncate::new(Meta::of(event)))
     }
 }
 
+impl<T: Watched> EventArg for Snapshot<T> {
+    const SUBJECT: Subject = rows::<T>(&[Action::Snapshot]);
+
+    fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
+        Ok(Snapshot {
+            row: row(event, event.new.as_ref(), "new")?,
+            meta: Meta::of(event),
+        })
+    }
+}
+
 impl<T: Watched> EventArg for Change<T> {
-    type Row = T;
-    const ACTIONS: Events = Events::ROWS;
+    const SUBJECT: Subject = rows::<T>(&[
+        Action::Insert,
+        Action::Update,
+        Action::Delete,
+        Action::Snapshot,
+    ]);
 
     fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
         Ok(match event.action {
             Action::Insert => Change::Insert(Insert::from_event(event)?),
             Action::Update => Change::Update(Update::from_event(event)?),
             Action::Delete => Change::Delete(Delete::from_event(event)?),
-            // Not subscribed to (`ACTIONS`): a truncate has no row.
-            Action::Truncate => Change::Delete(Delete {
+            Action::Snapshot => Change::Snapshot(Snapshot::from_event(event)?),
+            // Not subscribed to (`SUBJECT`): a truncate has no row.
+            _ => Change::Delete(Delete {
                 old: row(event, None, "old")?,
                 meta: Meta::of(event),
             }),
+        })
+    }
+}
+
+impl<T: Signal> EventArg for Signaled<T> {
+    const SUBJECT: Subject = Subject::Signal(T::SIGNAL);
+
+    fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
+        let payload = event.payload.as_ref().unwrap_or(&serde_json::Value::Null);
+        let fail = |reason: String| DecodeError::Signal {
+            name: T::NAME.to_owned(),
+            rust_type: T::SIGNAL.type_name,
+            value: crate::decode::shorten(payload),
+            reason,
+        };
+        Ok(Signaled {
+            payload: T::deserialize(payload).map_err(|e| fail(e.to_string()))?,
+            deliver_at: event
+                .deliver_at
+                .ok_or_else(|| fail("the event has no deliver_at".to_owned()))?,
+            meta: Meta::of(event),
         })
     }
 }

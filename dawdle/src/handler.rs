@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::decode::DecodeError;
-use crate::event::EventArg;
+use crate::event::{EventArg, Subject};
 use crate::queue::BoxFuture;
-use crate::table::{Action, Events, Table};
+use crate::table::{Action, Table};
 use crate::wire::WireEvent;
 
 /// A handler's failure: the error it returned, or its panic.
@@ -138,10 +138,8 @@ impl<E: fmt::Display + Send + 'static> HandlerResult for Result<(), E> {
 pub struct Handler {
     /// Stable name: module path and function name, or `name = "..."`.
     pub name: &'static str,
-    /// The table of the handler's `Watched` type.
-    pub table: &'static Table,
-    /// The actions it subscribes to.
-    pub actions: Events,
+    /// What it subscribes to.
+    pub subject: Subject,
     /// Decodes the event into the handler's argument.
     pub decode: DecodeFn,
     /// Calls the handler with what `decode` returned.
@@ -161,8 +159,7 @@ impl fmt::Debug for Handler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handler")
             .field("name", &self.name)
-            .field("table", &self.table.qualified_name().to_string())
-            .field("actions", &self.actions)
+            .field("subject", &self.subject)
             .finish_non_exhaustive()
     }
 }
@@ -182,11 +179,13 @@ pub fn handlers() -> Vec<&'static Handler> {
     all
 }
 
-/// Handlers indexed by table and action, checked for duplicate names.
+/// Handlers indexed by table and action, and by signal, checked for
+/// duplicate names.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    by_table: BTreeMap<(&'static str, &'static str), Vec<&'static Handler>>,
+    by_table: BTreeMap<(&'static str, &'static str), Vec<(&'static Handler, &'static [Action])>>,
     tables: BTreeMap<(&'static str, &'static str), &'static Table>,
+    by_signal: BTreeMap<&'static str, Vec<&'static Handler>>,
 }
 
 impl Registry {
@@ -208,21 +207,31 @@ impl Registry {
             return Err(duplicates);
         }
         let mut registry = Registry::default();
-        for table in tables.into_iter().chain(handlers.iter().map(|h| h.table)) {
+        for table in tables {
             registry.tables.insert((table.schema, table.name), table);
         }
         for handler in handlers {
-            registry
-                .by_table
-                .entry((handler.table.schema, handler.table.name))
-                .or_default()
-                .push(handler);
+            match handler.subject {
+                Subject::Rows { table, actions } => {
+                    registry.tables.insert((table.schema, table.name), table);
+                    registry
+                        .by_table
+                        .entry((table.schema, table.name))
+                        .or_default()
+                        .push((handler, actions));
+                }
+                Subject::Signal(signal) => registry
+                    .by_signal
+                    .entry(signal.name)
+                    .or_default()
+                    .push(handler),
+            }
         }
         Ok(registry)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.by_table.is_empty()
+        self.by_table.is_empty() && self.by_signal.is_empty()
     }
 
     /// Whether a `Watched` type is registered for the table.
@@ -240,16 +249,22 @@ impl Registry {
         self.by_table
             .iter()
             .filter(|((s, t), _)| *s == schema && *t == table)
-            .flat_map(|(_, handlers)| handlers.iter().copied())
-            .filter(|h| h.actions.contains(action))
+            .flat_map(|(_, handlers)| handlers.iter())
+            .filter(|(_, actions)| actions.contains(&action))
+            .map(|(h, _)| *h)
             .collect()
+    }
+
+    /// The handlers of the signal named `name`.
+    pub(crate) fn handlers_of_signal(&self, name: &str) -> &[&'static Handler] {
+        self.by_signal.get(name).map_or(&[], Vec::as_slice)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::table::{Column, Encoding, SessionSettings};
+    use crate::table::{Column, Encoding, Events, SessionSettings};
 
     static TABLE: Table = Table {
         type_name: "t::T",
@@ -279,8 +294,10 @@ mod tests {
     fn handler(name: &'static str) -> &'static Handler {
         Box::leak(Box::new(Handler {
             name,
-            table: &TABLE,
-            actions: Events::ALL,
+            subject: Subject::Rows {
+                table: &TABLE,
+                actions: &Action::ALL,
+            },
             decode,
             call,
         }))

@@ -94,6 +94,7 @@
 #[allow(unused_extern_crates)]
 extern crate self as dawdle;
 
+pub mod backfill;
 mod backoff;
 pub mod database;
 pub mod decode;
@@ -105,6 +106,7 @@ pub mod observability;
 pub mod queue;
 pub mod registry;
 mod runtime;
+pub mod signal;
 pub mod sql;
 mod sync;
 pub mod table;
@@ -120,11 +122,12 @@ pub mod __private;
 
 pub use database::Database;
 pub use decode::{Decode, DecodeError, Interval};
-pub use event::{Change, Delete, Insert, Meta, Truncate, Update};
+pub use event::{Change, Delete, Insert, Meta, Snapshot, Truncate, Update};
 #[cfg(feature = "sqs")]
 pub use queue::SqsQueue;
 pub use queue::{MemoryQueue, PgQueue, Queue};
 pub use runtime::{BuildError, Runtime, RuntimeBuilder, RuntimeHandle};
+pub use signal::{signal, Signal, Signaled};
 pub use table::{Action, Column, Encoding, Events, SessionSettings, Table};
 pub use watched::Watched;
 pub use watcher::Watcher;
@@ -254,6 +257,31 @@ pub use watcher::Watcher;
 /// ```
 #[cfg(feature = "derive")]
 pub use dawdle_derive::Watched;
+
+/// Derives [`Signal`](trait@Signal) for an application event type, which
+/// also derives serde's `Serialize` and `Deserialize`.
+///
+/// - `#[dawdle(name = "billing.invoice_due")]`: the wire name, which
+///   chooses the handlers. Without it, the type's path
+///   (`my_app::billing::InvoiceDue`), which changes when the type moves:
+///   name every signal that outlives a refactoring.
+/// - `#[dawdle(crate = "...")]`: the path to this crate, when it is
+///   re-exported under another name.
+///
+/// Two types with one name make [`RuntimeBuilder::build`] fail, listing
+/// both. A generic type cannot be a signal.
+///
+/// ```
+/// #[derive(Debug, serde::Serialize, serde::Deserialize, dawdle::Signal)]
+/// #[dawdle(name = "billing.invoice_due")]
+/// pub struct InvoiceDue {
+///     pub invoice: i64,
+/// }
+///
+/// assert_eq!(<InvoiceDue as dawdle::Signal>::NAME, "billing.invoice_due");
+/// ```
+#[cfg(feature = "derive")]
+pub use dawdle_derive::Signal;
 
 /// Registers an `async fn` as a handler: the listener calls it with every
 /// event of the kind its argument names.

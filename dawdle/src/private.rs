@@ -7,6 +7,7 @@ pub use serde_json;
 
 pub use crate::handler::Handler;
 pub use crate::registry::WatchedType;
+pub use crate::signal::{SignalRegistration, SignalType};
 
 use crate::event::EventArg;
 use crate::handler::{decode_arg, CallFn, HandlerResult};
@@ -25,8 +26,7 @@ pub const fn register<A: EventArg, Fut>(
     let _ = handler;
     Handler {
         name,
-        table: <A::Row as crate::Watched>::TABLE,
-        actions: A::ACTIONS,
+        subject: A::SUBJECT,
         decode: decode_arg::<A>,
         call,
     }

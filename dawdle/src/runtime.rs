@@ -10,6 +10,7 @@ use crate::database::Database;
 use crate::handler::Registry;
 use crate::listener::{self, Listener};
 use crate::queue::Queue;
+use crate::signal::{Sender, Signal, SignalError};
 use crate::watcher::{Watcher, WatcherBuilder, WatcherError, WatcherHandle};
 
 /// Why a [`Runtime`] cannot be built.
@@ -38,6 +39,10 @@ pub enum BuildError {
     /// Several handlers share a name.
     #[error("handler names must be unique; used more than once: {}", .0.join(", "))]
     DuplicateHandlers(Vec<String>),
+    /// Several `Signal` types share a wire name: a message could not say
+    /// which one it carries.
+    #[error("signal names must be unique; claimed by more than one type: {}", .0.join("; "))]
+    DuplicateSignals(Vec<String>),
     /// The listener's connection pool could not be built from `.database(..)`.
     #[error("cannot build the listener's connection pool: {0}")]
     Pool(#[source] deadpool_postgres::BuildError),
@@ -53,6 +58,7 @@ pub struct RuntimeBuilder {
     listen: bool,
     settings: listener::Settings,
     watcher: Option<TuneWatcher>,
+    signal_directly: bool,
 }
 
 /// A deferred change to the watcher's settings.
@@ -156,6 +162,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Direct mode, for tests: [`RuntimeHandle::signal`] calls this
+    /// program's handlers of the signal at once, one after another, and
+    /// returns the first failure, instead of sending it to the queue.
+    pub fn signal_directly(mut self) -> Self {
+        self.signal_directly = true;
+        self
+    }
+
     /// Checks the settings and the handlers linked into the program.
     pub fn build(self) -> Result<Runtime, BuildError> {
         if !self.watch && !self.listen {
@@ -169,10 +183,15 @@ impl RuntimeBuilder {
         if self.watch && self.database.is_none() {
             return Err(BuildError::NoDatabase);
         }
+        let clashes = crate::signal::name_clashes(&crate::signal::signals());
+        if !clashes.is_empty() {
+            return Err(BuildError::DuplicateSignals(clashes));
+        }
         let registry = Registry::new(crate::handler::handlers(), crate::registry::tables())
             .map_err(|names| {
                 BuildError::DuplicateHandlers(names.into_iter().map(str::to_owned).collect())
             })?;
+        let registry = Arc::new(registry);
         if self.listen && registry.is_empty() {
             return Err(BuildError::NoHandlers);
         }
@@ -192,13 +211,18 @@ impl RuntimeBuilder {
             }
             _ => None,
         };
+        let signals = Sender::new(queue.clone(), registry.clone(), self.signal_directly);
         let listener = self.listen.then(|| Listener {
             queue: queue.clone(),
             registry,
             pool,
             settings: self.settings,
         });
-        Ok(Runtime { watcher, listener })
+        Ok(Runtime {
+            watcher,
+            listener,
+            signals,
+        })
     }
 }
 
@@ -220,6 +244,7 @@ impl RuntimeBuilder {
 pub struct Runtime {
     watcher: Option<Watcher>,
     listener: Option<Listener>,
+    signals: Sender,
 }
 
 impl Runtime {
@@ -241,6 +266,7 @@ impl Runtime {
                 handler_timeout: Some(Duration::from_secs(15 * 60)),
             },
             watcher: None,
+            signal_directly: false,
         }
     }
 
@@ -261,6 +287,7 @@ impl Runtime {
             watcher,
             listener,
             stop,
+            signals: self.signals,
         }
     }
 }
@@ -271,9 +298,20 @@ pub struct RuntimeHandle {
     watcher: Option<WatcherHandle>,
     listener: Option<JoinHandle<()>>,
     stop: watch::Sender<bool>,
+    signals: Sender,
 }
 
 impl RuntimeHandle {
+    /// Sends a signal straight to the queue, without a database: no
+    /// transaction, no delay (use [`signal`](crate::signal()) in a
+    /// transaction for those). Handlers receive it as any signal; its
+    /// `meta.source` is a random id of this runtime, and `meta.id` counts
+    /// from 1. In [direct mode](RuntimeBuilder::signal_directly) this
+    /// program's handlers are called instead, before it returns.
+    pub async fn signal<T: Signal>(&self, value: &T) -> Result<i64, SignalError> {
+        self.signals.send(value).await
+    }
+
     /// The watcher's statistics, when this runtime watches.
     pub fn watcher_stats(&self) -> Option<&crate::watcher::Stats> {
         self.watcher.as_ref().map(WatcherHandle::stats)

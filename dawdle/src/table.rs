@@ -250,6 +250,8 @@ impl Events {
                 truncate: true,
                 ..none
             },
+            // Not captured by triggers: written by a backfill or a signal.
+            Action::Snapshot | Action::Signal => none,
         }
     }
 
@@ -260,12 +262,15 @@ impl Events {
             Action::Update => self.update,
             Action::Delete => self.delete,
             Action::Truncate => self.truncate,
+            Action::Snapshot | Action::Signal => false,
         }
     }
 }
 
-/// The kind of change an event records.
+/// The kind of event: a change captured by the triggers, a row's snapshot
+/// written by a [backfill](crate::backfill), or a [signal](crate::signal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Action {
     /// A row was inserted: the event has `new`.
     Insert,
@@ -276,11 +281,28 @@ pub enum Action {
     /// The table was truncated: one event for the table, with neither
     /// `old` nor `new`, and an empty key.
     Truncate,
+    /// A row as it was when a [backfill](crate::backfill) read it: the
+    /// event has `new`. Not an insert: an `Insert` handler never sees it.
+    Snapshot,
+    /// An application's own event, sent with [`signal`](crate::signal()):
+    /// the event has a `signal` name and a `payload` instead of rows.
+    Signal,
 }
 
 impl Action {
     /// All actions, in the order used everywhere.
-    pub const ALL: [Action; 4] = [
+    pub const ALL: [Action; 6] = [
+        Action::Insert,
+        Action::Update,
+        Action::Delete,
+        Action::Truncate,
+        Action::Snapshot,
+        Action::Signal,
+    ];
+
+    /// The actions that the capture triggers record, in the order of
+    /// [`ALL`](Action::ALL).
+    pub const CAPTURED: [Action; 4] = [
         Action::Insert,
         Action::Update,
         Action::Delete,
@@ -294,6 +316,8 @@ impl Action {
             Action::Update => "update",
             Action::Delete => "delete",
             Action::Truncate => "truncate",
+            Action::Snapshot => "snapshot",
+            Action::Signal => "signal",
         }
     }
 

@@ -116,6 +116,18 @@ pub enum DecodeError {
         /// Why it did not decode.
         reason: ValueError,
     },
+    /// A signal's payload does not deserialize into its `Signal` type.
+    #[error("cannot decode signal {name} into {rust_type} from {value}: {reason}")]
+    Signal {
+        /// The signal's wire name.
+        name: String,
+        /// The `Signal` type.
+        rust_type: &'static str,
+        /// The payload, shortened.
+        value: String,
+        /// serde's error.
+        reason: String,
+    },
 }
 
 impl DecodeError {

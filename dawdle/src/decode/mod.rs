@@ -49,6 +49,7 @@ mod temporal;
 
 use std::borrow::Cow;
 
+pub(crate) use error::shorten;
 pub use error::{DecodeError, ValueError};
 pub use interval::Interval;
 pub use row::Row;

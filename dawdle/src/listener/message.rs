@@ -232,9 +232,9 @@ async fn call_handler(
     };
     let result = match result {
         Ok(result) => result,
-        Err(join) if join.is_panic() => {
-            Err(HandlerError::panicked(panic_message(join.into_panic())))
-        }
+        Err(join) if join.is_panic() => Err(HandlerError::panicked(crate::sync::panic_message(
+            join.into_panic(),
+        ))),
         Err(join) => Err(HandlerError::other(format!("was cancelled: {join}"))),
     };
     let labels = [("handler", handler.name)];
@@ -245,15 +245,6 @@ async fn call_handler(
         Err(_) => metrics::counter!(observability::FAILED, &labels).increment(1),
     }
     result
-}
-
-fn panic_message(panic: Box<dyn Any + Send>) -> String {
-    match panic.downcast::<String>() {
-        Ok(s) => *s,
-        Err(panic) => panic
-            .downcast_ref::<&str>()
-            .map_or_else(|| "(no message)".to_owned(), |s| (*s).to_owned()),
-    }
 }
 
 struct Call {
@@ -311,29 +302,51 @@ async fn prepare(listener: &Listener, message: &ReceivedMessage) -> Result<Prepa
 type Prepare = (bool, Vec<(&'static Handler, Box<dyn Any + Send>)>);
 
 async fn prepare_event(listener: &Listener, mut event: WireEvent) -> Result<Prepare, NotReady> {
-    if !listener.registry.knows(&event.schema, &event.table) {
-        return Err(Invalid(format!(
-            "event {} is for table {}.{}, which no Watched type in this program describes",
-            event.id, event.schema, event.table
-        )));
-    }
+    let handlers = match event.action {
+        Action::Signal => {
+            let name = event
+                .signal
+                .as_deref()
+                .ok_or_else(|| Invalid(format!("event {} is a signal without a name", event.id)))?;
+            let handlers = listener.registry.handlers_of_signal(name);
+            if handlers.is_empty() {
+                return Err(Invalid(format!(
+                    "event {} is signal {name:?}, which no handler in this program takes \
+                     (a Signaled<T> of a Signal type of that name)",
+                    event.id
+                )));
+            }
+            handlers.to_vec()
+        }
+        _ if !listener.registry.knows(&event.schema, &event.table) => {
+            return Err(Invalid(format!(
+                "event {} is for table {}.{}, which no Watched type in this program describes",
+                event.id, event.schema, event.table
+            )));
+        }
+        action => listener
+            .registry
+            .handlers_of(&event.schema, &event.table, action),
+    };
     if event.by_ref {
         fetch_payload(listener, &mut event).await?;
     }
-    let mut handlers = Vec::new();
-    for handler in listener
-        .registry
-        .handlers_of(&event.schema, &event.table, event.action)
-    {
+    let mut calls = Vec::with_capacity(handlers.len());
+    for handler in handlers {
         let arg =
             (handler.decode)(&event).map_err(|e| Invalid(format!("event {}: {e}", event.id)))?;
-        handlers.push((handler, arg));
+        calls.push((handler, arg));
     }
-    Ok((event.by_ref, handlers))
+    Ok((event.by_ref, calls))
 }
 
 async fn fetch_payload(listener: &Listener, event: &mut WireEvent) -> Result<(), NotReady> {
     match listener.fetch_payload(event.id).await {
+        // A signal's payload is parked as `new`.
+        Ok(Some((_, payload))) if event.action == Action::Signal => {
+            event.payload = payload;
+            Ok(())
+        }
         Ok(Some((old, new))) => {
             event.old = old;
             event.new = new;

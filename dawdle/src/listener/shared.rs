@@ -31,7 +31,7 @@ impl Settings {
 #[derive(Debug)]
 pub(crate) struct Listener {
     pub queue: Arc<dyn Queue>,
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     pub pool: Option<deadpool_postgres::Pool>,
     pub settings: Settings,
 }

@@ -19,6 +19,12 @@ pub const CURSOR_TABLE: &str = "cursor";
 /// One row per captured table: the function that reads its events, and its
 /// event tables.
 pub const CAPTURES_TABLE: &str = "captures";
+/// Signals waiting for their time to be delivered, in [`SCHEMA`].
+pub const DELAYED_TABLE: &str = "delayed";
+/// The cursors of backfills, one row per table, in [`SCHEMA`].
+pub const BACKFILLS_TABLE: &str = "backfills";
+/// The key of the signals' event tables in [`CAPTURES_TABLE`].
+pub(crate) const SIGNALS_CAPTURE: &str = "dawdle signals";
 /// The sequence of event ids, shared by every captured table.
 pub const EVENT_ID_SEQUENCE: &str = "event_id";
 /// dawdle 0.1's event table, renamed by the up migration and read to its
@@ -55,10 +61,18 @@ pub(crate) mod watcher {
     /// window (when `$2` is NULL).
     pub(crate) const PAGE: &str = r#"
 SELECT e."id", e."txid"::text,
-       json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
-                         'schema', e."schema_name", 'table', e."table_name",
-                         'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
-                         'txid', e."txid"::text, 'old', e."old", 'new', e."new")::text,
+       CASE WHEN e."action" = 'signal' THEN
+         json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
+                           'schema', e."schema_name", 'table', e."table_name",
+                           'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
+                           'txid', e."txid"::text, 'signal', e."signal", 'deliver_at', e."deliver_at",
+                           'payload', e."payload")
+       ELSE
+         json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
+                           'schema', e."schema_name", 'table', e."table_name",
+                           'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
+                           'txid', e."txid"::text, 'old', e."old", 'new', e."new")
+       END::text,
        e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text,
        s."upto"::text
 FROM (SELECT coalesce($2::text::pg_snapshot, pg_current_snapshot()) AS "upto") s,
@@ -80,19 +94,29 @@ SET "read" = $1::text::pg_snapshot, "window" = $2::text::pg_snapshot, "after" = 
     /// Ends a round that changed nothing.
     pub(crate) const ROLLBACK: &str = "ROLLBACK";
 
-    /// Before an event goes by reference, its rows are copied to
-    /// `dawdle.payloads`, so that they are there when the message is
-    /// received. `->` on `json` keeps the text as it is.
+    /// Before an event goes by reference, its rows (a signal's payload, as
+    /// `new`) are copied to `dawdle.payloads`, so that they are there when
+    /// the message is received. `->` on `json` keeps the text as it is.
     pub(crate) const PARK: &str = r#"
 INSERT INTO "dawdle"."payloads" ("id", "old", "new", "expires_at")
-VALUES ($1, ($2::text::json) -> 'old', ($2::text::json) -> 'new', now() + make_interval(secs => $3))
+SELECT $1, j -> 'old', CASE WHEN j ->> 'action' = 'signal' THEN j -> 'payload' ELSE j -> 'new' END,
+       now() + make_interval(secs => $3)
+FROM (SELECT $2::text::json AS j) e
 ON CONFLICT ("id") DO NOTHING"#;
 
-    /// The same event without its rows, for events too large for a message.
+    /// The same event without its rows (or payload), for events too large
+    /// for a message.
     pub(crate) const REFERENCE: &str = r#"
-SELECT json_build_object('id', j -> 'id', 'source', j -> 'source', 'schema', j -> 'schema',
-                         'table', j -> 'table', 'action', j -> 'action', 'key', j -> 'key',
-                         'captured_at', j -> 'captured_at', 'txid', j -> 'txid', 'by_ref', true)::text
+SELECT CASE WHEN j ->> 'action' = 'signal' THEN
+  json_build_object('id', j -> 'id', 'source', j -> 'source', 'schema', j -> 'schema',
+                    'table', j -> 'table', 'action', j -> 'action', 'key', j -> 'key',
+                    'captured_at', j -> 'captured_at', 'txid', j -> 'txid',
+                    'signal', j -> 'signal', 'deliver_at', j -> 'deliver_at', 'by_ref', true)
+ELSE
+  json_build_object('id', j -> 'id', 'source', j -> 'source', 'schema', j -> 'schema',
+                    'table', j -> 'table', 'action', j -> 'action', 'key', j -> 'key',
+                    'captured_at', j -> 'captured_at', 'txid', j -> 'txid', 'by_ref', true)
+END::text
 FROM (SELECT $1::text::json AS j) e"#;
 
     /// Keeps an event that the queue refuses even by reference, with the
@@ -129,6 +153,12 @@ ON CONFLICT ("id") DO NOTHING"#;
         format!("TRUNCATE {}; COMMIT", tables.join(", "))
     }
 
+    /// Moves the delayed signals that are due into this transaction's event
+    /// table (at most `$1`), and says how many, and in how many seconds the
+    /// next one is due (NULL: none waits).
+    pub(crate) const RELEASE: &str =
+        r#"SELECT "released", "next_due" FROM "dawdle"."release_signals"($1)"#;
+
     /// This database's origin id.
     pub(crate) const SOURCE: &str = r#"SELECT "source"::text FROM "dawdle"."origin""#;
 
@@ -151,6 +181,17 @@ ON CONFLICT ("id") DO NOTHING"#;
 
     /// Disarms the doorbell.
     pub(crate) const DISARM: &str = "SELECT pg_advisory_unlock($1, $2)";
+}
+
+/// What an application runs to signal, on its own client.
+pub(crate) mod signals {
+    /// Records a signal: the name, the payload's JSON text, the time to
+    /// deliver it at (text, or NULL for now) and a delay in seconds.
+    pub(crate) const SIGNAL: &str = r#"SELECT "dawdle"."signal"($1::text, $2::text::json,
+    coalesce($3::text::timestamptz, clock_timestamp()) + make_interval(secs => $4::float8))"#;
+
+    /// Cancels a delayed signal by its id.
+    pub(crate) const CANCEL: &str = r#"SELECT "dawdle"."cancel_signal"($1::int8)"#;
 }
 
 /// The listener's queries, on its pool.

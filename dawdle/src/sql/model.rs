@@ -31,6 +31,9 @@ pub(super) struct CheckedTable {
     pub(super) function: String,
     /// The function that reads its events as JSON: `"dawdle"."read:..."`.
     pub(super) reader: String,
+    /// The function that writes a batch of snapshot events of a backfill:
+    /// `"dawdle"."snapshot:..."`.
+    pub(super) snapshot: String,
     /// `schema.table`, as a string literal: its key in `dawdle.captures`.
     pub(super) key_literal: String,
     /// Its event tables, one per [`SLOTS`] slot: `"dawdle"."changes:0:..."`.
@@ -38,7 +41,7 @@ pub(super) struct CheckedTable {
     /// The index on `txid` of each event table (unqualified: an index
     /// lives in its table's schema).
     pub(super) slot_indexes: Vec<String>,
-    /// The captured actions, in [`Action::ALL`] order; at least one.
+    /// The captured actions, in [`Action::CAPTURED`] order; at least one.
     pub(super) actions: Vec<Action>,
     /// See [`Table::capture_unchanged`].
     pub(super) capture_unchanged: bool,
@@ -52,6 +55,8 @@ pub(super) struct CheckedTable {
 pub(super) struct CheckedColumn {
     /// The name, as a string literal: the column's key in the event JSON.
     pub(super) json_key: String,
+    /// The name, quoted: `"name"`.
+    pub(super) name: String,
     /// Part of the primary key.
     pub(super) primary_key: bool,
     /// How its value goes into the event JSON.
@@ -153,7 +158,7 @@ impl CheckedTable {
                 type_name: table.type_name,
             });
         }
-        let actions: Vec<Action> = Action::ALL
+        let actions: Vec<Action> = Action::CAPTURED
             .into_iter()
             .filter(|a| table.events.contains(*a))
             .collect();
@@ -199,6 +204,7 @@ impl CheckedTable {
             };
             columns.push(CheckedColumn {
                 json_key: literal(column.name),
+                name: ident(column.name),
                 primary_key: column.primary_key,
                 encoding: column.encoding,
                 reference,
@@ -224,6 +230,10 @@ impl CheckedTable {
                 &object_name("capture:", &[table.schema, table.name]),
             ),
             reader: qualified(SCHEMA, &object_name("read:", &[table.schema, table.name])),
+            snapshot: qualified(
+                SCHEMA,
+                &object_name("snapshot:", &[table.schema, table.name]),
+            ),
             key_literal: literal(&format!("{}.{}", table.schema, table.name)),
             slots: (0..SLOTS)
                 .map(|slot| {

@@ -7,9 +7,9 @@
 //! reader function turns them into the event JSON when the watcher reads.
 
 use super::catalog::{
-    BODY_QUOTE, CAPTURES_TABLE, CURSOR_TABLE, DOORBELL_CHANNEL, DOORBELL_LOCK, EVENTS_TABLE,
-    EVENT_ID_SEQUENCE, HELD_TABLE, LEGACY_TABLE, ORIGIN_TABLE, PAYLOADS_TABLE, SCHEMA, SLOTS,
-    SPAN_BITS,
+    BACKFILLS_TABLE, BODY_QUOTE, CAPTURES_TABLE, CURSOR_TABLE, DELAYED_TABLE, DOORBELL_CHANNEL,
+    DOORBELL_LOCK, EVENTS_TABLE, EVENT_ID_SEQUENCE, HELD_TABLE, LEGACY_TABLE, ORIGIN_TABLE,
+    PAYLOADS_TABLE, SCHEMA, SIGNALS_CAPTURE, SLOTS, SPAN_BITS,
 };
 use super::model::{CheckedColumn, CheckedTable, CheckedTables, Record};
 use super::quote::{ident, join, literal, push_fmt, qualified};
@@ -24,7 +24,11 @@ const NEW_ROWS: &str = "\"new_rows\"";
 
 /// The columns every reader returns: those of the view `dawdle.events`.
 const READER_COLUMNS: &str = "\"id\" bigint, \"txid\" xid8, \"captured_at\" timestamptz, \
-     \"schema_name\" text, \"table_name\" text, \"action\" text, \"row_key\" json, \"old\" json, \"new\" json";
+     \"schema_name\" text, \"table_name\" text, \"action\" text, \"row_key\" json, \"old\" json, \"new\" json, \
+     \"signal\" text, \"payload\" json, \"deliver_at\" timestamptz";
+
+/// What a row reader returns in the columns of signals.
+const NO_SIGNAL: &str = "NULL::text, NULL::json, NULL::timestamptz";
 
 /// The parameters of every reader: the window of transactions to read (those
 /// visible in `upto` and not in `read`), the id after which to start, and
@@ -44,6 +48,7 @@ pub(super) fn up(tables: &CheckedTables) -> String {
          -- retypes the event tables' copies of the column, keeping waiting events.\n\n",
     );
     sql.push_str(&shared_objects());
+    sql.push_str(&signals());
     sql.push_str(crate::queue::pg::schema::up());
     for table in tables.tables() {
         sql.push('\n');
@@ -63,8 +68,9 @@ pub(super) fn down(tables: &CheckedTables) -> String {
         push_fmt(
             &mut sql,
             format_args!(
-                "DROP FUNCTION IF EXISTS {}();\nDROP FUNCTION IF EXISTS {}({READER_PARAMETERS});\n",
-                table.function, table.reader
+                "DROP FUNCTION IF EXISTS {}();\nDROP FUNCTION IF EXISTS {}({READER_PARAMETERS});\n\
+                 DROP FUNCTION IF EXISTS {}(int4);\n",
+                table.function, table.reader, table.snapshot
             ),
         );
         for slot in &table.slots {
@@ -84,6 +90,12 @@ DROP FUNCTION IF EXISTS {schema}.\"read:0.1\"({READER_PARAMETERS});
 DROP FUNCTION IF EXISTS {schema}.\"window\"({READER_PARAMETERS});
 DROP FUNCTION IF EXISTS {schema}.\"rebuild\"();
 DROP FUNCTION IF EXISTS {schema}.\"converge\"(regclass, regclass);
+DROP FUNCTION IF EXISTS {schema}.\"signal\"(text, json, timestamptz);
+DROP FUNCTION IF EXISTS {schema}.\"cancel_signal\"(bigint);
+DROP FUNCTION IF EXISTS {schema}.\"release_signals\"(int4);
+DROP FUNCTION IF EXISTS {signal_reader}({READER_PARAMETERS});
+{signal_tables}DROP TABLE IF EXISTS {delayed};
+DROP TABLE IF EXISTS {backfills};
 DROP TABLE IF EXISTS {captures};
 DROP TABLE IF EXISTS {cursor};
 DROP TABLE IF EXISTS {legacy};
@@ -101,6 +113,13 @@ DROP SCHEMA IF EXISTS {schema};
             origin = qualified(SCHEMA, ORIGIN_TABLE),
             payloads = qualified(SCHEMA, PAYLOADS_TABLE),
             held = qualified(SCHEMA, HELD_TABLE),
+            signal_reader = qualified(SCHEMA, SIGNAL_READER),
+            signal_tables = signal_slots()
+                .iter()
+                .map(|t| format!("DROP TABLE IF EXISTS {t};\n"))
+                .collect::<String>(),
+            delayed = qualified(SCHEMA, DELAYED_TABLE),
+            backfills = qualified(SCHEMA, BACKFILLS_TABLE),
         ),
     );
     sql
@@ -145,10 +164,26 @@ INSERT INTO {cursor} (\"read\") VALUES ('1:1:') ON CONFLICT DO NOTHING;
 -- One row per captured table (and one for dawdle 0.1's event table while
 -- it holds events): the function reading its events, and its event tables.
 CREATE TABLE IF NOT EXISTS {captures} (
-    \"name\"   text PRIMARY KEY,
-    \"reader\" text NOT NULL,
-    \"slots\"  text[] NOT NULL,
-    \"until\"  xid8
+    \"name\"     text PRIMARY KEY,
+    \"reader\"   text NOT NULL,
+    \"slots\"    text[] NOT NULL,
+    \"until\"    xid8,
+    \"snapshot\" text,
+    \"target\"   text
+);
+ALTER TABLE {captures} ADD COLUMN IF NOT EXISTS \"snapshot\" text, ADD COLUMN IF NOT EXISTS \"target\" text;
+
+-- The backfill of each table (the key of dawdle.captures): the rows it
+-- selects, the key of the last row sent (each key column's text), and
+-- how far it got.
+CREATE TABLE IF NOT EXISTS {backfills} (
+    \"name\"        text PRIMARY KEY,
+    \"filter\"      text,
+    \"after\"       json,
+    \"rows_read\"   bigint NOT NULL DEFAULT 0,
+    \"started_at\"  timestamptz NOT NULL DEFAULT now(),
+    \"updated_at\"  timestamptz NOT NULL DEFAULT now(),
+    \"finished_at\" timestamptz
 );
 
 -- Rows of events too large for one queue message, kept until handled or expired.
@@ -223,7 +258,7 @@ BEGIN
                  'RETURNS TABLE ({READER_COLUMNS}) LANGUAGE sql STABLE AS %L',
                  coalesce(body,
                    'SELECT NULL::bigint, NULL::xid8, NULL::timestamptz, NULL::text, NULL::text, '
-                   'NULL::text, NULL::json, NULL::json, NULL::json WHERE false'));
+                   'NULL::text, NULL::json, NULL::json, NULL::json, {NO_SIGNAL} WHERE false'));
 END
 {BODY_QUOTE};
 ",
@@ -238,10 +273,283 @@ END
         legacy_literal = literal(&qualified(SCHEMA, LEGACY_TABLE)),
         cursor = qualified(SCHEMA, CURSOR_TABLE),
         captures = qualified(SCHEMA, CAPTURES_TABLE),
+        backfills = qualified(SCHEMA, BACKFILLS_TABLE),
         payloads = qualified(SCHEMA, PAYLOADS_TABLE),
         held = qualified(SCHEMA, HELD_TABLE),
         origin = qualified(SCHEMA, ORIGIN_TABLE),
     )
+}
+
+/// The reader of the signals' event tables.
+const SIGNAL_READER: &str = "read:signals";
+
+/// The signals' event tables, one per slot.
+fn signal_slots() -> Vec<String> {
+    (0..SLOTS)
+        .map(|slot| qualified(SCHEMA, &format!("signals:{slot}")))
+        .collect()
+}
+
+/// Signals: their event tables (written like a captured table's, by slot,
+/// and read by their own reader), the table of delayed ones, and the
+/// functions that send, cancel and release them.
+fn signals() -> String {
+    let schema = ident(SCHEMA);
+    let slots = signal_slots();
+    let delayed = qualified(SCHEMA, DELAYED_TABLE);
+    let mut sql = String::from("\n-- Signals: an application's own events (dawdle::signal).\n");
+    for (slot, table) in slots.iter().enumerate() {
+        push_fmt(
+            &mut sql,
+            format_args!(
+                "CREATE TABLE IF NOT EXISTS {table} (\n    \
+                 \"id\"          bigint NOT NULL,\n    \
+                 \"txid\"        xid8 NOT NULL DEFAULT pg_current_xact_id(),\n    \
+                 \"captured_at\" timestamptz NOT NULL DEFAULT clock_timestamp(),\n    \
+                 \"name\"        text NOT NULL,\n    \
+                 \"payload\"     json NOT NULL,\n    \
+                 \"deliver_at\"  timestamptz NOT NULL\n);\n\
+                 CREATE INDEX IF NOT EXISTS {index} ON {table} (\"txid\");\n",
+                index = ident(&format!("signals:{slot}:txid")),
+            ),
+        );
+    }
+    push_fmt(
+        &mut sql,
+        format_args!(
+            "\
+-- Signals to deliver later, until the watcher releases them when due.
+CREATE TABLE IF NOT EXISTS {delayed} (
+    \"id\"          bigint PRIMARY KEY,
+    \"captured_at\" timestamptz NOT NULL DEFAULT clock_timestamp(),
+    \"name\"        text NOT NULL,
+    \"payload\"     json NOT NULL,
+    \"deliver_at\"  timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS \"delayed_deliver_at\" ON {delayed} (\"deliver_at\");
+
+-- Records a signal in the caller's transaction; returns its id.
+CREATE OR REPLACE FUNCTION {schema}.\"signal\"(\"name\" text, \"payload\" json,
+    \"deliver_at\" timestamptz DEFAULT now()) RETURNS bigint
+LANGUAGE plpgsql AS {BODY_QUOTE}
+DECLARE
+  {slot}
+  id bigint;
+  due timestamptz := coalesce(\"signal\".\"deliver_at\", now());
+BEGIN
+  IF coalesce(\"signal\".\"name\", '') = '' THEN
+    RAISE EXCEPTION 'dawdle.signal: a signal needs a name' USING ERRCODE = '22023';
+  END IF;
+  IF \"signal\".\"payload\" IS NULL THEN
+    RAISE EXCEPTION 'dawdle.signal: signal % has no payload (SQL NULL; a JSON null is ''null''::json)',
+      \"signal\".\"name\" USING ERRCODE = '22004';
+  END IF;
+  id := nextval({sequence});
+  IF due > clock_timestamp() THEN
+    INSERT INTO {delayed} (\"id\", \"name\", \"payload\", \"deliver_at\")
+    VALUES (id, \"signal\".\"name\", \"signal\".\"payload\", due);
+  ELSE
+",
+            slot = slot_declaration(),
+            sequence = literal(&qualified(SCHEMA, EVENT_ID_SEQUENCE)),
+        ),
+    );
+    per_slot(&mut sql, "    ", &slots, |sql, table| {
+        push_fmt(
+            sql,
+            format_args!(
+                "      INSERT INTO {table} (\"id\", \"name\", \"payload\", \"deliver_at\")\n      \
+                 VALUES (id, \"signal\".\"name\", \"signal\".\"payload\", due);\n"
+            ),
+        )
+    });
+    push_fmt(
+        &mut sql,
+        format_args!(
+            "  END IF;\n{ring}  RETURN id;\nEND\n{BODY_QUOTE};\n\n\
+-- Cancels a signal that waits for its time; says whether it did.
+CREATE OR REPLACE FUNCTION {schema}.\"cancel_signal\"(\"id\" bigint) RETURNS boolean
+LANGUAGE sql AS {BODY_QUOTE}
+WITH d AS (DELETE FROM {delayed} d WHERE d.\"id\" = $1 RETURNING 1) SELECT EXISTS (SELECT FROM d)
+{BODY_QUOTE};
+
+-- Moves due signals (at most \"max\", earliest first) into this
+-- transaction's event table, keeping their ids; says how many, and in how
+-- many seconds the next is due.
+CREATE OR REPLACE FUNCTION {schema}.\"release_signals\"(\"max\" int4,
+    OUT \"released\" int4, OUT \"next_due\" float8)
+LANGUAGE plpgsql AS {BODY_QUOTE}
+DECLARE
+  {slot}
+BEGIN
+",
+            ring = ring("  "),
+            slot = slot_declaration(),
+        ),
+    );
+    per_slot(&mut sql, "  ", &slots, |sql, table| {
+        push_fmt(
+            sql,
+            format_args!(
+                "    WITH due AS (\n      \
+                 DELETE FROM {delayed} d WHERE d.\"id\" IN (\n        \
+                 SELECT w.\"id\" FROM {delayed} w WHERE w.\"deliver_at\" <= clock_timestamp()\n        \
+                 ORDER BY w.\"deliver_at\" LIMIT \"max\" FOR UPDATE SKIP LOCKED)\n      \
+                 RETURNING d.*)\n    \
+                 INSERT INTO {table} (\"id\", \"captured_at\", \"name\", \"payload\", \"deliver_at\")\n    \
+                 SELECT \"id\", \"captured_at\", \"name\", \"payload\", \"deliver_at\" FROM due ORDER BY \"id\";\n"
+            ),
+        )
+    });
+    push_fmt(
+        &mut sql,
+        format_args!(
+            "  GET DIAGNOSTICS \"released\" = ROW_COUNT;\n  \
+             SELECT extract(epoch FROM min(w.\"deliver_at\") - clock_timestamp())::float8\n  \
+             INTO \"next_due\" FROM {delayed} w;\nEND\n{BODY_QUOTE};\n\n"
+        ),
+    );
+    // The reader: signals have no rows, and no settings to fix.
+    push_fmt(
+        &mut sql,
+        format_args!(
+            "CREATE OR REPLACE FUNCTION {reader}({READER_PARAMETERS})\n\
+             RETURNS TABLE ({READER_COLUMNS})\nLANGUAGE plpgsql STABLE AS {BODY_QUOTE}\n\
+             #variable_conflict use_column\nBEGIN\n  RETURN QUERY\n  \
+             SELECT e.\"id\", e.\"txid\", e.\"captured_at\", {schema_literal}::text, 'signals'::text, 'signal'::text,\n    \
+             json_build_array(e.\"id\"), NULL::json, NULL::json, e.\"name\",\n    \
+             CASE WHEN \"rows\" THEN e.\"payload\" END, e.\"deliver_at\"\n  \
+             FROM (",
+            reader = qualified(SCHEMA, SIGNAL_READER),
+            schema_literal = literal(SCHEMA),
+        ),
+    );
+    for (s, table) in slots.iter().enumerate() {
+        if s > 0 {
+            sql.push_str("\n    UNION ALL ");
+        }
+        push_fmt(&mut sql, format_args!("SELECT * FROM {table}"));
+    }
+    push_fmt(
+        &mut sql,
+        format_args!(
+            ") e\n  WHERE {filter}\n  ORDER BY e.\"id\" LIMIT \"limit\";\nEND\n{BODY_QUOTE};\n\
+             INSERT INTO {captures} (\"name\", \"reader\", \"slots\") VALUES ({key}, {reader}, ARRAY[{slots}])\n\
+             ON CONFLICT (\"name\") DO NOTHING;\n",
+            filter = window_filter("e"),
+            captures = qualified(SCHEMA, CAPTURES_TABLE),
+            key = literal(SIGNALS_CAPTURE),
+            reader = literal(&qualified(SCHEMA, SIGNAL_READER)),
+            slots = slots.iter().map(|t| literal(t)).collect::<Vec<_>>().join(", "),
+        ),
+    );
+    sql
+}
+
+/// The function that writes one batch of a backfill of the table: the next
+/// `batch` rows after the backfill's cursor (in `dawdle.backfills`), in key
+/// order, that its filter selects, as snapshot events in the event table
+/// of the transaction, with the trigger's expressions. It locks the rows it
+/// reads (`FOR SHARE`), so that a change of one of them either committed
+/// before (and its event comes first, and the snapshot shows its result)
+/// or waits for the batch (and its event comes after the snapshot).
+fn snapshot(sql: &mut String, table: &CheckedTable) {
+    let key_columns = |prefix: &str, suffix: &str| {
+        let mut out = String::new();
+        join(&mut out, table.primary_key(), ", ", |out, c| {
+            push_fmt(out, format_args!("{prefix}{}{suffix}", c.name))
+        });
+        out
+    };
+    let order = key_columns("n.", "");
+    let mut insert = format!(
+        "INSERT INTO \0 (\"action\"{}) SELECT 'snapshot'",
+        table
+            .columns
+            .iter()
+            .map(|c| format!(", {}", c.stored.get(Record::New)))
+            .collect::<String>()
+    );
+    for column in &table.columns {
+        push_fmt(
+            &mut insert,
+            format_args!(", {}", column.value.get(Record::New)),
+        );
+    }
+    push_fmt(&mut insert, format_args!(" FROM b n ORDER BY {order}"));
+    // A format() string: `%` of overrides doubled, then three `%s` for the
+    // filter, the bound on the key and the event table.
+    let query = format!(
+        "WITH b AS (SELECT * FROM {target} n WHERE (\0) AND \0 ORDER BY {order} LIMIT $2 FOR SHARE OF n), \
+         i AS (\0 RETURNING 1) \
+         SELECT (SELECT count(*) FROM i)::int4, \
+         (SELECT json_build_array({last}) FROM b n ORDER BY {descending} LIMIT 1)",
+        target = table.target,
+        last = key_columns("n.", "::text"),
+        descending = key_columns("n.", " DESC"),
+    )
+    .replace('%', "%%")
+    .replacen('\0', "%s", 2)
+    .replacen('\0', &insert.replace('%', "%%").replace('\0', "%s"), 1);
+    let key_names = {
+        let mut out = String::new();
+        join(&mut out, table.primary_key(), ", ", |out, c| {
+            out.push_str(&c.json_key)
+        });
+        out
+    };
+    push_fmt(
+        sql,
+        format_args!(
+            "\
+CREATE OR REPLACE FUNCTION {function}(\"batch\" int4, OUT \"read\" int4, OUT \"finished\" boolean)
+LANGUAGE plpgsql AS {BODY_QUOTE}
+DECLARE
+  {slot}
+  b {backfills}%ROWTYPE;
+  bound text := 'true';
+  last json;
+BEGIN
+  SELECT * INTO b FROM {backfills} WHERE \"name\" = {key} FOR UPDATE NOWAIT;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no backfill of % is started (a row in dawdle.backfills)', {key};
+  END IF;
+  IF b.\"finished_at\" IS NOT NULL THEN
+    \"read\" := 0; \"finished\" := true; RETURN;
+  END IF;
+  IF b.\"after\" IS NOT NULL THEN
+    -- The last key sent, each column's text cast back to its type.
+    SELECT '(' || string_agg(format('($1 ->> %s)::%s', k.i - 1, pg_catalog.format_type(a.atttypid, a.atttypmod)),
+                             ', ' ORDER BY k.i) || ')'
+    INTO bound
+    FROM unnest(ARRAY[{key_names}]::text[]) WITH ORDINALITY k(name, i)
+    JOIN pg_catalog.pg_attribute a ON a.attrelid = {target_literal}::regclass AND a.attname = k.name;
+    bound := '({order}) > ' || bound;
+  END IF;
+  EXECUTE format({query}, coalesce(b.\"filter\", 'true'), bound, ({slots})[slot + 1])
+  INTO \"read\", last USING b.\"after\", \"batch\";
+  \"finished\" := \"read\" < \"batch\";
+  UPDATE {backfills} SET \"after\" = coalesce(last, b.\"after\"), \"rows_read\" = b.\"rows_read\" + \"read\",
+    \"updated_at\" = now(), \"finished_at\" = CASE WHEN \"finished\" THEN now() END
+  WHERE \"name\" = {key};
+  IF \"read\" > 0 THEN
+{ring}  END IF;
+END
+{BODY_QUOTE};
+",
+            function = table.snapshot,
+            slot = slot_declaration(),
+            backfills = qualified(SCHEMA, BACKFILLS_TABLE),
+            key = table.key_literal,
+            target_literal = literal(&table.target),
+            query = literal(&query),
+            slots = format!(
+                "ARRAY[{}]",
+                table.slots.iter().map(|t| literal(t)).collect::<Vec<_>>().join(", ")
+            ),
+            ring = ring("    "),
+        ),
+    );
 }
 
 /// The reader of dawdle 0.1's event table (while it holds events), the
@@ -262,7 +570,7 @@ BEGIN
       #variable_conflict use_column
       BEGIN
         RETURN QUERY SELECT e.\"id\", e.\"txid\", e.\"captured_at\", e.\"schema_name\", e.\"table_name\",
-                            e.\"action\", e.\"row_key\", e.\"old\", e.\"new\"
+                            e.\"action\", e.\"row_key\", e.\"old\", e.\"new\", {NO_SIGNAL}
         FROM {legacy} e WHERE {window_filter} ORDER BY e.\"id\" LIMIT \"limit\";
       END
       $legacy$;
@@ -324,7 +632,7 @@ fn window_filter(alias: &str) -> String {
 }
 
 fn drop_triggers(sql: &mut String, table: &CheckedTable) {
-    for action in Action::ALL {
+    for action in Action::CAPTURED {
         push_fmt(
             sql,
             format_args!(
@@ -347,14 +655,19 @@ fn capture(table: &CheckedTable) -> String {
     trigger_function(&mut sql, table);
     triggers(&mut sql, table);
     reader(&mut sql, table);
+    snapshot(&mut sql, table);
     push_fmt(
         &mut sql,
         format_args!(
-            "INSERT INTO {captures} (\"name\", \"reader\", \"slots\") VALUES ({key}, {reader}, ARRAY[{slots}])\n\
-             ON CONFLICT (\"name\") DO UPDATE SET \"reader\" = EXCLUDED.\"reader\", \"slots\" = EXCLUDED.\"slots\";\n",
+            "INSERT INTO {captures} (\"name\", \"reader\", \"slots\", \"snapshot\", \"target\")\n\
+             VALUES ({key}, {reader}, ARRAY[{slots}], {snapshot}, {target})\n\
+             ON CONFLICT (\"name\") DO UPDATE SET \"reader\" = EXCLUDED.\"reader\", \"slots\" = EXCLUDED.\"slots\",\n  \
+             \"snapshot\" = EXCLUDED.\"snapshot\", \"target\" = EXCLUDED.\"target\";\n",
             captures = qualified(SCHEMA, CAPTURES_TABLE),
             key = table.key_literal,
             reader = literal(&table.reader),
+            snapshot = literal(&table.snapshot),
+            target = literal(&table.target),
             slots = table
                 .slots
                 .iter()
@@ -417,14 +730,52 @@ fn event_tables(sql: &mut String, table: &CheckedTable) {
     push_fmt(sql, format_args!("DROP VIEW {probe};\n"));
 }
 
+/// The declaration of `slot`: the event table that the current
+/// transaction writes to, by its id.
+fn slot_declaration() -> String {
+    format!("slot int4 := ((pg_current_xact_id()::text::int8 >> {SPAN_BITS}) % {SLOTS})::int4;")
+}
+
+/// `IF slot = 0 THEN ... ELSIF ... ELSE ... END IF;`: `statement` for each
+/// of `slots`, chosen by the variable `slot`.
+fn per_slot(
+    sql: &mut String,
+    indent: &str,
+    slots: &[String],
+    mut statement: impl FnMut(&mut String, &str),
+) {
+    for (s, slot) in slots.iter().enumerate() {
+        let keyword = match s {
+            0 => "IF slot = 0 THEN".to_owned(),
+            s if s + 1 == slots.len() => "ELSE".to_owned(),
+            s => format!("ELSIF slot = {s} THEN"),
+        };
+        push_fmt(sql, format_args!("{indent}{keyword}\n"));
+        statement(sql, slot);
+    }
+    push_fmt(sql, format_args!("{indent}END IF;\n"));
+}
+
+/// Rings the doorbell: only while the watcher sleeps (it then holds the
+/// lock exclusively), so that busy writers never take NOTIFY's commit lock.
+fn ring(indent: &str) -> String {
+    format!(
+        "{indent}IF NOT pg_try_advisory_xact_lock_shared({}, {}) THEN\n{indent}  PERFORM pg_notify({}, NULL);\n{indent}END IF;\n",
+        DOORBELL_LOCK.0,
+        DOORBELL_LOCK.1,
+        literal(DOORBELL_CHANNEL),
+    )
+}
+
 /// The trigger function: one statement per captured action and slot.
 fn trigger_function(sql: &mut String, table: &CheckedTable) {
     push_fmt(
         sql,
         format_args!(
             "CREATE OR REPLACE FUNCTION {}() RETURNS trigger\nLANGUAGE plpgsql AS {BODY_QUOTE}\n\
-             DECLARE\n  slot int4 := ((pg_current_xact_id()::text::int8 >> {SPAN_BITS}) % {SLOTS})::int4;\nBEGIN\n",
-            table.function
+             DECLARE\n  {}\nBEGIN\n",
+            table.function,
+            slot_declaration(),
         ),
     );
     for (i, &action) in table.actions.iter().enumerate() {
@@ -436,26 +787,15 @@ fn trigger_function(sql: &mut String, table: &CheckedTable) {
                 action.as_str().to_uppercase()
             ),
         );
-        for (s, slot) in table.slots.iter().enumerate() {
-            let keyword = match s {
-                0 => "IF slot = 0 THEN".to_owned(),
-                s if s + 1 == table.slots.len() => "ELSE".to_owned(),
-                s => format!("ELSIF slot = {s} THEN"),
-            };
-            push_fmt(sql, format_args!("    {keyword}\n"));
-            insert_events(sql, table, action, slot);
-        }
-        push_fmt(sql, format_args!("    END IF;\n"));
+        per_slot(sql, "    ", &table.slots, |sql, slot| {
+            insert_events(sql, table, action, slot)
+        });
     }
-    // The doorbell: rings only while the watcher sleeps (it then holds the
-    // lock exclusively), so that busy writers never take NOTIFY's commit lock.
     push_fmt(
         sql,
         format_args!(
-            "  END IF;\n  IF NOT pg_try_advisory_xact_lock_shared({}, {}) THEN\n    PERFORM pg_notify({}, NULL);\n  END IF;\n  RETURN NULL;\nEND\n{BODY_QUOTE};\n",
-            DOORBELL_LOCK.0,
-            DOORBELL_LOCK.1,
-            literal(DOORBELL_CHANNEL),
+            "  END IF;\n{}  RETURN NULL;\nEND\n{BODY_QUOTE};\n",
+            ring("  ")
         ),
     );
 }
@@ -466,6 +806,8 @@ fn insert_events(sql: &mut String, table: &CheckedTable, action: Action, slot: &
         Action::Insert => &[Record::New],
         Action::Update => &[Record::Old, Record::New],
         Action::Delete => &[Record::Old],
+        // Written by backfills and signals, never by a trigger.
+        Action::Snapshot | Action::Signal => return,
         Action::Truncate => {
             push_fmt(
                 sql,
@@ -536,7 +878,8 @@ fn triggers(sql: &mut String, table: &CheckedTable) {
                 format!(" REFERENCING OLD TABLE AS {OLD_ROWS} NEW TABLE AS {NEW_ROWS}")
             }
             Action::Delete => format!(" REFERENCING OLD TABLE AS {OLD_ROWS}"),
-            Action::Truncate => String::new(),
+            // Not in `table.actions`: no trigger writes them.
+            Action::Truncate | Action::Snapshot | Action::Signal => String::new(),
         };
         push_fmt(
             sql,
@@ -595,7 +938,8 @@ fn reader(sql: &mut String, table: &CheckedTable) {
              SELECT e.\"id\", e.\"txid\", e.\"captured_at\", {schema}::text, {name}::text, e.\"action\",\n    \
              CASE e.\"action\" WHEN 'delete' THEN {old_key} WHEN 'truncate' THEN '[]'::json ELSE {new_key} END,\n    \
              CASE WHEN \"rows\" AND e.\"action\" IN ('update', 'delete') THEN {old} END,\n    \
-             CASE WHEN \"rows\" AND e.\"action\" IN ('insert', 'update') THEN {new} END\n  \
+             CASE WHEN \"rows\" AND e.\"action\" IN ('insert', 'update', 'snapshot') THEN {new} END,\n    \
+             {NO_SIGNAL}\n  \
              FROM (SELECT * FROM (",
             schema = table.schema_literal,
             name = table.name_literal,

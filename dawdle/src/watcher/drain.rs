@@ -512,6 +512,20 @@ pub(crate) async fn expire_payloads(session: &Session) -> Result<u64, WatcherErr
     session.execute(watcher::EXPIRE_PAYLOADS, &[]).await
 }
 
+/// Releases the delayed signals that are due (at most `max`): how many, and
+/// how long until the next one is due.
+pub(crate) async fn release_signals(
+    session: &Session,
+    max: i32,
+) -> Result<(i32, Option<Duration>), WatcherError> {
+    let row = session.query_one(watcher::RELEASE, &[&max]).await?;
+    let next: Option<f64> = row.get(1);
+    Ok((
+        row.get(0),
+        next.map(|s| Duration::from_secs_f64(s.clamp(0.0, 1e9))),
+    ))
+}
+
 /// Backlog depth and the age of the oldest waiting event.
 pub(crate) async fn backlog(session: &Session) -> Result<(i64, Option<Duration>), WatcherError> {
     let row = session.query_one(watcher::BACKLOG, &[]).await?;

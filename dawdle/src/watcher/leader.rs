@@ -21,6 +21,14 @@ use crate::queue::{Queue, QueueError};
 /// arming the doorbell.
 const MAX_ARM_RETRY: Duration = Duration::from_millis(100);
 
+/// The longest wait between two looks at the delayed signals: a signal
+/// sent with a due time earlier than every other waiting one (or whose due
+/// time was moved) is released at most this late.
+const SIGNAL_RECHECK: Duration = Duration::from_millis(500);
+
+/// At most this many delayed signals are released by one statement.
+const RELEASE_LIMIT: i32 = 10_000;
+
 /// What the leader does before its next round.
 #[derive(Debug)]
 enum State {
@@ -76,6 +84,9 @@ pub(super) struct Leader<'a> {
     target: Target<'a>,
     queue_backoff: Backoff,
     next_backlog: Instant,
+    /// When to look at the delayed signals next: when the earliest is due,
+    /// or after [`SIGNAL_RECHECK`].
+    next_release: Instant,
     last_event: Instant,
     /// Whether this session holds the doorbell lock (a new session never does).
     armed: bool,
@@ -100,6 +111,7 @@ impl<'a> Leader<'a> {
             target: target(queue, session).await,
             queue_backoff: Backoff::new(),
             next_backlog: Instant::now(),
+            next_release: Instant::now(),
             last_event: Instant::now(),
             armed: false,
             arm_retry: settings.linger_poll,
@@ -140,6 +152,9 @@ impl<'a> Leader<'a> {
             // by-reference payloads must not grow without bound.
             self.expire_payloads().await?;
             self.next_backlog = Instant::now() + self.settings.backlog_interval;
+        }
+        if Instant::now() >= self.next_release {
+            self.release_signals().await?;
         }
         self.rotation
             .run(self.session, &self.position.cursor.read)
@@ -227,13 +242,31 @@ impl<'a> Leader<'a> {
         Ok(())
     }
 
-    /// Waits for the doorbell, `timeout`, or stop.
+    /// Waits for the doorbell, `timeout`, the next look at the delayed
+    /// signals, or stop.
     async fn wait(&self, timeout: Duration, stop: &mut watch::Receiver<bool>) {
+        let timeout = timeout.min(self.next_release.saturating_duration_since(Instant::now()));
         tokio::select! {
             _ = self.session.rung() => {}
             _ = tokio::time::sleep(timeout) => {}
             _ = stop.changed() => {}
         }
+    }
+
+    /// Moves the delayed signals that are due to the event tables, where
+    /// this round reads them, and plans the next look.
+    async fn release_signals(&mut self) -> Result<(), WatcherError> {
+        let (released, next_due) = drain::release_signals(self.session, RELEASE_LIMIT).await?;
+        if released > 0 {
+            tracing::debug!(released, "released delayed signals that are due");
+        }
+        let wait = if released >= RELEASE_LIMIT {
+            Duration::ZERO
+        } else {
+            next_due.map_or(SIGNAL_RECHECK, |due| due.min(SIGNAL_RECHECK))
+        };
+        self.next_release = Instant::now() + wait;
+        Ok(())
     }
 
     async fn expire_payloads(&self) -> Result<(), WatcherError> {

@@ -71,7 +71,7 @@
 mod drain;
 mod error;
 mod leader;
-mod pack;
+pub(crate) mod pack;
 mod rotate;
 mod session;
 mod settings;

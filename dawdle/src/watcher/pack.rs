@@ -152,7 +152,7 @@ fn to_message(events: Vec<PendingEvent>, fifo: bool, source: u64) -> Packed {
 
 /// SQS group ids are at most 128 printable ASCII characters: the group as
 /// is when it qualifies, else a 128-bit hash of it.
-fn group_id(group: &str) -> String {
+pub(crate) fn group_id(group: &str) -> String {
     let printable = group.bytes().all(|b| b.is_ascii_graphic());
     if printable && group.len() <= 128 {
         group.to_owned()

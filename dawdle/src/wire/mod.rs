@@ -177,16 +177,26 @@ pub struct WireEvent {
     /// The row after the change.
     #[serde(default)]
     pub new: Option<serde_json::Value>,
-    /// The rows are in `dawdle.payloads` rather than here.
+    /// The rows (or a signal's payload) are in `dawdle.payloads` rather
+    /// than here.
     #[serde(default)]
     pub by_ref: bool,
+    /// A signal's wire name (`action` is `signal`).
+    #[serde(default)]
+    pub signal: Option<String>,
+    /// A signal's value.
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+    /// When a signal was to be delivered.
+    #[serde(default)]
+    pub deliver_at: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
 fn action<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Action, D::Error> {
-    let name = <&str>::deserialize(d)?;
-    Action::parse(name).ok_or_else(|| {
+    let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+    Action::parse(&name).ok_or_else(|| {
         serde::de::Error::custom(format_args!(
-            "unknown action {name:?}; expected insert, update, delete or truncate"
+            "unknown action {name:?}; expected insert, update, delete, truncate, snapshot or signal"
         ))
     })
 }
