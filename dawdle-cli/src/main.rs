@@ -1,5 +1,5 @@
-//! `dawdle`: the standalone watcher, the state of a database's events, and
-//! the SQS dead-letter queues of its listeners.
+//! `dawdle`: the standalone watcher, the state of a database's events, the
+//! SQS dead-letter queues of its listeners, and backfills.
 //!
 //! Every flag has an environment variable, shown beside it in `--help`, so
 //! that the command runs as well from a container's environment as from a
@@ -21,6 +21,7 @@ macro_rules! exit_codes {
     };
 }
 
+mod backfill;
 mod dlq;
 mod opts;
 mod serve;
@@ -29,8 +30,9 @@ mod watch;
 
 const EXIT_CODES: &str = exit_codes!();
 
-/// Forwards captured PostgreSQL events to SQS, shows where they are, and
-/// manages the dead-letter queues of their listeners.
+/// Forwards captured PostgreSQL events to SQS, shows where they are,
+/// manages the dead-letter queues of their listeners, and backfills
+/// existing rows.
 #[derive(Debug, Parser)]
 #[command(name = "dawdle", version, after_help = EXIT_CODES)]
 struct Cli {
@@ -51,6 +53,8 @@ enum Command {
     Status(status::Status),
     #[command(after_help = EXIT_CODES)]
     Dlq(dlq::Dlq),
+    #[command(after_help = EXIT_CODES)]
+    Backfill(backfill::Backfill),
 }
 
 /// Why the command failed, which decides its exit code.
@@ -132,7 +136,8 @@ fn report(failure: &Failure) -> String {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Watch(_) => "info",
+        // A backfill logs its progress where no terminal shows the bar.
+        Command::Watch(_) | Command::Backfill(_) => "info",
         Command::Status(_) | Command::Dlq(_) => "warn",
     };
     let filter = match cli.log.as_deref() {
@@ -161,6 +166,7 @@ fn main() -> ExitCode {
             Command::Watch(watch) => watch.run().await,
             Command::Status(status) => status.run().await,
             Command::Dlq(dlq) => dlq.run().await,
+            Command::Backfill(backfill) => backfill.run().await,
         }
     });
     match result {

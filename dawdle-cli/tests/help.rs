@@ -92,6 +92,22 @@ fn dlq_help_shows_its_flags() {
 }
 
 #[test]
+fn backfill_help_shows_its_flags() {
+    assert_flags_have_env(
+        &["backfill"],
+        &[
+            ("database-url", "DATABASE_URL"),
+            ("where", "DAWDLE_BACKFILL_WHERE"),
+            ("batch", "DAWDLE_BACKFILL_BATCH"),
+            ("max-rate", "DAWDLE_BACKFILL_MAX_RATE"),
+            ("rest", "DAWDLE_BACKFILL_REST"),
+            ("max-backlog", "DAWDLE_BACKFILL_MAX_BACKLOG"),
+            ("restart", "DAWDLE_BACKFILL_RESTART"),
+        ],
+    );
+}
+
+#[test]
 fn the_database_url_is_never_shown() {
     let text = succeed(
         dawdle(None)

@@ -3,9 +3,10 @@
 
 use std::sync::Mutex;
 
+use dawdle::event::Subject;
 use dawdle::handler::{handlers, Handler, HandlerError};
 use dawdle::wire::{Envelope, WireEvent};
-use dawdle::{Action, Change, DecodeError, Delete, Events, Insert, Meta, Update, Watched};
+use dawdle::{Action, Change, DecodeError, Delete, Insert, Meta, Update, Watched};
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, PartialEq, Watched)]
@@ -82,31 +83,36 @@ async fn deliver(handler: &Handler, event: &WireEvent) -> Result<(), HandlerErro
 
 #[test]
 fn registers_every_handler_by_name() {
-    let registered: Vec<(&str, &str, &str, Events)> = handlers()
+    let registered: Vec<(&str, &str, &str, &[Action])> = handlers()
         .iter()
-        .map(|h| (h.name, h.table.schema, h.table.name, h.actions))
+        .filter_map(|h| match h.subject {
+            Subject::Rows { table, actions } => Some((h.name, table.schema, table.name, actions)),
+            Subject::Signal(_) => None,
+        })
         .collect();
-    let only = |insert, update, delete| Events {
-        insert,
-        update,
-        delete,
-        truncate: false,
-    };
     assert_eq!(
         registered,
         [
-            ("handler::audit::everything", "app", "users", Events::ROWS),
             (
-                "handler::farewell",
+                "handler::audit::everything",
                 "app",
                 "users",
-                only(false, false, true)
+                &[
+                    Action::Insert,
+                    Action::Update,
+                    Action::Delete,
+                    Action::Snapshot
+                ][..]
             ),
-            ("handler::welcome", "app", "users", only(true, false, false)),
-            ("users.renamed", "app", "users", only(false, true, false)),
+            ("handler::farewell", "app", "users", &[Action::Delete][..]),
+            ("handler::welcome", "app", "users", &[Action::Insert][..]),
+            ("users.renamed", "app", "users", &[Action::Update][..]),
         ]
     );
-    assert!(std::ptr::eq(handler("handler::welcome").table, User::TABLE));
+    let Subject::Rows { table, .. } = handler("handler::welcome").subject else {
+        panic!("a row handler")
+    };
+    assert!(std::ptr::eq(table, User::TABLE));
 }
 
 #[tokio::test]

@@ -234,6 +234,9 @@ async fn writer_and_watcher_roles_need_only_these_grants() {
                GRANT SELECT ON dawdle.cursor, dawdle.captures, dawdle.origin TO "{watcher_role}";
                GRANT UPDATE ON dawdle.cursor TO "{watcher_role}";
                GRANT SELECT, INSERT, DELETE ON dawdle.payloads TO "{watcher_role}";
+               GRANT INSERT, DELETE ON dawdle.delayed TO "{writer}";
+               GRANT SELECT, DELETE ON dawdle.delayed TO "{watcher_role}";
+               GRANT INSERT ON dawdle."signals:0", dawdle."signals:1", dawdle."signals:2" TO "{watcher_role}";
                DO $$
                DECLARE t text;
                BEGIN
@@ -270,6 +273,12 @@ async fn writer_and_watcher_roles_need_only_these_grants() {
         .await
         .unwrap();
     collect(&queue, 21, &mut received).await;
+    // A signal, delayed: sent by the writer, released by the watcher.
+    writes
+        .batch_execute("SELECT dawdle.signal('roles.test', '{}', now() + interval '300 ms')")
+        .await
+        .unwrap();
+    collect(&queue, 22, &mut received).await;
     handle.shutdown().await.unwrap();
     drop(writes);
     client

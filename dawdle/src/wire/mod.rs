@@ -40,11 +40,16 @@
 //!   `UPDATE dawdle.origin SET source = gen_random_uuid();`. Messages
 //!   written before `source` existed lack it.
 //! - `schema` and `table` name the table, unquoted and case-sensitive.
-//! - `action` is `insert`, `update`, `delete` or `truncate`. A `truncate` is
-//!   one event for the whole table (a `TRUNCATE` statement): `key` is `[]`,
-//!   `old` and `new` are `null`. On a FIFO queue it is a group of its own
-//!   (the table's), so it is not ordered with the row events before it:
-//!   compare `id`s, or `captured_at`, when that matters.
+//! - `action` is `insert`, `update`, `delete`, `truncate`, `snapshot` or
+//!   `signal`. A `truncate` is one event for the whole table (a `TRUNCATE`
+//!   statement): `key` is `[]`, `old` and `new` are `null`. On a FIFO queue
+//!   it is a group of its own (the table's), so it is not ordered with the
+//!   row events before it: compare `id`s, or `captured_at`, when that
+//!   matters. A `snapshot` is a row as a backfill read it (see
+//!   [`backfill`](crate::backfill)): like an insert, it has `new` and not
+//!   `old`, but it is not an insert; on a FIFO queue it is in its row's
+//!   group, after every change committed before it was read. A `signal`
+//!   is an application's own event (see [Signals](#signals) below).
 //! - `key` is the primary key of the row, a JSON array in key column order,
 //!   spelled alike by every session (a `timestamptz` key column in UTC,
 //!   without an offset), so that it can name the row's FIFO group. On an
@@ -57,7 +62,8 @@
 //!   it with an ISO 8601 parser, not a fixed-width one.
 //! - `txid` is the PostgreSQL transaction id (`xid8`) as a decimal string:
 //!   events with the same `txid` were committed together.
-//! - `old` (updates and deletes) and `new` (inserts and updates) are the rows:
+//! - `old` (updates and deletes) and `new` (inserts, updates and
+//!   snapshots) are the rows:
 //!   objects keyed by column name, holding only the captured columns, `null`
 //!   when not applicable. Column values are PostgreSQL's `to_json` form, except
 //!   `real`, `double precision` and `numeric` (and arrays of them), which are
@@ -83,12 +89,49 @@
 //!   ```
 //!
 //!   `old` and `new` there are the same JSON objects the event would have
-//!   carried. The reader that handled the event deletes the row
+//!   carried (a signal's `payload` is in `new`). The reader that handled the event deletes the row
 //!   (`DELETE FROM "dawdle"."payloads" WHERE "id" = $1`) after deleting the
 //!   message; a row nobody deletes expires after the watcher's
 //!   `payload_retention` (4 days by default, SQS's default retention), and
 //!   the watcher removes it. A by-reference event whose row is gone cannot
 //!   be handled: dead-letter it.
+//!
+//! # Signals
+//!
+//! An event with `"action": "signal"` is an application's own event (see
+//! [`signal`](crate::signal())), not a row change:
+//!
+//! ```json
+//! {
+//!   "id": 43,
+//!   "source": "0b3c6d0e-5a8f-4f27-9c57-3f0d2f3c6a11",
+//!   "schema": "dawdle",
+//!   "table": "signals",
+//!   "action": "signal",
+//!   "key": [43],
+//!   "captured_at": "2026-11-27T10:11:12.123456+00:00",
+//!   "txid": "1234570",
+//!   "signal": "billing.invoice_due",
+//!   "deliver_at": "2026-12-27T10:11:12.123456+00:00",
+//!   "payload": {"invoice": 7}
+//! }
+//! ```
+//!
+//! - `schema` and `table` are always `dawdle` and `signals`; `key` is
+//!   `[id]`, so that on a FIFO queue each signal is a group of its own.
+//!   There is no `old` nor `new`.
+//! - `signal` is its name, which chooses the handlers (a reader that
+//!   knows no handler for it dead-letters it).
+//! - `payload` is the JSON the sender gave, as it gave it.
+//! - `captured_at` is when it was sent; `deliver_at` when it was to be
+//!   delivered (the same, unless it was delayed). A delayed signal keeps
+//!   the `id` it got when it was sent, and its `txid` is the transaction
+//!   that released it when it fell due.
+//! - Sent by reference (`by_ref`), its payload waits in `dawdle.payloads`
+//!   as `new`.
+//! - Signals sent without a database (`RuntimeHandle::signal`) carry, in
+//!   `source`, a random id of the sending process instead of a
+//!   database's, and `txid` `"0"`.
 //!
 //! Readers must ignore members they do not know: later versions of format 1
 //! may add some.

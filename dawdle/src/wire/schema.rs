@@ -19,7 +19,8 @@ use crate::table::{Action, Column, Encoding, Table};
 /// and `±Infinity`), `instant` (an ISO 8601 timestamp with a UTC offset).
 pub fn json_schema(tables: &[&Table]) -> Value {
     let mut defs = Map::new();
-    let mut events = Vec::new();
+    let mut events = vec![json!({ "$ref": "#/$defs/dawdle.signal" })];
+    defs.insert("dawdle.signal".to_owned(), signal());
     for table in tables {
         let name = format!("{}.{}", table.schema, table.name);
         defs.insert(format!("{name}.row"), row(table));
@@ -48,9 +49,11 @@ fn pointer(name: &str) -> String {
 
 fn event(table: &Table, name: &str) -> Value {
     let row = json!({ "$ref": format!("#/$defs/{}.row", pointer(name)) });
-    let actions: Vec<&str> = Action::ALL
+    // Snapshots come from a backfill, which every captured table has.
+    let actions: Vec<&str> = Action::CAPTURED
         .into_iter()
         .filter(|a| table.events.contains(*a))
+        .chain([Action::Snapshot])
         .map(Action::as_str)
         .collect();
     let key: Vec<Value> = table.primary_key().map(column).collect();
@@ -90,11 +93,35 @@ fn event(table: &Table, name: &str) -> Value {
                 "description": "The PostgreSQL transaction id, in decimal: events with the same txid were committed together."
             },
             "old": { "anyOf": [row, { "type": "null" }], "description": "The row before: updates and deletes." },
-            "new": { "anyOf": [row, { "type": "null" }], "description": "The row after: inserts and updates." },
+            "new": { "anyOf": [row, { "type": "null" }], "description": "The row after: inserts, updates and snapshots." },
             "by_ref": {
                 "type": "boolean",
                 "description": "The rows wait in dawdle.payloads of the source database, under `id`; `old` and `new` are absent."
             },
+        },
+    })
+}
+
+/// A signal event: the same for every program (its payload is the
+/// application's JSON).
+fn signal() -> Value {
+    json!({
+        "title": "a signal: an application's own event",
+        "type": "object",
+        "required": ["id", "schema", "table", "action", "key", "captured_at", "txid", "signal", "deliver_at"],
+        "properties": {
+            "id": { "type": "integer", "description": "The signal's id (returned when it was sent); with `source`, the idempotency key." },
+            "source": { "type": "string", "description": "The source database's origin id, or the sending process's random id." },
+            "schema": { "const": crate::sql::catalog::SCHEMA },
+            "table": { "const": "signals" },
+            "action": { "const": "signal" },
+            "key": { "type": "array", "prefixItems": [{ "type": "integer" }], "minItems": 1, "maxItems": 1 },
+            "captured_at": { "type": "string", "format": "date-time", "description": "When it was sent." },
+            "txid": { "type": "string", "pattern": "^[0-9]+$", "description": "The transaction that sent it, or released it when it was delayed." },
+            "signal": { "type": "string", "description": "Its name, which chooses the handlers." },
+            "deliver_at": { "type": "string", "format": "date-time", "description": "When it was to be delivered." },
+            "payload": { "description": "The JSON the sender gave; absent when by_ref." },
+            "by_ref": { "type": "boolean", "description": "The payload waits in dawdle.payloads of the source database, under `id`, as `new`." },
         },
     })
 }
@@ -189,13 +216,17 @@ mod tests {
         let schema = json_schema(&[&TABLE]);
         assert_eq!(schema["properties"]["dawdle"]["const"], 1);
         assert_eq!(
-            schema["properties"]["events"]["items"]["oneOf"][0]["$ref"],
+            schema["properties"]["events"]["items"]["oneOf"][1]["$ref"],
             "#/$defs/sensors.read~1ings"
+        );
+        assert_eq!(
+            schema["$defs"]["dawdle.signal"]["properties"]["action"]["const"],
+            "signal"
         );
         let event = &schema["$defs"]["sensors.read/ings"];
         assert_eq!(
             event["properties"]["action"]["enum"],
-            json!(["insert", "update", "delete"])
+            json!(["insert", "update", "delete", "snapshot"])
         );
         assert_eq!(event["properties"]["table"]["const"], "read/ings");
         let row = &schema["$defs"]["sensors.read/ings.row"];
