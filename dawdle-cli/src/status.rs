@@ -1,9 +1,10 @@
-//! `dawdle status`: the backlog, the leader, the payloads and the queues.
+//! `dawdle status`: the backlog, the leader, the payloads, the delayed
+//! signals and the queues.
 
 use aws_sdk_sqs::types::QueueAttributeName;
 use aws_sdk_sqs::Client;
 use clap::Args;
-use dawdle::sql::{EVENTS_TABLE, PAYLOADS_TABLE, SCHEMA};
+use dawdle::sql::{DELAYED_TABLE, EVENTS_TABLE, PAYLOADS_TABLE, SCHEMA};
 use serde::Serialize;
 
 use crate::opts::{self, Database, Queues};
@@ -22,13 +23,14 @@ const AFTER_HELP: &str = concat!(
                 "client_addr": "10.0.0.7", "backend_start": "2026-01-02 03:04:05.6+00",
                 "connected_seconds": 3600.0 },
     "payloads": { "pending": 2, "expired": 0 },
+    "signals": { "delayed": 3, "next_due_in_seconds": 42.5 },
     "queue": { "url": "...", "visible": 5, "in_flight": 1, "delayed": 0 },
     "dead_letter_queue": { "url": "...", "visible": 0, "in_flight": 0, "delayed": 0 }
   }
 "backlog.events" counts the id range of the waiting events, as the watcher does
 (rolled-back ids included); "oldest_event_age_seconds", "leader", "client_addr"
-(a Unix socket), "queue" and "dead_letter_queue" are null when there is none or
-none was given. Queue counts are SQS's approximate ones.
+(a Unix socket), "next_due_in_seconds" (of the earliest delayed signal), "queue"
+and "dead_letter_queue" are null when there is none or none was given. Queue counts are SQS's approximate ones.
 
 "#,
     exit_codes!()
@@ -60,6 +62,7 @@ struct Report {
     backlog: Backlog,
     leader: Option<Leader>,
     payloads: Payloads,
+    signals: Signals,
     queue: Option<QueueCounts>,
     dead_letter_queue: Option<QueueCounts>,
 }
@@ -85,6 +88,13 @@ struct Payloads {
     expired: i64,
 }
 
+/// Signals waiting in `dawdle.delayed` for their time.
+#[derive(Debug, Serialize)]
+struct Signals {
+    delayed: i64,
+    next_due_in_seconds: Option<f64>,
+}
+
 #[derive(Debug, Serialize)]
 struct QueueCounts {
     url: String,
@@ -99,6 +109,7 @@ impl Status {
         let backlog = backlog(&db).await?;
         let leader = leader(&db).await?;
         let payloads = payloads(&db).await?;
+        let signals = signals(&db).await?;
         let (queue, dead_letter_queue) = match &self.queues.queue_url {
             Some(url) => {
                 let client = self.queues.sqs.client().await;
@@ -115,6 +126,7 @@ impl Status {
             backlog,
             leader,
             payloads,
+            signals,
             queue,
             dead_letter_queue,
         };
@@ -156,6 +168,14 @@ impl Status {
             "{} by-reference payloads, {} expired",
             report.payloads.pending, report.payloads.expired
         );
+        let signals = match report.signals.next_due_in_seconds {
+            Some(due) => format!(
+                "{} delayed, the next due in {}",
+                report.signals.delayed,
+                seconds(due)
+            ),
+            None => "none delayed".to_owned(),
+        };
         let queue = match &report.queue {
             Some(q) => describe(q),
             None => "not available (no --queue-url given)".to_owned(),
@@ -171,6 +191,7 @@ impl Status {
             ("backlog", backlog),
             ("leader", leader),
             ("payloads", payloads),
+            ("signals", signals),
             ("queue", queue),
             ("dead-letter queue", dlq),
         ];
@@ -259,6 +280,21 @@ async fn payloads(db: &tokio_postgres::Client) -> Result<Payloads, Failure> {
     Ok(Payloads {
         pending: row.get(0),
         expired: row.get(1),
+    })
+}
+
+async fn signals(db: &tokio_postgres::Client) -> Result<Signals, Failure> {
+    let sql = format!(
+        r#"SELECT count(*), extract(epoch FROM min("deliver_at") - now())::float8
+           FROM "{SCHEMA}"."{DELAYED_TABLE}""#
+    );
+    let row = db
+        .query_one(&sql, &[])
+        .await
+        .map_err(query_failed("reading the delayed signals"))?;
+    Ok(Signals {
+        delayed: row.get(0),
+        next_due_in_seconds: row.get(1),
     })
 }
 

@@ -15,3 +15,10 @@ fn handler() {
     t.pass("tests/ui/handler/pass/*.rs");
     t.compile_fail("tests/ui/handler/fail/*.rs");
 }
+
+#[test]
+fn signal() {
+    let t = trybuild::TestCases::new();
+    t.pass("tests/ui/signal/pass/*.rs");
+    t.compile_fail("tests/ui/signal/fail/*.rs");
+}

@@ -155,6 +155,24 @@ pub type DecodeFn = fn(&WireEvent) -> Result<Box<dyn Any + Send>, DecodeError>;
 #[doc(hidden)]
 pub type CallFn = fn(Box<dyn Any + Send>) -> BoxFuture<'static, Result<(), HandlerError>>;
 
+impl Handler {
+    /// The table of a row handler (`None` for a signal's).
+    pub fn table(&self) -> Option<&'static Table> {
+        match self.subject {
+            Subject::Rows { table, .. } => Some(table),
+            Subject::Signal(_) => None,
+        }
+    }
+
+    /// The actions a row handler subscribes to (`[Signal]` for a signal's).
+    pub fn actions(&self) -> &'static [Action] {
+        match self.subject {
+            Subject::Rows { actions, .. } => actions,
+            Subject::Signal(_) => &[Action::Signal],
+        }
+    }
+}
+
 impl fmt::Debug for Handler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handler")
@@ -183,7 +201,7 @@ pub fn handlers() -> Vec<&'static Handler> {
 /// duplicate names.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    by_table: BTreeMap<(&'static str, &'static str), Vec<(&'static Handler, &'static [Action])>>,
+    by_table: BTreeMap<(&'static str, &'static str), Vec<&'static Handler>>,
     tables: BTreeMap<(&'static str, &'static str), &'static Table>,
     by_signal: BTreeMap<&'static str, Vec<&'static Handler>>,
 }
@@ -212,13 +230,13 @@ impl Registry {
         }
         for handler in handlers {
             match handler.subject {
-                Subject::Rows { table, actions } => {
+                Subject::Rows { table, .. } => {
                     registry.tables.insert((table.schema, table.name), table);
                     registry
                         .by_table
                         .entry((table.schema, table.name))
                         .or_default()
-                        .push((handler, actions));
+                        .push(handler);
                 }
                 Subject::Signal(signal) => registry
                     .by_signal
@@ -249,9 +267,8 @@ impl Registry {
         self.by_table
             .iter()
             .filter(|((s, t), _)| *s == schema && *t == table)
-            .flat_map(|(_, handlers)| handlers.iter())
-            .filter(|(_, actions)| actions.contains(&action))
-            .map(|(h, _)| *h)
+            .flat_map(|(_, handlers)| handlers.iter().copied())
+            .filter(|h| h.actions().contains(&action))
             .collect()
     }
 

@@ -326,8 +326,12 @@ pub use dawdle_derive::Signal;
 /// | [`Insert<T>`]       | each insert into `T`'s table: the row as `new`   |
 /// | [`Update<T>`]       | each update: the row as `old` and as `new`       |
 /// | [`Delete<T>`]       | each delete: the row as `old`                    |
-/// | [`Change<T>`]       | all three, as an enum                            |
+/// | [`Snapshot<T>`]     | each row a [`backfill`] reads: as `row`          |
+/// | [`Change<T>`]       | all four, as an enum                             |
 /// | [`Truncate<T>`]     | each `TRUNCATE` of the table: no rows            |
+///
+/// or, for a [`Signal`](trait@Signal) type `T`, [`Signaled<T>`]: each
+/// signal of `T`'s name, its value as `payload`.
 ///
 /// Each carries its [`Meta`]: the event's id, schema, table, action and
 /// capture time. Any pattern can bind it: `Insert { new, meta }: Insert<User>`.

@@ -268,7 +268,7 @@ impl Events {
 }
 
 /// The kind of event: a change captured by the triggers, a row's snapshot
-/// written by a [backfill](crate::backfill), or a [signal](crate::signal).
+/// written by a [backfill](crate::backfill), or a [signal](mod@crate::signal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Action {

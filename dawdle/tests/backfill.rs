@@ -260,14 +260,13 @@ async fn a_row_changed_during_its_backfill_ends_with_its_latest_state_last() {
         },
     )
     .await;
-    let versions = VERSIONS.lock().unwrap();
-    for (id, seen) in &versions[&source] {
+    let versions = VERSIONS.lock().unwrap()[&source].clone();
+    for (id, seen) in &versions {
         assert!(
             seen.windows(2).all(|w| w[0] <= w[1]),
             "row {id}: a snapshot overtook a later change: {seen:?}"
         );
     }
-    drop(versions);
     handle.shutdown().await.unwrap();
 }
 

@@ -300,6 +300,40 @@ async fn a_signal_without_a_handler_is_dead_lettered_with_its_reason() {
 }
 
 #[tokio::test]
+async fn a_signal_larger_than_a_message_travels_by_reference() {
+    let (db, client) = database().await;
+    let queue = MemoryQueue::builder().max_message_bytes(4096).build();
+    let handle = runtime(&db, queue);
+    let tag = "x".repeat(20_000);
+    let id = dawdle::signal(&client, &ping(&tag, 9)).await.unwrap();
+    eventually(
+        "the large signal is handled whole",
+        Duration::from_secs(30),
+        || !handled(&tag).is_empty(),
+    )
+    .await;
+    assert_eq!(handled(&tag)[0].1, id);
+    // Its payload waited in dawdle.payloads, removed once handled.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let parked: i64 = client
+            .query_one("SELECT count(*) FROM dawdle.payloads", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if parked == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the payload stays parked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn the_sql_function_names_what_is_wrong() {
     let (_db, client) = database().await;
     let error = client

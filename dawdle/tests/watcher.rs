@@ -234,8 +234,8 @@ async fn writer_and_watcher_roles_need_only_these_grants() {
                GRANT SELECT ON dawdle.cursor, dawdle.captures, dawdle.origin TO "{watcher_role}";
                GRANT UPDATE ON dawdle.cursor TO "{watcher_role}";
                GRANT SELECT, INSERT, DELETE ON dawdle.payloads TO "{watcher_role}";
-               GRANT INSERT, DELETE ON dawdle.delayed TO "{writer}";
-               GRANT SELECT, DELETE ON dawdle.delayed TO "{watcher_role}";
+               GRANT SELECT, INSERT, DELETE ON dawdle.delayed TO "{writer}";
+               GRANT SELECT, UPDATE, DELETE ON dawdle.delayed TO "{watcher_role}";
                GRANT INSERT ON dawdle."signals:0", dawdle."signals:1", dawdle."signals:2" TO "{watcher_role}";
                DO $$
                DECLARE t text;
@@ -279,6 +279,15 @@ async fn writer_and_watcher_roles_need_only_these_grants() {
         .await
         .unwrap();
     collect(&queue, 22, &mut received).await;
+    let cancelled: bool = writes
+        .query_one(
+            "SELECT dawdle.cancel_signal(dawdle.signal('roles.test', '{}', now() + interval '1 hour'))",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(cancelled);
     handle.shutdown().await.unwrap();
     drop(writes);
     client

@@ -33,6 +33,29 @@ fn quickstart_prints_what_the_handlers_received() {
 }
 
 #[test]
+fn signals_example_delays_a_signal_and_backfills() {
+    let out = run(env!("CARGO_BIN_EXE_signals"));
+    for line in [
+        "snapshot: Ada was there before dawdle",
+        "snapshot: Edsger was there before dawdle",
+        "insert:   Barbara joined",
+        "signal:   remind Barbara (sent 2 s before it was due",
+        "backfill: 4 rows of public.users sent",
+        "handled 6 events; shut down cleanly",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    assert!(
+        !out.contains("nobody"),
+        "a rolled-back signal was delivered:\n{out}"
+    );
+    assert!(
+        !out.contains("insert:   Ada"),
+        "a snapshot reached the Insert handler:\n{out}"
+    );
+}
+
+#[test]
 fn capture_prints_decoded_events() {
     let out = run(env!("CARGO_BIN_EXE_capture"));
     assert!(out.contains("event 1: insert on public.users"), "{out}");

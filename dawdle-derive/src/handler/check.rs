@@ -12,7 +12,8 @@ use super::model::Handler;
 use crate::ctxt::Ctxt;
 
 const EVENTS: &str =
-    "`Insert<T>`, `Update<T>`, `Delete<T>`, `Change<T>` or `Truncate<T>` of a `Watched` type `T`";
+    "`Insert<T>`, `Update<T>`, `Delete<T>`, `Change<T>`, `Truncate<T>` or `Snapshot<T>` \
+     of a `Watched` type `T`, or `Signaled<T>` of a `Signal` type `T`";
 
 pub(crate) fn check(input: &Input, cx: Ctxt) -> syn::Result<Handler<'_>> {
     let options = &input.options;

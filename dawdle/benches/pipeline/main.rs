@@ -9,7 +9,7 @@
 //!
 //! Prints a markdown table and writes `target/dawdle-bench.json` (every
 //! figure a number). Options after `--`: `--quick`, `--only SECTION[,SECTION]`
-//! (`write`, `decode`, `throughput`, `latency`, `sqs`), `--seconds S` (the write-cost
+//! (`write`, `decode`, `throughput`, `latency`, `signals`, `sqs`), `--seconds S` (the write-cost
 //! window), `--rounds N` (write-cost repetitions, interleaved), `--diagnose`
 //! (also (b) with parts of the capture left out, and dawdle 0.1's design, for the 8-writer loads), `--loads
 //! LOAD[,LOAD]` (write-cost loads: `8_writers`, `1_writer`, `8_writers_100_rows`).
@@ -32,6 +32,7 @@ mod diagnose;
 mod handler;
 mod model;
 mod report;
+mod signals;
 mod throughput;
 mod write_cost;
 
@@ -157,7 +158,7 @@ async fn run(options: Options) -> Result<()> {
         server.stop().await;
         result?;
     }
-    let needs_test_db = ["decode", "throughput", "latency"]
+    let needs_test_db = ["decode", "throughput", "latency", "signals"]
         .iter()
         .any(|s| options.runs(s));
     if needs_test_db {
@@ -186,6 +187,10 @@ async fn run(options: Options) -> Result<()> {
             eprintln!("== latency to {end:?}");
             throughput::latency(&options, &mut report, end).await?;
         }
+    }
+    if options.runs("signals") {
+        eprintln!("== signals");
+        signals::run(&options, &mut report).await?;
     }
     if options.runs("sqs") {
         // moto's server: DAWDLE_MOTO_SERVER, target/moto-venv (scripts/test

@@ -67,15 +67,25 @@
 //!   with their reason; `dawdle.origin`, a random id of the database; and
 //!   [`PgQueue`](crate::PgQueue)'s tables `dawdle.queue_messages` and
 //!   `dawdle.queue_dead_letters`;
+//! - [signals](mod@crate::signal): their event tables `dawdle."signals:<slot>"`
+//!   (registered in `dawdle.captures` like a table's) and their reader;
+//!   `dawdle.delayed`, where signals wait for their time; the functions
+//!   `dawdle.signal(name, payload, deliver_at)`, `dawdle.cancel_signal(id)`
+//!   and `dawdle.release_signals(max)` (which the watcher calls); and
+//!   `dawdle.backfills`, the cursors of [backfills](crate::backfill);
 //! - the view `dawdle.events`: the events waiting to be sent, one row per
 //!   change, with `id`, `txid`, `captured_at`, `schema_name`, `table_name`,
 //!   `action`, `row_key` (the primary key as a JSON array), `old` and `new`
-//!   (JSON objects of the captured columns), as the watcher reads them; and
+//!   (JSON objects of the captured columns), and for signals `signal`,
+//!   `payload` and `deliver_at`, as the watcher reads them; and
 //!   `dawdle.backlog()`, which counts them without building their JSON;
 //! - per table: its three event tables, the trigger function
 //!   `dawdle."capture:<schema>.<table>"()`, the triggers `dawdle_insert`,
 //!   `dawdle_update`, `dawdle_delete` and `dawdle_truncate` for the events
-//!   the type captures, and its reader.
+//!   the type captures, its reader, and `dawdle."snapshot:<schema>.<table>"(batch)`,
+//!   which writes one batch of a backfill as snapshot events with the
+//!   triggers' own expressions (so that the `dawdle backfill` command needs
+//!   none of the program's types).
 //!
 //! Every identifier is quoted. Up can run again: it converges to the
 //! current types, keeping waiting events. After an `ALTER TABLE` of a
@@ -101,8 +111,8 @@ mod quote;
 mod render;
 
 pub use catalog::{
-    CAPTURES_TABLE, CURSOR_TABLE, DOORBELL_CHANNEL, DOORBELL_LOCK, EVENTS_TABLE, EVENT_ID_SEQUENCE,
-    HELD_TABLE, ORIGIN_TABLE, PAYLOADS_TABLE, SCHEMA,
+    BACKFILLS_TABLE, CAPTURES_TABLE, CURSOR_TABLE, DELAYED_TABLE, DOORBELL_CHANNEL, DOORBELL_LOCK,
+    EVENTS_TABLE, EVENT_ID_SEQUENCE, HELD_TABLE, ORIGIN_TABLE, PAYLOADS_TABLE, SCHEMA,
 };
 pub use cli::cli;
 pub use error::SqlError;

@@ -380,11 +380,15 @@ CREATE OR REPLACE FUNCTION {schema}.\"release_signals\"(\"max\" int4,
     OUT \"released\" int4, OUT \"next_due\" float8)
 LANGUAGE plpgsql AS {BODY_QUOTE}
 DECLARE
-  {slot}
+  slot int4;
 BEGIN
+  \"released\" := 0;
+  -- Without a due signal, no transaction id is taken.
+  IF EXISTS (SELECT FROM {delayed} w WHERE w.\"deliver_at\" <= clock_timestamp()) THEN
+  {slot}
 ",
             ring = ring("  "),
-            slot = slot_declaration(),
+            slot = slot_declaration().replace("slot int4 :=", "slot :="),
         ),
     );
     per_slot(&mut sql, "  ", &slots, |sql, table| {
@@ -404,7 +408,7 @@ BEGIN
     push_fmt(
         &mut sql,
         format_args!(
-            "  GET DIAGNOSTICS \"released\" = ROW_COUNT;\n  \
+            "  GET DIAGNOSTICS \"released\" = ROW_COUNT;\n  END IF;\n  \
              SELECT extract(epoch FROM min(w.\"deliver_at\") - clock_timestamp())::float8\n  \
              INTO \"next_due\" FROM {delayed} w;\nEND\n{BODY_QUOTE};\n\n"
         ),
@@ -498,12 +502,25 @@ fn snapshot(sql: &mut String, table: &CheckedTable) {
         });
         out
     };
+    let slots_array = format!(
+        "ARRAY[{}]",
+        table
+            .slots
+            .iter()
+            .map(|t| literal(t))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     push_fmt(
         sql,
         format_args!(
             "\
 CREATE OR REPLACE FUNCTION {function}(\"batch\" int4, OUT \"read\" int4, OUT \"finished\" boolean)
-LANGUAGE plpgsql AS {BODY_QUOTE}
+LANGUAGE plpgsql
+-- The cursor holds each key column's text: read back alike by any session.
+SET \"DateStyle\" TO 'ISO, MDY' SET \"IntervalStyle\" TO 'iso_8601' SET \"extra_float_digits\" TO 1
+SET \"bytea_output\" TO 'hex'
+AS {BODY_QUOTE}
 DECLARE
   {slot}
   b {backfills}%ROWTYPE;
@@ -543,10 +560,7 @@ END
             key = table.key_literal,
             target_literal = literal(&table.target),
             query = literal(&query),
-            slots = format!(
-                "ARRAY[{}]",
-                table.slots.iter().map(|t| literal(t)).collect::<Vec<_>>().join(", ")
-            ),
+            slots = slots_array,
             ring = ring("    "),
         ),
     );

@@ -55,6 +55,7 @@ async fn audit(event: Change<Order>) -> anyhow_like::Result {
             e.new.id, e.old.status, e.new.status
         ),
         Change::Delete(e) => println!("audit:    order {} deleted", e.old.id),
+        Change::Snapshot(e) => println!("audit:    order {} existed before", e.row.id),
     }
     HANDLED.fetch_add(1, Ordering::SeqCst);
     Ok(())

@@ -1,5 +1,5 @@
 // A handler of every change, with the boxed error anyhow-like crates give.
-use dawdle::{Change, Events, Watched};
+use dawdle::{Change, Watched};
 
 #[derive(Watched)]
 #[dawdle(table = "users")]
@@ -16,6 +16,7 @@ async fn audit(event: Change<User>) -> Result<(), BoxError> {
         Change::Insert(insert) => insert.new.id,
         Change::Update(update) => update.new.id,
         Change::Delete(delete) => delete.old.id,
+        Change::Snapshot(snapshot) => snapshot.row.id,
     };
     let _: u32 = id.try_into()?;
     Ok(())
@@ -25,5 +26,5 @@ fn main() {
     let [handler] = dawdle::handler::handlers()[..] else {
         panic!("expected one handler");
     };
-    assert_eq!(handler.actions, Events::ROWS);
+    assert_eq!(handler.actions(), [dawdle::Action::Insert, dawdle::Action::Update, dawdle::Action::Delete, dawdle::Action::Snapshot]);
 }

@@ -1,4 +1,4 @@
-use dawdle::{Delete, Events, Watched};
+use dawdle::{Delete, Watched};
 
 #[derive(Watched)]
 #[dawdle(schema = "app", table = "users")]
@@ -18,6 +18,6 @@ fn main() {
     let [handler] = dawdle::handler::handlers()[..] else {
         panic!("expected one handler");
     };
-    assert_eq!((handler.table.schema, handler.table.name), ("app", "users"));
-    assert_eq!(handler.actions, Events { insert: false, update: false, delete: true, truncate: false });
+    assert_eq!((handler.table().unwrap().schema, handler.table().unwrap().name), ("app", "users"));
+    assert_eq!(handler.actions(), [dawdle::Action::Delete]);
 }

@@ -1,6 +1,6 @@
 use std::fmt;
 
-use dawdle::{Events, Insert, Watched};
+use dawdle::{Insert, Watched};
 
 #[derive(Watched)]
 #[dawdle(table = "users")]
@@ -31,6 +31,6 @@ fn main() {
         panic!("expected one handler");
     };
     assert!(handler.name.ends_with("::welcome"), "{}", handler.name);
-    assert_eq!(handler.table.name, "users");
-    assert_eq!(handler.actions, Events { insert: true, update: false, delete: false, truncate: false });
+    assert_eq!(handler.table().unwrap().name, "users");
+    assert_eq!(handler.actions(), [dawdle::Action::Insert]);
 }

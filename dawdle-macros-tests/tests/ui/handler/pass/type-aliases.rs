@@ -1,6 +1,6 @@
 // The argument and the return type may be named through aliases, and the
 // attribute through a `use`.
-use dawdle::{handler, Events, Insert, Watched};
+use dawdle::{handler, Insert, Watched};
 
 #[derive(Watched)]
 #[dawdle(table = "users")]
@@ -17,5 +17,5 @@ async fn welcome(_event: NewUser) -> Outcome {
 }
 
 fn main() {
-    assert_eq!(dawdle::handler::handlers()[0].actions, Events { insert: true, update: false, delete: false, truncate: false });
+    assert_eq!(dawdle::handler::handlers()[0].actions(), [dawdle::Action::Insert]);
 }

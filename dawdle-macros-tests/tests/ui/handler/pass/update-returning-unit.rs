@@ -1,4 +1,4 @@
-use dawdle::{Events, Update, Watched};
+use dawdle::{Update, Watched};
 
 #[derive(Watched)]
 #[dawdle(table = "users")]
@@ -16,5 +16,5 @@ fn main() {
     let [handler] = dawdle::handler::handlers()[..] else {
         panic!("expected one handler");
     };
-    assert_eq!(handler.actions, Events { insert: false, update: true, delete: false, truncate: false });
+    assert_eq!(handler.actions(), [dawdle::Action::Update]);
 }

@@ -1,0 +1,6 @@
+#[derive(dawdle::Signal)]
+struct Plain {
+    n: i64,
+}
+
+fn main() {}
