@@ -8,7 +8,8 @@
 //! the same JSON as the capture triggers, and moves the backfill's cursor
 //! in `dawdle.backfills`. A backfill that is stopped, killed or loses its
 //! connection continues where it stopped when it is started again; a row
-//! may then be sent twice, never skipped.
+//! may then be sent twice, never skipped. (The key columns must be a key:
+//! NOT NULL, with a unique index on them, which the batch checks.)
 //!
 //! The SQL of a batch is the up migration's (`dawdle."snapshot:<table>"`),
 //! so that the `dawdle backfill` command needs none of the application's
@@ -27,10 +28,12 @@
 //!
 //! # Ordering with live changes
 //!
-//! A batch locks the rows it reads (`FOR SHARE`) until it commits. A change
-//! of one of those rows either committed before the batch read it (the
-//! snapshot shows its result, and its event has a lower id), or waits for
-//! the batch (its event has a higher id). Events are sent in id order, and
+//! A batch chooses its keys first, then locks the rows it reads (`FOR
+//! SHARE`) until it commits. A change of one of those rows either committed
+//! before the batch read it (the snapshot shows its result, and its event
+//! has a lower id), or waits for the batch (its event has a higher id). A
+//! row whose key changed meanwhile is left to its update event (and read
+//! again later, if its key moved ahead). Events are sent in id order, and
 //! on a FIFO queue a snapshot is in its row's message group: a handler
 //! never sees a snapshot after a later change of its row. On a standard
 //! queue, as for any two events, order is not kept: compare `meta.id`.
@@ -48,7 +51,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::signal::GenericClient;
+use tokio_postgres::Client;
 
 /// Why a backfill could not start or go on.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +82,7 @@ pub enum BackfillError {
     /// The database refused, or is unreachable; a backfill started again
     /// resumes after the last batch that committed. Another backfill of
     /// the same table running at the same time is refused this way too.
-    #[error("backfill failed: {0}")]
+    #[error("backfill failed: {}", crate::database::Chain(.0))]
     Database(#[from] tokio_postgres::Error),
 }
 
@@ -183,10 +186,11 @@ impl Backfill {
 
     /// Starts or resumes the backfill, then reads batches until every row
     /// was read, calling `progress` after each. Each batch commits on its
-    /// own: give a client, not a transaction.
-    pub async fn run<C: GenericClient + ?Sized>(
+    /// own, on `client` (a deadpool client derefs to one): in a transaction,
+    /// the locks of every batch would be held to its end.
+    pub async fn run(
         &self,
-        client: &C,
+        client: &Client,
         mut progress: impl FnMut(&Progress),
     ) -> Result<Progress, BackfillError> {
         let (function, mut state) = self.start(client).await?;
@@ -199,7 +203,7 @@ impl Backfill {
             }
             let batch_started = Instant::now();
             let row = client
-                .query_one_for_dawdle(
+                .query_one(
                     &format!(r#"SELECT "read", "finished" FROM {function}($1)"#),
                     &[&self.batch],
                 )
@@ -230,12 +234,9 @@ impl Backfill {
 
     /// Registers the backfill (or finds the one to resume): the batch
     /// function, and the progress so far.
-    async fn start<C: GenericClient + ?Sized>(
-        &self,
-        client: &C,
-    ) -> Result<(String, Progress), BackfillError> {
+    async fn start(&self, client: &Client) -> Result<(String, Progress), BackfillError> {
         let row = client
-            .query_one_for_dawdle(
+            .query_one(
                 r#"SELECT (SELECT "snapshot" FROM "dawdle"."captures" WHERE "name" = $1),
                           (SELECT "target" FROM "dawdle"."captures" WHERE "name" = $1),
                           (SELECT string_agg("name", ', ' ORDER BY "name") FROM "dawdle"."captures"
@@ -257,7 +258,7 @@ impl Backfill {
         // A finished backfill, or one restarted, begins anew; an unfinished
         // one resumes, with the same filter only.
         let row = client
-            .query_one_for_dawdle(
+            .query_one(
                 r#"WITH fresh AS (
   INSERT INTO "dawdle"."backfills" ("name", "filter") VALUES ($1, $2)
   ON CONFLICT ("name") DO UPDATE SET "filter" = EXCLUDED."filter", "after" = NULL, "rows_read" = 0,
@@ -281,16 +282,11 @@ SELECT "filter", "rows_read" FROM "dawdle"."backfills" WHERE "name" = $1 AND NOT
         let total = match &self.filter {
             Some(filter) => {
                 let count = format!("SELECT count(*) FROM {target} WHERE ({filter})");
-                Some(
-                    client
-                        .query_one_for_dawdle(&count, &[])
-                        .await?
-                        .get::<_, i64>(0) as u64,
-                )
+                Some(client.query_one(&count, &[]).await?.get::<_, i64>(0) as u64)
             }
             None => {
                 let estimate = client
-                    .query_one_for_dawdle(
+                    .query_one(
                         "SELECT reltuples::int8 FROM pg_catalog.pg_class WHERE oid = $1::text::regclass",
                         &[&target],
                     )
@@ -316,14 +312,14 @@ SELECT "filter", "rows_read" FROM "dawdle"."backfills" WHERE "name" = $1 AND NOT
 
 /// Waits while more than `limit` events wait for the watcher; returns the
 /// last count. `waiting` is called while it waits.
-async fn wait_for_backlog<C: GenericClient + ?Sized>(
-    client: &C,
+async fn wait_for_backlog(
+    client: &Client,
     limit: i64,
     mut waiting: impl FnMut(),
 ) -> Result<i64, BackfillError> {
     loop {
         let row = client
-            .query_one_for_dawdle(r#"SELECT "events" FROM "dawdle"."backlog"()"#, &[])
+            .query_one(r#"SELECT "events" FROM "dawdle"."backlog"()"#, &[])
             .await?;
         let backlog: i64 = row.get(0);
         if backlog <= limit {
@@ -336,9 +332,6 @@ async fn wait_for_backlog<C: GenericClient + ?Sized>(
 
 /// Backfills every row of `table` (`schema.table`) with the default
 /// settings of [`Backfill`]; resumes an unfinished backfill of it.
-pub async fn backfill<C: GenericClient + ?Sized>(
-    client: &C,
-    table: &str,
-) -> Result<Progress, BackfillError> {
+pub async fn backfill(client: &Client, table: &str) -> Result<Progress, BackfillError> {
     Backfill::new(table).run(client, |_| {}).await
 }

@@ -458,7 +458,7 @@ impl ConnectError {
 
 /// An error and its sources, `: `-separated: tokio-postgres's errors name
 /// only their kind ("error performing TLS handshake"), their sources say why.
-struct Chain<'a>(&'a dyn std::error::Error);
+pub(crate) struct Chain<'a>(pub(crate) &'a dyn std::error::Error);
 
 impl fmt::Display for Chain<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -259,7 +259,8 @@ pub use watcher::Watcher;
 pub use dawdle_derive::Watched;
 
 /// Derives [`Signal`](trait@Signal) for an application event type, which
-/// also derives serde's `Serialize` and `Deserialize`.
+/// must also implement serde's `Serialize` and `Deserialize` (derive them
+/// beside it).
 ///
 /// - `#[dawdle(name = "billing.invoice_due")]`: the wire name, which
 ///   chooses the handlers. Without it, the type's path

@@ -28,6 +28,15 @@ struct Versioned {
     version: i32,
 }
 
+/// A struct whose key is not the table's: no unique index on `tag`.
+#[derive(Debug, Clone, PartialEq, Watched)]
+#[dawdle(table = "loose")]
+struct Loose {
+    #[dawdle(primary_key)]
+    tag: String,
+    n: i32,
+}
+
 static MEMBER_INSERTS: AtomicU64 = AtomicU64::new(0);
 /// How many times each member's snapshot was handled (one test only
 /// writes members).
@@ -74,7 +83,7 @@ async fn database(setup: &str) -> (TestDb, tokio_postgres::Client) {
     let db = TestDb::new().await.unwrap();
     let mut client = db.connect().await.unwrap();
     client.batch_execute(setup).await.unwrap();
-    let up = dawdle::sql::up(&[Member::TABLE, Versioned::TABLE]).unwrap();
+    let up = dawdle::sql::up(&[Member::TABLE, Versioned::TABLE, Loose::TABLE]).unwrap();
     dawdle::sql::apply(&mut client, &up).await.unwrap();
     (db, client)
 }
@@ -104,7 +113,8 @@ async fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool)
 }
 
 const TABLES: &str = "CREATE TABLE members (id bigint PRIMARY KEY, name text NOT NULL);
-                      CREATE TABLE versioned (id bigint PRIMARY KEY, version int NOT NULL);";
+                      CREATE TABLE versioned (id bigint PRIMARY KEY, version int NOT NULL);
+                      CREATE TABLE loose (id bigint PRIMARY KEY, tag text NOT NULL, n int NOT NULL);";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backfill_killed_and_resumed_delivers_every_row_as_a_snapshot() {
@@ -283,8 +293,22 @@ async fn a_backfill_names_what_is_wrong_and_a_filter_selects_rows() {
     let message = error.to_string();
     assert!(
         message.contains("\"public.nowhere\"")
-            && message.contains("public.members, public.versioned"),
+            && message.contains("public.loose, public.members, public.versioned"),
         "{message}"
+    );
+    // A key that is not one (not unique) would skip rows: refused.
+    client
+        .batch_execute("INSERT INTO loose VALUES (1, 'a', 1), (2, 'a', 2)")
+        .await
+        .unwrap();
+    let error = Backfill::new("public.loose")
+        .run(&client, |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("key columns (tag) must be NOT NULL and unique"),
+        "{error}"
     );
     let done = Backfill::new("public.versioned")
         .filter("version = 0")

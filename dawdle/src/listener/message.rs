@@ -279,7 +279,11 @@ async fn prepare(listener: &Listener, message: &ReceivedMessage) -> Result<Prepa
             event.id,
             format!("{}.{}", event.schema, event.table),
             event.action,
-            event.captured_at,
+            // A delayed signal is late from its due time, not from when it was sent.
+            event
+                .deliver_at
+                .unwrap_or(event.captured_at)
+                .max(event.captured_at),
         );
         match prepare_event(listener, event).await {
             Ok((by_ref, handlers)) => prepared.calls.push(Call {

@@ -20,8 +20,10 @@
 //! ```
 //!
 //! [`signal`] records one in the caller's transaction, a *transactional
-//! outbox*: it is delivered if and only if the transaction commits, in
-//! order with the transaction's row events.
+//! outbox*: it is delivered if and only if the transaction commits. Its id
+//! comes from the same sequence as the row events' (a signal sent after a
+//! write has a higher id), but each signal is a FIFO group of its own:
+//! handlers may see it before or after the transaction's row events.
 //!
 //! ```no_run
 //! # use serde::{Deserialize, Serialize};
@@ -170,7 +172,7 @@ pub enum SignalError {
     /// The database refused, or is unreachable. Without dawdle's SQL
     /// installed, this says that `dawdle.signal` does not exist: apply
     /// the up migration.
-    #[error("cannot record the signal in PostgreSQL: {0}")]
+    #[error("cannot record the signal in PostgreSQL: {}", crate::database::Chain(.0))]
     Database(#[from] tokio_postgres::Error),
     /// The queue refused a signal sent without a database.
     #[error("the queue refused the signal: {0}")]

@@ -173,6 +173,26 @@ CREATE TABLE IF NOT EXISTS {captures} (
 );
 ALTER TABLE {captures} ADD COLUMN IF NOT EXISTS \"snapshot\" text, ADD COLUMN IF NOT EXISTS \"target\" text;
 
+-- The readers return the columns of signals: an installation whose readers
+-- lack them has them (and the window, and the view over it) dropped here,
+-- to be made anew below.
+DO {BODY_QUOTE}
+DECLARE
+  r record;
+BEGIN
+  IF EXISTS (SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace s ON s.oid = p.pronamespace
+             WHERE s.nspname = {schema_literal} AND p.proname = 'window'
+               AND NOT ('deliver_at' = ANY (p.proargnames))) THEN
+    DROP VIEW IF EXISTS {events};
+    DROP FUNCTION IF EXISTS {schema}.\"backlog\"();
+    DROP FUNCTION {schema}.\"window\"({READER_PARAMETERS});
+    FOR r IN SELECT \"reader\" FROM {captures} LOOP
+      EXECUTE format('DROP FUNCTION IF EXISTS %s(%s)', r.\"reader\", {reader_types});
+    END LOOP;
+  END IF;
+END
+{BODY_QUOTE};
+
 -- The backfill of each table (the key of dawdle.captures): the rows it
 -- selects, the key of the last row sent (each key column's text), and
 -- how far it got.
@@ -274,6 +294,7 @@ END
         cursor = qualified(SCHEMA, CURSOR_TABLE),
         captures = qualified(SCHEMA, CAPTURES_TABLE),
         backfills = qualified(SCHEMA, BACKFILLS_TABLE),
+        reader_types = literal("pg_snapshot, pg_snapshot, bigint, boolean, bigint"),
         payloads = qualified(SCHEMA, PAYLOADS_TABLE),
         held = qualified(SCHEMA, HELD_TABLE),
         origin = qualified(SCHEMA, ORIGIN_TABLE),
@@ -451,12 +472,18 @@ BEGIN
 }
 
 /// The function that writes one batch of a backfill of the table: the next
-/// `batch` rows after the backfill's cursor (in `dawdle.backfills`), in key
-/// order, that its filter selects, as snapshot events in the event table
-/// of the transaction, with the trigger's expressions. It locks the rows it
-/// reads (`FOR SHARE`), so that a change of one of them either committed
-/// before (and its event comes first, and the snapshot shows its result)
-/// or waits for the batch (and its event comes after the snapshot).
+/// `batch` keys after the backfill's cursor (in `dawdle.backfills`), in key
+/// order, that its filter selects, and for each the row as snapshot event
+/// in the event table of the transaction, with the trigger's expressions.
+///
+/// The keys are chosen first, without locks, and the cursor moves to the
+/// last of them: a row whose key a concurrent update moves can never move
+/// the cursor past rows not read. The rows are then read `FOR SHARE`, so
+/// that a change of one of them either committed before (its event comes
+/// first, and the snapshot shows its result) or waits for the batch (its
+/// event comes after the snapshot). A row whose key changed meanwhile is
+/// not read by this batch: its update event carries it, and a key moved
+/// forward is read again later.
 fn snapshot(sql: &mut String, table: &CheckedTable) {
     let key_columns = |prefix: &str, suffix: &str| {
         let mut out = String::new();
@@ -482,19 +509,22 @@ fn snapshot(sql: &mut String, table: &CheckedTable) {
     }
     push_fmt(&mut insert, format_args!(" FROM b n ORDER BY {order}"));
     // A format() string: `%` of overrides doubled, then three `%s` for the
-    // filter, the bound on the key and the event table.
+    // filter (twice), the bound on the key and the event table.
     let query = format!(
-        "WITH b AS (SELECT * FROM {target} n WHERE (\0) AND \0 ORDER BY {order} LIMIT $2 FOR SHARE OF n), \
+        "WITH k AS (SELECT {order} FROM {target} n WHERE (\0) AND \0 ORDER BY {order} LIMIT $2), \
+         b AS (SELECT * FROM {target} n WHERE ({order}) IN (SELECT * FROM k) AND (\0) FOR SHARE OF n), \
          i AS (\0 RETURNING 1) \
-         SELECT (SELECT count(*) FROM i)::int4, \
-         (SELECT json_build_array({last}) FROM b n ORDER BY {descending} LIMIT 1)",
+         SELECT (SELECT count(*) FROM i)::int4, (SELECT count(*) FROM k)::int4, \
+         (SELECT json_build_array({last}) FROM k n ORDER BY {descending} LIMIT 1)",
         target = table.target,
         last = key_columns("n.", "::text"),
         descending = key_columns("n.", " DESC"),
     )
     .replace('%', "%%")
-    .replacen('\0', "%s", 2)
-    .replacen('\0', &insert.replace('%', "%%").replace('\0', "%s"), 1);
+    .replacen('\0', "%1$s", 1)
+    .replacen('\0', "%2$s", 1)
+    .replacen('\0', "%1$s", 1)
+    .replacen('\0', &insert.replace('%', "%%").replace('\0', "%3$s"), 1);
     let key_names = {
         let mut out = String::new();
         join(&mut out, table.primary_key(), ", ", |out, c| {
@@ -525,6 +555,7 @@ DECLARE
   {slot}
   b {backfills}%ROWTYPE;
   bound text := 'true';
+  keys int4;
   last json;
 BEGIN
   SELECT * INTO b FROM {backfills} WHERE \"name\" = {key} FOR UPDATE NOWAIT;
@@ -534,6 +565,19 @@ BEGIN
   IF b.\"finished_at\" IS NOT NULL THEN
     \"read\" := 0; \"finished\" := true; RETURN;
   END IF;
+  -- Walking the key is sound only if it is one: NOT NULL, and unique.
+  IF EXISTS (SELECT FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = {target_literal}::regclass AND a.attname = ANY (ARRAY[{key_names}]::text[])
+               AND NOT a.attnotnull)
+     OR NOT EXISTS (SELECT FROM pg_catalog.pg_index i
+                    WHERE i.indrelid = {target_literal}::regclass AND i.indisunique
+                      AND i.indpred IS NULL AND i.indexprs IS NULL
+                      AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                                      WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                                        AND a.attname <> ALL (ARRAY[{key_names}]::text[]))) THEN
+    RAISE EXCEPTION 'cannot backfill %: its key columns (%) must be NOT NULL and unique (a primary key or a unique index on them)',
+      {key}, array_to_string(ARRAY[{key_names}]::text[], ', ');
+  END IF;
   IF b.\"after\" IS NOT NULL THEN
     -- The last key sent, each column's text cast back to its type.
     SELECT '(' || string_agg(format('($1 ->> %s)::%s', k.i - 1, pg_catalog.format_type(a.atttypid, a.atttypmod)),
@@ -541,11 +585,11 @@ BEGIN
     INTO bound
     FROM unnest(ARRAY[{key_names}]::text[]) WITH ORDINALITY k(name, i)
     JOIN pg_catalog.pg_attribute a ON a.attrelid = {target_literal}::regclass AND a.attname = k.name;
-    bound := '({order}) > ' || bound;
+    bound := {bound_prefix} || bound;
   END IF;
-  EXECUTE format({query}, coalesce(b.\"filter\", 'true'), bound, ({slots})[slot + 1])
-  INTO \"read\", last USING b.\"after\", \"batch\";
-  \"finished\" := \"read\" < \"batch\";
+  EXECUTE format({query}, coalesce(b.\"filter\", 'true'), bound, ({slots_array})[slot + 1])
+  INTO \"read\", keys, last USING b.\"after\", \"batch\";
+  \"finished\" := keys < \"batch\";
   UPDATE {backfills} SET \"after\" = coalesce(last, b.\"after\"), \"rows_read\" = b.\"rows_read\" + \"read\",
     \"updated_at\" = now(), \"finished_at\" = CASE WHEN \"finished\" THEN now() END
   WHERE \"name\" = {key};
@@ -559,8 +603,8 @@ END
             backfills = qualified(SCHEMA, BACKFILLS_TABLE),
             key = table.key_literal,
             target_literal = literal(&table.target),
+            bound_prefix = literal(&format!("({order}) > ")),
             query = literal(&query),
-            slots = slots_array,
             ring = ring("    "),
         ),
     );
@@ -615,10 +659,11 @@ WHERE c.\"window\" IS NOT NULL;
 CREATE OR REPLACE FUNCTION {schema}.\"backlog\"(OUT \"events\" bigint, OUT \"oldest_age\" float8)
 LANGUAGE sql STABLE AS {BODY_QUOTE}
 SELECT count(*), extract(epoch FROM now() - min(e.\"captured_at\"))::float8
-FROM (SELECT e.\"captured_at\" FROM {cursor} c,
+-- A delayed signal waits from its due time.
+FROM (SELECT greatest(e.\"captured_at\", e.\"deliver_at\") AS \"captured_at\" FROM {cursor} c,
         LATERAL {schema}.\"window\"(c.\"read\", coalesce(c.\"window\", pg_current_snapshot()), c.\"after\", false, NULL) e
       UNION ALL
-      SELECT e.\"captured_at\" FROM {cursor} c,
+      SELECT greatest(e.\"captured_at\", e.\"deliver_at\") FROM {cursor} c,
         LATERAL {schema}.\"window\"(c.\"window\", pg_current_snapshot(), 0, false, NULL) e
       WHERE c.\"window\" IS NOT NULL) e
 {BODY_QUOTE};

@@ -513,17 +513,14 @@ pub(crate) async fn expire_payloads(session: &Session) -> Result<u64, WatcherErr
 }
 
 /// Releases the delayed signals that are due (at most `max`): how many, and
-/// how long until the next one is due.
+/// in how many seconds the next one is due (zero or less: one is due, but
+/// was locked).
 pub(crate) async fn release_signals(
     session: &Session,
     max: i32,
-) -> Result<(i32, Option<Duration>), WatcherError> {
+) -> Result<(i32, Option<f64>), WatcherError> {
     let row = session.query_one(watcher::RELEASE, &[&max]).await?;
-    let next: Option<f64> = row.get(1);
-    Ok((
-        row.get(0),
-        next.map(|s| Duration::from_secs_f64(s.clamp(0.0, 1e9))),
-    ))
+    Ok((row.get(0), row.get::<_, Option<f64>>(1).map(|s| s.min(1e9))))
 }
 
 /// Backlog depth and the age of the oldest waiting event.

@@ -29,6 +29,13 @@ const SIGNAL_RECHECK: Duration = Duration::from_millis(500);
 /// At most this many delayed signals are released by one statement.
 const RELEASE_LIMIT: i32 = 10_000;
 
+/// The wait before another look when a due signal is locked by a
+/// transaction that has not ended.
+const LOCKED_RETRY: Duration = Duration::from_millis(100);
+
+/// The wait before another try after releasing failed.
+const RELEASE_RETRY: Duration = Duration::from_secs(5);
+
 /// What the leader does before its next round.
 #[derive(Debug)]
 enum State {
@@ -254,16 +261,29 @@ impl<'a> Leader<'a> {
     }
 
     /// Moves the delayed signals that are due to the event tables, where
-    /// this round reads them, and plans the next look.
+    /// this round reads them, and plans the next look. A failure (a grant
+    /// missing) holds up the signals only, not the row events: it is
+    /// logged and tried again later.
     async fn release_signals(&mut self) -> Result<(), WatcherError> {
-        let (released, next_due) = drain::release_signals(self.session, RELEASE_LIMIT).await?;
+        let (released, next_due) = match drain::release_signals(self.session, RELEASE_LIMIT).await {
+            Ok(released) => released,
+            Err(error) if self.session.is_alive() => {
+                tracing::warn!(%error, "could not release the delayed signals that are due; retrying in 5 s");
+                self.next_release = Instant::now() + RELEASE_RETRY;
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        };
         if released > 0 {
             tracing::debug!(released, "released delayed signals that are due");
         }
-        let wait = if released >= RELEASE_LIMIT {
-            Duration::ZERO
-        } else {
-            next_due.map_or(SIGNAL_RECHECK, |due| due.min(SIGNAL_RECHECK))
+        let wait = match next_due {
+            _ if released >= RELEASE_LIMIT => Duration::ZERO,
+            None => SIGNAL_RECHECK,
+            // Due, yet not released: locked by a transaction (a cancel, a
+            // move) that has not ended. Not a busy loop meanwhile.
+            Some(due) if due <= 0.0 => LOCKED_RETRY,
+            Some(due) => Duration::from_secs_f64(due).min(SIGNAL_RECHECK),
         };
         self.next_release = Instant::now() + wait;
         Ok(())
