@@ -402,10 +402,13 @@ CREATE OR REPLACE FUNCTION {schema}.\"release_signals\"(\"max\" int4,
 LANGUAGE plpgsql AS {BODY_QUOTE}
 DECLARE
   slot int4;
+  -- A variable, not clock_timestamp() itself: a volatile function in the
+  -- condition would keep the index on deliver_at from being used.
+  at timestamptz := clock_timestamp();
 BEGIN
   \"released\" := 0;
   -- Without a due signal, no transaction id is taken.
-  IF EXISTS (SELECT FROM {delayed} w WHERE w.\"deliver_at\" <= clock_timestamp()) THEN
+  IF EXISTS (SELECT FROM {delayed} w WHERE w.\"deliver_at\" <= at) THEN
   {slot}
 ",
             ring = ring("  "),
@@ -418,7 +421,7 @@ BEGIN
             format_args!(
                 "    WITH due AS (\n      \
                  DELETE FROM {delayed} d WHERE d.\"id\" IN (\n        \
-                 SELECT w.\"id\" FROM {delayed} w WHERE w.\"deliver_at\" <= clock_timestamp()\n        \
+                 SELECT w.\"id\" FROM {delayed} w WHERE w.\"deliver_at\" <= at\n        \
                  ORDER BY w.\"deliver_at\" LIMIT \"max\" FOR UPDATE SKIP LOCKED)\n      \
                  RETURNING d.*)\n    \
                  INSERT INTO {table} (\"id\", \"captured_at\", \"name\", \"payload\", \"deliver_at\")\n    \
@@ -434,13 +437,13 @@ BEGIN
              INTO \"next_due\" FROM {delayed} w;\nEND\n{BODY_QUOTE};\n\n"
         ),
     );
-    // The reader: signals have no rows, and no settings to fix.
+    // The reader: signals have no rows, and no settings to fix, so it is a
+    // SQL function, which the planner inlines into the window's query.
     push_fmt(
         &mut sql,
         format_args!(
             "CREATE OR REPLACE FUNCTION {reader}({READER_PARAMETERS})\n\
-             RETURNS TABLE ({READER_COLUMNS})\nLANGUAGE plpgsql STABLE AS {BODY_QUOTE}\n\
-             #variable_conflict use_column\nBEGIN\n  RETURN QUERY\n  \
+             RETURNS TABLE ({READER_COLUMNS})\nLANGUAGE sql STABLE AS {BODY_QUOTE}\n\
              SELECT e.\"id\", e.\"txid\", e.\"captured_at\", {schema_literal}::text, 'signals'::text, 'signal'::text,\n    \
              json_build_array(e.\"id\"), NULL::json, NULL::json, e.\"name\",\n    \
              CASE WHEN \"rows\" THEN e.\"payload\" END, e.\"deliver_at\"\n  \
@@ -458,7 +461,7 @@ BEGIN
     push_fmt(
         &mut sql,
         format_args!(
-            ") e\n  WHERE {filter}\n  ORDER BY e.\"id\" LIMIT \"limit\";\nEND\n{BODY_QUOTE};\n\
+            ") e\n  WHERE {filter}\n  ORDER BY e.\"id\" LIMIT \"limit\"\n{BODY_QUOTE};\n\
              INSERT INTO {captures} (\"name\", \"reader\", \"slots\") VALUES ({key}, {reader}, ARRAY[{slots}])\n\
              ON CONFLICT (\"name\") DO NOTHING;\n",
             filter = window_filter("e"),
@@ -656,8 +659,10 @@ SELECT e.* FROM {cursor} c,
 WHERE c.\"window\" IS NOT NULL;
 
 -- How many events wait, and how old the oldest is (in seconds).
+-- (No JIT: the readers' row estimates would make it compile, which costs
+-- more than counting.)
 CREATE OR REPLACE FUNCTION {schema}.\"backlog\"(OUT \"events\" bigint, OUT \"oldest_age\" float8)
-LANGUAGE sql STABLE AS {BODY_QUOTE}
+LANGUAGE sql STABLE SET jit = off AS {BODY_QUOTE}
 SELECT count(*), extract(epoch FROM now() - min(e.\"captured_at\"))::float8
 -- A delayed signal waits from its due time.
 FROM (SELECT greatest(e.\"captured_at\", e.\"deliver_at\") AS \"captured_at\" FROM {cursor} c,

@@ -89,13 +89,16 @@ impl Session {
         };
         // The server drops the session (and with it the lock) within a few
         // seconds of losing the client, so that a standby takes over.
+        // No JIT: the watcher's queries are short, and the planner's
+        // estimates of the readers' rows can make compiling one (tens of
+        // milliseconds) look worth it, which stalls the rounds.
         // Commits need not wait for the disk: a cursor move that a crash
         // undoes sends its events again (at least once), and WAL is replayed
         // in order, so a TRUNCATE never survives without the cursor move
         // before it, nor a cursor move without the payloads parked before it.
         session
             .batch(
-                "SET TimeZone = 'UTC'; SET synchronous_commit = off;
+                "SET TimeZone = 'UTC'; SET synchronous_commit = off; SET jit = off;
                  SET tcp_keepalives_idle = 1; SET tcp_keepalives_interval = 1; SET tcp_keepalives_count = 2;
                  SET tcp_user_timeout = 3000;",
             )
