@@ -396,10 +396,12 @@ WITH d AS (DELETE FROM {delayed} d WHERE d.\"id\" = $1 RETURNING 1) SELECT EXIST
 
 -- Moves due signals (at most \"max\", earliest first) into this
 -- transaction's event table, keeping their ids; says how many, and in how
--- many seconds the next is due.
+-- many seconds the next that was not due yet falls due.
+-- Always by the index on deliver_at: a plan that scans the table would
+-- read every signal waiting for a later time, on every look.
 CREATE OR REPLACE FUNCTION {schema}.\"release_signals\"(\"max\" int4,
     OUT \"released\" int4, OUT \"next_due\" float8)
-LANGUAGE plpgsql AS {BODY_QUOTE}
+LANGUAGE plpgsql SET enable_seqscan = off AS {BODY_QUOTE}
 DECLARE
   slot int4;
   -- A variable, not clock_timestamp() itself: a volatile function in the
@@ -408,7 +410,7 @@ DECLARE
 BEGIN
   \"released\" := 0;
   -- Without a due signal, no transaction id is taken.
-  IF EXISTS (SELECT FROM {delayed} w WHERE w.\"deliver_at\" <= at) THEN
+  IF (SELECT min(w.\"deliver_at\") FROM {delayed} w) <= at THEN
   {slot}
 ",
             ring = ring("  "),
@@ -433,8 +435,10 @@ BEGIN
         &mut sql,
         format_args!(
             "  GET DIAGNOSTICS \"released\" = ROW_COUNT;\n  END IF;\n  \
+             -- The next to fall due: one due already and still here is locked by a\n  \
+             -- transaction (a cancel, a move), and waits for the next look.\n  \
              SELECT extract(epoch FROM min(w.\"deliver_at\") - clock_timestamp())::float8\n  \
-             INTO \"next_due\" FROM {delayed} w;\nEND\n{BODY_QUOTE};\n\n"
+             INTO \"next_due\" FROM {delayed} w WHERE w.\"deliver_at\" > at;\nEND\n{BODY_QUOTE};\n\n"
         ),
     );
     // The reader: signals have no rows, and no settings to fix, so it is a

@@ -513,8 +513,8 @@ pub(crate) async fn expire_payloads(session: &Session) -> Result<u64, WatcherErr
 }
 
 /// Releases the delayed signals that are due (at most `max`): how many, and
-/// in how many seconds the next one is due (zero or less: one is due, but
-/// was locked).
+/// in how many seconds the next one not due yet falls due (less than zero:
+/// it fell due meanwhile).
 pub(crate) async fn release_signals(
     session: &Session,
     max: i32,

@@ -29,10 +29,6 @@ const SIGNAL_RECHECK: Duration = Duration::from_millis(500);
 /// At most this many delayed signals are released by one statement.
 const RELEASE_LIMIT: i32 = 10_000;
 
-/// The wait before another look when a due signal is locked by a
-/// transaction that has not ended.
-const LOCKED_RETRY: Duration = Duration::from_millis(100);
-
 /// The wait before another try after releasing failed.
 const RELEASE_RETRY: Duration = Duration::from_secs(5);
 
@@ -277,13 +273,13 @@ impl<'a> Leader<'a> {
         if released > 0 {
             tracing::debug!(released, "released delayed signals that are due");
         }
+        // A signal due already but locked by a transaction (a cancel, a
+        // move) is not in `next_due`: it waits for the next look, not in a
+        // busy loop.
         let wait = match next_due {
             _ if released >= RELEASE_LIMIT => Duration::ZERO,
             None => SIGNAL_RECHECK,
-            // Due, yet not released: locked by a transaction (a cancel, a
-            // move) that has not ended. Not a busy loop meanwhile.
-            Some(due) if due <= 0.0 => LOCKED_RETRY,
-            Some(due) => Duration::from_secs_f64(due).min(SIGNAL_RECHECK),
+            Some(due) => Duration::from_secs_f64(due.max(0.0)).min(SIGNAL_RECHECK),
         };
         self.next_release = Instant::now() + wait;
         Ok(())
