@@ -10,7 +10,7 @@ use std::time::Duration;
 use dawdle::backfill::{Backfill, BackfillError};
 use dawdle::queue::MemoryQueue;
 use dawdle::{Change, Insert, Runtime, Snapshot, Watched};
-use dawdle_test::TestDb;
+use dawdle_test::{wait_until, TestDb};
 
 /// 100,000 rows that were there before dawdle.
 #[derive(Debug, Clone, PartialEq, Watched)]
@@ -102,16 +102,6 @@ fn runtime(db: &TestDb, queue: MemoryQueue) -> dawdle::RuntimeHandle {
         .start()
 }
 
-async fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    tokio::time::timeout(limit, async {
-        while !done() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
-}
-
 const TABLES: &str = "CREATE TABLE members (id bigint PRIMARY KEY, name text NOT NULL);
                       CREATE TABLE versioned (id bigint PRIMARY KEY, version int NOT NULL);
                       CREATE TABLE loose (id bigint PRIMARY KEY, tag text NOT NULL, n int NOT NULL);";
@@ -186,7 +176,7 @@ async fn a_backfill_killed_and_resumed_delivers_every_row_as_a_snapshot() {
     assert!(done.finished);
     assert_eq!(done.rows_read, ROWS as u64);
 
-    eventually("every row is handled", Duration::from_secs(240), || {
+    wait_until("every row is handled", Duration::from_secs(240), || {
         MEMBER_SNAPSHOTS
             .lock()
             .unwrap()
@@ -256,7 +246,7 @@ async fn a_row_changed_during_its_backfill_ends_with_its_latest_state_last() {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    eventually(
+    wait_until(
         "every row's last state is handled",
         Duration::from_secs(120),
         || {

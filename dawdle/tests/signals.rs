@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use dawdle::queue::MemoryQueue;
 use dawdle::signal::{SignalBuilder, SignalError};
 use dawdle::{Action, Runtime, Signaled};
-use dawdle_test::TestDb;
+use dawdle_test::{wait_until, TestDb};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, dawdle::Signal)]
@@ -93,16 +93,6 @@ fn runtime(db: &TestDb, queue: MemoryQueue) -> dawdle::RuntimeHandle {
         .start()
 }
 
-async fn eventually(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    tokio::time::timeout(limit, async {
-        while !done() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
-}
-
 #[tokio::test]
 async fn a_committed_signal_is_delivered_and_a_rolled_back_one_never() {
     let (db, mut client) = database().await;
@@ -125,7 +115,7 @@ async fn a_committed_signal_is_delivered_and_a_rolled_back_one_never() {
         .unwrap()
         .get(0);
 
-    eventually(
+    wait_until(
         "both committed signals are handled",
         Duration::from_secs(30),
         || handled(tag).len() >= 2,
@@ -155,7 +145,7 @@ async fn a_delayed_signal_comes_at_its_time_not_before() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(handled(tag).is_empty(), "delivered before its time");
-    eventually(
+    wait_until(
         "the delayed signal is handled",
         Duration::from_secs(10),
         || !handled(tag).is_empty(),
@@ -214,7 +204,7 @@ async fn a_long_delay_waits_in_postgres_and_can_be_moved_or_cancelled() {
         )
         .await
         .unwrap();
-    eventually(
+    wait_until(
         "the moved signal is handled",
         Duration::from_secs(5),
         || !handled(tag).is_empty(),
@@ -249,7 +239,7 @@ async fn a_signal_that_fell_due_while_no_watcher_ran_comes_at_once_after() {
 
     let restarted = Utc::now();
     let handle = runtime(&db, queue);
-    eventually(
+    wait_until(
         "the signal is handled after the restart",
         Duration::from_secs(10),
         || !handled(tag).is_empty(),
@@ -277,13 +267,13 @@ async fn a_signal_without_a_handler_is_dead_lettered_with_its_reason() {
         .unwrap();
     // The watcher and listener go on: a known one after it is handled.
     dawdle::signal(&client, &ping(tag, 1)).await.unwrap();
-    eventually(
+    wait_until(
         "the known signal is handled",
         Duration::from_secs(30),
         || !handled(tag).is_empty(),
     )
     .await;
-    eventually(
+    wait_until(
         "the unknown one is dead-lettered",
         Duration::from_secs(30),
         || !queue.dead_letters().is_empty(),
@@ -306,7 +296,7 @@ async fn a_signal_larger_than_a_message_travels_by_reference() {
     let handle = runtime(&db, queue);
     let tag = "x".repeat(20_000);
     let id = dawdle::signal(&client, &ping(&tag, 9)).await.unwrap();
-    eventually(
+    wait_until(
         "the large signal is handled whole",
         Duration::from_secs(30),
         || !handled(&tag).is_empty(),
@@ -376,7 +366,7 @@ async fn without_a_database_a_signal_goes_straight_to_the_queue() {
     let first = handle.signal(&ping(tag, 1)).await.unwrap();
     let second = handle.signal(&ping(tag, 2)).await.unwrap();
     assert_ne!(first, second);
-    eventually("both are handled", Duration::from_secs(10), || {
+    wait_until("both are handled", Duration::from_secs(10), || {
         handled(tag).len() == 2
     })
     .await;

@@ -202,50 +202,26 @@ pub trait GenericClient: Sync {
 }
 
 macro_rules! generic_client {
-    ($($ty:ty),* $(,)?) => {$(
+    ($($ty:ty => $inner:ty),* $(,)?) => {$(
         impl GenericClient for $ty {
             fn query_one_for_dawdle(
                 &self,
                 sql: &str,
                 params: &[&(dyn ToSql + Sync)],
             ) -> impl Future<Output = Result<Row, tokio_postgres::Error>> + Send {
-                tokio_postgres::Client::query_one(self, sql, params)
+                <$inner>::query_one(self, sql, params)
             }
         }
     )*};
 }
 
-generic_client!(tokio_postgres::Client, deadpool_postgres::ClientWrapper);
-
-impl GenericClient for deadpool_postgres::Client {
-    fn query_one_for_dawdle(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<Row, tokio_postgres::Error>> + Send {
-        tokio_postgres::Client::query_one(self, sql, params)
-    }
-}
-
-impl GenericClient for tokio_postgres::Transaction<'_> {
-    fn query_one_for_dawdle(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<Row, tokio_postgres::Error>> + Send {
-        tokio_postgres::Transaction::query_one(self, sql, params)
-    }
-}
-
-impl GenericClient for deadpool_postgres::Transaction<'_> {
-    fn query_one_for_dawdle(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> impl Future<Output = Result<Row, tokio_postgres::Error>> + Send {
-        tokio_postgres::Transaction::query_one(self, sql, params)
-    }
-}
+generic_client!(
+    tokio_postgres::Client => tokio_postgres::Client,
+    deadpool_postgres::ClientWrapper => tokio_postgres::Client,
+    deadpool_postgres::Client => tokio_postgres::Client,
+    tokio_postgres::Transaction<'_> => tokio_postgres::Transaction<'_>,
+    deadpool_postgres::Transaction<'_> => tokio_postgres::Transaction<'_>,
+);
 
 /// Records `value` in the transaction of `client`, to be delivered at once
 /// when it commits; returns its id, the `meta.id` its handlers see.
