@@ -223,6 +223,62 @@ async fn a_long_delay_waits_in_postgres_and_can_be_moved_or_cancelled() {
 }
 
 #[tokio::test]
+async fn a_due_signal_held_by_a_transaction_waits_for_it_without_a_busy_loop() {
+    let (db, mut client) = database().await;
+    let handle = runtime(&db, MemoryQueue::new());
+    let tag = "held";
+    let id = SignalBuilder::new(&ping(tag, 1))
+        .delay(Duration::from_millis(300))
+        .send(&client)
+        .await
+        .unwrap();
+    // A transaction that locks it (as a cancel or a move of its due time
+    // would) past its due time.
+    let holder = client.transaction().await.unwrap();
+    holder
+        .execute(
+            "SELECT FROM dawdle.delayed WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await
+        .unwrap();
+    let other = db.connect().await.unwrap();
+    let xmax = |client: tokio_postgres::Client| async move {
+        let next: i64 = client
+            .query_one(
+                "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::int8",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        (client, next)
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (other, before) = xmax(other).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_other, after) = xmax(other).await;
+    assert!(handled(tag).is_empty(), "released while locked");
+    // Each look at a due signal takes a transaction id: a few looks in
+    // 1.5 s (3 here, with the other tests of this file running beside),
+    // not a loop (about 950 when the leader looked again at once).
+    assert!(
+        after - before < 150,
+        "{} transaction ids in 1.5 s",
+        after - before
+    );
+    holder.commit().await.unwrap();
+    wait_until(
+        "the signal is handled once the lock is gone",
+        Duration::from_secs(5),
+        || !handled(tag).is_empty(),
+    )
+    .await;
+    assert_eq!(handled(tag)[0].1, id);
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_signal_that_fell_due_while_no_watcher_ran_comes_at_once_after() {
     let (db, client) = database().await;
     let queue = MemoryQueue::new();
