@@ -354,7 +354,7 @@ CREATE OR REPLACE FUNCTION {schema}.\"signal\"(\"name\" text, \"payload\" json,
     \"deliver_at\" timestamptz DEFAULT now()) RETURNS bigint
 LANGUAGE plpgsql AS {BODY_QUOTE}
 DECLARE
-  {slot}
+  slot int4 := {slot};
   id bigint;
   due timestamptz := coalesce(\"signal\".\"deliver_at\", now());
 BEGIN
@@ -371,7 +371,7 @@ BEGIN
     VALUES (id, \"signal\".\"name\", \"signal\".\"payload\", due);
   ELSE
 ",
-            slot = slot_declaration(),
+            slot = current_slot(),
             sequence = literal(&qualified(SCHEMA, EVENT_ID_SEQUENCE)),
         ),
     );
@@ -411,10 +411,10 @@ BEGIN
   \"released\" := 0;
   -- Without a due signal, no transaction id is taken.
   IF (SELECT min(w.\"deliver_at\") FROM {delayed} w) <= at THEN
-  {slot}
+  slot := {slot};
 ",
             ring = ring("  "),
-            slot = slot_declaration().replace("slot int4 :=", "slot :="),
+            slot = current_slot(),
         ),
     );
     per_slot(&mut sql, "  ", &slots, |sql, table| {
@@ -466,13 +466,13 @@ BEGIN
         &mut sql,
         format_args!(
             ") e\n  WHERE {filter}\n  ORDER BY e.\"id\" LIMIT \"limit\"\n{BODY_QUOTE};\n\
-             INSERT INTO {captures} (\"name\", \"reader\", \"slots\") VALUES ({key}, {reader}, ARRAY[{slots}])\n\
+             INSERT INTO {captures} (\"name\", \"reader\", \"slots\") VALUES ({key}, {reader}, {slots})\n\
              ON CONFLICT (\"name\") DO NOTHING;\n",
             filter = window_filter("e"),
             captures = qualified(SCHEMA, CAPTURES_TABLE),
             key = literal(SIGNALS_CAPTURE),
             reader = literal(&qualified(SCHEMA, SIGNAL_READER)),
-            slots = slots.iter().map(|t| literal(t)).collect::<Vec<_>>().join(", "),
+            slots = text_array(&slots),
         ),
     );
     sql
@@ -539,15 +539,6 @@ fn snapshot(sql: &mut String, table: &CheckedTable) {
         });
         out
     };
-    let slots_array = format!(
-        "ARRAY[{}]",
-        table
-            .slots
-            .iter()
-            .map(|t| literal(t))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     push_fmt(
         sql,
         format_args!(
@@ -559,7 +550,7 @@ SET \"DateStyle\" TO 'ISO, MDY' SET \"IntervalStyle\" TO 'iso_8601' SET \"extra_
 SET \"bytea_output\" TO 'hex'
 AS {BODY_QUOTE}
 DECLARE
-  {slot}
+  slot int4 := {slot};
   b {backfills}%ROWTYPE;
   bound text := 'true';
   keys int4;
@@ -594,7 +585,7 @@ BEGIN
     JOIN pg_catalog.pg_attribute a ON a.attrelid = {target_literal}::regclass AND a.attname = k.name;
     bound := {bound_prefix} || bound;
   END IF;
-  EXECUTE format({query}, coalesce(b.\"filter\", 'true'), bound, ({slots_array})[slot + 1])
+  EXECUTE format({query}, coalesce(b.\"filter\", 'true'), bound, ({slots})[slot + 1])
   INTO \"read\", keys, last USING b.\"after\", \"batch\";
   \"finished\" := keys < \"batch\";
   UPDATE {backfills} SET \"after\" = coalesce(last, b.\"after\"), \"rows_read\" = b.\"rows_read\" + \"read\",
@@ -606,11 +597,12 @@ END
 {BODY_QUOTE};
 ",
             function = table.snapshot,
-            slot = slot_declaration(),
+            slot = current_slot(),
             backfills = qualified(SCHEMA, BACKFILLS_TABLE),
             key = table.key_literal,
             target_literal = literal(&table.target),
             bound_prefix = literal(&format!("({order}) > ")),
+            slots = text_array(&table.slots),
             query = literal(&query),
             ring = ring("    "),
         ),
@@ -728,7 +720,7 @@ fn capture(table: &CheckedTable) -> String {
         &mut sql,
         format_args!(
             "INSERT INTO {captures} (\"name\", \"reader\", \"slots\", \"snapshot\", \"target\")\n\
-             VALUES ({key}, {reader}, ARRAY[{slots}], {snapshot}, {target})\n\
+             VALUES ({key}, {reader}, {slots}, {snapshot}, {target})\n\
              ON CONFLICT (\"name\") DO UPDATE SET \"reader\" = EXCLUDED.\"reader\", \"slots\" = EXCLUDED.\"slots\",\n  \
              \"snapshot\" = EXCLUDED.\"snapshot\", \"target\" = EXCLUDED.\"target\";\n",
             captures = qualified(SCHEMA, CAPTURES_TABLE),
@@ -736,12 +728,7 @@ fn capture(table: &CheckedTable) -> String {
             reader = literal(&table.reader),
             snapshot = literal(&table.snapshot),
             target = literal(&table.target),
-            slots = table
-                .slots
-                .iter()
-                .map(|s| literal(s))
-                .collect::<Vec<_>>()
-                .join(", "),
+            slots = text_array(&table.slots),
         ),
     );
     sql
@@ -798,10 +785,20 @@ fn event_tables(sql: &mut String, table: &CheckedTable) {
     push_fmt(sql, format_args!("DROP VIEW {probe};\n"));
 }
 
-/// The declaration of `slot`: the event table that the current
-/// transaction writes to, by its id.
-fn slot_declaration() -> String {
-    format!("slot int4 := ((pg_current_xact_id()::text::int8 >> {SPAN_BITS}) % {SLOTS})::int4;")
+/// `ARRAY['a', 'b']`: `items` as a `text[]` literal.
+fn text_array(items: &[String]) -> String {
+    let mut array = String::from("ARRAY[");
+    join(&mut array, items, ", ", |out, item| {
+        out.push_str(&literal(item))
+    });
+    array.push(']');
+    array
+}
+
+/// The slot of the event table that the current transaction writes to, by
+/// its id (taking one if it has none yet).
+fn current_slot() -> String {
+    format!("((pg_current_xact_id()::text::int8 >> {SPAN_BITS}) % {SLOTS})::int4")
 }
 
 /// `IF slot = 0 THEN ... ELSIF ... ELSE ... END IF;`: `statement` for each
@@ -841,9 +838,9 @@ fn trigger_function(sql: &mut String, table: &CheckedTable) {
         sql,
         format_args!(
             "CREATE OR REPLACE FUNCTION {}() RETURNS trigger\nLANGUAGE plpgsql AS {BODY_QUOTE}\n\
-             DECLARE\n  {}\nBEGIN\n",
+             DECLARE\n  slot int4 := {};\nBEGIN\n",
             table.function,
-            slot_declaration(),
+            current_slot(),
         ),
     );
     for (i, &action) in table.actions.iter().enumerate() {
