@@ -45,6 +45,16 @@ impl<E: fmt::Display + Send + 'static> Returned for E {
     }
 }
 
+/// The message of a panic, from a task's `JoinError::into_panic`.
+fn panic_message(panic: Box<dyn Any + Send>) -> String {
+    match panic.downcast::<String>() {
+        Ok(s) => *s,
+        Err(panic) => panic
+            .downcast_ref::<&str>()
+            .map_or_else(|| "(no message)".to_owned(), |s| (*s).to_owned()),
+    }
+}
+
 impl HandlerError {
     /// The error a handler returned.
     pub fn returned<E: fmt::Display + Send + 'static>(error: E) -> HandlerError {
@@ -58,6 +68,15 @@ impl HandlerError {
 
     pub(crate) fn other(message: impl Into<String>) -> HandlerError {
         HandlerError(Failure::Other(message.into()))
+    }
+
+    /// A handler's task that did not return: its panic, or its cancellation.
+    pub(crate) fn from_join(join: tokio::task::JoinError) -> HandlerError {
+        if join.is_panic() {
+            HandlerError::panicked(panic_message(join.into_panic()))
+        } else {
+            HandlerError::other(format!("was cancelled: {join}"))
+        }
     }
 
     /// Whether the handler panicked (rather than returned an error).

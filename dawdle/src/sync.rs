@@ -1,6 +1,5 @@
 //! Small helpers for tasks and locks.
 
-use std::any::Any;
 use std::sync::{Mutex, MutexGuard};
 
 use tokio::task::JoinHandle;
@@ -17,15 +16,5 @@ pub(crate) struct AbortOnDrop<T>(pub(crate) JoinHandle<T>);
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// The message of a panic, from a task's `JoinError::into_panic`.
-pub(crate) fn panic_message(panic: Box<dyn Any + Send>) -> String {
-    match panic.downcast::<String>() {
-        Ok(s) => *s,
-        Err(panic) => panic
-            .downcast_ref::<&str>()
-            .map_or_else(|| "(no message)".to_owned(), |s| (*s).to_owned()),
     }
 }

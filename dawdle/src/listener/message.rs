@@ -230,13 +230,7 @@ async fn call_handler(
         },
         None => (&mut task.0).await,
     };
-    let result = match result {
-        Ok(result) => result,
-        Err(join) if join.is_panic() => Err(HandlerError::panicked(crate::sync::panic_message(
-            join.into_panic(),
-        ))),
-        Err(join) => Err(HandlerError::other(format!("was cancelled: {join}"))),
-    };
+    let result = result.unwrap_or_else(|join| Err(HandlerError::from_join(join)));
     let labels = [("handler", handler.name)];
     metrics::histogram!(observability::HANDLER_DURATION, &labels)
         .record(observability::seconds(started.elapsed()));

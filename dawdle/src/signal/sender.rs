@@ -95,15 +95,10 @@ impl Sender {
             let arg =
                 (handler.decode)(event).map_err(|e| failed(HandlerError::other(e.to_string())))?;
             let mut task = AbortOnDrop(tokio::spawn((handler.call)(arg)));
-            match (&mut task.0).await {
-                Ok(result) => result.map_err(failed)?,
-                Err(join) if join.is_panic() => {
-                    return Err(failed(HandlerError::panicked(crate::sync::panic_message(
-                        join.into_panic(),
-                    ))))
-                }
-                Err(join) => return Err(failed(HandlerError::other(join.to_string()))),
-            }
+            (&mut task.0)
+                .await
+                .unwrap_or_else(|join| Err(HandlerError::from_join(join)))
+                .map_err(failed)?;
         }
         Ok(())
     }
