@@ -1,4 +1,5 @@
-//! Attribute syntax shared by `#[derive(Watched)]` and `#[dawdle::handler]`.
+//! Attribute syntax shared by `#[derive(Watched)]`, `#[derive(Signal)]` and
+//! `#[dawdle::handler]`.
 
 use syn::meta::ParseNestedMeta;
 use syn::{Expr, ExprLit, Lit, LitStr, Path, Token};
@@ -27,6 +28,21 @@ pub(crate) fn string(
         other => {
             cx.error_spanned_by(other, format_args!("expected a string: `{key} = \"...\"`"));
             Ok(None)
+        }
+    }
+}
+
+/// The path that `crate = "..."` gives to the dawdle crate; one that does
+/// not parse is reported.
+pub(crate) fn crate_path(lit: &LitStr, cx: &Ctxt) -> Option<Path> {
+    match lit.parse::<Path>() {
+        Ok(path) => Some(path),
+        Err(_) => {
+            cx.error_spanned_by(
+                lit,
+                "expected a path to the dawdle crate, such as `crate = \"::dawdle\"`",
+            );
+            None
         }
     }
 }

@@ -7,7 +7,7 @@ use quote::quote;
 use syn::{DeriveInput, LitStr, Path};
 
 use crate::ctxt::Ctxt;
-use crate::meta::{string, Slot};
+use crate::meta::{crate_path, string, Slot};
 
 const KIND: &str = "dawdle attribute";
 
@@ -51,14 +51,8 @@ fn parse<'a>(node: &'a DeriveInput, cx: &Ctxt) -> Signal<'a> {
                     name.set(cx, path, lit);
                 }
             } else if path.is_ident("crate") {
-                if let Some(lit) = string(&meta, "crate", cx)? {
-                    match lit.parse::<Path>() {
-                        Ok(parsed) => krate.set(cx, path, parsed),
-                        Err(_) => cx.error_spanned_by(
-                            &lit,
-                            "expected a path to the dawdle crate, such as `crate = \"::dawdle\"`",
-                        ),
-                    }
+                if let Some(parsed) = string(&meta, "crate", cx)?.and_then(|lit| crate_path(&lit, cx)) {
+                    krate.set(cx, path, parsed);
                 }
             } else {
                 return Err(meta.error(

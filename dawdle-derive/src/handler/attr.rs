@@ -7,7 +7,7 @@ use syn::parse::Parser;
 use syn::{LitStr, Path};
 
 use crate::ctxt::Ctxt;
-use crate::meta::{string, Slot};
+use crate::meta::{crate_path, string, Slot};
 
 /// What the keys are called in messages.
 const KIND: &str = "handler option";
@@ -31,18 +31,7 @@ impl Options {
                 name.set(cx, path, string(&meta, "name", cx)?);
             } else if path.is_ident("crate") {
                 let lit = string(&meta, "crate", cx)?;
-                krate.set_with(cx, path, || {
-                    lit.and_then(|lit| match lit.parse::<Path>() {
-                        Ok(path) => Some(path),
-                        Err(_) => {
-                            cx.error_spanned_by(
-                                lit,
-                                "expected a path to the dawdle crate, such as `crate = \"::dawdle\"`",
-                            );
-                            None
-                        }
-                    })
-                });
+                krate.set_with(cx, path, || lit.and_then(|lit| crate_path(&lit, cx)));
             } else {
                 let unknown = quote::quote!(#path).to_string().replace(' ', "");
                 return Err(syn::Error::new_spanned(

@@ -5,7 +5,7 @@ use syn::meta::ParseNestedMeta;
 use syn::{Attribute, LitStr, Path, Token};
 
 use crate::ctxt::Ctxt;
-use crate::meta::{string, Slot};
+use crate::meta::{crate_path, string, Slot};
 
 /// What the keys are called in messages.
 const KIND: &str = "dawdle attribute";
@@ -90,19 +90,18 @@ impl Struct {
                     flag(&meta, "capture_replica")?;
                     capture_replica.set(cx, path, ());
                 } else if path.is_ident("crate") {
-                    match string(&meta, "crate", cx)?.map(|lit| (lit.parse::<Path>(), lit)) {
-                        Some((Ok(parsed), _)) => krate.set(cx, path, parsed),
-                        Some((Err(_), lit)) => {
-                            krate_invalid = true;
-                            cx.error_spanned_by(
-                                lit,
-                                "expected a path to the dawdle crate, such as `crate = \"::dawdle\"`",
-                            );
-                        }
+                    match string(&meta, "crate", cx)?.and_then(|lit| crate_path(&lit, cx)) {
+                        Some(parsed) => krate.set(cx, path, parsed),
                         None => krate_invalid = true,
                     }
                 } else {
-                    return Err(unknown(path, STRUCT_KEYS, FIELD_KEYS, "the struct", "a field"));
+                    return Err(unknown(
+                        path,
+                        STRUCT_KEYS,
+                        FIELD_KEYS,
+                        "the struct",
+                        "a field",
+                    ));
                 }
                 Ok(())
             });
