@@ -117,3 +117,4 @@ pub use catalog::{
 pub use cli::cli;
 pub use error::SqlError;
 pub use migration::{apply, down, down_registered, up, up_registered};
+pub(crate) use render::SchemaPiece;

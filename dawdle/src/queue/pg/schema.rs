@@ -1,11 +1,18 @@
 //! [`PgQueue`](super::PgQueue)'s tables, as `dawdle::sql`'s up migration
-//! creates them and its down migration drops them.
+//! creates them and its down migration drops them: a piece of the
+//! migrations that this module submits, so that `sql` need not know it.
+
+use crate::sql::SchemaPiece;
+
+inventory::submit! {
+    SchemaPiece { name: "PgQueue", order: 0, up, down }
+}
 
 /// The channel a send rings on, with the queue's name as the payload.
 pub(crate) const DOORBELL_CHANNEL: &str = "dawdle_queue";
 
 /// The tables, after `CREATE SCHEMA "dawdle"`. Safe to run again.
-pub(crate) fn up() -> &'static str {
+fn up() -> &'static str {
     r#"
 -- PgQueue: messages waiting (visible_at in the past) or in flight (received,
 -- hidden until visible_at), of every queue name. receive_count and id make
@@ -56,7 +63,7 @@ CREATE INDEX IF NOT EXISTS "queue_dead_letters_queue_id" ON "dawdle"."queue_dead
 }
 
 /// Drops the tables, before `DROP SCHEMA "dawdle"`.
-pub(crate) fn down() -> &'static str {
+fn down() -> &'static str {
     "DROP TABLE IF EXISTS \"dawdle\".\"queue_dead_letters\";\n\
      DROP TABLE IF EXISTS \"dawdle\".\"queue_messages\";\n"
 }

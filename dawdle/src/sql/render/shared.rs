@@ -1,0 +1,221 @@
+//! What every captured table shares: the schema, the id sequence, the
+//! watcher's cursor, the registry of captured tables, the backfills, the
+//! payloads and held events, the origin, and the helper functions.
+
+use super::{NO_SIGNAL, READER_COLUMNS, READER_PARAMETERS};
+use crate::sql::catalog::{
+    BACKFILLS_TABLE, BODY_QUOTE, CAPTURES_TABLE, CURSOR_TABLE, EVENT_ID_SEQUENCE, HELD_TABLE,
+    ORIGIN_TABLE, PAYLOADS_TABLE, SCHEMA,
+};
+use crate::sql::quote::{ident, push_fmt, qualified};
+
+/// The schema and the event id sequence.
+pub(super) fn up_schema(sql: &mut String) {
+    push_fmt(
+        sql,
+        format_args!(
+            "\
+CREATE SCHEMA IF NOT EXISTS {schema};
+
+-- Event ids, shared by every captured table. One value at a time (CACHE 1):
+-- a later change of a row always gets a higher id than an earlier one.
+CREATE SEQUENCE IF NOT EXISTS {sequence} CACHE 1;
+",
+            schema = ident(SCHEMA),
+            sequence = qualified(SCHEMA, EVENT_ID_SEQUENCE),
+        ),
+    );
+}
+
+/// The watcher's cursor and the registry of captured tables.
+pub(super) fn up_registry(sql: &mut String) {
+    push_fmt(
+        sql,
+        format_args!(
+            "
+-- Where the watcher is: every event of a transaction visible in \"read\" was
+-- sent; of a window read in part, those visible in \"window\" up to \"after\".
+CREATE TABLE IF NOT EXISTS {cursor} (
+    \"read\"   pg_snapshot NOT NULL,
+    \"window\" pg_snapshot,
+    \"after\"  bigint NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS \"cursor_one_row\" ON {cursor} ((true));
+INSERT INTO {cursor} (\"read\") VALUES ('1:1:') ON CONFLICT DO NOTHING;
+
+-- One row per captured table (and one for dawdle 0.1's event table while
+-- it holds events): the function reading its events, and its event tables.
+CREATE TABLE IF NOT EXISTS {captures} (
+    \"name\"     text PRIMARY KEY,
+    \"reader\"   text NOT NULL,
+    \"slots\"    text[] NOT NULL,
+    \"until\"    xid8,
+    \"snapshot\" text,
+    \"target\"   text
+);
+ALTER TABLE {captures} ADD COLUMN IF NOT EXISTS \"snapshot\" text, ADD COLUMN IF NOT EXISTS \"target\" text;
+",
+            cursor = qualified(SCHEMA, CURSOR_TABLE),
+            captures = qualified(SCHEMA, CAPTURES_TABLE),
+        ),
+    );
+}
+
+/// The backfills, the payloads and held events, the origin, and the helper
+/// functions.
+pub(super) fn up_state(sql: &mut String) {
+    push_fmt(
+        sql,
+        format_args!(
+            "
+-- The backfill of each table (the key of dawdle.captures): the rows it
+-- selects, the key of the last row sent (each key column's text), and
+-- how far it got.
+CREATE TABLE IF NOT EXISTS {backfills} (
+    \"name\"        text PRIMARY KEY,
+    \"filter\"      text,
+    \"after\"       json,
+    \"rows_read\"   bigint NOT NULL DEFAULT 0,
+    \"started_at\"  timestamptz NOT NULL DEFAULT now(),
+    \"updated_at\"  timestamptz NOT NULL DEFAULT now(),
+    \"finished_at\" timestamptz
+);
+
+-- Rows of events too large for one queue message, kept until handled or expired.
+CREATE TABLE IF NOT EXISTS {payloads} (
+    \"id\"         bigint PRIMARY KEY,
+    \"old\"        json,
+    \"new\"        json,
+    \"expires_at\" timestamptz NOT NULL
+);
+
+-- Events a standard queue refused even by reference (their key alone is
+-- larger than a message), with the message and the reason.
+CREATE TABLE IF NOT EXISTS {held} (
+    \"id\"      bigint PRIMARY KEY,
+    \"message\" text NOT NULL,
+    \"reason\"  text NOT NULL,
+    \"held_at\" timestamptz NOT NULL DEFAULT now()
+);
+
+-- A random id of this database, which tells its events apart from other
+-- databases' on a shared queue.
+CREATE TABLE IF NOT EXISTS {origin} (
+    \"source\" uuid NOT NULL DEFAULT gen_random_uuid()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS \"origin_one_row\" ON {origin} ((true));
+INSERT INTO {origin} DEFAULT VALUES ON CONFLICT DO NOTHING;
+
+-- Gives an event table the columns, in the types, of a probe view: after an
+-- ALTER TABLE of a captured column, the copies of waiting events are
+-- converted through their text.
+CREATE OR REPLACE FUNCTION {schema}.\"converge\"(\"target\" regclass, \"probe\" regclass) RETURNS void
+LANGUAGE plpgsql AS {BODY_QUOTE}
+DECLARE
+  c record;
+BEGIN
+  FOR c IN
+    SELECT p.attname, pg_catalog.format_type(p.atttypid, p.atttypmod) AS type, t.attname IS NULL AS missing
+    FROM pg_catalog.pg_attribute p
+    LEFT JOIN pg_catalog.pg_attribute t ON t.attrelid = \"target\" AND t.attname = p.attname AND NOT t.attisdropped
+    WHERE p.attrelid = \"probe\" AND p.attnum > 0 AND NOT p.attisdropped
+      AND (t.attname IS NULL OR (t.atttypid, t.atttypmod) <> (p.atttypid, p.atttypmod))
+  LOOP
+    IF c.missing THEN
+      EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', \"target\", c.attname, c.type);
+    ELSE
+      EXECUTE format('ALTER TABLE %s ALTER COLUMN %I TYPE %s USING %I::text::%s',
+                     \"target\", c.attname, c.type, c.attname, c.type);
+    END IF;
+  END LOOP;
+  FOR c IN
+    SELECT t.attname FROM pg_catalog.pg_attribute t
+    WHERE t.attrelid = \"target\" AND t.attnum > 0 AND NOT t.attisdropped
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_attribute p
+                      WHERE p.attrelid = \"probe\" AND p.attname = t.attname AND NOT p.attisdropped)
+  LOOP
+    EXECUTE format('ALTER TABLE %s DROP COLUMN %I', \"target\", c.attname);
+  END LOOP;
+END
+{BODY_QUOTE};
+
+-- (Re)writes {schema}.\"window\", which reads the events of every captured
+-- table, from the registry.
+CREATE OR REPLACE FUNCTION {schema}.\"rebuild\"() RETURNS void
+LANGUAGE plpgsql AS {BODY_QUOTE}
+DECLARE
+  body text;
+BEGIN
+  SELECT string_agg(format('SELECT * FROM %s($1, $2, $3, $4, $5)', \"reader\"), ' UNION ALL ' ORDER BY \"name\")
+  INTO body FROM {captures};
+  -- A SQL function: the planner inlines it into the watcher's query.
+  EXECUTE format('CREATE OR REPLACE FUNCTION {schema}.\"window\"({READER_PARAMETERS}) '
+                 'RETURNS TABLE ({READER_COLUMNS}) LANGUAGE sql STABLE AS %L',
+                 coalesce(body,
+                   'SELECT NULL::bigint, NULL::xid8, NULL::timestamptz, NULL::text, NULL::text, '
+                   'NULL::text, NULL::json, NULL::json, NULL::json, {NO_SIGNAL} WHERE false'));
+END
+{BODY_QUOTE};
+",
+            schema = ident(SCHEMA),
+            captures = qualified(SCHEMA, CAPTURES_TABLE),
+            backfills = qualified(SCHEMA, BACKFILLS_TABLE),
+            payloads = qualified(SCHEMA, PAYLOADS_TABLE),
+            held = qualified(SCHEMA, HELD_TABLE),
+            origin = qualified(SCHEMA, ORIGIN_TABLE),
+        ),
+    );
+}
+
+/// Drops the helper functions, once nothing calls them.
+pub(super) fn down_functions(sql: &mut String) {
+    push_fmt(
+        sql,
+        format_args!(
+            "\
+DROP FUNCTION IF EXISTS {schema}.\"rebuild\"();
+DROP FUNCTION IF EXISTS {schema}.\"converge\"(regclass, regclass);
+",
+            schema = ident(SCHEMA),
+        ),
+    );
+}
+
+/// Drops the backfills, the registry and the cursor.
+pub(super) fn down_registry(sql: &mut String) {
+    push_fmt(
+        sql,
+        format_args!(
+            "\
+DROP TABLE IF EXISTS {backfills};
+DROP TABLE IF EXISTS {captures};
+DROP TABLE IF EXISTS {cursor};
+",
+            backfills = qualified(SCHEMA, BACKFILLS_TABLE),
+            captures = qualified(SCHEMA, CAPTURES_TABLE),
+            cursor = qualified(SCHEMA, CURSOR_TABLE),
+        ),
+    );
+}
+
+/// Drops the sequence, the origin, the payloads and held events, and the
+/// schema, last.
+pub(super) fn down_schema(sql: &mut String) {
+    push_fmt(
+        sql,
+        format_args!(
+            "\
+DROP SEQUENCE IF EXISTS {sequence};
+DROP TABLE IF EXISTS {origin};
+DROP TABLE IF EXISTS {payloads};
+DROP TABLE IF EXISTS {held};
+DROP SCHEMA IF EXISTS {schema};
+",
+            sequence = qualified(SCHEMA, EVENT_ID_SEQUENCE),
+            origin = qualified(SCHEMA, ORIGIN_TABLE),
+            payloads = qualified(SCHEMA, PAYLOADS_TABLE),
+            held = qualified(SCHEMA, HELD_TABLE),
+            schema = ident(SCHEMA),
+        ),
+    );
+}
