@@ -34,13 +34,24 @@ pub(super) struct CheckedTable {
     /// The function that writes a batch of snapshot events of a backfill:
     /// `"dawdle"."snapshot:..."`.
     pub(super) snapshot: String,
+    /// The row-level trigger function of sessions replicating changes in
+    /// (`session_replication_role = replica`): `"dawdle"."capture_row:..."`.
+    pub(super) row_function: String,
+    /// The function that puts the triggers on the table or one of its
+    /// partitions or inheritance children: `"dawdle"."install:..."`.
+    pub(super) install: String,
+    /// The function that makes the event tables ready (created, and their
+    /// columns in the types of the table's): `"dawdle"."prepare:..."`.
+    pub(super) prepare: String,
     /// `schema.table`, as a string literal: its key in `dawdle.captures`.
     pub(super) key_literal: String,
     /// Its event tables, one per [`SLOTS`] slot: `"dawdle"."changes:0:..."`.
     pub(super) slots: Vec<String>,
-    /// The index on `txid` of each event table (unqualified: an index
-    /// lives in its table's schema).
+    /// The index on `txid` and `id` of each event table (unqualified: an
+    /// index lives in its table's schema).
     pub(super) slot_indexes: Vec<String>,
+    /// The index on `txid` alone that earlier versions made, dropped.
+    pub(super) old_slot_indexes: Vec<String>,
     /// The captured actions, in [`Action::CAPTURED`] order; at least one.
     pub(super) actions: Vec<Action>,
     /// See [`Table::capture_unchanged`].
@@ -49,6 +60,8 @@ pub(super) struct CheckedTable {
     pub(super) capture_replica: bool,
     /// In field order; at least one, and at least one of them a key.
     pub(super) columns: Vec<CheckedColumn>,
+    /// The captured columns' names, as they are, in field order.
+    pub(super) column_names: Vec<String>,
 }
 
 /// One captured column, as SQL text.
@@ -234,6 +247,18 @@ impl CheckedTable {
                 SCHEMA,
                 &object_name("snapshot:", &[table.schema, table.name]),
             ),
+            row_function: qualified(
+                SCHEMA,
+                &object_name("capture_row:", &[table.schema, table.name]),
+            ),
+            install: qualified(
+                SCHEMA,
+                &object_name("install:", &[table.schema, table.name]),
+            ),
+            prepare: qualified(
+                SCHEMA,
+                &object_name("prepare:", &[table.schema, table.name]),
+            ),
             key_literal: literal(&format!("{}.{}", table.schema, table.name)),
             slots: (0..SLOTS)
                 .map(|slot| {
@@ -245,15 +270,24 @@ impl CheckedTable {
                 .collect(),
             slot_indexes: (0..SLOTS)
                 .map(|slot| {
-                    ident(&object_name(
+                    object_name(
+                        &format!("changes:{slot}:order:"),
+                        &[table.schema, table.name],
+                    )
+                })
+                .collect(),
+            old_slot_indexes: (0..SLOTS)
+                .map(|slot| {
+                    object_name(
                         &format!("changes:{slot}:txid:"),
                         &[table.schema, table.name],
-                    ))
+                    )
                 })
                 .collect(),
             actions,
             capture_unchanged: table.capture_unchanged,
             capture_replica: table.capture_replica,
+            column_names: table.columns.iter().map(|c| c.name.to_owned()).collect(),
             columns,
         })
     }

@@ -15,15 +15,19 @@ fn trigger_name(action: Action) -> String {
     format!("dawdle_{action}")
 }
 
-/// One table's event tables, trigger function and triggers.
+/// One table's event tables, trigger functions and triggers.
 pub(super) fn up(sql: &mut String, table: &CheckedTable) {
     push_fmt(
         sql,
         format_args!("-- {} ({})\n", table.comment, table.type_name),
     );
-    event_tables(sql, table);
+    prepare_function(sql, table);
+    push_fmt(sql, format_args!("SELECT {}();\n", table.prepare));
     trigger_function(sql, table);
-    triggers(sql, table);
+    if table.capture_replica {
+        row_function(sql, table);
+    }
+    install_function(sql, table);
 }
 
 /// The table's row in the registry: its reader, event tables, backfill
@@ -32,27 +36,64 @@ pub(super) fn register(sql: &mut String, table: &CheckedTable) {
     push_fmt(
         sql,
         format_args!(
-            "INSERT INTO {captures} (\"name\", \"reader\", \"slots\", \"snapshot\", \"target\")\n\
-             VALUES ({key}, {reader}, {slots}, {snapshot}, {target})\n\
+            "INSERT INTO {captures} (\"name\", \"reader\", \"slots\", \"snapshot\", \"target\", \"type_name\",\n  \
+             \"columns\", \"install\", \"prepare\", \"functions\")\n\
+             VALUES ({key}, {reader}, {slots}, {snapshot}, {target}, {type_name},\n  \
+             {columns}, {install}, {prepare}, {functions})\n\
              ON CONFLICT (\"name\") DO UPDATE SET \"reader\" = EXCLUDED.\"reader\", \"slots\" = EXCLUDED.\"slots\",\n  \
-             \"snapshot\" = EXCLUDED.\"snapshot\", \"target\" = EXCLUDED.\"target\";\n",
+             \"snapshot\" = EXCLUDED.\"snapshot\", \"target\" = EXCLUDED.\"target\", \"type_name\" = EXCLUDED.\"type_name\",\n  \
+             \"columns\" = EXCLUDED.\"columns\", \"install\" = EXCLUDED.\"install\", \"prepare\" = EXCLUDED.\"prepare\",\n  \
+             \"functions\" = EXCLUDED.\"functions\";\n",
             captures = qualified(SCHEMA, CAPTURES_TABLE),
             key = table.key_literal,
             reader = literal(&table.reader),
             snapshot = literal(&table.snapshot),
             target = literal(&table.target),
             slots = text_array(&table.slots),
+            type_name = literal(table.type_name),
+            columns = text_array(&table.column_names),
+            install = literal(&table.install),
+            prepare = literal(&table.prepare),
+            functions = text_array(&[table.function.clone(), table.row_function.clone()]),
         ),
     );
 }
 
-/// Drops the table's triggers and trigger function.
+/// Drops the table's triggers, wherever up put them (the table, its
+/// partitions and inheritance children), and its functions.
 pub(super) fn down(sql: &mut String, table: &CheckedTable) {
     push_fmt(sql, format_args!("-- {}\n", table.comment));
-    drop_triggers(sql, table);
     push_fmt(
         sql,
-        format_args!("DROP FUNCTION IF EXISTS {}();\n", table.function),
+        format_args!(
+            "\
+DO {BODY_QUOTE}
+DECLARE
+  t record;
+BEGIN
+  FOR t IN
+    SELECT g.tgrelid::regclass AS rel, g.tgname FROM pg_catalog.pg_trigger g
+    WHERE g.tgparentid = 0 AND g.tgname LIKE 'dawdle\\_%'
+      AND (g.tgrelid = to_regclass({target})
+           OR g.tgrelid IN (SELECT h.tgrelid FROM pg_catalog.pg_trigger h
+                            WHERE h.tgfoid = to_regprocedure({function})))
+  LOOP
+    EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, t.rel);
+  END LOOP;
+END
+{BODY_QUOTE};
+DROP FUNCTION IF EXISTS {install}(regclass);
+DROP FUNCTION IF EXISTS {prepare}();
+DROP FUNCTION IF EXISTS {row_function}();
+DROP FUNCTION IF EXISTS {plain_function}();
+",
+            target = literal(&table.target),
+            function = literal(&format!("{}()", table.function)),
+            install = table.install,
+            prepare = table.prepare,
+            row_function = table.row_function,
+            plain_function = table.function,
+        ),
     );
 }
 
@@ -64,16 +105,20 @@ pub(super) fn down_tables(sql: &mut String, table: &CheckedTable) {
     push_fmt(sql, format_args!("\n"));
 }
 
-/// The event tables: the captured columns of the old and the new row in
-/// their own types (or the override's), taken from the table itself by a
-/// probe view, so that a re-run converges them after an ALTER TABLE.
-fn event_tables(sql: &mut String, table: &CheckedTable) {
-    let probe = "pg_temp.\"dawdle:probe\"";
+/// The function making the event tables ready: the captured columns of the
+/// old and the new row in their own types (or the override's), taken from
+/// the table itself by a probe view, so that a re-run (or the DDL event
+/// trigger, after an ALTER TABLE) converges them. `dawdle.ready` takes no
+/// lock when nothing is to change.
+fn prepare_function(sql: &mut String, table: &CheckedTable) {
     push_fmt(
         sql,
         format_args!(
-            "CREATE OR REPLACE TEMPORARY VIEW \"dawdle:probe\" AS\nSELECT 0::int8 AS \"id\", '0'::xid8 AS \"txid\", \
-             now() AS \"captured_at\", ''::text AS \"action\""
+            "CREATE OR REPLACE FUNCTION {prepare}() RETURNS void\nLANGUAGE plpgsql AS {BODY_QUOTE}\nBEGIN\n  \
+             CREATE OR REPLACE TEMPORARY VIEW \"dawdle:probe\" AS\n  \
+             SELECT 0::int8 AS \"id\", '0'::xid8 AS \"txid\", now() AS \"captured_at\", 0::int2 AS \"depth\", \
+             ''::text AS \"action\"",
+            prepare = table.prepare,
         ),
     );
     for record in [Record::Old, Record::New] {
@@ -81,7 +126,7 @@ fn event_tables(sql: &mut String, table: &CheckedTable) {
             push_fmt(
                 sql,
                 format_args!(
-                    ",\n  {} AS {}",
+                    ",\n    {} AS {}",
                     column.value.get(record),
                     column.stored.get(record)
                 ),
@@ -91,42 +136,122 @@ fn event_tables(sql: &mut String, table: &CheckedTable) {
     push_fmt(
         sql,
         format_args!(
-            "\nFROM {target} o, {target} n WHERE false;\n",
+            "\n  FROM {target} o, {target} n WHERE false;\n",
             target = table.target
         ),
     );
-    for (slot, index) in table.slots.iter().zip(&table.slot_indexes) {
+    for ((slot, index), old_index) in table
+        .slots
+        .iter()
+        .zip(&table.slot_indexes)
+        .zip(&table.old_slot_indexes)
+    {
         push_fmt(
             sql,
             format_args!(
-                "CREATE TABLE IF NOT EXISTS {slot} AS SELECT * FROM {probe} WITH NO DATA;\n\
-                 SELECT {schema}.\"converge\"('{slot_text}', '{probe}');\n\
-                 ALTER TABLE {slot} ALTER \"id\" SET DEFAULT nextval({sequence}), ALTER \"id\" SET NOT NULL,\n  \
-                 ALTER \"txid\" SET DEFAULT pg_current_xact_id(), ALTER \"txid\" SET NOT NULL,\n  \
-                 ALTER \"captured_at\" SET DEFAULT clock_timestamp(), ALTER \"captured_at\" SET NOT NULL,\n  \
-                 ALTER \"action\" SET NOT NULL;\n\
-                 CREATE INDEX IF NOT EXISTS {index} ON {slot} (\"txid\");\n",
+                "  PERFORM {schema}.\"ready\"({slot}, 'pg_temp.\"dawdle:probe\"', {target}, {index}, {old_index});\n",
                 schema = ident(SCHEMA),
-                slot_text = slot.replace('\'', "''"),
-                sequence = literal(&qualified(SCHEMA, EVENT_ID_SEQUENCE)),
+                slot = literal(slot),
+                target = literal(&table.target),
+                index = literal(index),
+                old_index = literal(old_index),
             ),
         );
     }
-    push_fmt(sql, format_args!("DROP VIEW {probe};\n"));
+    push_fmt(
+        sql,
+        format_args!("  DROP VIEW pg_temp.\"dawdle:probe\";\nEND\n{BODY_QUOTE};\n"),
+    );
 }
 
-/// The trigger function: one statement per captured action and slot.
+/// Where a trigger function finds the changed rows.
+#[derive(Clone, Copy, PartialEq)]
+enum Source {
+    /// A statement trigger's transition tables, one row per changed row.
+    Statement,
+    /// A row trigger's `OLD` and `NEW`.
+    Row,
+}
+
+/// The statement trigger function: one statement per captured action and
+/// slot; then, where statements ran inside this one (an application's
+/// trigger, a cascade) or beside it in one command (writable CTEs) and were
+/// captured first, their events are given ids after this statement's.
 fn trigger_function(sql: &mut String, table: &CheckedTable) {
     push_fmt(
         sql,
         format_args!(
             "CREATE OR REPLACE FUNCTION {}() RETURNS trigger\nLANGUAGE plpgsql AS {BODY_QUOTE}\n\
-             DECLARE\n  slot int4 := {};\nBEGIN\n",
+             DECLARE\n  slot int4 := {};\n  written int8;\nBEGIN\n",
             table.function,
             current_slot(),
         ),
     );
-    for (i, &action) in table.actions.iter().enumerate() {
+    actions(sql, table, Source::Statement);
+    push_fmt(
+        sql,
+        format_args!("  GET DIAGNOSTICS written = ROW_COUNT;\n"),
+    );
+    // The mark is what the clock read when the statement began (set by
+    // dawdle.enter, one trigger level up); the clock, the last id this
+    // transaction's captures took. They differ only if something was
+    // captured while this statement ran.
+    push_fmt(
+        sql,
+        format_args!(
+            "  IF TG_OP <> 'TRUNCATE' AND coalesce(current_setting('dawdle.clock', true), '') <>\n     \
+             coalesce(current_setting('dawdle.mark_' || (pg_trigger_depth() - 1), true), '') THEN\n"
+        ),
+    );
+    per_slot(sql, "    ", &table.slots, |sql, slot| {
+        push_fmt(
+            sql,
+            format_args!(
+                "      written := written + {schema}.\"reorder\"({slot}, current_setting('dawdle.mark_' || (pg_trigger_depth() - 1), true), pg_trigger_depth());\n",
+                schema = ident(SCHEMA),
+                slot = literal(slot),
+            ),
+        )
+    });
+    push_fmt(
+        sql,
+        format_args!(
+            "  END IF;\n  IF written > 0 THEN\n    \
+             PERFORM set_config('dawdle.clock', currval({sequence})::text, true);\n  END IF;\n\
+             {ring}  RETURN NULL;\nEND\n{BODY_QUOTE};\n",
+            sequence = literal(&qualified(SCHEMA, EVENT_ID_SEQUENCE)),
+            ring = ring("  "),
+        ),
+    );
+}
+
+/// The row trigger function of replicating sessions (the logical
+/// replication apply worker fires row triggers only): the same events, one
+/// row at a time, in the order the rows are applied.
+fn row_function(sql: &mut String, table: &CheckedTable) {
+    push_fmt(
+        sql,
+        format_args!(
+            "CREATE OR REPLACE FUNCTION {}() RETURNS trigger\nLANGUAGE plpgsql AS {BODY_QUOTE}\n\
+             DECLARE\n  slot int4 := {};\nBEGIN\n",
+            table.row_function,
+            current_slot(),
+        ),
+    );
+    actions(sql, table, Source::Row);
+    push_fmt(
+        sql,
+        format_args!("{}  RETURN NULL;\nEND\n{BODY_QUOTE};\n", ring("  ")),
+    );
+}
+
+/// `IF TG_OP = ... END IF;` copying the rows of each captured action.
+fn actions(sql: &mut String, table: &CheckedTable, source: Source) {
+    let actions = table
+        .actions
+        .iter()
+        .filter(|&&a| source == Source::Statement || a != Action::Truncate);
+    for (i, &action) in actions.enumerate() {
         let keyword = if i == 0 { "IF" } else { "ELSIF" };
         push_fmt(
             sql,
@@ -136,20 +261,20 @@ fn trigger_function(sql: &mut String, table: &CheckedTable) {
             ),
         );
         per_slot(sql, "    ", &table.slots, |sql, slot| {
-            insert_events(sql, table, action, slot)
+            insert_events(sql, table, action, slot, source)
         });
     }
-    push_fmt(
-        sql,
-        format_args!(
-            "  END IF;\n{}  RETURN NULL;\nEND\n{BODY_QUOTE};\n",
-            ring("  ")
-        ),
-    );
+    sql.push_str("  END IF;\n");
 }
 
 /// The statement copying the changed rows of one action into one slot.
-fn insert_events(sql: &mut String, table: &CheckedTable, action: Action, slot: &str) {
+fn insert_events(
+    sql: &mut String,
+    table: &CheckedTable,
+    action: Action,
+    slot: &str,
+    source: Source,
+) {
     let records: &[Record] = match action {
         Action::Insert => &[Record::New],
         Action::Update => &[Record::Old, Record::New],
@@ -176,10 +301,32 @@ fn insert_events(sql: &mut String, table: &CheckedTable, action: Action, slot: &
             push_fmt(sql, format_args!(", {}", column.value.get(record)));
         }
     }
-    match action {
-        Action::Insert => push_fmt(sql, format_args!("\n      FROM {NEW_ROWS} n;\n")),
-        Action::Delete => push_fmt(sql, format_args!("\n      FROM {OLD_ROWS} o;\n")),
-        _ => {
+    let from = |record: Record| match (source, record) {
+        (Source::Statement, Record::Old) => OLD_ROWS,
+        (Source::Statement, Record::New) => NEW_ROWS,
+        (Source::Row, Record::Old) => "(SELECT OLD.*)",
+        (Source::Row, Record::New) => "(SELECT NEW.*)",
+    };
+    match (action, source) {
+        (Action::Insert, _) => {
+            push_fmt(sql, format_args!("\n      FROM {} n;\n", from(Record::New)))
+        }
+        (Action::Delete, _) => {
+            push_fmt(sql, format_args!("\n      FROM {} o;\n", from(Record::Old)))
+        }
+        (_, Source::Row) => {
+            push_fmt(
+                sql,
+                format_args!(
+                    "\n      FROM {} o, {} n",
+                    from(Record::Old),
+                    from(Record::New)
+                ),
+            );
+            unchanged_filter(sql, table);
+            sql.push_str(";\n");
+        }
+        (_, Source::Statement) => {
             // A statement's old and new transition rows are stored in step,
             // one pair per updated row: their positions pair them, even
             // when the update changed the primary key.
@@ -191,77 +338,262 @@ fn insert_events(sql: &mut String, table: &CheckedTable, action: Action, slot: &
                      ON o.\"dawdle:row\" = n.\"dawdle:row\""
                 ),
             );
-            if !table.capture_unchanged {
-                // Binary images compare every type, json included, and
-                // treat two NULLs as equal.
-                let row = |record: Record| {
-                    let mut row = String::from("ROW(");
-                    join(&mut row, &table.columns, ", ", |out, c| {
-                        out.push_str(c.reference.get(record))
-                    });
-                    row.push(')');
-                    row
-                };
-                push_fmt(
-                    sql,
-                    format_args!(
-                        "\n      WHERE pg_catalog.record_image_ne({}, {})",
-                        row(Record::Old),
-                        row(Record::New)
-                    ),
-                );
-            }
+            unchanged_filter(sql, table);
             sql.push_str(";\n");
         }
     }
 }
 
-fn triggers(sql: &mut String, table: &CheckedTable) {
-    // Dropping them all first makes a re-run converge when `events` changed.
-    drop_triggers(sql, table);
-    for &action in &table.actions {
-        let transition = match action {
-            Action::Insert => format!(" REFERENCING NEW TABLE AS {NEW_ROWS}"),
-            Action::Update => {
-                format!(" REFERENCING OLD TABLE AS {OLD_ROWS} NEW TABLE AS {NEW_ROWS}")
-            }
-            Action::Delete => format!(" REFERENCING OLD TABLE AS {OLD_ROWS}"),
-            // Not in `table.actions`: no trigger writes them.
-            Action::Truncate | Action::Snapshot | Action::Signal => String::new(),
-        };
-        push_fmt(
-            sql,
-            format_args!(
-                "CREATE TRIGGER {} AFTER {} ON {}{transition}\nFOR EACH STATEMENT EXECUTE FUNCTION {}();\n",
-                ident(&trigger_name(action)),
-                action.as_str().to_uppercase(),
-                table.target,
-                table.function,
-            ),
-        );
-        if table.capture_replica {
-            // Also in sessions with session_replication_role = replica.
-            push_fmt(
-                sql,
-                format_args!(
-                    "ALTER TABLE {} ENABLE ALWAYS TRIGGER {};\n",
-                    table.target,
-                    ident(&trigger_name(action))
-                ),
-            );
-        }
+/// `WHERE` the captured columns changed, unless the type captures
+/// unchanged rows too.
+fn unchanged_filter(sql: &mut String, table: &CheckedTable) {
+    if table.capture_unchanged {
+        return;
+    }
+    // Binary images compare every type, json included, and treat two
+    // NULLs as equal.
+    let row = |record: Record| {
+        let mut row = String::from("ROW(");
+        join(&mut row, &table.columns, ", ", |out, c| {
+            out.push_str(c.reference.get(record))
+        });
+        row.push(')');
+        row
+    };
+    push_fmt(
+        sql,
+        format_args!(
+            "\n      WHERE pg_catalog.record_image_ne({}, {})",
+            row(Record::Old),
+            row(Record::New)
+        ),
+    );
+}
+
+/// One trigger that up puts on the table, and on each of its partitions
+/// and inheritance children.
+struct Trigger {
+    name: String,
+    /// `pg_trigger.tgtype`: the bits of its level, timing and events.
+    tgtype: u16,
+    /// `pg_trigger.tgenabled`: `O` (ordinary sessions), `R` (replicating
+    /// sessions only), `A` (always).
+    enabled: char,
+    function: String,
+    old_table: bool,
+    new_table: bool,
+    /// The `CREATE TRIGGER` statement, with `%1$s` for the relation.
+    create: String,
+}
+
+/// `pg_trigger.tgtype`'s bits (PostgreSQL's `TRIGGER_TYPE_*`).
+const ROW: u16 = 1;
+const BEFORE: u16 = 2;
+
+fn event_bit(action: Action) -> u16 {
+    match action {
+        Action::Insert => 4,
+        Action::Delete => 8,
+        Action::Update => 16,
+        Action::Truncate => 32,
+        Action::Snapshot | Action::Signal => 0,
     }
 }
 
-fn drop_triggers(sql: &mut String, table: &CheckedTable) {
-    for action in Action::CAPTURED {
+/// The triggers of the table: `dawdle_enter` before each statement (it
+/// marks where the statement began, for the order of nested ones), one
+/// statement trigger per captured action, and with `capture_replica` one
+/// row trigger per row action for replicating sessions.
+fn expected_triggers(table: &CheckedTable) -> Vec<Trigger> {
+    let row_actions: Vec<Action> = table
+        .actions
+        .iter()
+        .copied()
+        .filter(|&a| a != Action::Truncate)
+        .collect();
+    let events = |actions: &[Action]| {
+        actions
+            .iter()
+            .map(|a| a.as_str().to_uppercase())
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    };
+    let mut triggers = Vec::new();
+    if !row_actions.is_empty() {
+        let function = qualified(SCHEMA, "enter");
+        triggers.push(Trigger {
+            name: "dawdle_enter".to_owned(),
+            tgtype: BEFORE | row_actions.iter().map(|&a| event_bit(a)).sum::<u16>(),
+            enabled: 'O',
+            create: format!(
+                "CREATE TRIGGER \"dawdle_enter\" BEFORE {} ON %1$s FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+                events(&row_actions)
+            ),
+            function,
+            old_table: false,
+            new_table: false,
+        });
+    }
+    for &action in &table.actions {
+        let (old_table, new_table) = match action {
+            Action::Insert => (false, true),
+            Action::Update => (true, true),
+            Action::Delete => (true, false),
+            _ => (false, false),
+        };
+        let mut transition = String::new();
+        if old_table {
+            push_fmt(&mut transition, format_args!(" OLD TABLE AS {OLD_ROWS}"));
+        }
+        if new_table {
+            push_fmt(&mut transition, format_args!(" NEW TABLE AS {NEW_ROWS}"));
+        }
+        if !transition.is_empty() {
+            transition.insert_str(0, " REFERENCING");
+        }
+        let name = trigger_name(action);
+        triggers.push(Trigger {
+            create: format!(
+                "CREATE TRIGGER {} AFTER {} ON %1$s{transition} FOR EACH STATEMENT EXECUTE FUNCTION {}()",
+                ident(&name),
+                action.as_str().to_uppercase(),
+                table.function,
+            ),
+            name,
+            tgtype: event_bit(action),
+            // A replicating session's TRUNCATE fires statement triggers.
+            enabled: if action == Action::Truncate && table.capture_replica {
+                'A'
+            } else {
+                'O'
+            },
+            function: table.function.clone(),
+            old_table,
+            new_table,
+        });
+    }
+    if table.capture_replica {
+        for &action in &row_actions {
+            let name = format!("dawdle_replica_{action}");
+            triggers.push(Trigger {
+                create: format!(
+                    "CREATE TRIGGER {} AFTER {} ON %1$s FOR EACH ROW EXECUTE FUNCTION {}()",
+                    ident(&name),
+                    action.as_str().to_uppercase(),
+                    table.row_function,
+                ),
+                name,
+                tgtype: ROW | event_bit(action),
+                enabled: 'R',
+                function: table.row_function.clone(),
+                old_table: false,
+                new_table: false,
+            });
+        }
+    }
+    triggers
+}
+
+/// The function that puts the table's triggers on a relation (the table,
+/// or one of its partitions or inheritance children), changing only what
+/// differs: a relation whose triggers are in place is not locked. When
+/// something differs, it locks the relation first, in the mode CREATE
+/// TRIGGER takes, before any other change.
+fn install_function(sql: &mut String, table: &CheckedTable) {
+    push_fmt(
+        sql,
+        format_args!(
+            "CREATE OR REPLACE FUNCTION {install}(\"rel\" regclass) RETURNS void\n\
+             LANGUAGE plpgsql AS {BODY_QUOTE}\n\
+             DECLARE\n  \
+             c pg_catalog.pg_class%ROWTYPE;\n  \
+             t record;\n\
+             BEGIN\n  \
+             SELECT * INTO c FROM pg_catalog.pg_class WHERE oid = \"rel\";\n",
+            install = table.install,
+        ),
+    );
+    let triggers = expected_triggers(table);
+    for trigger in &triggers {
+        // A partition has the parent's row triggers as clones.
+        let row = trigger.tgtype & ROW != 0;
+        let indent = if row {
+            sql.push_str("  IF NOT c.relispartition THEN\n");
+            "    "
+        } else {
+            "  "
+        };
+        let name = literal(&trigger.name);
         push_fmt(
             sql,
             format_args!(
-                "DROP TRIGGER IF EXISTS {} ON {};\n",
-                ident(&trigger_name(action)),
-                table.target
+                "{indent}IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = \"rel\" AND g.tgname = {name}\n{indent}    \
+                 AND g.tgtype = {tgtype} AND g.tgenabled = '{enabled}' AND g.tgfoid = {function}::regprocedure\n{indent}    \
+                 AND (g.tgoldtable IS NOT NULL) = {old} AND (g.tgnewtable IS NOT NULL) = {new}) THEN\n{indent}  \
+                 PERFORM {schema}.\"lock\"(\"rel\");\n{indent}  \
+                 EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', {name}, \"rel\");\n{indent}  \
+                 EXECUTE format({create}, \"rel\");\n",
+                tgtype = trigger.tgtype,
+                enabled = trigger.enabled,
+                function = literal(&format!("{}()", trigger.function)),
+                old = trigger.old_table,
+                new = trigger.new_table,
+                schema = ident(SCHEMA),
+                create = literal(&trigger.create),
             ),
         );
+        let mode = match trigger.enabled {
+            'R' => Some("REPLICA"),
+            'A' => Some("ALWAYS"),
+            _ => None,
+        };
+        if let Some(mode) = mode {
+            push_fmt(
+                sql,
+                format_args!(
+                    "{indent}  EXECUTE format('ALTER TABLE %s ENABLE {mode} TRIGGER %I', \"rel\", {name});\n"
+                ),
+            );
+        }
+        push_fmt(sql, format_args!("{indent}END IF;\n"));
+        if row {
+            sql.push_str("  END IF;\n");
+        }
     }
+    let mut names: Vec<String> = triggers.iter().map(|t| t.name.clone()).collect();
+    names.push("dawdle_guard".to_owned());
+    push_fmt(
+        sql,
+        format_args!(
+            "\
+  -- A partitioned table guards its partitions: one made after up (when no
+  -- event trigger installs the triggers on it) refuses writes rather than
+  -- lose their events; a partition with the triggers has its copy off.
+  IF c.relkind = 'p' AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = \"rel\"
+      AND g.tgname = 'dawdle_guard' AND g.tgfoid = {guard_literal}::regprocedure) THEN
+    PERFORM {schema}.\"lock\"(\"rel\");
+    EXECUTE format('DROP TRIGGER IF EXISTS \"dawdle_guard\" ON %s', \"rel\");
+    EXECUTE format('CREATE TRIGGER \"dawdle_guard\" AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION {guard}()', \"rel\");
+  END IF;
+  IF c.relispartition AND EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = \"rel\"
+      AND g.tgname = 'dawdle_guard' AND g.tgenabled <> 'D') THEN
+    PERFORM {schema}.\"lock\"(\"rel\");
+    EXECUTE format('ALTER TABLE %s DISABLE TRIGGER \"dawdle_guard\"', \"rel\");
+  END IF;
+  -- Triggers of an earlier up that this one has not (its events changed).
+  FOR t IN SELECT g.tgname FROM pg_catalog.pg_trigger g WHERE g.tgrelid = \"rel\" AND g.tgparentid = 0
+             AND g.tgname LIKE 'dawdle\\_%' AND g.tgname <> ALL ({names}) LOOP
+    PERFORM {schema}.\"lock\"(\"rel\");
+    EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, \"rel\");
+  END LOOP;
+END
+{BODY_QUOTE};
+",
+            guard_literal = literal(&format!("{}()", qualified(SCHEMA, "guard"))),
+            guard = qualified(SCHEMA, "guard"),
+            schema = ident(SCHEMA),
+            names = text_array(&names),
+        ),
+    );
 }

@@ -7,7 +7,7 @@ use crate::sql::catalog::{
     BACKFILLS_TABLE, BODY_QUOTE, CAPTURES_TABLE, CURSOR_TABLE, EVENT_ID_SEQUENCE, HELD_TABLE,
     ORIGIN_TABLE, PAYLOADS_TABLE, SCHEMA,
 };
-use crate::sql::quote::{ident, push_fmt, qualified};
+use crate::sql::quote::{ident, literal, push_fmt, qualified};
 
 /// The schema and the event id sequence.
 pub(super) fn up_schema(sql: &mut String) {
@@ -53,10 +53,23 @@ CREATE TABLE IF NOT EXISTS {captures} (
     \"snapshot\" text,
     \"target\"   text
 );
-ALTER TABLE {captures} ADD COLUMN IF NOT EXISTS \"snapshot\" text, ADD COLUMN IF NOT EXISTS \"target\" text;
+-- Columns added since the first version, without a lock when present.
+DO {BODY_QUOTE}
+BEGIN
+  IF (SELECT count(*) FROM pg_catalog.pg_attribute a
+      WHERE a.attrelid = {captures_literal}::regclass AND NOT a.attisdropped
+        AND a.attname IN ('snapshot', 'target', 'type_name', 'columns', 'install', 'prepare', 'functions')) < 7 THEN
+    ALTER TABLE {captures} ADD COLUMN IF NOT EXISTS \"snapshot\" text, ADD COLUMN IF NOT EXISTS \"target\" text,
+      ADD COLUMN IF NOT EXISTS \"type_name\" text, ADD COLUMN IF NOT EXISTS \"columns\" text[],
+      ADD COLUMN IF NOT EXISTS \"install\" text, ADD COLUMN IF NOT EXISTS \"prepare\" text,
+      ADD COLUMN IF NOT EXISTS \"functions\" text[];
+  END IF;
+END
+{BODY_QUOTE};
 ",
             cursor = qualified(SCHEMA, CURSOR_TABLE),
             captures = qualified(SCHEMA, CAPTURES_TABLE),
+            captures_literal = literal(&qualified(SCHEMA, CAPTURES_TABLE)),
         ),
     );
 }
@@ -81,13 +94,25 @@ CREATE TABLE IF NOT EXISTS {backfills} (
     \"finished_at\" timestamptz
 );
 
--- Rows of events too large for one queue message, kept until handled or expired.
+-- Rows of events too large for one queue message, kept as long as their
+-- message can still be delivered: until handled, or until expires_at
+-- (NULL: until a listener, or the discard of a dead letter, deletes them).
 CREATE TABLE IF NOT EXISTS {payloads} (
     \"id\"         bigint PRIMARY KEY,
     \"old\"        json,
     \"new\"        json,
-    \"expires_at\" timestamptz NOT NULL
+    \"expires_at\" timestamptz
 );
+-- Installations made earlier have expires_at NOT NULL (altered only then:
+-- a re-run takes no lock).
+DO {BODY_QUOTE}
+BEGIN
+  IF (SELECT a.attnotnull FROM pg_catalog.pg_attribute a
+      WHERE a.attrelid = {payloads_literal}::regclass AND a.attname = 'expires_at') THEN
+    ALTER TABLE {payloads} ALTER COLUMN \"expires_at\" DROP NOT NULL;
+  END IF;
+END
+{BODY_QUOTE};
 
 -- Events a standard queue refused even by reference (their key alone is
 -- larger than a message), with the message and the reason.
@@ -161,6 +186,7 @@ END
             captures = qualified(SCHEMA, CAPTURES_TABLE),
             backfills = qualified(SCHEMA, BACKFILLS_TABLE),
             payloads = qualified(SCHEMA, PAYLOADS_TABLE),
+            payloads_literal = literal(&qualified(SCHEMA, PAYLOADS_TABLE)),
             held = qualified(SCHEMA, HELD_TABLE),
             origin = qualified(SCHEMA, ORIGIN_TABLE),
         ),

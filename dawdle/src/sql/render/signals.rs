@@ -2,6 +2,7 @@
 //! delayed ones, the functions that send, cancel and release them, and
 //! their reader.
 
+use super::index_if_missing;
 use super::{current_slot, per_slot, ring, text_array, window_filter};
 use super::{READER_COLUMNS, READER_PARAMETERS};
 use crate::sql::catalog::{
@@ -38,8 +39,8 @@ pub(super) fn up(sql: &mut String) {
                  \"name\"        text NOT NULL,\n    \
                  \"payload\"     json NOT NULL,\n    \
                  \"deliver_at\"  timestamptz NOT NULL\n);\n\
-                 CREATE INDEX IF NOT EXISTS {index} ON {table} (\"txid\");\n",
-                index = ident(&format!("signals:{slot}:txid")),
+                 {index}",
+                index = index_if_missing(&format!("signals:{slot}:txid"), table, "\"txid\""),
             ),
         );
     }
@@ -55,8 +56,7 @@ CREATE TABLE IF NOT EXISTS {delayed} (
     \"payload\"     json NOT NULL,
     \"deliver_at\"  timestamptz NOT NULL
 );
-CREATE INDEX IF NOT EXISTS \"delayed_deliver_at\" ON {delayed} (\"deliver_at\");
-
+{delayed_index}
 -- Records a signal in the caller's transaction; returns its id.
 CREATE OR REPLACE FUNCTION {schema}.\"signal\"(\"name\" text, \"payload\" json,
     \"deliver_at\" timestamptz DEFAULT now()) RETURNS bigint
@@ -81,6 +81,7 @@ BEGIN
 ",
             slot = current_slot(),
             sequence = literal(&qualified(SCHEMA, EVENT_ID_SEQUENCE)),
+            delayed_index = index_if_missing("delayed_deliver_at", &delayed, "\"deliver_at\""),
         ),
     );
     per_slot(sql, "    ", &slots, |sql, table| {
