@@ -82,8 +82,10 @@ pub struct Watch {
     #[arg(long, env = "DAWDLE_STANDBY_RETRY", value_name = "DURATION", value_parser = humantime::parse_duration)]
     standby_retry: Option<Duration>,
 
-    /// How long by-reference payloads wait in `dawdle.payloads` (default
-    /// 4days, SQS's default retention).
+    /// The least time by-reference payloads wait in `dawdle.payloads`
+    /// (default 4days); longer while the queue may still deliver their
+    /// message: on a PgQueue until handled, on SQS its retention plus its
+    /// dead-letter queue's.
     #[arg(long, env = "DAWDLE_PAYLOAD_RETENTION", value_name = "DURATION", value_parser = humantime::parse_duration)]
     payload_retention: Option<Duration>,
 

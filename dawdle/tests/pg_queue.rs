@@ -456,9 +456,161 @@ struct Note {
 
 static NOTES: Mutex<Vec<i64>> = Mutex::new(Vec::new());
 
+/// Each note's body length, as handled.
+static NOTE_BODIES: Mutex<Vec<(i64, usize)>> = Mutex::new(Vec::new());
+
 #[dawdle::handler]
 async fn note(event: Insert<Note>) {
     NOTES.lock().unwrap().push(event.new.id);
+    NOTE_BODIES
+        .lock()
+        .unwrap()
+        .push((event.new.id, event.new.body.len()));
+}
+
+/// Polls `condition` (a query) until it holds, for up to `LONG`.
+async fn until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + LONG;
+    while !condition().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// Issue 19: a by-reference event whose message waits in a PgQueue longer
+/// than `payload_retention`, past the watcher's removal of expired
+/// payloads, still arrives whole; its rows go once it is handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_by_reference_event_that_waits_past_payload_retention_arrives_whole() {
+    let (db, client) = database().await;
+    let queue = queue(&db).max_message_bytes(1024).build();
+    let watcher = dawdle::Watcher::builder(db.config().clone(), queue.clone())
+        .payload_retention(Duration::from_secs(1))
+        .build()
+        .start();
+    client
+        .execute("INSERT INTO notes VALUES (3001, repeat('x', 5000))", &[])
+        .await
+        .unwrap();
+    until("its message is in the queue", || async {
+        queue.depth().await.unwrap().waiting == 1
+    })
+    .await;
+    // The message waits longer than payload_retention...
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // ...and the watcher removes expired payloads meanwhile: once this one
+    // is gone, every payload past its expires_at went with it.
+    client
+        .batch_execute(
+            r#"INSERT INTO "dawdle"."payloads" ("id", "old", "new", "expires_at")
+               VALUES (-1, NULL, '{}', now() - interval '1 second')"#,
+        )
+        .await
+        .unwrap();
+    until("the watcher removed expired payloads", || async {
+        count(
+            &client,
+            r#"SELECT count(*) FROM "dawdle"."payloads" WHERE "id" = -1"#,
+        )
+        .await
+            == 0
+    })
+    .await;
+    watcher.shutdown().await.unwrap();
+
+    let listener = Runtime::builder()
+        .database(db.database().clone())
+        .queue(queue.clone())
+        .listen()
+        .receive_wait(Duration::from_secs(1))
+        .build()
+        .unwrap()
+        .start();
+    let handled = || NOTE_BODIES.lock().unwrap().contains(&(3001, 5000));
+    until("the note was handled or dead-lettered", || async {
+        handled() || queue.depth().await.unwrap().dead_letters > 0
+    })
+    .await;
+    let dead = queue.dead_letters(0, 10).await.unwrap();
+    assert!(handled(), "dead-lettered instead: {dead:?}");
+    until("its payload was removed", || async {
+        count(&client, r#"SELECT count(*) FROM "dawdle"."payloads""#).await == 0
+    })
+    .await;
+    listener.shutdown().await.unwrap();
+    assert_eq!(queue.depth().await.unwrap(), Default::default());
+}
+
+/// A by-reference event's rows wait as long as its dead letter, which can
+/// be redriven, and go when it is discarded; those of another source
+/// database's event of the same id stay.
+#[tokio::test]
+async fn discarding_a_dead_letter_removes_its_payloads() {
+    let (db, client) = database().await;
+    let queue = queue(&db).build();
+    let origin: String = client
+        .query_one(r#"SELECT "source"::text FROM "dawdle"."origin""#, &[])
+        .await
+        .unwrap()
+        .get(0);
+    client
+        .batch_execute(
+            r#"INSERT INTO "dawdle"."payloads" ("id", "old", "new", "expires_at")
+               VALUES (7, NULL, '{"id": 7, "body": "x"}', NULL),
+                      (8, NULL, '{"id": 8, "body": "y"}', NULL)"#,
+        )
+        .await
+        .unwrap();
+    let by_ref = |id: i64, source: &str| {
+        format!(
+            r#"{{"dawdle": 1, "events": [{{"id": {id}, "source": "{source}", "schema": "public",
+                "table": "notes", "action": "insert", "key": [{id}],
+                "captured_at": "2026-01-01T00:00:00+00:00", "txid": "1", "by_ref": true}}]}}"#
+        )
+    };
+    let elsewhere = "00000000-0000-4000-8000-000000000000";
+    queue
+        .send(&[
+            message(&by_ref(7, &origin), None),
+            message(&by_ref(8, elsewhere), None),
+            message("not json at all", None),
+        ])
+        .await
+        .unwrap();
+    for got in queue.receive(10, Duration::ZERO, LONG).await.unwrap() {
+        queue.dead_letter(&got, "cannot be handled").await.unwrap();
+    }
+    let payloads = || count(&client, r#"SELECT count(*) FROM "dawdle"."payloads""#);
+    assert_eq!(payloads().await, 2, "dead letters keep their payloads");
+
+    let ids: Vec<i64> = queue
+        .dead_letters(0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(queue.discard(&ids).await.unwrap(), 3);
+    assert_eq!(queue.depth().await.unwrap(), Default::default());
+    let left: Vec<i64> = client
+        .query(r#"SELECT "id" FROM "dawdle"."payloads""#, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(left, [8], "another database's event keeps its rows here");
 }
 
 /// Through the runtime on its default queue: a message inserted by hand

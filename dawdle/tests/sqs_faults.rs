@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use dawdle::queue::{OutgoingMessage, Queue, SqsQueue};
+use dawdle::queue::{OutgoingMessage, Queue, Retention, SqsQueue};
 use dawdle::watcher::Watcher;
 use dawdle::{Insert, Runtime, Watched};
 use dawdle_test::{CountingQueue, SqsServer, TestDb};
@@ -431,6 +431,94 @@ async fn a_queue_with_a_small_maximum_message_size_gets_every_event_by_reference
     let sends = calls.sends();
     assert!(sends <= 10, "{sends} send calls for 20 events");
     handle.shutdown().await.unwrap();
+}
+
+/// Sets the queue's `MessageRetentionPeriod`.
+async fn retain(server: &SqsServer, url: &str, retention: Duration) {
+    server
+        .client()
+        .await
+        .set_queue_attributes()
+        .queue_url(url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::MessageRetentionPeriod,
+            retention.as_secs().to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The URL of the dead-letter queue that `create_queue` made for `url`.
+async fn dead_letter_queue_of(server: &SqsServer, url: &str) -> String {
+    let client = server.client().await;
+    let name = format!("{}-dlq", url.rsplit('/').next().unwrap());
+    client
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap()
+}
+
+/// Issue 19: the rows of a by-reference event wait as long as SQS may
+/// still deliver its message: the queue's retention period, then its
+/// dead-letter queue's, not the shorter `payload_retention`.
+#[tokio::test]
+async fn by_reference_payloads_wait_for_the_queues_retention_and_its_dead_letter_queues() {
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+    let (db, client) = database().await;
+    let server = SqsServer::get().await.unwrap();
+    let url = server
+        .create_queue("retained", false, Some(3))
+        .await
+        .unwrap();
+    let dlq = dead_letter_queue_of(server, &url).await;
+    retain(server, &url, 2 * DAY).await;
+    retain(server, &dlq, 10 * DAY).await;
+    limit_message_size(server, &url, 1024).await;
+    let queue = sqs(server, &url).await;
+    assert_eq!(
+        queue.retention().await.unwrap(),
+        Retention::AtMost(12 * DAY),
+        "its own retention, then its redrive policy's dead-letter queue's"
+    );
+    // The listener's dead-letter queue counts too, when it keeps longer.
+    let other = server
+        .create_queue("retained-other", false, None)
+        .await
+        .unwrap();
+    retain(server, &other, 14 * DAY).await;
+    let listeners = SqsQueue::builder(server.client().await, &url)
+        .dead_letter_queue(&other)
+        .build();
+    assert_eq!(
+        listeners.retention().await.unwrap(),
+        Retention::AtMost(16 * DAY)
+    );
+
+    let watcher = Watcher::builder(db.config().clone(), queue)
+        .payload_retention(Duration::from_secs(1))
+        .build()
+        .start();
+    insert(&client, "retained", 0..1, 2000).await;
+    until_events_left(&client, 0).await;
+    let left: f64 = client
+        .query_one(
+            r#"SELECT extract(epoch FROM "expires_at" - now())::float8 FROM "dawdle"."payloads""#,
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    watcher.shutdown().await.unwrap();
+    let expected = (12 * DAY).as_secs_f64();
+    assert!(
+        left > expected - 60.0 && left <= expected,
+        "the payload expires in {left} s, not in 12 days"
+    );
 }
 
 #[tokio::test]

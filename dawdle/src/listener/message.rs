@@ -195,7 +195,7 @@ async fn forget(listener: &Listener, done: &[(i64, bool)]) {
     let by_ref: Vec<i64> = done.iter().filter(|(_, r)| *r).map(|(id, _)| *id).collect();
     if !by_ref.is_empty() {
         if let Err(error) = listener.forget_payloads(&by_ref).await {
-            tracing::warn!(%error, "could not remove handled payloads; they expire later");
+            tracing::warn!(%error, "could not remove the payloads of handled by-reference events: they stay in dawdle.payloads until they expire (on a PgQueue, never)");
         }
     }
 }

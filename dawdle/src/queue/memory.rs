@@ -9,8 +9,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{
-    BoxFuture, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, SendOutcome,
-    SQS_MAX_MESSAGE_BYTES,
+    BoxFuture, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
+    SendOutcome, SQS_MAX_MESSAGE_BYTES,
 };
 
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
@@ -402,6 +402,12 @@ impl Queue for MemoryQueue {
 
     fn is_durable(&self) -> bool {
         false
+    }
+
+    /// Messages wait until handled, or until the process ends (which no
+    /// payload retention could make up for).
+    fn retention(&self) -> BoxFuture<'_, Result<Retention, QueueError>> {
+        Box::pin(async { Ok(Retention::UntilDeleted) })
     }
 
     fn send<'a>(

@@ -95,6 +95,19 @@ impl QueueError {
     }
 }
 
+/// How long a queue keeps a message that nobody deletes: how long the rows
+/// of a by-reference event must wait in `dawdle.payloads` (see
+/// [`Queue::retention`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Until it is deleted (handled), however long that takes; a dead
+    /// letter, which can be redriven, until it is discarded.
+    UntilDeleted,
+    /// At most this long after it was sent, dead-letter queue included:
+    /// then it is gone, delivered or not.
+    AtMost(Duration),
+}
+
 /// A message queue with at-least-once delivery, visibility timeouts and a
 /// dead-letter queue: what SQS offers, and what [`MemoryQueue`] mimics.
 pub trait Queue: Any + Send + Sync + std::fmt::Debug + 'static {
@@ -109,6 +122,20 @@ pub trait Queue: Any + Send + Sync + std::fmt::Debug + 'static {
     /// shutdown, after the watcher stopped filling it.
     fn is_durable(&self) -> bool {
         true
+    }
+
+    /// How long a message can still be delivered after it is sent, its time
+    /// as a dead letter included. The watcher keeps the rows of a
+    /// by-reference event that long at least (or its `payload_retention`,
+    /// when longer), so that they are there whenever the message comes.
+    ///
+    /// Asked before each round of the watcher that parks such rows: a queue
+    /// that looks it up remotely should cache it. The default,
+    /// [`Retention::UntilDeleted`], never loses a payload; a queue that
+    /// drops messages after a time should say so, or the rows of its lost
+    /// messages stay forever.
+    fn retention(&self) -> BoxFuture<'_, Result<Retention, QueueError>> {
+        Box::pin(async { Ok(Retention::UntilDeleted) })
     }
 
     /// Sends up to [`MAX_BATCH_MESSAGES`] messages whose bodies total at most

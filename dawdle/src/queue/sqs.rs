@@ -1,9 +1,11 @@
 //! Amazon SQS through aws-sdk-sqs: standard and FIFO queues.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchError, SendMessageBatchOutput};
@@ -12,10 +14,11 @@ use aws_sdk_sqs::types::{
     SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
+use tokio::time::Instant;
 
 use super::{
-    BoxFuture, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, SendOutcome,
-    REDRIVE_BACKOFF, SQS_MAX_MESSAGE_BYTES,
+    BoxFuture, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
+    SendOutcome, REDRIVE_BACKOFF, SQS_MAX_MESSAGE_BYTES,
 };
 
 /// Send attempts for the entries of one call that failed for a transient reason.
@@ -26,6 +29,14 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The default limit of one attempt of a call.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// SQS's longest `MessageRetentionPeriod`, 14 days: what a queue whose
+/// attributes cannot be read is taken to keep.
+const MAX_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// How long a [`Retention`] read from SQS is used before it is read again:
+/// SQS itself takes up to 15 minutes to apply a new retention period.
+const RETENTION_REREAD: Duration = Duration::from_secs(300);
 
 /// An Amazon SQS queue (standard, or FIFO when its URL ends in `.fifo`).
 ///
@@ -44,6 +55,20 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 /// (`sqs:GetQueueAttributes`) and never sends a message larger than that:
 /// such a message is refused without a call, and the watcher sends its
 /// events by reference.
+///
+/// Its [`retention`](Queue::retention), which the rows of by-reference
+/// events wait for, is the queue's `MessageRetentionPeriod` plus the
+/// longest of its dead-letter queues' (the one its `RedrivePolicy` names,
+/// and [`dead_letter_queue`](SqsQueueBuilder::dead_letter_queue)): a
+/// message can spend its whole retention in the queue before it moves to
+/// a dead-letter queue, where a FIFO queue's message and one that a
+/// listener dead-letters start their retention anew (a standard queue's
+/// moved by the redrive policy keeps its first enqueue time, so this is
+/// more than it needs). A message redriven from a dead-letter queue by
+/// hand later than that finds its rows gone. Read with
+/// `sqs:GetQueueAttributes` (and `sqs:GetQueueUrl` for the redrive
+/// policy's queue) every five minutes; a queue whose attributes cannot be
+/// read counts as keeping messages 14 days, SQS's longest.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: Client,
@@ -56,6 +81,8 @@ pub struct SqsQueue {
     /// The queue's `MaximumMessageSize` as read at the first send (0 until
     /// then, or after SQS refused a call for its size), shared by clones.
     queue_max_bytes: Arc<AtomicUsize>,
+    /// The retention as last read, and when, shared by clones.
+    retention: Arc<Mutex<Option<(Duration, Instant)>>>,
 }
 
 /// Settings of an [`SqsQueue`].
@@ -130,6 +157,7 @@ impl SqsQueue {
                 operation_timeout: OPERATION_TIMEOUT,
                 attempt_timeout: ATTEMPT_TIMEOUT,
                 queue_max_bytes: Arc::default(),
+                retention: Arc::default(),
             },
         }
     }
@@ -194,44 +222,130 @@ impl SqsQueue {
         if known > 0 {
             return Ok(known.min(self.max_message_bytes));
         }
-        let result = self
-            .client
-            .get_queue_attributes()
-            .queue_url(&self.url)
-            .attribute_names(QueueAttributeName::MaximumMessageSize)
-            .customize()
-            .config_override(self.timeouts(Duration::ZERO))
-            .send()
-            .await;
-        let queue_max = match result {
-            Ok(output) => output
-                .attributes()
-                .and_then(|a| a.get(&QueueAttributeName::MaximumMessageSize))
+        let name = QueueAttributeName::MaximumMessageSize;
+        let queue_max = match self
+            .attributes(&self.url, std::slice::from_ref(&name))
+            .await?
+        {
+            Some(attributes) => attributes
+                .get(&name)
                 .and_then(|bytes| bytes.parse().ok())
                 .unwrap_or(SQS_MAX_MESSAGE_BYTES),
-            // Refused for good (no sqs:GetQueueAttributes, say):
-            // max_message_bytes it is.
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| !e.is_queue_does_not_exist() && !e.is_request_throttled())
-                    && error
-                        .raw_response()
-                        .is_some_and(|r| r.status().is_client_error()) =>
-            {
+            None => {
                 tracing::warn!(
-                    error = %DisplayErrorContext(error),
                     "could not read the queue's MaximumMessageSize; sending messages up to max_message_bytes"
                 );
                 SQS_MAX_MESSAGE_BYTES
-            }
-            Err(error) => {
-                return Err(self.unavailable("GetQueueAttributes", Duration::ZERO, error))
             }
         };
         let queue_max = queue_max.max(1);
         self.queue_max_bytes.store(queue_max, Ordering::Relaxed);
         Ok(queue_max.min(self.max_message_bytes))
+    }
+
+    /// Attributes of the queue at `url`; `None` when SQS refuses to tell
+    /// for good (no `sqs:GetQueueAttributes`, say).
+    async fn attributes(
+        &self,
+        url: &str,
+        names: &[QueueAttributeName],
+    ) -> Result<Option<HashMap<QueueAttributeName, String>>, QueueError> {
+        let result = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .set_attribute_names(Some(names.to_vec()))
+            .customize()
+            .config_override(self.timeouts(Duration::ZERO))
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
+            Err(error)
+                if refused_for_good(&error, |e| {
+                    e.is_queue_does_not_exist() || e.is_request_throttled()
+                }) =>
+            {
+                tracing::warn!(
+                    queue = url,
+                    error = %DisplayErrorContext(error),
+                    "could not read the queue's attributes"
+                );
+                Ok(None)
+            }
+            Err(error) => Err(self.unavailable("GetQueueAttributes", Duration::ZERO, error)),
+        }
+    }
+
+    /// The queue's `MessageRetentionPeriod`, and the URL of the dead-letter
+    /// queue its `RedrivePolicy` names; `None` when they cannot be read.
+    async fn own_retention(&self) -> Result<Option<(Duration, Option<String>)>, QueueError> {
+        let (period, policy) = (
+            QueueAttributeName::MessageRetentionPeriod,
+            QueueAttributeName::RedrivePolicy,
+        );
+        let Some(attributes) = self
+            .attributes(&self.url, &[period.clone(), policy.clone()])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let retention = seconds(attributes.get(&period));
+        let Some(arn) = attributes
+            .get(&policy)
+            .and_then(|policy| serde_json::from_str::<serde_json::Value>(policy).ok())
+            .and_then(|policy| policy["deadLetterTargetArn"].as_str().map(str::to_owned))
+        else {
+            return Ok(Some((retention, None)));
+        };
+        // arn:aws:sqs:region:account:name
+        let mut parts = arn.rsplitn(3, ':');
+        let (Some(name), Some(account)) = (parts.next(), parts.next()) else {
+            tracing::warn!(%arn, "the queue's redrive policy names no SQS queue");
+            return Ok(Some((retention, None)));
+        };
+        let result = self
+            .client
+            .get_queue_url()
+            .queue_name(name)
+            .queue_owner_aws_account_id(account)
+            .customize()
+            .config_override(self.timeouts(Duration::ZERO))
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Some((retention, output.queue_url))),
+            Err(error)
+                if refused_for_good(&error, |e| {
+                    e.is_queue_does_not_exist() || e.is_request_throttled()
+                }) =>
+            {
+                tracing::warn!(
+                    %arn,
+                    error = %DisplayErrorContext(error),
+                    "could not find the redrive policy's dead-letter queue; counting 14 days for it"
+                );
+                Ok(Some((retention + MAX_RETENTION, None)))
+            }
+            Err(error) => Err(self.unavailable("GetQueueUrl", Duration::ZERO, error)),
+        }
+    }
+
+    /// How long a message can still be delivered: see [`SqsQueue`].
+    async fn read_retention(&self) -> Result<Duration, QueueError> {
+        let Some((own, redrive_dlq)) = self.own_retention().await? else {
+            return Ok(MAX_RETENTION * 2);
+        };
+        let mut longest_dlq = Duration::ZERO;
+        for dlq in redrive_dlq.iter().chain(&self.dead_letter_url) {
+            let period = QueueAttributeName::MessageRetentionPeriod;
+            let retention = match self.attributes(dlq, std::slice::from_ref(&period)).await? {
+                Some(attributes) => seconds(attributes.get(&period)),
+                None => MAX_RETENTION,
+            };
+            longest_dlq = longest_dlq.max(retention);
+        }
+        Ok(own + longest_dlq)
     }
 
     /// One SendMessageBatch of the messages at `indices`. A call SQS refuses
@@ -314,6 +428,22 @@ impl SqsQueue {
     }
 }
 
+/// Whether SQS refused a call for good (a client error that `may_pass`
+/// does not call passing, as a missing queue or throttling): asking again
+/// will not help.
+fn refused_for_good<E>(error: &SdkError<E, HttpResponse>, may_pass: impl Fn(&E) -> bool) -> bool {
+    error.as_service_error().is_some_and(|e| !may_pass(e))
+        && error
+            .raw_response()
+            .is_some_and(|r| r.status().is_client_error())
+}
+
+/// A queue attribute of seconds; SQS's default retention, 4 days, when it
+/// is missing.
+fn seconds(value: Option<&String>) -> Duration {
+    Duration::from_secs(value.and_then(|s| s.parse().ok()).unwrap_or(4 * 24 * 3600))
+}
+
 /// Why SQS refused a whole SendMessageBatch for what its messages are, if
 /// that is why: retrying the same call would be refused again.
 fn refusal<R>(error: &SdkError<SendMessageBatchError, R>) -> Option<String> {
@@ -378,6 +508,21 @@ impl Queue for SqsQueue {
 
     fn is_fifo(&self) -> bool {
         self.fifo
+    }
+
+    fn retention(&self) -> BoxFuture<'_, Result<Retention, QueueError>> {
+        Box::pin(async move {
+            let cached = *self.retention.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((retention, read_at)) = cached {
+                if read_at.elapsed() < RETENTION_REREAD {
+                    return Ok(Retention::AtMost(retention));
+                }
+            }
+            let retention = self.read_retention().await?;
+            *self.retention.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((retention, Instant::now()));
+            Ok(Retention::AtMost(retention))
+        })
     }
 
     fn send<'a>(

@@ -96,7 +96,8 @@ SET "read" = $1::text::pg_snapshot, "window" = $2::text::pg_snapshot, "after" = 
 
     /// Before an event goes by reference, its rows (a signal's payload, as
     /// `new`) are copied to `dawdle.payloads`, so that they are there when
-    /// the message is received. `->` on `json` keeps the text as it is.
+    /// the message is received, until `$3` seconds from now (NULL: until a
+    /// listener deletes them). `->` on `json` keeps the text as it is.
     pub(crate) const PARK: &str = r#"
 INSERT INTO "dawdle"."payloads" ("id", "old", "new", "expires_at")
 SELECT $1, j -> 'old', CASE WHEN j ->> 'action' = 'signal' THEN j -> 'payload' ELSE j -> 'new' END,
@@ -125,7 +126,8 @@ FROM (SELECT $1::text::json AS j) e"#;
 INSERT INTO "dawdle"."held" ("id", "message", "reason") VALUES ($1, $2, $3)
 ON CONFLICT ("id") DO NOTHING"#;
 
-    /// Removes payloads of by-reference events nobody handled in time.
+    /// Removes payloads of by-reference events whose message the queue can
+    /// no longer deliver (never those without an `expires_at`).
     pub(crate) const EXPIRE_PAYLOADS: &str =
         r#"DELETE FROM "dawdle"."payloads" WHERE "expires_at" < now()"#;
 

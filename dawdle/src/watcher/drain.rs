@@ -15,7 +15,7 @@ use super::session::Session;
 use super::settings::Settings;
 use super::stats::Stats;
 use super::window::{Cursor, Snapshot};
-use crate::queue::{PgQueue, Queue, QueueError, SendOutcome};
+use crate::queue::{PgQueue, Queue, QueueError, Retention, SendOutcome};
 use crate::sql::catalog::watcher;
 use crate::wire;
 
@@ -295,6 +295,10 @@ async fn send_page(
     let max_bytes = target.queue().max_message_bytes();
     let mut events = Vec::with_capacity(page.len());
     let mut newly_parked = Vec::new();
+    // Asked of the queue at the first park of the page.
+    let mut retention = None;
+    // The first event that needed parking and could not be parked.
+    let mut unparked = None;
     for ReadEvent { id, json, group } in page {
         let too_large = json.len() + wire::ENVELOPE_OVERHEAD > max_bytes;
         if !too_large && !position.by_reference.contains(&id) {
@@ -302,12 +306,24 @@ async fn send_page(
             continue;
         }
         if !position.parked.contains(&id) {
+            if retention.is_none() {
+                match payload_retention(target.queue(), settings).await {
+                    Ok(kept) => retention = Some(kept),
+                    Err(error) => {
+                        // As a failed send: this event and those after it
+                        // wait, while the watcher backs off.
+                        round.queue_error = Some(error);
+                        unparked = Some(id);
+                        break;
+                    }
+                }
+            }
             // Its rows are parked in this transaction: a listener could not
             // see them before it commits, so the event goes in a later round.
-            let retention = settings.payload_retention.as_secs_f64();
+            let seconds = retention.flatten().map(|kept| kept.as_secs_f64());
             tx.begin().await?;
             tx.session
-                .execute(watcher::PARK, &[&id, &json, &retention])
+                .execute(watcher::PARK, &[&id, &json, &seconds])
                 .await?;
             newly_parked.push(id);
             continue;
@@ -328,8 +344,13 @@ async fn send_page(
             group,
         });
     }
-    let first_parked = newly_parked.first().copied();
-    if let Some(first) = first_parked {
+    let first_waiting = newly_parked
+        .first()
+        .copied()
+        .into_iter()
+        .chain(unparked)
+        .min();
+    if let Some(first) = first_waiting {
         // Only what comes before it may go now.
         events.retain(|e| e.id < first);
     }
@@ -345,7 +366,7 @@ async fn send_page(
     .await?;
     // Parks commit with the round; the next round sends those events.
     position.parked.extend(newly_parked);
-    Ok(match (outcome, first_parked) {
+    Ok(match (outcome, first_waiting) {
         (Page::Stopped { first_unsent }, Some(first)) => Page::Stopped {
             first_unsent: first_unsent.min(first),
         },
@@ -353,6 +374,19 @@ async fn send_page(
             first_unsent: first,
         },
         (outcome, None) => outcome,
+    })
+}
+
+/// How long the rows of a by-reference event wait in `dawdle.payloads`:
+/// as long as the queue may still deliver its message, and at least
+/// `payload_retention`; `None`, until a listener handles it.
+async fn payload_retention(
+    queue: &dyn Queue,
+    settings: &Settings,
+) -> Result<Option<Duration>, QueueError> {
+    Ok(match queue.retention().await? {
+        Retention::UntilDeleted => None,
+        Retention::AtMost(kept) => Some(kept.max(settings.payload_retention)),
     })
 }
 

@@ -147,8 +147,14 @@ impl WatcherBuilder {
         self
     }
 
-    /// How long rows of by-reference events wait in `dawdle.payloads`
-    /// (default 4 days, SQS's default retention).
+    /// The least time the rows of a by-reference event wait in
+    /// `dawdle.payloads` for a listener to handle it (default 4 days, SQS's
+    /// default retention). They wait longer when the queue may deliver the
+    /// message later ([`Queue::retention`]):
+    /// on a [`PgQueue`](crate::PgQueue) or a [`MemoryQueue`](crate::MemoryQueue),
+    /// until handled (a PgQueue's dead letter, until discarded), however
+    /// long that takes; on an SQS queue, its retention period plus its
+    /// dead-letter queue's.
     pub fn payload_retention(mut self, retention: Duration) -> Self {
         self.watcher.settings.payload_retention = retention;
         self

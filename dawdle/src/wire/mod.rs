@@ -91,10 +91,12 @@
 //!   `old` and `new` there are the same JSON objects the event would have
 //!   carried (a signal's `payload` is in `new`). The reader that handled the event deletes the row
 //!   (`DELETE FROM "dawdle"."payloads" WHERE "id" = $1`) after deleting the
-//!   message; a row nobody deletes expires after the watcher's
-//!   `payload_retention` (4 days by default, SQS's default retention), and
-//!   the watcher removes it. A by-reference event whose row is gone cannot
-//!   be handled: dead-letter it.
+//!   message. A row waits as long as the queue may still deliver the
+//!   message: on a PgQueue until the message is deleted, or its dead letter
+//!   discarded (`expires_at` is NULL); on SQS its retention period plus its
+//!   dead-letter queue's, and at least the watcher's `payload_retention`
+//!   (4 days by default). After `expires_at` the watcher removes it. A
+//!   by-reference event whose row is gone cannot be handled: dead-letter it.
 //!
 //! # Signals
 //!

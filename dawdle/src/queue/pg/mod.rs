@@ -14,10 +14,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{GenericClient, Row};
 
 use super::{
-    BoxFuture, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, SendOutcome,
-    MAX_BATCH_MESSAGES,
+    BoxFuture, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
+    SendOutcome, MAX_BATCH_MESSAGES,
 };
 use crate::database::Database;
+use crate::sql::catalog;
+use crate::wire::Envelope;
 use doorbell::Doorbell;
 
 /// The default [`max_message_bytes`](PgQueueBuilder::max_message_bytes):
@@ -50,7 +52,11 @@ pub const PG_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 ///   handle ([`Queue::dead_letter`]), moves to `dawdle.queue_dead_letters`
 ///   with its body, its receive count, the reason and the times it was
 ///   sent, first received and dead-lettered. [`PgQueue::dead_letters`]
-///   lists them, [`PgQueue::redrive`] sends them again.
+///   lists them, [`PgQueue::redrive`] sends them again, and
+///   [`PgQueue::discard`] deletes them.
+/// - **Retention.** A message waits until it is deleted, and a dead letter
+///   until it is discarded, however long that takes; so do the rows of
+///   their by-reference events ([`Retention::UntilDeleted`]).
 /// - **FIFO** ([`fifo`](PgQueueBuilder::fifo)): no message of a group is
 ///   handed out while another of the group is in flight (received and
 ///   neither deleted nor visible again), and a receive may hold several
@@ -329,6 +335,40 @@ impl PgQueue {
         Ok(row.get::<_, i64>(0) as u64)
     }
 
+    /// Deletes dead letters of this queue for good, with the rows of their
+    /// by-reference events in `dawdle.payloads` (which wait as long as the
+    /// dead letter, since it can be redriven); says how many dead letters
+    /// were deleted (ids that are not dead letters of this queue are left
+    /// out).
+    ///
+    /// Those rows are removed where they are in the queue's database, for
+    /// the events this database's watcher sent. The rows of events from
+    /// another source database stay in that database's `dawdle.payloads`:
+    /// remove them there (`DELETE FROM "dawdle"."payloads" WHERE "id" = ...`,
+    /// the event ids with `"by_ref": true` and that database's `source`).
+    pub async fn discard(&self, ids: &[i64]) -> Result<u64, QueueError> {
+        let origin = self.origin().await?;
+        self.call("discarding dead letters", |mut client| async move {
+            let tx = client.transaction().await?;
+            let discard = tx.prepare_cached(queries::DISCARD).await?;
+            let bodies = tx.query(&discard, &[&self.inner.name, &ids]).await?;
+            let by_reference: Vec<i64> = bodies
+                .iter()
+                .filter_map(|row| Envelope::parse(row.get(0)).ok())
+                .flat_map(|envelope| envelope.events)
+                .filter(|event| event.by_ref && event.source.as_deref() == Some(origin))
+                .map(|event| event.id)
+                .collect();
+            if !by_reference.is_empty() {
+                tx.execute(catalog::listener::FORGET_PAYLOADS, &[&by_reference])
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(bodies.len() as u64)
+        })
+        .await
+    }
+
     /// How many messages are waiting, in flight and dead-lettered.
     pub async fn depth(&self) -> Result<PgQueueDepth, QueueError> {
         let row = self
@@ -400,7 +440,20 @@ impl PgQueue {
     /// connected to: both databases have the same `dawdle.origin` id. Then
     /// [`PgQueue::send_in`] can send in a transaction of `client`.
     pub(crate) async fn lives_in(&self, client: &impl GenericClient) -> Result<bool, QueueError> {
-        let ours = self
+        let ours = self.origin().await?;
+        let theirs = tokio::time::timeout(
+            self.inner.call_timeout,
+            client.query_one(queries::SOURCE, &[]),
+        )
+        .await
+        .map_err(|_| self.timed_out("reading the origin"))?
+        .map_err(|error| unavailable("reading the origin", &error))?;
+        Ok(theirs.get::<_, String>(0) == ours)
+    }
+
+    /// The origin id of the queue's database.
+    async fn origin(&self) -> Result<&str, QueueError> {
+        let origin = self
             .inner
             .source
             .get_or_try_init(|| async {
@@ -412,14 +465,7 @@ impl PgQueue {
                 Ok::<_, QueueError>(row.get::<_, String>(0))
             })
             .await?;
-        let theirs = tokio::time::timeout(
-            self.inner.call_timeout,
-            client.query_one(queries::SOURCE, &[]),
-        )
-        .await
-        .map_err(|_| self.timed_out("reading the origin"))?
-        .map_err(|error| unavailable("reading the origin", &error))?;
-        Ok(theirs.get::<_, String>(0) == *ours)
+        Ok(origin)
     }
 
     /// Splits `messages` into those refused for what they are and the
@@ -621,6 +667,12 @@ impl Queue for PgQueue {
 
     fn is_durable(&self) -> bool {
         true
+    }
+
+    /// Messages wait until deleted, however long; dead letters until
+    /// discarded ([`PgQueue::discard`]), since they can be redriven.
+    fn retention(&self) -> BoxFuture<'_, Result<Retention, QueueError>> {
+        Box::pin(async { Ok(Retention::UntilDeleted) })
     }
 
     fn send<'a>(

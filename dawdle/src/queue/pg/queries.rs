@@ -164,6 +164,12 @@ WITH "back" AS (
 )
 SELECT count(*), pg_notify('dawdle_queue', $1) FROM "sent""#;
 
+/// Deletes dead letters (`$2` ids); returns their bodies.
+pub(super) const DISCARD: &str = r#"
+DELETE FROM "dawdle"."queue_dead_letters"
+WHERE "queue" = $1 AND "id" = ANY($2)
+RETURNING "body""#;
+
 /// Messages waiting, in flight, and dead-lettered.
 pub(super) const COUNTS: &str = r#"
 SELECT count(*) FILTER (WHERE "visible_at" <= now()),
