@@ -174,6 +174,11 @@ ON CONFLICT ("id") DO NOTHING"#;
          WHERE datname = pg_catalog.current_database()) \
          AND classid::int8 = $1 AND objid::int8 = $2 AND objsubid = 1 AND granted)";
 
+    /// The tables below a captured one that lack its triggers (none where
+    /// up is older than this check).
+    pub(crate) const UNCAPTURED: &str = r#"SELECT CASE WHEN to_regprocedure('"dawdle"."uncaptured"()') IS NULL
+        THEN '{}'::text[] ELSE "dawdle"."uncaptured"() END"#;
+
     /// The cache of the event-id sequence.
     pub(crate) const ID_CACHE: &str = r#"SELECT (SELECT s.seqcache FROM pg_catalog.pg_sequence s
         WHERE s.seqrelid = '"dawdle"."event_id"'::regclass)"#;

@@ -305,6 +305,14 @@ impl<'a> Leader<'a> {
             sent = self.stats.events_sent(),
             "watcher backlog"
         );
+        let uncaptured = self.session.uncaptured().await?;
+        if !uncaptured.is_empty() {
+            tracing::error!(
+                tables = %uncaptured.join(", "),
+                "{}",
+                super::session::uncaptured_message(&uncaptured)
+            );
+        }
         Ok(())
     }
 }

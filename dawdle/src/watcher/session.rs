@@ -147,6 +147,7 @@ impl Session {
                 ));
             }
             self.check_event_ids().await?;
+            self.check_capture().await?;
             self.batch(&format!("LISTEN \"{}\"", crate::sql::DOORBELL_CHANNEL))
                 .await?;
         }
@@ -185,6 +186,22 @@ impl Session {
             ))),
             Some(_) => Ok(()),
         }
+    }
+
+    /// Refuses to run while a partition or inheritance child of a captured
+    /// table lacks its triggers (made after up, where no event trigger
+    /// installs them): its writes would not be captured.
+    async fn check_capture(&self) -> Result<(), WatcherError> {
+        let uncaptured = self.uncaptured().await?;
+        if uncaptured.is_empty() {
+            return Ok(());
+        }
+        Err(WatcherError::Unsupported(uncaptured_message(&uncaptured)))
+    }
+
+    /// The tables below a captured one that lack its triggers.
+    pub(crate) async fn uncaptured(&self) -> Result<Vec<String>, WatcherError> {
+        Ok(self.query_one(watcher::UNCAPTURED, &[]).await?.get(0))
     }
 
     /// Resolves when the doorbell rings (or the connection dies).
@@ -286,4 +303,18 @@ async fn timed<T>(
         Ok(result) => Ok(result?),
         Err(_) => Err(WatcherError::Timeout { what, limit }),
     }
+}
+
+/// What to say about tables whose writes are not captured.
+pub(crate) fn uncaptured_message(tables: &[String]) -> String {
+    let one = tables.len() == 1;
+    format!(
+        "{} below a captured table lack{} dawdle's triggers (made after the up migration, \
+         without its event trigger): writes to {} are not captured. Run the up migration again \
+         (dawdle-sql apply); applied by a superuser, it also installs the event trigger that \
+         does this for tables made later",
+        tables.join(", "),
+        if one { "s" } else { "" },
+        if one { "it" } else { "them" },
+    )
 }

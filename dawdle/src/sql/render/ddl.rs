@@ -179,6 +179,26 @@ BEGIN
 END
 {BODY_QUOTE};
 
+-- The tables below a captured one (partitions, inheritance children) that
+-- lack its triggers: made after up without the event trigger (partitions
+-- then refuse writes; inheritance children would lose them). The watcher
+-- refuses to start while there are any, and says which.
+CREATE OR REPLACE FUNCTION {schema}.\"uncaptured\"() RETURNS text[]
+LANGUAGE sql STABLE AS {BODY_QUOTE}
+WITH RECURSIVE tree(oid, function) AS (
+  SELECT to_regclass(c.\"target\")::oid, to_regprocedure(c.\"functions\"[1] || '()')
+  FROM {captures} c WHERE c.\"functions\" IS NOT NULL AND to_regclass(c.\"target\") IS NOT NULL
+  UNION ALL
+  SELECT i.inhrelid, tree.function FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid)
+SELECT coalesce(array_agg(tree.oid::regclass::text ORDER BY tree.oid::regclass::text), '{{}}')
+FROM tree
+WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                  WHERE g.tgrelid = tree.oid AND g.tgfoid = tree.function AND g.tgparentid = 0)
+  -- A partition whose guard is on refuses writes instead: nothing is lost.
+  AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                  WHERE g.tgrelid = tree.oid AND g.tgname = 'dawdle_guard' AND g.tgenabled <> 'D')
+{BODY_QUOTE};
+
 -- The event trigger's function: after CREATE TABLE or ALTER TABLE, refuses a
 -- change that renames or drops a captured column (or renames or moves a
 -- captured table), which would make every write to it fail; converges the
@@ -291,6 +311,7 @@ pub(super) fn down(sql: &mut String) {
     let schema = ident(SCHEMA);
     for (name, args) in [
         ("ddl", ""),
+        ("uncaptured", ""),
         ("sync", ""),
         ("guard", ""),
         ("ready", "text, regclass, text, text, text"),
