@@ -8,6 +8,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use dawdle::database::DisplayPgError;
 
 /// The exit codes, for every `--help`; a macro so that `concat!` can add it
 /// to a subcommand's own after-help.
@@ -57,11 +58,12 @@ enum Command {
     Backfill(backfill::Backfill),
 }
 
-/// Why the command failed, which decides its exit code.
+/// Why the command failed, which decides its exit code. A variant with a
+/// source does not print it: [`report`] prints the whole chain.
 #[derive(Debug, thiserror::Error)]
 pub enum Failure {
     /// The database or SQS could not be reached (exit code 3).
-    #[error("cannot connect to {what}: {source}")]
+    #[error("cannot connect to {what}")]
     Connect {
         what: String,
         #[source]
@@ -71,7 +73,7 @@ pub enum Failure {
     #[error("{0}")]
     Usage(String),
     /// Anything else (exit code 1).
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Runtime {
         what: String,
         #[source]
@@ -116,13 +118,20 @@ impl Failure {
     }
 }
 
-/// The message with every source in the chain, as one line: the SDK's
-/// and the database driver's top-level messages alone say too little.
+/// The message with every source in the chain, `: `-separated: the SDK's
+/// and the database driver's top-level messages alone say too little. A
+/// database error is shown as the server wrote it (its message, detail,
+/// hint and context, on lines of their own), not as `db error`.
 fn report(failure: &Failure) -> String {
     let mut message = failure.to_string();
-    // Each variant prints its first source itself.
-    let mut source = std::error::Error::source(failure).and_then(|first| first.source());
+    let mut source = std::error::Error::source(failure);
     while let Some(cause) = source {
+        if let Some(error) = cause.downcast_ref::<tokio_postgres::Error>() {
+            // Its sources included.
+            message.push_str(&format!(": {}", DisplayPgError::new(error)));
+            break;
+        }
+        // Some errors print their source in their own message too.
         let text = cause.to_string();
         if !message.contains(&text) {
             message.push_str(": ");

@@ -62,3 +62,22 @@ async fn sends_every_selected_row_as_a_snapshot() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_database_error_is_the_servers_message() {
+    // dawdle's SQL was never applied here.
+    let db = dawdle_test::TestDb::new().await.unwrap();
+    let (output, _) = run(dawdle(None)
+        .args(["backfill", "public.items"])
+        .env("DATABASE_URL", db.url()));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "dawdle: backfill of public.items: ERROR: relation \"dawdle.captures\" does not exist"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(SQLSTATE 42P01)"), "{stderr}");
+    assert!(!stderr.contains("db error"), "{stderr}");
+}

@@ -8,9 +8,9 @@ pub enum Error {
     /// Creating, connecting to or dropping a test database failed.
     #[error(transparent)]
     Database(#[from] dawdle::testing::TestingError),
-    /// A query failed.
-    #[error("PostgreSQL for tests: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
+    /// A query failed, as the server said it.
+    #[error("PostgreSQL for tests: {}", dawdle::database::DisplayPgError::new(.0))]
+    Postgres(tokio_postgres::Error),
     /// `DATABASE_URL` is unset and there is nothing to start a cluster from.
     #[error(
         "DATABASE_URL is unset and no PostgreSQL binaries (initdb) were found; \
@@ -40,6 +40,12 @@ pub enum Error {
     /// A request to the SQS server failed.
     #[error("SQS server: {}", DisplayErrorContext(.0.as_ref()))]
     Sqs(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(error: tokio_postgres::Error) -> Error {
+        Error::Postgres(error)
+    }
 }
 
 impl Error {

@@ -82,8 +82,17 @@ pub enum BackfillError {
     /// The database refused, or is unreachable; a backfill started again
     /// resumes after the last batch that committed. Another backfill of
     /// the same table running at the same time is refused this way too.
-    #[error("backfill failed: {}", crate::database::Chain(.0))]
-    Database(#[from] tokio_postgres::Error),
+    /// The message is the server's, as
+    /// [`DisplayPgError`](crate::database::DisplayPgError) shows it, so the
+    /// error is not also a [`source`](std::error::Error::source).
+    #[error("backfill failed: {}", crate::database::DisplayPgError::new(.0))]
+    Database(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for BackfillError {
+    fn from(error: tokio_postgres::Error) -> BackfillError {
+        BackfillError::Database(error)
+    }
 }
 
 /// How far a backfill got.

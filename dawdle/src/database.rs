@@ -43,6 +43,7 @@
 //!
 //! Client certificates (`sslcert`, `sslkey`) are not supported.
 
+mod display;
 mod parse;
 mod tls;
 
@@ -58,6 +59,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, Socket};
 
+pub use display::DisplayPgError;
 use tls::{MakeTls, Roots};
 pub use tls::{TlsError, TlsErrorKind, TlsStream};
 
@@ -390,11 +392,11 @@ impl deadpool_postgres::Connect for PoolConnect {
         Box::pin(async move {
             let (client, connection) = self.0.connect_postgres().await.inspect_err(|error| {
                 // What callers of the pool see of it names only its kind.
-                tracing::warn!(error = %Chain(error), "cannot open a pooled database connection");
+                tracing::warn!(error = %DisplayPgError::new(error), "cannot open a pooled database connection");
             })?;
             let driver = tokio::spawn(async move {
                 if let Err(error) = connection.await {
-                    tracing::warn!(error = %Chain(&error), "pooled database connection failed");
+                    tracing::warn!(error = %DisplayPgError::new(&error), "pooled database connection failed");
                 }
             });
             Ok((client, driver))
@@ -407,9 +409,10 @@ impl deadpool_postgres::Connect for PoolConnect {
 #[non_exhaustive]
 pub enum ParseError {
     /// tokio-postgres refused it (what remains once `sslmode` and
-    /// `sslrootcert` are taken out).
-    #[error("{}", Chain(.0))]
-    Postgres(#[source] tokio_postgres::Error),
+    /// `sslrootcert` are taken out). Shown as [`DisplayPgError`] shows it,
+    /// so not also a [`source`](std::error::Error::source).
+    #[error("{}", DisplayPgError::new(.0))]
+    Postgres(tokio_postgres::Error),
     /// `sslmode` is none of libpq's.
     #[error(
         "invalid sslmode {0:?}; expected disable, allow, prefer, require, verify-ca or verify-full"
@@ -430,15 +433,19 @@ pub enum ConnectError {
     #[error(transparent)]
     Tls(TlsError),
     /// The server refused a connection without TLS (its `pg_hba.conf` has
-    /// only `hostssl` entries for this client).
+    /// only `hostssl` entries for this client). The message has the
+    /// server's, so the error is not also a
+    /// [`source`](std::error::Error::source).
     #[error(
         "the server requires TLS ({}); use sslmode=require or stricter",
         .0.as_db_error().map_or("", |error| error.message())
     )]
-    TlsRequired(#[source] tokio_postgres::Error),
-    /// Any other failure: the server is unreachable, refused the login, ...
-    #[error("{}", Chain(.0))]
-    Postgres(#[source] tokio_postgres::Error),
+    TlsRequired(tokio_postgres::Error),
+    /// Any other failure: the server is unreachable, refused the login,
+    /// ... Shown as [`DisplayPgError`] shows it, so not also a
+    /// [`source`](std::error::Error::source).
+    #[error("{}", DisplayPgError::new(.0))]
+    Postgres(tokio_postgres::Error),
 }
 
 impl ConnectError {
@@ -453,22 +460,6 @@ impl ConnectError {
             Some(tls) => ConnectError::Tls(tls),
             None => ConnectError::Postgres(error),
         }
-    }
-}
-
-/// An error and its sources, `: `-separated: tokio-postgres's errors name
-/// only their kind ("error performing TLS handshake"), their sources say why.
-pub(crate) struct Chain<'a>(pub(crate) &'a dyn std::error::Error);
-
-impl fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(error) = source {
-            write!(f, ": {error}")?;
-            source = error.source();
-        }
-        Ok(())
     }
 }
 

@@ -660,6 +660,83 @@ async fn an_altered_column_is_retyped_by_running_up_again_keeping_waiting_events
 }
 
 #[tokio::test]
+async fn a_refused_apply_says_what_the_server_said() {
+    let db = TestDb::new().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    let missing = sql::apply(&mut client, &sql::up(&[&USERS]).unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, SqlError::Database(_)), "{missing:?}");
+    // Then where in the migration, which moves as the SQL does.
+    let text = missing.to_string();
+    assert!(
+        text.starts_with(
+            "applying dawdle's SQL failed: ERROR: relation \"public.users\" does not exist"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.lines().next().unwrap().ends_with(" (SQLSTATE 42P01)"),
+        "{text}"
+    );
+    // The message has the server's text; the error is not a source too.
+    assert!(std::error::Error::source(&missing).is_none());
+
+    // The server's hint, and where in the statement.
+    let hinted = sql::apply(&mut client, "SELECT no_such_function(1)")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        hinted,
+        "applying dawdle's SQL failed: ERROR: function no_such_function(integer) does not exist \
+         at character 8 (SQLSTATE 42883)\n\
+         HINT: No function matches the given name and argument types. \
+         You might need to add explicit type casts."
+    );
+
+    // Detail, hint and the context the error arose in.
+    let raised = sql::apply(
+        &mut client,
+        "DO $$ BEGIN RAISE EXCEPTION 'no' USING DETAIL = 'why', HINT = 'do this'; END $$",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        raised,
+        "applying dawdle's SQL failed: ERROR: no (SQLSTATE P0001)\n\
+         DETAIL: why\n\
+         HINT: do this\n\
+         CONTEXT: PL/pgSQL function inline_code_block line 1 at RAISE"
+    );
+
+    // In a query a function ran: its line, and the function.
+    let inside = sql::apply(
+        &mut client,
+        "CREATE FUNCTION report() RETURNS void LANGUAGE plpgsql AS $$
+         BEGIN
+           PERFORM relnmae FROM pg_class;
+         END $$;
+         SELECT report();",
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    let caret = format!("{}^", " ".repeat("QUERY LINE 1: SELECT ".len()));
+    assert_eq!(
+        inside,
+        format!(
+            "applying dawdle's SQL failed: ERROR: column \"relnmae\" does not exist (SQLSTATE 42703)\n\
+             HINT: Perhaps you meant to reference the column \"pg_class.relname\".\n\
+             QUERY LINE 1: SELECT relnmae FROM pg_class\n\
+             {caret}\n\
+             CONTEXT: PL/pgSQL function report() line 3 at PERFORM"
+        )
+    );
+}
+
+#[tokio::test]
 async fn upgrading_from_0_1_sends_the_events_waiting_in_its_table_first() {
     let (db, mut client) = users_and_weird().await;
     // dawdle 0.1's migration, as it generated it for these two tables.

@@ -122,3 +122,37 @@ fn schema_tells_a_reader_how_each_column_is_spelled() {
         "{actions}"
     );
 }
+
+#[tokio::test]
+async fn apply_prints_what_the_server_said() {
+    // No schema.sql: the watched tables do not exist.
+    let db = TestDb::new().await.unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dawdle-sql"))
+        .arg("apply")
+        .env("DATABASE_URL", db.url())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with(
+            "dawdle-sql: applying dawdle's SQL failed: \
+             ERROR: relation \"public.users\" does not exist (SQLSTATE 42P01)\n"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("db error"), "{stderr}");
+    // Where the server points into the migration, it is a line of it with
+    // a caret under the spot, not a character count.
+    assert!(!stderr.contains(" at character "), "{stderr}");
+    let mut lines = stderr.lines().skip(1);
+    if let (Some(line), Some(caret)) = (lines.next(), lines.next()) {
+        if line.starts_with("LINE ") {
+            assert!(caret.trim_start() == "^", "{stderr}");
+            assert!(
+                line[caret.len() - 1..].starts_with(r#""public""#),
+                "{stderr}"
+            );
+        }
+    }
+}

@@ -16,11 +16,17 @@ pub(crate) enum PayloadError {
     #[error("no database connection: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
     /// The query failed.
-    #[error("{0}")]
-    Database(#[from] tokio_postgres::Error),
+    #[error("{}", crate::database::DisplayPgError::new(.0))]
+    Database(tokio_postgres::Error),
     /// A stored row is not JSON.
     #[error("a stored row is not JSON: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl From<tokio_postgres::Error> for PayloadError {
+    fn from(error: tokio_postgres::Error) -> PayloadError {
+        PayloadError::Database(error)
+    }
 }
 
 /// A by-reference event's rows: `old` and `new`.

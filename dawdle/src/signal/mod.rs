@@ -171,9 +171,11 @@ pub enum SignalError {
     },
     /// The database refused, or is unreachable. Without dawdle's SQL
     /// installed, this says that `dawdle.signal` does not exist: apply
-    /// the up migration.
-    #[error("cannot record the signal in PostgreSQL: {}", crate::database::Chain(.0))]
-    Database(#[from] tokio_postgres::Error),
+    /// the up migration. The message is the server's, as
+    /// [`DisplayPgError`](crate::database::DisplayPgError) shows it, so the
+    /// error is not also a [`source`](std::error::Error::source).
+    #[error("cannot record the signal in PostgreSQL: {}", crate::database::DisplayPgError::new(.0))]
+    Database(tokio_postgres::Error),
     /// The queue refused a signal sent without a database.
     #[error("the queue refused the signal: {0}")]
     Queue(#[from] crate::queue::QueueError),
@@ -188,6 +190,12 @@ pub enum SignalError {
     /// Direct mode needs a handler for the signal, as the listener would.
     #[error("no handler for signal {0:?} is linked into this program")]
     NoHandler(String),
+}
+
+impl From<tokio_postgres::Error> for SignalError {
+    fn from(error: tokio_postgres::Error) -> SignalError {
+        SignalError::Database(error)
+    }
 }
 
 /// A tokio-postgres or deadpool client or transaction: what [`signal`]

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::error::SqlError;
 use super::migration::{apply, down_registered, up_registered};
+use crate::database::DisplayPgError;
 
 const HELP: &str = "\
 dawdle-sql: the SQL that captures changes of every Watched type in this program
@@ -204,7 +206,15 @@ fn apply_to_env_database(sql: &str) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot connect to DATABASE_URL: {e}"))?;
         let connection = tokio::spawn(connection);
-        let result = apply(&mut client, sql).await.map_err(|e| e.to_string());
+        let result = apply(&mut client, sql).await.map_err(|e| match e {
+            // The line of the migration the server points at, if any:
+            // a character position in it tells a reader little.
+            SqlError::Database(error) => format!(
+                "applying dawdle's SQL failed: {}",
+                DisplayPgError::new(&error).in_statement(sql)
+            ),
+            e => e.to_string(),
+        });
         drop(client);
         let _ = connection.await;
         result

@@ -1,6 +1,8 @@
 //! What can go wrong: a set of tables that would make wrong SQL, or a
 //! database that refuses it.
 
+use crate::database::DisplayPgError;
+
 /// What is wrong with a set of tables, or with applying SQL.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -63,7 +65,16 @@ pub enum SqlError {
         /// What is wrong with it.
         problem: &'static str,
     },
-    /// The database refused the SQL.
-    #[error("applying dawdle's SQL failed: {0}")]
-    Database(#[from] tokio_postgres::Error),
+    /// The database refused the SQL, or could not be reached. The message
+    /// is the server's, as [`DisplayPgError`] shows it (its detail, hint
+    /// and context included), so the error is not also a
+    /// [`source`](std::error::Error::source).
+    #[error("applying dawdle's SQL failed: {}", DisplayPgError::new(.0))]
+    Database(tokio_postgres::Error),
+}
+
+impl From<tokio_postgres::Error> for SqlError {
+    fn from(error: tokio_postgres::Error) -> SqlError {
+        SqlError::Database(error)
+    }
 }

@@ -86,9 +86,11 @@ pub enum TestingError {
     /// Connecting failed.
     #[error("PostgreSQL for tests: {0}")]
     Connect(#[from] crate::database::ConnectError),
-    /// A query failed.
-    #[error("PostgreSQL for tests: {0}")]
-    Postgres(#[from] tokio_postgres::Error),
+    /// A query failed. The message is the server's, as
+    /// [`DisplayPgError`](crate::database::DisplayPgError) shows it, so the
+    /// error is not also a [`source`](std::error::Error::source).
+    #[error("PostgreSQL for tests: {}", crate::database::DisplayPgError::new(.0))]
+    Postgres(tokio_postgres::Error),
     /// `dawdle.events` still held events when the timeout passed.
     #[error("dawdle.events still holds {left} events after {timeout:?}: is a watcher running?")]
     NotDrained {
@@ -97,4 +99,10 @@ pub enum TestingError {
         /// How long [`wait_until_drained`] waited.
         timeout: Duration,
     },
+}
+
+impl From<tokio_postgres::Error> for TestingError {
+    fn from(error: tokio_postgres::Error) -> TestingError {
+        TestingError::Postgres(error)
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::database::ConnectError;
+use crate::database::{ConnectError, DisplayPgError};
 
 /// Why a watcher's connection ended, or why its task did. The watcher
 /// retries connection failures itself; [`WatcherHandle::shutdown`](super::WatcherHandle::shutdown) returns
@@ -10,9 +10,11 @@ use crate::database::ConnectError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WatcherError {
-    /// A query failed, or the connection did.
-    #[error("watcher database error: {0}")]
-    Database(#[from] tokio_postgres::Error),
+    /// A query failed, or the connection did. The message is the
+    /// server's, as [`DisplayPgError`] shows it, so the error is not also
+    /// a [`source`](std::error::Error::source).
+    #[error("watcher database error: {}", DisplayPgError::new(.0))]
+    Database(tokio_postgres::Error),
     /// Connecting failed.
     #[error("the watcher cannot connect: {0}")]
     Connect(#[from] ConnectError),
@@ -38,6 +40,12 @@ pub enum WatcherError {
     /// The watcher's task panicked or was cancelled.
     #[error("the watcher task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+impl From<tokio_postgres::Error> for WatcherError {
+    fn from(error: tokio_postgres::Error) -> WatcherError {
+        WatcherError::Database(error)
+    }
 }
 
 impl WatcherError {
