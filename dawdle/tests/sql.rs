@@ -671,7 +671,8 @@ async fn a_refused_apply_says_what_the_server_said() {
     let text = missing.to_string();
     assert!(
         text.starts_with(
-            "applying dawdle's SQL failed: ERROR: relation \"public.users\" does not exist"
+            "applying dawdle's SQL failed: ERROR: table \"public\".\"users\" does not exist, \
+             and app::User watches it (SQLSTATE 42P01)\nHINT: Create it before applying dawdle's up migration."
         ),
         "{text}"
     );

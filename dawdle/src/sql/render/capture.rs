@@ -115,10 +115,16 @@ fn prepare_function(sql: &mut String, table: &CheckedTable) {
         sql,
         format_args!(
             "CREATE OR REPLACE FUNCTION {prepare}() RETURNS void\nLANGUAGE plpgsql AS {BODY_QUOTE}\nBEGIN\n  \
+             IF to_regclass({target_literal}) IS NULL THEN\n    \
+             RAISE EXCEPTION 'table % does not exist, and {type_name} watches it', {target_literal}\n      \
+             USING ERRCODE = 'undefined_table', HINT = 'Create it before applying dawdle''s up migration.';\n  \
+             END IF;\n  \
              CREATE OR REPLACE TEMPORARY VIEW \"dawdle:probe\" AS\n  \
              SELECT 0::int8 AS \"id\", '0'::xid8 AS \"txid\", now() AS \"captured_at\", 0::int2 AS \"depth\", \
              ''::text AS \"action\"",
             prepare = table.prepare,
+            target_literal = literal(&table.target),
+            type_name = table.type_name.replace('\'', "''"),
         ),
     );
     for record in [Record::Old, Record::New] {
