@@ -35,6 +35,7 @@ pub struct ClusterBuilder {
     durable: bool,
     tls: Option<(String, String)>,
     hba: Option<String>,
+    logical: bool,
 }
 
 impl ClusterBuilder {
@@ -59,6 +60,15 @@ impl ClusterBuilder {
     /// 127.0.0.1, over TLS if nothing else, for [`Cluster::admin`].
     pub fn hba(mut self, hba: impl Into<String>) -> Self {
         self.hba = Some(hba.into());
+        self
+    }
+
+    /// `wal_level = logical`, with room for replication slots and WAL
+    /// senders, so that a database of the cluster can publish to a
+    /// subscription in another (logical replication); otherwise PostgreSQL's
+    /// default (`replica`).
+    pub fn logical(mut self, logical: bool) -> Self {
+        self.logical = logical;
         self
     }
 
@@ -87,12 +97,18 @@ impl ClusterBuilder {
         } else {
             String::new()
         };
+        let logical = if self.logical {
+            "-c wal_level=logical -c max_replication_slots=10 -c max_wal_senders=10 \
+             -c max_logical_replication_workers=4"
+        } else {
+            ""
+        };
         // The wrapper stops the server and removes the directory when its
         // stdin closes, which happens when this process exits, however it
         // exits.
         let run = format!(
             "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync={durability} \
-             -c synchronous_commit={durability} -c full_page_writes={durability} -c max_connections=300 {ssl} \
+             -c synchronous_commit={durability} -c full_page_writes={durability} -c max_connections=300 {ssl} {logical} \
              > {dir}/server.log 2>&1 & pid=$!; read _ignored; kill -INT $pid; wait $pid; rm -rf {dir}",
             postgres = q(&bin.join("postgres")),
             data = q(&dir.join("data")),
@@ -167,7 +183,8 @@ impl Cluster {
         Cluster::builder().durable(durable).start().await
     }
 
-    /// Settings of a cluster to start: TLS, `pg_hba.conf`, durability.
+    /// Settings of a cluster to start: TLS, `pg_hba.conf`, durability,
+    /// logical replication.
     pub fn builder() -> ClusterBuilder {
         ClusterBuilder::default()
     }
