@@ -504,6 +504,45 @@ async fn a_partition_made_without_the_event_trigger_refuses_writes_until_up_runs
     delivered.stop().await;
 }
 
+#[tokio::test]
+async fn the_watcher_refuses_to_start_while_an_inheritance_child_lacks_the_triggers() {
+    // Unlike a partition, a child has no guard: its writes would be lost.
+    let (test_db, mut client, delivered) = database(
+        "CREATE TABLE users_inh (id bigint PRIMARY KEY, name text NOT NULL);",
+        &[Inherited::TABLE],
+    )
+    .await;
+    delivered.stop().await;
+    client
+        .batch_execute(
+            "DROP EVENT TRIGGER dawdle_ddl;
+             CREATE TABLE users_late () INHERITS (users_inh);",
+        )
+        .await
+        .unwrap();
+    let db = test_db.database().clone();
+    let watcher = Watcher::builder(db.clone(), MemoryQueue::new())
+        .standby_retry(Duration::from_millis(200))
+        .build()
+        .start();
+    wait_until("the watcher stops", LIMIT, || watcher.is_finished()).await;
+    let error = watcher.shutdown().await.unwrap_err().to_string();
+    assert!(
+        error.contains("users_late") && error.contains("Run the up migration again"),
+        "{error}"
+    );
+    // Up installs the triggers, and the watcher runs.
+    up(&mut client, &[Inherited::TABLE]).await;
+    let mut delivered = Delivered::start(&db);
+    client
+        .batch_execute("INSERT INTO users_late VALUES (1, 'late')")
+        .await
+        .unwrap();
+    let events = delivered.all(&client).await;
+    assert_eq!(counts(events, "users_inh"), [1, 0, 0]);
+    delivered.stop().await;
+}
+
 // 3. Order, when statements run inside others or beside them.
 
 #[tokio::test]

@@ -39,9 +39,11 @@ pub(super) fn up(sql: &mut String) {
 -- others captured while it ran.
 CREATE OR REPLACE FUNCTION {schema}.\"enter\"() RETURNS trigger
 LANGUAGE plpgsql AS {BODY_QUOTE}
+DECLARE
+  ignored text;
 BEGIN
-  PERFORM set_config('dawdle.mark_' || (pg_trigger_depth() - 1),
-                     coalesce(current_setting('dawdle.clock', true), ''), true);
+  ignored := set_config('dawdle.mark_' || (pg_trigger_depth() - 1),
+                        coalesce(current_setting('dawdle.clock', true), ''), true);
   RETURN NULL;
 END
 {BODY_QUOTE};
