@@ -30,6 +30,24 @@
 //!   step), so an update that changes the primary key is still one event;
 //!   rows whose captured columns did not change (compared as binary images)
 //!   give none. Undeclared columns are never copied.
+//! - **Every way a row is written.** A statement naming a partition or an
+//!   inheritance child fires that table's statement triggers, not the
+//!   parent's, so the triggers go on every table below the watched one
+//!   too, and an event trigger puts them on those made later (or, where
+//!   the applying role may not create one, a row trigger on a partitioned
+//!   table refuses writes to a partition without them). The logical
+//!   replication apply worker fires row triggers only: with
+//!   `capture_replica`, replicating sessions fire row triggers and
+//!   ordinary ones the statement triggers, so each change is captured once.
+//! - **A row's events in the order applied.** A statement's AFTER trigger
+//!   runs after the statements run inside it (row triggers, cascades), and
+//!   the parts of a writable CTE fire theirs in no useful order. A BEFORE
+//!   statement trigger marks, per trigger depth, the last id the
+//!   transaction's captures took (a transaction-local setting); a
+//!   statement that ends with another capture after its mark renumbers
+//!   those events after its own (its command's parts deletes first, then
+//!   updates, then inserts). Writers without nesting pay two settings read
+//!   and one written per statement.
 //! - **JSON is built when the watcher reads.** A reader function per table,
 //!   `dawdle."read:<schema>.<table>"`, turns the copies into the event JSON
 //!   with fixed session settings (`TimeZone` UTC, `DateStyle` ISO,
@@ -87,11 +105,24 @@
 //!   triggers' own expressions (so that the `dawdle backfill` command needs
 //!   none of the program's types).
 //!
+//! - per table also `dawdle."prepare:<schema>.<table>"()` (makes the event
+//!   tables ready), `dawdle."install:<schema>.<table>"(rel)` (puts the
+//!   triggers on the table or a table below it, with `dawdle_enter`, and
+//!   with `capture_replica` the row triggers `dawdle_replica_*`), and a
+//!   `dawdle_guard` row trigger on a partitioned table; the shared
+//!   `dawdle.enter()`, `dawdle.reorder(...)`, `dawdle.sync()` (installs on
+//!   every table below a watched one), `dawdle.uncaptured()` (which the
+//!   watcher checks at start) and, where the role may, the event trigger
+//!   `dawdle_ddl`.
+//!
 //! Every identifier is quoted. Up can run again: it converges to the
-//! current types, keeping waiting events. After an `ALTER TABLE` of a
-//! captured column, run it again (in the same transaction as the ALTER, if
-//! the new type cannot be assigned to the old: writes fail until then): it
-//! retypes the event tables' copies of the column through their text. Up
+//! current types, keeping waiting events, and when nothing changed it takes
+//! no lock that writers wait for; a changing up locks each watched table
+//! before its event tables, and [`apply`] gives way (a short lock timeout,
+//! then again) rather than deadlock a writer. With the event trigger, an
+//! `ALTER TABLE` that renames or drops a captured column is refused, and
+//! one that retypes it converges the event tables in the same transaction;
+//! without it, run up again in the ALTER's transaction. Up
 //! also upgrades dawdle 0.1's installation: its `dawdle.events` table is
 //! renamed `dawdle."events:0.1"`, read to its end by the watcher first, and
 //! dropped by the next up once empty. Down drops exactly what up created,

@@ -62,6 +62,9 @@ pub(super) struct CheckedTable {
     pub(super) columns: Vec<CheckedColumn>,
     /// The captured columns' names, as they are, in field order.
     pub(super) column_names: Vec<String>,
+    /// A short name of the table (hex digits) for its settings of order:
+    /// the clock `dawdle.c_<mark>`, the marks `dawdle.m<depth>_<mark>`.
+    pub(super) mark: String,
 }
 
 /// One captured column, as SQL text.
@@ -288,6 +291,13 @@ impl CheckedTable {
             capture_unchanged: table.capture_unchanged,
             capture_replica: table.capture_replica,
             column_names: table.columns.iter().map(|c| c.name.to_owned()).collect(),
+            mark: format!(
+                "{:016x}",
+                crate::fnv::fnv(
+                    0xcbf2_9ce4_8422_2325,
+                    format!("{}\0{}", table.schema, table.name).as_bytes()
+                )
+            ),
             columns,
         })
     }

@@ -198,25 +198,30 @@ fn trigger_function(sql: &mut String, table: &CheckedTable) {
         sql,
         format_args!("  GET DIAGNOSTICS written = ROW_COUNT;\n"),
     );
-    // The mark is what the clock read when the statement began (set by
-    // dawdle.enter, one trigger level up); the clock, the last id this
-    // transaction's captures took. They differ only if something was
-    // captured while this statement ran. (Assignments, not PERFORM: a
+    // The mark is what the table's clock read when the statement began
+    // (set by dawdle.enter, one trigger level up); the clock, the last id
+    // this transaction's captures of the table took. They differ only if
+    // the table had something captured while this statement ran (a
+    // statement on another table, say a counter cache updated by a row
+    // trigger, does not count: a row's events are all in one table). (Assignments, not PERFORM: a
     // simple expression costs a trigger call far less than a query.)
     push_fmt(
         sql,
         format_args!(
-            "  IF TG_OP <> 'TRUNCATE' AND coalesce(current_setting('dawdle.clock', true), '') <>\n     \
-             coalesce(current_setting('dawdle.mark_' || (pg_trigger_depth() - 1), true), '') THEN\n"
+            "  IF TG_OP <> 'TRUNCATE' AND coalesce(current_setting('dawdle.c_{mark}', true), '') <>\n     \
+             coalesce(current_setting('dawdle.m' || (pg_trigger_depth() - 1) || '_{mark}', true), '') THEN\n",
+            mark = table.mark,
         ),
     );
     per_slot(sql, "    ", &table.slots, |sql, slot| {
         push_fmt(
             sql,
             format_args!(
-                "      written := written + {schema}.\"reorder\"({slot}, current_setting('dawdle.mark_' || (pg_trigger_depth() - 1), true), pg_trigger_depth());\n",
+                "      written := written + {schema}.\"reorder\"({slot}, \
+                 current_setting('dawdle.m' || (pg_trigger_depth() - 1) || '_{mark}', true), pg_trigger_depth());\n",
                 schema = ident(SCHEMA),
                 slot = literal(slot),
+                mark = table.mark,
             ),
         )
     });
@@ -224,8 +229,9 @@ fn trigger_function(sql: &mut String, table: &CheckedTable) {
         sql,
         format_args!(
             "  END IF;\n  IF written > 0 THEN\n    \
-             ignored := set_config('dawdle.clock', currval({sequence})::text, true);\n  END IF;\n\
+             ignored := set_config('dawdle.c_{mark}', currval({sequence})::text, true);\n  END IF;\n\
              {ring}  RETURN NULL;\nEND\n{BODY_QUOTE};\n",
+            mark = table.mark,
             sequence = literal(&qualified(SCHEMA, EVENT_ID_SEQUENCE)),
             ring = ring("  "),
         ),
@@ -389,6 +395,8 @@ struct Trigger {
     function: String,
     old_table: bool,
     new_table: bool,
+    /// Its one argument, if it has one.
+    arguments: Option<String>,
     /// The `CREATE TRIGGER` statement, with `%1$s` for the relation.
     create: String,
 }
@@ -433,9 +441,11 @@ fn expected_triggers(table: &CheckedTable) -> Vec<Trigger> {
             tgtype: BEFORE | row_actions.iter().map(|&a| event_bit(a)).sum::<u16>(),
             enabled: 'O',
             create: format!(
-                "CREATE TRIGGER \"dawdle_enter\" BEFORE {} ON %1$s FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
-                events(&row_actions)
+                "CREATE TRIGGER \"dawdle_enter\" BEFORE {} ON %1$s FOR EACH STATEMENT EXECUTE FUNCTION {function}('{}')",
+                events(&row_actions),
+                table.mark,
             ),
+            arguments: Some(table.mark.clone()),
             function,
             old_table: false,
             new_table: false,
@@ -477,6 +487,7 @@ fn expected_triggers(table: &CheckedTable) -> Vec<Trigger> {
             function: table.function.clone(),
             old_table,
             new_table,
+            arguments: None,
         });
     }
     if table.capture_replica {
@@ -495,6 +506,7 @@ fn expected_triggers(table: &CheckedTable) -> Vec<Trigger> {
                 function: table.row_function.clone(),
                 old_table: false,
                 new_table: false,
+                arguments: None,
             });
         }
     }
@@ -536,7 +548,8 @@ fn install_function(sql: &mut String, table: &CheckedTable) {
             format_args!(
                 "{indent}IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = \"rel\" AND g.tgname = {name}\n{indent}    \
                  AND g.tgtype = {tgtype} AND g.tgenabled = '{enabled}' AND g.tgfoid = {function}::regprocedure\n{indent}    \
-                 AND (g.tgoldtable IS NOT NULL) = {old} AND (g.tgnewtable IS NOT NULL) = {new}) THEN\n{indent}  \
+                 AND (g.tgoldtable IS NOT NULL) = {old} AND (g.tgnewtable IS NOT NULL) = {new}\n{indent}    \
+                 AND g.tgargs = {arguments}) THEN\n{indent}  \
                  PERFORM {schema}.\"lock\"(\"rel\");\n{indent}  \
                  EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', {name}, \"rel\");\n{indent}  \
                  EXECUTE format({create}, \"rel\");\n",
@@ -545,6 +558,14 @@ fn install_function(sql: &mut String, table: &CheckedTable) {
                 function = literal(&format!("{}()", trigger.function)),
                 old = trigger.old_table,
                 new = trigger.new_table,
+                // tgargs: each argument's bytes, then a zero byte.
+                arguments = match &trigger.arguments {
+                    Some(argument) => format!(
+                        "decode('{}00', 'hex')",
+                        argument.bytes().map(|b| format!("{b:02x}")).collect::<String>()
+                    ),
+                    None => "''::bytea".to_owned(),
+                },
                 schema = ident(SCHEMA),
                 create = literal(&trigger.create),
             ),

@@ -33,17 +33,18 @@ pub(super) fn up(sql: &mut String) {
         sql,
         format_args!(
             "
--- Before each statement on a captured table: marks what the clock (the last
--- event id this transaction's captures took) read when it began, at its
--- trigger depth. A statement whose mark and clock differ at its end had
--- others captured while it ran.
+-- Before each statement on a captured table: marks what the table's clock
+-- (the last event id this transaction's captures of it took) read when it
+-- began, at its trigger depth; the argument names the table. A statement
+-- whose mark and clock differ at its end had others of the table captured
+-- while it ran.
 CREATE OR REPLACE FUNCTION {schema}.\"enter\"() RETURNS trigger
 LANGUAGE plpgsql AS {BODY_QUOTE}
 DECLARE
   ignored text;
 BEGIN
-  ignored := set_config('dawdle.mark_' || (pg_trigger_depth() - 1),
-                        coalesce(current_setting('dawdle.clock', true), ''), true);
+  ignored := set_config('dawdle.m' || (pg_trigger_depth() - 1) || '_' || TG_ARGV[0],
+                        coalesce(current_setting('dawdle.c_' || TG_ARGV[0], true), ''), true);
   RETURN NULL;
 END
 {BODY_QUOTE};
