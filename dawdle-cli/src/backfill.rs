@@ -37,7 +37,7 @@ pub struct Backfill {
     #[arg(
         long,
         env = "DAWDLE_BACKFILL_BATCH",
-        default_value_t = 1000,
+        default_value_t = Run::DEFAULT_BATCH,
         value_name = "ROWS"
     )]
     batch: u32,
@@ -50,7 +50,7 @@ pub struct Backfill {
     #[arg(
         long,
         env = "DAWDLE_BACKFILL_REST",
-        default_value_t = 1.0,
+        default_value_t = Run::DEFAULT_REST,
         value_name = "RATIO"
     )]
     rest: f64,
@@ -93,10 +93,11 @@ impl Backfill {
                 other => Failure::Message(other.to_string()),
             })?;
         bar.finish_and_clear();
-        println!(
+        outln!(
             "backfilled {}: {} rows sent as snapshots",
-            done.table, done.rows_read
-        );
+            done.table,
+            done.rows_read
+        )?;
         Ok(())
     }
 }

@@ -12,6 +12,7 @@ use aws_sdk_sqs::Client;
 use clap::{Args, Subcommand};
 use dawdle::wire::Envelope;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
 
 use crate::opts::{self, sqs_failure, Queues};
 use crate::Failure;
@@ -25,6 +26,22 @@ const HOLD: Duration = Duration::from_secs(60);
 
 /// The most messages `list` and `show` look at.
 const SCAN_LIMIT: usize = 1000;
+
+const LIST_AFTER_HELP: &str = concat!(
+    r#"With --json, one array, [] when the queue is empty:
+  [
+    { "message_id": "5fd2c6e1-...", "receive_count": 4, "reason": "...",
+      "group_id": null, "events": 3,
+      "first_event": { "schema": "public", "table": "users", "action": "insert", "id": 42 },
+      "error": null }
+  ]
+"receive_count", "reason" (as the listener that dead-lettered it gave it) and
+"group_id" (FIFO queues) are null when SQS has none; "events" and "first_event"
+are null, and "error" says why, when the body is not a dawdle message.
+
+"#,
+    exit_codes!()
+);
 
 /// Lists, shows and sends back the messages of an SQS dead-letter queue.
 ///
@@ -43,10 +60,15 @@ pub struct Dlq {
 #[derive(Debug, Subcommand)]
 enum DlqCommand {
     /// Lists the dead-lettered messages (at most 1000) without removing them.
-    #[command(after_help = crate::EXIT_CODES)]
+    #[command(after_help = crate::EXIT_CODES, after_long_help = LIST_AFTER_HELP)]
     List {
         #[command(flatten)]
         queues: Queues,
+
+        /// Prints one JSON array (its shape is in `--help`) instead of a
+        /// table.
+        #[arg(long, env = "DAWDLE_JSON")]
+        json: bool,
     },
     /// Prints one message: its events as JSON, and why it was dead-lettered.
     #[command(after_help = crate::EXIT_CODES)]
@@ -151,7 +173,7 @@ async fn resolve(queues: &Queues) -> Result<(Client, String), Failure> {
 impl Dlq {
     pub async fn run(self) -> Result<(), Failure> {
         match self.command {
-            DlqCommand::List { queues } => list(queues).await,
+            DlqCommand::List { queues, json } => list(queues, json).await,
             DlqCommand::Show { queues, message_id } => show(queues, &message_id).await,
             DlqCommand::Redrive(redrive) => redrive.run().await,
         }
@@ -215,11 +237,69 @@ async fn release(client: &Client, dlq: &str, messages: &[Dead]) -> Result<(), Fa
     Ok(())
 }
 
-async fn list(queues: Queues) -> Result<(), Failure> {
+/// One message of `list --json`; documented in `LIST_AFTER_HELP`, which
+/// must follow it.
+#[derive(Debug, Serialize)]
+struct Listed<'a> {
+    message_id: &'a str,
+    receive_count: Option<u64>,
+    reason: Option<&'a str>,
+    group_id: Option<&'a str>,
+    events: Option<usize>,
+    first_event: Option<FirstEvent>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct FirstEvent {
+    schema: String,
+    table: String,
+    action: &'static str,
+    id: i64,
+}
+
+impl<'a> Listed<'a> {
+    fn new(message: &'a Dead) -> Listed<'a> {
+        let (events, first_event, error) = match Envelope::parse(&message.body) {
+            Ok(envelope) => {
+                let count = envelope.events.len();
+                let first = envelope.events.into_iter().next();
+                (
+                    Some(count),
+                    first.map(|e| FirstEvent {
+                        schema: e.schema,
+                        table: e.table,
+                        action: e.action.as_str(),
+                        id: e.id,
+                    }),
+                    None,
+                )
+            }
+            Err(e) => (None, None, Some(e.to_string())),
+        };
+        Listed {
+            message_id: &message.message_id,
+            receive_count: message.receive_count,
+            reason: message.reason.as_deref(),
+            group_id: message.group_id.as_deref(),
+            events,
+            first_event,
+            error,
+        }
+    }
+}
+
+async fn list(queues: Queues, json: bool) -> Result<(), Failure> {
     let (client, dlq) = resolve(&queues).await?;
     let messages = scan(&client, &dlq).await?;
+    if json {
+        let listed: Vec<Listed<'_>> = messages.iter().map(Listed::new).collect();
+        let json =
+            serde_json::to_string_pretty(&listed).map_err(Failure::runtime("cannot write JSON"))?;
+        return outln!("{json}");
+    }
     if messages.is_empty() {
-        println!("{dlq} is empty");
+        outln!("{dlq} is empty")?;
         return Ok(());
     }
     let rows: Vec<[String; 4]> = messages
@@ -242,7 +322,7 @@ async fn list(queues: Queues) -> Result<(), Failure> {
         }
     }
     for row in std::iter::once(&header).chain(&rows) {
-        println!(
+        outln!(
             "{:w0$}  {:w1$}  {:w2$}  {}",
             row[0],
             row[1],
@@ -251,7 +331,7 @@ async fn list(queues: Queues) -> Result<(), Failure> {
             w0 = widths[0],
             w1 = widths[1],
             w2 = widths[2]
-        );
+        )?;
     }
     Ok(())
 }
@@ -265,29 +345,29 @@ async fn show(queues: Queues, message_id: &str) -> Result<(), Failure> {
             messages.len()
         )));
     };
-    println!("message id:    {}", message.message_id);
+    outln!("message id:    {}", message.message_id)?;
     if let Some(count) = message.receive_count {
-        println!("receive count: {count}");
+        outln!("receive count: {count}")?;
     }
     if let Some(group) = &message.group_id {
-        println!("group id:      {group}");
+        outln!("group id:      {group}")?;
     }
-    println!(
+    outln!(
         "reason:        {}",
         message.reason.as_deref().unwrap_or("(none given)")
-    );
+    )?;
     match Envelope::parse(&message.body) {
         Ok(envelope) => {
-            println!("events:        {}", envelope.events.len());
+            outln!("events:        {}", envelope.events.len())?;
             let value: serde_json::Value = serde_json::from_str(&message.body)
                 .map_err(Failure::runtime("reading the message"))?;
             let pretty = serde_json::to_string_pretty(&value)
                 .map_err(Failure::runtime("writing the message"))?;
-            println!("{pretty}");
+            outln!("{pretty}")?;
         }
         Err(e) => {
-            println!("events:        none: {e}");
-            println!("{}", message.body);
+            outln!("events:        none: {e}")?;
+            outln!("{}", message.body)?;
         }
     }
     Ok(())
@@ -353,7 +433,7 @@ impl Redrive {
         progress.finish_and_clear();
         release(&client, &dlq, &others).await?;
         result?;
-        println!("redrove {moved} messages from {dlq} to {queue}");
+        outln!("redrove {moved} messages from {dlq} to {queue}")?;
         if !wanted.is_empty() {
             let missing: Vec<_> = wanted.into_iter().collect();
             return Err(Failure::Message(format!(

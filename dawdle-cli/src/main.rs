@@ -5,9 +5,10 @@
 //! that the command runs as well from a container's environment as from a
 //! shell.
 
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use dawdle::database::DisplayPgError;
 
 /// The exit codes, for every `--help`; a macro so that `concat!` can add it
@@ -19,6 +20,22 @@ macro_rules! exit_codes {
   1  failed while running (a watcher that stopped by itself, an SQS call refused, ...)
   2  usage error: an unknown flag, a missing or malformed value
   3  cannot connect to the database or to SQS"
+    };
+}
+
+/// `print!` that returns a [`Failure`] instead of panicking when stdout
+/// cannot be written: a closed pipe (`dawdle ... | head`) ends the command
+/// quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
 
@@ -42,6 +59,19 @@ struct Cli {
     #[arg(long, global = true, env = "RUST_LOG", value_name = "FILTER")]
     log: Option<String>,
 
+    /// How log lines are written: `text` for people (coloured only on a
+    /// terminal and without `NO_COLOR`), `json` for log shippers (one
+    /// object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "DAWDLE_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT"
+    )]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +86,24 @@ enum Command {
     Dlq(dlq::Dlq),
     #[command(after_help = EXIT_CODES)]
     Backfill(backfill::Backfill),
+    /// Prints a completion script for a shell, to source from its startup
+    /// file (bash: `source <(dawdle completions bash)`) or to install where
+    /// it loads them (zsh: a `_dawdle` file on `$fpath`; fish:
+    /// `~/.config/fish/completions/dawdle.fish`).
+    #[command(after_help = EXIT_CODES)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Why the command failed, which decides its exit code. A variant with a
@@ -82,6 +130,11 @@ pub enum Failure {
     /// A failure whose message says it all (exit code 1).
     #[error("{0}")]
     Message(String),
+    /// Whoever read stdout closed it (`dawdle ... | head`): the command
+    /// stops quietly, with exit code 0, as a reader that has seen enough
+    /// expects.
+    #[error("stdout was closed")]
+    ClosedPipe,
 }
 
 impl Failure {
@@ -109,13 +162,50 @@ impl Failure {
         }
     }
 
+    /// For `map_err`: stdout could not be written.
+    pub fn stdout(error: std::io::Error) -> Failure {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            Failure::ClosedPipe
+        } else {
+            Failure::runtime("cannot write to stdout")(error)
+        }
+    }
+
     fn exit_code(&self) -> ExitCode {
         match self {
             Failure::Connect { .. } => ExitCode::from(3),
             Failure::Usage(_) => ExitCode::from(2),
             Failure::Runtime { .. } | Failure::Message(_) => ExitCode::FAILURE,
+            Failure::ClosedPipe => ExitCode::SUCCESS,
         }
     }
+}
+
+/// Writes to stdout, flushed, for [`out!`] and [`outln!`].
+fn write_stdout(args: std::fmt::Arguments<'_>) -> Result<(), Failure> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_fmt(args)
+        .and_then(|()| stdout.flush())
+        .map_err(Failure::stdout)
+}
+
+/// The completion script for `shell`. It is generated into memory first:
+/// clap_complete panics when its writer fails, as a closed pipe makes it.
+fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "dawdle", &mut script);
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&script)
+        .and_then(|()| stdout.flush())
+        .map_err(Failure::stdout)
+}
+
+/// Colour in text logs only where someone sees it: on a terminal, and not
+/// when `NO_COLOR` is set (<https://no-color.org>).
+fn log_colours() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// The message with every source in the chain, `: `-separated: the SDK's
@@ -147,7 +237,7 @@ fn main() -> ExitCode {
     let default_filter = match cli.command {
         // A backfill logs its progress where no terminal shows the bar.
         Command::Watch(_) | Command::Backfill(_) => "info",
-        Command::Status(_) | Command::Dlq(_) => "warn",
+        Command::Status(_) | Command::Dlq(_) | Command::Completions { .. } => "warn",
     };
     let filter = match cli.log.as_deref() {
         Some(filter) => match tracing_subscriber::EnvFilter::try_new(filter) {
@@ -159,10 +249,13 @@ fn main() -> ExitCode {
         },
         None => tracing_subscriber::EnvFilter::new(default_filter),
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .init();
+        .with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Text => logs.with_ansi(log_colours()).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -176,10 +269,16 @@ fn main() -> ExitCode {
             Command::Status(status) => status.run().await,
             Command::Dlq(dlq) => dlq.run().await,
             Command::Backfill(backfill) => backfill.run().await,
+            Command::Completions { shell } => completions(shell),
         }
     });
+    finish(result)
+}
+
+/// The exit code of `result`, its failure reported on stderr.
+fn finish(result: Result<(), Failure>) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) | Err(Failure::ClosedPipe) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("dawdle: {}", report(&failure));
             failure.exit_code()

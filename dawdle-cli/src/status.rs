@@ -133,9 +133,9 @@ impl Status {
         if self.json {
             let json = serde_json::to_string_pretty(&report)
                 .map_err(Failure::runtime("cannot write JSON"))?;
-            println!("{json}");
+            outln!("{json}")?;
         } else {
-            print!("{}", self.table(&report));
+            out!("{}", self.table(&report))?;
         }
         Ok(())
     }

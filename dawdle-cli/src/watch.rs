@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use clap::Args;
-use dawdle::queue::SqsQueue;
-use dawdle::watcher::Watcher;
+use dawdle::queue::{SqsQueue, SqsQueueBuilder};
+use dawdle::watcher::{Watcher, WatcherBuilder};
 
 use crate::opts::{self, Database, Sqs};
 use crate::Failure;
@@ -15,7 +15,8 @@ use crate::Failure;
 /// Several may run against one database: one leads and sends, the others
 /// stand by. SIGTERM or ctrl-c stops it gracefully: the current round
 /// finishes, and whatever was not sent stays in PostgreSQL. Durations take
-/// units: `250ms`, `5s`, `4days`.
+/// units: `250ms`, `5s`, `4days`. The defaults are the library's
+/// (`dawdle::watcher::WatcherBuilder`, `dawdle::queue::SqsQueueBuilder`).
 #[derive(Debug, Args)]
 pub struct Watch {
     #[command(flatten)]
@@ -32,24 +33,39 @@ pub struct Watch {
     #[arg(long, env = "DAWDLE_SQS_FIFO", value_name = "BOOL")]
     fifo: Option<bool>,
 
-    /// The largest message to send, at most SQS's 1 MiB (the default); the
-    /// queue's own `MaximumMessageSize` applies when lower. Larger batches
-    /// go by reference.
-    #[arg(long, env = "DAWDLE_MAX_MESSAGE_BYTES", value_name = "BYTES")]
-    max_message_bytes: Option<usize>,
+    /// The largest message to send, at most SQS's 1 MiB; the queue's own
+    /// `MaximumMessageSize` applies when lower. Larger batches go by
+    /// reference.
+    #[arg(
+        long,
+        env = "DAWDLE_MAX_MESSAGE_BYTES",
+        value_name = "BYTES",
+        default_value_t = dawdle::queue::SQS_MAX_MESSAGE_BYTES
+    )]
+    max_message_bytes: usize,
 
     /// The dead-letter queue of the queue's listeners. The watcher never
     /// dead-letters a message; this lets one environment serve both.
     #[arg(long, env = "DAWDLE_SQS_DEAD_LETTER_QUEUE", value_name = "URL")]
     dead_letter_queue: Option<String>,
 
-    /// The longest one SQS call may take, retries included (default 10s).
-    #[arg(long, env = "DAWDLE_SQS_OPERATION_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    sqs_operation_timeout: Option<Duration>,
+    /// The longest one SQS call may take, retries included.
+    #[arg(
+        long,
+        env = "DAWDLE_SQS_OPERATION_TIMEOUT",
+        value_name = "DURATION",
+        default_value_t = SqsQueueBuilder::DEFAULT_OPERATION_TIMEOUT.into()
+    )]
+    sqs_operation_timeout: humantime::Duration,
 
-    /// The longest one attempt of an SQS call may take (default 5s).
-    #[arg(long, env = "DAWDLE_SQS_ATTEMPT_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    sqs_attempt_timeout: Option<Duration>,
+    /// The longest one attempt of an SQS call may take.
+    #[arg(
+        long,
+        env = "DAWDLE_SQS_ATTEMPT_TIMEOUT",
+        value_name = "DURATION",
+        default_value_t = SqsQueueBuilder::DEFAULT_ATTEMPT_TIMEOUT.into()
+    )]
+    sqs_attempt_timeout: humantime::Duration,
 
     /// Serve Prometheus text at `/metrics`, `/healthz` (the process is
     /// alive) and `/readyz` (connected to the database, leading or standing
@@ -57,42 +73,82 @@ pub struct Watch {
     #[arg(long, env = "DAWDLE_METRICS_ADDR", value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
 
-    /// Events read per round (default 1000).
-    #[arg(long, env = "DAWDLE_BATCH_SIZE", value_name = "EVENTS")]
-    batch_size: Option<usize>,
+    /// Events read per round.
+    #[arg(
+        long,
+        env = "DAWDLE_BATCH_SIZE",
+        value_name = "EVENTS",
+        default_value_t = WatcherBuilder::DEFAULT_BATCH_SIZE
+    )]
+    batch_size: usize,
 
-    /// Most events packed into one message (default 100).
-    #[arg(long, env = "DAWDLE_EVENTS_PER_MESSAGE", value_name = "EVENTS")]
-    events_per_message: Option<usize>,
+    /// Most events packed into one message.
+    #[arg(
+        long,
+        env = "DAWDLE_EVENTS_PER_MESSAGE",
+        value_name = "EVENTS",
+        default_value_t = WatcherBuilder::DEFAULT_MAX_EVENTS_PER_MESSAGE
+    )]
+    events_per_message: usize,
 
     /// How long to keep polling after the last event before waiting for a
-    /// notification (default 250ms).
-    #[arg(long, env = "DAWDLE_LINGER", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    linger: Option<Duration>,
+    /// notification.
+    #[arg(
+        long,
+        env = "DAWDLE_LINGER",
+        value_name = "DURATION",
+        default_value_t = WatcherBuilder::DEFAULT_LINGER.into()
+    )]
+    linger: humantime::Duration,
 
-    /// The polling interval while lingering (default 1ms).
-    #[arg(long, env = "DAWDLE_LINGER_POLL", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    linger_poll: Option<Duration>,
+    /// The polling interval while lingering.
+    #[arg(
+        long,
+        env = "DAWDLE_LINGER_POLL",
+        value_name = "DURATION",
+        default_value_t = WatcherBuilder::DEFAULT_LINGER_POLL.into()
+    )]
+    linger_poll: humantime::Duration,
 
-    /// The safety-net poll while waiting for a notification (default 1s).
-    #[arg(long, env = "DAWDLE_POLL_INTERVAL", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    poll_interval: Option<Duration>,
+    /// The safety-net poll while waiting for a notification.
+    #[arg(
+        long,
+        env = "DAWDLE_POLL_INTERVAL",
+        value_name = "DURATION",
+        default_value_t = WatcherBuilder::DEFAULT_POLL_INTERVAL.into()
+    )]
+    poll_interval: humantime::Duration,
 
-    /// How often a standby tries to become the leader (default 1s).
-    #[arg(long, env = "DAWDLE_STANDBY_RETRY", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    standby_retry: Option<Duration>,
+    /// How often a standby tries to become the leader.
+    #[arg(
+        long,
+        env = "DAWDLE_STANDBY_RETRY",
+        value_name = "DURATION",
+        default_value_t = WatcherBuilder::DEFAULT_STANDBY_RETRY.into()
+    )]
+    standby_retry: humantime::Duration,
 
-    /// The least time by-reference payloads wait in `dawdle.payloads`
-    /// (default 4days); longer while the queue may still deliver their
-    /// message: on a PgQueue until handled, on SQS its retention plus its
-    /// dead-letter queue's.
-    #[arg(long, env = "DAWDLE_PAYLOAD_RETENTION", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    payload_retention: Option<Duration>,
+    /// The least time by-reference payloads wait in `dawdle.payloads`;
+    /// longer while the queue may still deliver their message: on a
+    /// PgQueue until handled, on SQS its retention plus its dead-letter
+    /// queue's.
+    #[arg(
+        long,
+        env = "DAWDLE_PAYLOAD_RETENTION",
+        value_name = "DURATION",
+        default_value_t = WatcherBuilder::DEFAULT_PAYLOAD_RETENTION.into()
+    )]
+    payload_retention: humantime::Duration,
 
     /// The longest a send to the queue may take before it counts as failed
-    /// and is retried (default 30s).
-    #[arg(long, env = "DAWDLE_SEND_TIMEOUT", value_name = "DURATION", value_parser = humantime::parse_duration)]
-    send_timeout: Option<Duration>,
+    /// and is retried.
+    #[arg(
+        long,
+        env = "DAWDLE_SEND_TIMEOUT",
+        value_name = "DURATION",
+        default_value_t = WatcherBuilder::DEFAULT_SEND_TIMEOUT.into()
+    )]
+    send_timeout: humantime::Duration,
 }
 
 /// How often to look whether the watcher stopped by itself.
@@ -140,47 +196,25 @@ impl Watch {
     }
 
     fn watcher(&self, config: dawdle::Database, client: aws_sdk_sqs::Client) -> Watcher {
-        let mut queue = SqsQueue::builder(client, &self.queue_url);
+        let mut queue = SqsQueue::builder(client, &self.queue_url)
+            .max_message_bytes(self.max_message_bytes)
+            .operation_timeout(*self.sqs_operation_timeout)
+            .attempt_timeout(*self.sqs_attempt_timeout);
         if let Some(fifo) = self.fifo {
             queue = queue.fifo(fifo);
-        }
-        if let Some(bytes) = self.max_message_bytes {
-            queue = queue.max_message_bytes(bytes);
         }
         if let Some(url) = &self.dead_letter_queue {
             queue = queue.dead_letter_queue(url);
         }
-        if let Some(timeout) = self.sqs_operation_timeout {
-            queue = queue.operation_timeout(timeout);
-        }
-        if let Some(timeout) = self.sqs_attempt_timeout {
-            queue = queue.attempt_timeout(timeout);
-        }
-        let mut watcher = Watcher::builder(config, queue.build());
-        if let Some(events) = self.batch_size {
-            watcher = watcher.batch_size(events);
-        }
-        if let Some(events) = self.events_per_message {
-            watcher = watcher.max_events_per_message(events);
-        }
-        if let Some(linger) = self.linger {
-            watcher = watcher.linger(linger);
-        }
-        if let Some(interval) = self.linger_poll {
-            watcher = watcher.linger_poll(interval);
-        }
-        if let Some(interval) = self.poll_interval {
-            watcher = watcher.poll_interval(interval);
-        }
-        if let Some(interval) = self.standby_retry {
-            watcher = watcher.standby_retry(interval);
-        }
-        if let Some(retention) = self.payload_retention {
-            watcher = watcher.payload_retention(retention);
-        }
-        if let Some(timeout) = self.send_timeout {
-            watcher = watcher.send_timeout(timeout);
-        }
+        let watcher = Watcher::builder(config, queue.build())
+            .batch_size(self.batch_size)
+            .max_events_per_message(self.events_per_message)
+            .linger(*self.linger)
+            .linger_poll(*self.linger_poll)
+            .poll_interval(*self.poll_interval)
+            .standby_retry(*self.standby_retry)
+            .payload_retention(*self.payload_retention)
+            .send_timeout(*self.send_timeout);
         watcher.build()
     }
 }

@@ -84,6 +84,35 @@ async fn lists_shows_and_redrives_dead_letters() {
     assert!(listed.contains(&garbage));
     assert!(listed.contains("not a dawdle message"));
 
+    let json: serde_json::Value =
+        serde_json::from_str(&succeed(&mut dlq(&["list", "--json"]))).unwrap();
+    let entries = json.as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{json}");
+    let entry = entries
+        .iter()
+        .find(|m| m["message_id"] == dawdle_id.as_str())
+        .unwrap();
+    assert_eq!(
+        entry["first_event"],
+        serde_json::json!({"schema": "public", "table": "items", "action": "insert", "id": 7})
+    );
+    assert_eq!(
+        (&entry["events"], &entry["error"]),
+        (&1.into(), &serde_json::Value::Null)
+    );
+    assert_eq!(entry["reason"], "no handler for public.items");
+    let other = entries
+        .iter()
+        .find(|m| m["message_id"] == garbage.as_str())
+        .unwrap();
+    assert!(
+        other["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a dawdle message"),
+        "{other}"
+    );
+
     let shown = succeed(&mut dlq(&["show", &dawdle_id]));
     assert!(
         shown.contains("reason:        no handler for public.items"),
@@ -106,4 +135,5 @@ async fn lists_shows_and_redrives_dead_letters() {
     assert_eq!(drain(&queue).await, [BODY]);
     let listed = succeed(&mut dlq(&["list"]));
     assert!(listed.contains("is empty"), "{listed}");
+    assert_eq!(succeed(&mut dlq(&["list", "--json"])).trim(), "[]");
 }

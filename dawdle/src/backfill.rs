@@ -135,6 +135,12 @@ pub struct Backfill {
 }
 
 impl Backfill {
+    /// [`batch`](Self::batch)'s default.
+    pub const DEFAULT_BATCH: u32 = 1_000;
+
+    /// [`rest`](Self::rest)'s default.
+    pub const DEFAULT_REST: f64 = 1.0;
+
     /// A backfill of `table`, named `schema.table` as in `dawdle.captures`
     /// (unquoted). By default: every row, 1,000 per batch, resting as long
     /// as each batch took, waiting while more than 10 batches' worth of
@@ -143,11 +149,11 @@ impl Backfill {
         Backfill {
             table: table.into(),
             filter: None,
-            batch: 1_000,
+            batch: Self::DEFAULT_BATCH as i32,
             restart: false,
-            rest: 1.0,
+            rest: Self::DEFAULT_REST,
             max_rate: None,
-            max_backlog: Some(10_000),
+            max_backlog: Some(10 * i64::from(Self::DEFAULT_BATCH)),
         }
     }
 

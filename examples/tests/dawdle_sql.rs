@@ -176,3 +176,20 @@ async fn apply_prints_what_the_server_said() {
         }
     }
 }
+
+#[test]
+fn a_closed_pipe_ends_it_quietly() {
+    // `dawdle-sql schema | head`, with the reader gone before the first write.
+    for command in ["schema", "up"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_dawdle-sql"))
+            .arg(command)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{command}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{command}: {stderr}");
+    }
+}

@@ -24,12 +24,6 @@ use super::{
 /// Send attempts for the entries of one call that failed for a transient reason.
 const SEND_ATTEMPTS: u32 = 4;
 
-/// The default limit of one call, retries included.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The default limit of one attempt of a call.
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// SQS's longest `MessageRetentionPeriod`, 14 days: what a queue whose
 /// attributes cannot be read is taken to keep.
 const MAX_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
@@ -92,6 +86,14 @@ pub struct SqsQueueBuilder {
 }
 
 impl SqsQueueBuilder {
+    /// [`operation_timeout`](Self::operation_timeout)'s default: the limit
+    /// of one call, retries included.
+    pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// [`attempt_timeout`](Self::attempt_timeout)'s default: the limit of
+    /// one attempt of a call.
+    pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+
     /// The largest message body to send, at most SQS's 1 MiB (the default).
     /// The queue's own `MaximumMessageSize` applies too, when it is lower.
     pub fn max_message_bytes(mut self, bytes: usize) -> Self {
@@ -154,8 +156,8 @@ impl SqsQueue {
                 url,
                 dead_letter_url: None,
                 max_message_bytes: SQS_MAX_MESSAGE_BYTES,
-                operation_timeout: OPERATION_TIMEOUT,
-                attempt_timeout: ATTEMPT_TIMEOUT,
+                operation_timeout: SqsQueueBuilder::DEFAULT_OPERATION_TIMEOUT,
+                attempt_timeout: SqsQueueBuilder::DEFAULT_ATTEMPT_TIMEOUT,
                 queue_max_bytes: Arc::default(),
                 retention: Arc::default(),
             },

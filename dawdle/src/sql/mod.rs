@@ -134,6 +134,7 @@
 //! so under load, when the watcher polls, nobody notifies.
 
 pub(crate) mod catalog;
+#[cfg(feature = "cli")]
 mod cli;
 mod error;
 mod migration;
@@ -145,6 +146,7 @@ pub use catalog::{
     BACKFILLS_TABLE, CAPTURES_TABLE, CURSOR_TABLE, DELAYED_TABLE, DOORBELL_CHANNEL, DOORBELL_LOCK,
     EVENTS_TABLE, EVENT_ID_SEQUENCE, HELD_TABLE, ORIGIN_TABLE, PAYLOADS_TABLE, SCHEMA,
 };
+#[cfg(feature = "cli")]
 pub use cli::cli;
 pub use error::SqlError;
 pub use migration::{apply, down, down_registered, up, up_registered};

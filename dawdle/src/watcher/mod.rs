@@ -110,6 +110,24 @@ pub struct WatcherBuilder {
 }
 
 impl WatcherBuilder {
+    /// [`batch_size`](Self::batch_size)'s default.
+    pub const DEFAULT_BATCH_SIZE: usize = 1000;
+    /// [`max_events_per_message`](Self::max_events_per_message)'s default.
+    pub const DEFAULT_MAX_EVENTS_PER_MESSAGE: usize = 100;
+    /// [`poll_interval`](Self::poll_interval)'s default.
+    pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+    /// [`linger`](Self::linger)'s default.
+    pub const DEFAULT_LINGER: Duration = Duration::from_millis(250);
+    /// [`linger_poll`](Self::linger_poll)'s default.
+    pub const DEFAULT_LINGER_POLL: Duration = Duration::from_millis(3);
+    /// [`standby_retry`](Self::standby_retry)'s default.
+    pub const DEFAULT_STANDBY_RETRY: Duration = Duration::from_secs(1);
+    /// [`payload_retention`](Self::payload_retention)'s default: SQS's
+    /// default retention.
+    pub const DEFAULT_PAYLOAD_RETENTION: Duration = Duration::from_secs(4 * 24 * 3600);
+    /// [`send_timeout`](Self::send_timeout)'s default.
+    pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
     /// Events read per round (default 1,000).
     pub fn batch_size(mut self, events: usize) -> Self {
         self.watcher.settings.batch_size = events.max(1);
@@ -238,15 +256,15 @@ impl Watcher {
                 database: database.into(),
                 queue,
                 settings: Settings {
-                    batch_size: 1000,
-                    max_events_per_message: 100,
-                    poll_interval: Duration::from_secs(1),
-                    linger: Duration::from_millis(250),
-                    linger_poll: Duration::from_millis(3),
-                    standby_retry: Duration::from_secs(1),
-                    payload_retention: Duration::from_secs(4 * 24 * 3600),
+                    batch_size: WatcherBuilder::DEFAULT_BATCH_SIZE,
+                    max_events_per_message: WatcherBuilder::DEFAULT_MAX_EVENTS_PER_MESSAGE,
+                    poll_interval: WatcherBuilder::DEFAULT_POLL_INTERVAL,
+                    linger: WatcherBuilder::DEFAULT_LINGER,
+                    linger_poll: WatcherBuilder::DEFAULT_LINGER_POLL,
+                    standby_retry: WatcherBuilder::DEFAULT_STANDBY_RETRY,
+                    payload_retention: WatcherBuilder::DEFAULT_PAYLOAD_RETENTION,
                     backlog_interval: Duration::from_secs(5),
-                    send_timeout: Duration::from_secs(30),
+                    send_timeout: WatcherBuilder::DEFAULT_SEND_TIMEOUT,
                 },
             },
         }
