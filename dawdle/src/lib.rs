@@ -57,9 +57,11 @@
 //!    separate processes:
 //!
 //!    ```no_run
-//!    # async fn demo(config: tokio_postgres::Config) -> Result<(), Box<dyn std::error::Error>> {
+//!    # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//!    // A URL or "host=... user=...", with sslmode and sslrootcert for TLS
+//!    let database = dawdle::Database::from_url(&std::env::var("DATABASE_URL")?)?;
 //!    let runtime = dawdle::Runtime::builder()
-//!        .database(config)                        // tokio_postgres::Config, or a dawdle::Database
+//!        .database(database)                      // or a tokio_postgres::Config
 //!        // No .queue(..): a PgQueue on the same database. Or
 //!        // .queue(dawdle::SqsQueue::new(client, url)), .queue(dawdle::MemoryQueue::new())
 //!        .watch()
@@ -70,6 +72,12 @@
 //!    handle.shutdown().await?;                    // nothing lost, nothing half-handled
 //!    # Ok(()) }
 //!    ```
+//!
+//!    The runtime finds the handlers and `Watched` types linked into the
+//!    program: a bin whose handlers live in its package's library needs
+//!    `use my_app as _;`, or [`RuntimeBuilder::build`] fails with
+//!    [`BuildError::NoHandlers`]. The README's "Five minutes with dawdle"
+//!    is the whole program, with its dependencies and its table.
 //!
 //! # Guarantees
 //!
@@ -131,6 +139,13 @@ pub use signal::{signal, Signal, Signaled};
 pub use table::{Action, Column, Encoding, Events, SessionSettings, Table};
 pub use watched::Watched;
 pub use watcher::Watcher;
+
+// The README's Rust blocks, compiled as doctests (`cargo test --doc`) so that
+// its first steps keep working as written; blocks that cannot stand alone
+// are marked `ignore`. Not public API: it exists only under rustdoc's test.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
 
 /// Derives [`Watched`](trait@Watched) for a struct whose fields are the
 /// captured columns of one table.
