@@ -69,6 +69,10 @@ async fn apply_once(client: &mut Client, sql: &str) -> Result<(), SqlError> {
         &[],
     )
     .await?;
+    // Warnings (the event trigger a role may not create) still show; the
+    // notices of objects already there (a re-run) do not.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await?;
     // Below deadlock_timeout: the migration, not a writer, is the one to
     // give up when they wait on each other.
     tx.execute(
