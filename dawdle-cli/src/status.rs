@@ -19,6 +19,7 @@ const AFTER_HELP: &str = concat!(
     r#"With --json, one object:
   {
     "backlog": { "events": 120, "oldest_event_age_seconds": 3.2 },
+    "capture": { "uncaptured": [], "event_trigger": true },
     "leader": { "pid": 4242, "application_name": "dawdle-watcher",
                 "client_addr": "10.0.0.7", "backend_start": "2026-01-02 03:04:05.6+00",
                 "connected_seconds": 3600.0 },
@@ -27,6 +28,9 @@ const AFTER_HELP: &str = concat!(
     "queue": { "url": "...", "visible": 5, "in_flight": 1, "delayed": 0 },
     "dead_letter_queue": { "url": "...", "visible": 0, "in_flight": 0, "delayed": 0 }
   }
+"capture.uncaptured" lists partitions and inheritance children of watched tables
+that lack dawdle's triggers (writes to them are not captured; run the up
+migration again); "capture.event_trigger" says whether dawdle_ddl is installed.
 "backlog.events" counts the id range of the waiting events, as the watcher does
 (rolled-back ids included); "oldest_event_age_seconds", "leader", "client_addr"
 (a Unix socket), "next_due_in_seconds" (of the earliest delayed signal), "queue"
@@ -60,6 +64,7 @@ pub struct Status {
 #[derive(Debug, Serialize)]
 struct Report {
     backlog: Backlog,
+    capture: Capture,
     leader: Option<Leader>,
     payloads: Payloads,
     signals: Signals,
@@ -71,6 +76,12 @@ struct Report {
 struct Backlog {
     events: i64,
     oldest_event_age_seconds: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+struct Capture {
+    uncaptured: Vec<String>,
+    event_trigger: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,6 +118,13 @@ impl Status {
     pub async fn run(self) -> Result<(), Failure> {
         let db = self.database.connect().await?;
         let backlog = backlog(&db).await?;
+        let health = dawdle::sql::capture_health(&db)
+            .await
+            .map_err(Failure::runtime("cannot read the capture's health"))?;
+        let capture = Capture {
+            uncaptured: health.uncaptured,
+            event_trigger: health.event_trigger,
+        };
         let leader = leader(&db).await?;
         let payloads = payloads(&db).await?;
         let signals = signals(&db).await?;
@@ -124,6 +142,7 @@ impl Status {
         };
         let report = Report {
             backlog,
+            capture,
             leader,
             payloads,
             signals,
@@ -187,8 +206,20 @@ impl Status {
             }
             (None, None) => "not available (no --queue-url given)".to_owned(),
         };
+        let capture = match (&report.capture.uncaptured[..], report.capture.event_trigger) {
+            ([], true) => "whole; new partitions and children get the triggers".to_owned(),
+            ([], false) => "whole; no event trigger: a partition made later refuses writes, \
+                            a child is not captured, until up runs again"
+                .to_owned(),
+            (tables, _) => format!(
+                "NOT WHOLE: {} lack dawdle's triggers, their writes are not captured: \
+                 run the up migration again",
+                tables.join(", ")
+            ),
+        };
         let rows = [
             ("backlog", backlog),
+            ("capture", capture),
             ("leader", leader),
             ("payloads", payloads),
             ("signals", signals),

@@ -71,6 +71,8 @@ async fn reports_the_backlog_the_leader_and_the_queues() {
             .unwrap()
             >= 0.0
     );
+    assert_eq!(report["capture"]["uncaptured"], serde_json::json!([]));
+    assert_eq!(report["capture"]["event_trigger"], true);
     assert_eq!(report["leader"]["application_name"], "dawdle-watcher");
     assert!(report["leader"]["pid"].as_i64().unwrap() > 0);
     assert_eq!(report["payloads"]["pending"], 0);
@@ -83,6 +85,10 @@ async fn reports_the_backlog_the_leader_and_the_queues() {
     println!("{table}");
     assert!(table.contains("12 events"), "{table}");
     assert!(table.contains("dawdle-watcher"), "{table}");
+    assert!(
+        table.contains("capture            whole; new partitions and children get the triggers"),
+        "{table}"
+    );
 }
 
 #[tokio::test]

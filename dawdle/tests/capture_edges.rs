@@ -57,6 +57,14 @@ struct Ranged {
     name: String,
 }
 
+/// A partitioned table that captures TRUNCATE too.
+#[derive(Debug, Clone, PartialEq, Watched)]
+#[dawdle(table = "emptied", events(insert, update, delete, truncate))]
+struct Emptied {
+    id: i64,
+    name: String,
+}
+
 /// The parent of an inheritance child.
 #[derive(Debug, Clone, PartialEq, Watched)]
 #[dawdle(table = "users_inh")]
@@ -540,6 +548,59 @@ async fn the_watcher_refuses_to_start_while_an_inheritance_child_lacks_the_trigg
         .unwrap();
     let events = delivered.all(&client).await;
     assert_eq!(counts(events, "users_inh"), [1, 0, 0]);
+    delivered.stop().await;
+}
+
+#[tokio::test]
+async fn a_truncate_of_a_partitioned_table_is_one_event_and_of_a_partition_alone_refused() {
+    let (_db, client, mut delivered) = database(
+        "CREATE TABLE emptied (id bigint PRIMARY KEY, name text NOT NULL) PARTITION BY RANGE (id);
+         CREATE TABLE emptied_a PARTITION OF emptied FOR VALUES FROM (0) TO (100);
+         CREATE TABLE emptied_b PARTITION OF emptied FOR VALUES FROM (100) TO (200);",
+        &[Emptied::TABLE],
+    )
+    .await;
+    client
+        .batch_execute(
+            "INSERT INTO emptied VALUES (1, 'a'), (150, 'b');
+             TRUNCATE emptied;
+             INSERT INTO emptied VALUES (2, 'a'), (151, 'b');",
+        )
+        .await
+        .unwrap();
+    // The partitions' truncate triggers fire too: still one event.
+    let events = delivered.all(&client).await;
+    assert_eq!(count(events, "emptied", Action::Truncate), 1);
+    assert_eq!(counts(events, "emptied"), [4, 0, 0]);
+
+    // A partition alone: no event could say only its rows are gone.
+    let error = client
+        .batch_execute("TRUNCATE emptied_a")
+        .await
+        .expect_err("a TRUNCATE of one partition cannot be captured");
+    assert!(
+        message(&error).contains("dawdle cannot capture a TRUNCATE of public.emptied_a alone"),
+        "{error}"
+    );
+    // Nor after the table's own TRUNCATE in the same transaction.
+    client
+        .batch_execute("BEGIN; TRUNCATE emptied; INSERT INTO emptied VALUES (3, 'a')")
+        .await
+        .unwrap();
+    let error = client
+        .batch_execute("TRUNCATE emptied_b")
+        .await
+        .expect_err("the table's TRUNCATE does not open the partitions' for the transaction");
+    assert!(message(&error).contains("dawdle cannot capture"), "{error}");
+    client.batch_execute("ROLLBACK").await.unwrap();
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM emptied", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 2, "nothing was truncated");
+    let events = delivered.all(&client).await;
+    assert_eq!(count(events, "emptied", Action::Truncate), 1);
     delivered.stop().await;
 }
 

@@ -54,6 +54,7 @@ async fn up_applies_twice_and_down_restores_the_schema() {
             "users dawdle_enter",
             "users dawdle_insert",
             "users dawdle_truncate",
+            "users dawdle_truncating",
             "users dawdle_update",
         ],
         "orders do not capture deletes"

@@ -137,6 +137,7 @@ pub(crate) mod catalog;
 #[cfg(feature = "cli")]
 mod cli;
 mod error;
+mod health;
 mod migration;
 mod model;
 mod quote;
@@ -149,5 +150,6 @@ pub use catalog::{
 #[cfg(feature = "cli")]
 pub use cli::cli;
 pub use error::SqlError;
+pub use health::{capture_health, CaptureHealth};
 pub use migration::{apply, down, down_registered, up, up_registered};
 pub(crate) use render::SchemaPiece;

@@ -295,9 +295,15 @@ fn insert_events(
         // Written by backfills and signals, never by a trigger.
         Action::Snapshot | Action::Signal => return,
         Action::Truncate => {
+            // The TRUNCATE under way is done with: the tables below may
+            // refuse one of their own again.
             push_fmt(
                 sql,
-                format_args!("      INSERT INTO {slot} (\"action\") VALUES ('truncate');\n"),
+                format_args!(
+                    "      INSERT INTO {slot} (\"action\") VALUES ('truncate');\n      \
+                     ignored := set_config('dawdle.t_{}', '', true);\n",
+                    table.mark
+                ),
             );
             return;
         }
@@ -395,10 +401,26 @@ struct Trigger {
     function: String,
     old_table: bool,
     new_table: bool,
-    /// Its one argument, if it has one.
-    arguments: Option<String>,
+    /// Its arguments.
+    arguments: Vec<String>,
+    /// Which relations get it.
+    scope: Scope,
     /// The `CREATE TRIGGER` statement, with `%1$s` for the relation.
     create: String,
+}
+
+/// Where up puts a trigger.
+#[derive(Clone, Copy, PartialEq)]
+enum Scope {
+    /// The watched table and every table below it.
+    All,
+    /// The watched table only.
+    Target,
+    /// The tables below it (partitions, inheritance children) only.
+    Below,
+    /// Every one but partitions, which have the parent's row triggers as
+    /// clones.
+    NotPartitions,
 }
 
 /// `pg_trigger.tgtype`'s bits (PostgreSQL's `TRIGGER_TYPE_*`).
@@ -445,7 +467,8 @@ fn expected_triggers(table: &CheckedTable) -> Vec<Trigger> {
                 events(&row_actions),
                 table.mark,
             ),
-            arguments: Some(table.mark.clone()),
+            arguments: vec![table.mark.clone()],
+            scope: Scope::All,
             function,
             old_table: false,
             new_table: false,
@@ -487,7 +510,56 @@ fn expected_triggers(table: &CheckedTable) -> Vec<Trigger> {
             function: table.function.clone(),
             old_table,
             new_table,
-            arguments: None,
+            arguments: Vec::new(),
+            // A TRUNCATE of the table fires the truncate triggers of every
+            // table below it too: only the table's own says so, and below
+            // it one refuses a TRUNCATE of that table alone (see below).
+            scope: if action == Action::Truncate {
+                Scope::Target
+            } else {
+                Scope::All
+            },
+        });
+    }
+    if table.actions.contains(&Action::Truncate) {
+        // The table's TRUNCATE is one event: the whole table emptied. Its
+        // BEFORE trigger marks that one is under way, so that the tables
+        // below it let it through; a TRUNCATE of one of them alone, which
+        // no event could say, is refused.
+        let enabled = if table.capture_replica { 'A' } else { 'O' };
+        let function = qualified(SCHEMA, "truncating");
+        triggers.push(Trigger {
+            name: "dawdle_truncating".to_owned(),
+            tgtype: BEFORE | event_bit(Action::Truncate),
+            enabled,
+            create: format!(
+                "CREATE TRIGGER \"dawdle_truncating\" BEFORE TRUNCATE ON %1$s FOR EACH STATEMENT \
+                 EXECUTE FUNCTION {function}('{}')",
+                table.mark
+            ),
+            function,
+            old_table: false,
+            new_table: false,
+            arguments: vec![table.mark.clone()],
+            scope: Scope::Target,
+        });
+        let function = qualified(SCHEMA, "truncate_below");
+        let target = table.comment.replace('\'', "''");
+        triggers.push(Trigger {
+            name: trigger_name(Action::Truncate),
+            tgtype: BEFORE | event_bit(Action::Truncate),
+            enabled,
+            create: format!(
+                "CREATE TRIGGER {} BEFORE TRUNCATE ON %1$s FOR EACH STATEMENT \
+                 EXECUTE FUNCTION {function}('{}', '{target}')",
+                ident(&trigger_name(Action::Truncate)),
+                table.mark
+            ),
+            function,
+            old_table: false,
+            new_table: false,
+            arguments: vec![table.mark.clone(), table.comment.clone()],
+            scope: Scope::Below,
         });
     }
     if table.capture_replica {
@@ -506,7 +578,8 @@ fn expected_triggers(table: &CheckedTable) -> Vec<Trigger> {
                 function: table.row_function.clone(),
                 old_table: false,
                 new_table: false,
-                arguments: None,
+                arguments: Vec::new(),
+                scope: Scope::NotPartitions,
             });
         }
     }
@@ -526,21 +599,28 @@ fn install_function(sql: &mut String, table: &CheckedTable) {
              LANGUAGE plpgsql AS {BODY_QUOTE}\n\
              DECLARE\n  \
              c pg_catalog.pg_class%ROWTYPE;\n  \
-             t record;\n\
+             t record;\n  \
+             target boolean := \"rel\" = to_regclass({target_literal});\n\
              BEGIN\n  \
              SELECT * INTO c FROM pg_catalog.pg_class WHERE oid = \"rel\";\n",
             install = table.install,
+            target_literal = literal(&table.target),
         ),
     );
     let triggers = expected_triggers(table);
     for trigger in &triggers {
-        // A partition has the parent's row triggers as clones.
-        let row = trigger.tgtype & ROW != 0;
-        let indent = if row {
-            sql.push_str("  IF NOT c.relispartition THEN\n");
-            "    "
-        } else {
-            "  "
+        let condition = match trigger.scope {
+            Scope::All => None,
+            Scope::Target => Some("target"),
+            Scope::Below => Some("NOT target"),
+            Scope::NotPartitions => Some("NOT c.relispartition"),
+        };
+        let indent = match condition {
+            Some(condition) => {
+                push_fmt(sql, format_args!("  IF {condition} THEN\n"));
+                "    "
+            }
+            None => "  ",
         };
         let name = literal(&trigger.name);
         push_fmt(
@@ -559,13 +639,15 @@ fn install_function(sql: &mut String, table: &CheckedTable) {
                 old = trigger.old_table,
                 new = trigger.new_table,
                 // tgargs: each argument's bytes, then a zero byte.
-                arguments = match &trigger.arguments {
-                    Some(argument) => format!(
-                        "decode('{}00', 'hex')",
-                        argument.bytes().map(|b| format!("{b:02x}")).collect::<String>()
-                    ),
-                    None => "''::bytea".to_owned(),
-                },
+                arguments = format!(
+                    "decode('{}', 'hex')",
+                    trigger
+                        .arguments
+                        .iter()
+                        .flat_map(|a| a.bytes().chain([0]))
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>()
+                ),
                 schema = ident(SCHEMA),
                 create = literal(&trigger.create),
             ),
@@ -584,12 +666,23 @@ fn install_function(sql: &mut String, table: &CheckedTable) {
             );
         }
         push_fmt(sql, format_args!("{indent}END IF;\n"));
-        if row {
+        if condition.is_some() {
             sql.push_str("  END IF;\n");
         }
     }
-    let mut names: Vec<String> = triggers.iter().map(|t| t.name.clone()).collect();
-    names.push("dawdle_guard".to_owned());
+    let names = |target: bool| {
+        let mut names: Vec<String> = triggers
+            .iter()
+            .filter(|t| match t.scope {
+                Scope::Target => target,
+                Scope::Below => !target,
+                Scope::All | Scope::NotPartitions => true,
+            })
+            .map(|t| t.name.clone())
+            .collect();
+        names.push("dawdle_guard".to_owned());
+        text_array(&names)
+    };
     push_fmt(
         sql,
         format_args!(
@@ -611,7 +704,8 @@ fn install_function(sql: &mut String, table: &CheckedTable) {
   END IF;
   -- Triggers of an earlier up that this one has not (its events changed).
   FOR t IN SELECT g.tgname FROM pg_catalog.pg_trigger g WHERE g.tgrelid = \"rel\" AND g.tgparentid = 0
-             AND g.tgname LIKE 'dawdle\\_%' AND g.tgname <> ALL ({names}) LOOP
+             AND g.tgname LIKE 'dawdle\\_%'
+             AND g.tgname <> ALL (CASE WHEN target THEN {target_names} ELSE {below_names} END) LOOP
     PERFORM {schema}.\"lock\"(\"rel\");
     EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, \"rel\");
   END LOOP;
@@ -621,7 +715,8 @@ END
             guard_literal = literal(&format!("{}()", qualified(SCHEMA, "guard"))),
             guard = qualified(SCHEMA, "guard"),
             schema = ident(SCHEMA),
-            names = text_array(&names),
+            target_names = names(true),
+            below_names = names(false),
         ),
     );
 }

@@ -49,6 +49,35 @@ BEGIN
 END
 {BODY_QUOTE};
 
+-- Before a TRUNCATE of a watched table that captures TRUNCATE: marks one
+-- under way (the argument names the table), which the tables below it,
+-- whose truncate triggers it fires too, let through.
+CREATE OR REPLACE FUNCTION {schema}.\"truncating\"() RETURNS trigger
+LANGUAGE plpgsql AS {BODY_QUOTE}
+DECLARE
+  ignored text;
+BEGIN
+  ignored := set_config('dawdle.t_' || TG_ARGV[0], 'on', true);
+  RETURN NULL;
+END
+{BODY_QUOTE};
+
+-- Before a TRUNCATE of a partition or child of such a table: refused,
+-- unless it is part of the table's own. No event could say that only its
+-- rows are gone (a TRUNCATE event is the whole table emptied).
+CREATE OR REPLACE FUNCTION {schema}.\"truncate_below\"() RETURNS trigger
+LANGUAGE plpgsql AS {BODY_QUOTE}
+BEGIN
+  IF coalesce(current_setting('dawdle.t_' || TG_ARGV[0], true), '') <> 'on' THEN
+    RAISE EXCEPTION 'dawdle cannot capture a TRUNCATE of %.% alone: it captures a TRUNCATE of % as the whole table emptied',
+      TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_ARGV[1]
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'DELETE its rows instead (each is captured), or TRUNCATE the whole table.';
+  END IF;
+  RETURN NULL;
+END
+{BODY_QUOTE};
+
 -- Gives this transaction's events in an event table after id \"after\" new
 -- ids, in the order PostgreSQL applied them: those of the statement ending
 -- now (at trigger depth \"depth\") and of statements beside it in the same
@@ -317,6 +346,8 @@ pub(super) fn down(sql: &mut String) {
         ("uncaptured", ""),
         ("sync", ""),
         ("guard", ""),
+        ("truncate_below", ""),
+        ("truncating", ""),
         ("ready", "text, regclass, text, text, text"),
         ("lock", "regclass"),
         ("reorder", "text, text, int4"),
