@@ -623,13 +623,20 @@ fn install_function(sql: &mut String, table: &CheckedTable) {
             None => "  ",
         };
         let name = literal(&trigger.name);
+        // tgargs: each argument's bytes, then a zero byte.
+        let arguments: String = trigger
+            .arguments
+            .iter()
+            .flat_map(|a| a.bytes().chain([0]))
+            .map(|b| format!("{b:02x}"))
+            .collect();
         push_fmt(
             sql,
             format_args!(
                 "{indent}IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = \"rel\" AND g.tgname = {name}\n{indent}    \
                  AND g.tgtype = {tgtype} AND g.tgenabled = '{enabled}' AND g.tgfoid = {function}::regprocedure\n{indent}    \
                  AND (g.tgoldtable IS NOT NULL) = {old} AND (g.tgnewtable IS NOT NULL) = {new}\n{indent}    \
-                 AND g.tgargs = {arguments}) THEN\n{indent}  \
+                 AND g.tgargs = decode('{arguments}', 'hex')) THEN\n{indent}  \
                  PERFORM {schema}.\"lock\"(\"rel\");\n{indent}  \
                  EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', {name}, \"rel\");\n{indent}  \
                  EXECUTE format({create}, \"rel\");\n",
@@ -638,16 +645,7 @@ fn install_function(sql: &mut String, table: &CheckedTable) {
                 function = literal(&format!("{}()", trigger.function)),
                 old = trigger.old_table,
                 new = trigger.new_table,
-                // tgargs: each argument's bytes, then a zero byte.
-                arguments = format!(
-                    "decode('{}', 'hex')",
-                    trigger
-                        .arguments
-                        .iter()
-                        .flat_map(|a| a.bytes().chain([0]))
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<String>()
-                ),
+
                 schema = ident(SCHEMA),
                 create = literal(&trigger.create),
             ),
