@@ -3,20 +3,22 @@
 use std::time::Duration;
 
 use clap::Args;
-use dawdle::queue::{SqsQueue, SqsQueueBuilder};
+use dawdle::queue::{PgQueue, Queue, SqsQueue, SqsQueueBuilder};
 use dawdle::watcher::{Watcher, WatcherBuilder};
 
 use crate::opts::{self, Database, Sqs};
 use crate::Failure;
 
-/// Forwards captured events from PostgreSQL to an SQS queue, with no
-/// application code.
+/// Forwards captured events from PostgreSQL to a queue, with no
+/// application code: the PgQueue in the same database by default (named
+/// with `--queue`), or an SQS queue (`--queue-url`).
 ///
 /// Several may run against one database: one leads and sends, the others
 /// stand by. SIGTERM or ctrl-c stops it gracefully: the current round
 /// finishes, and whatever was not sent stays in PostgreSQL. Durations take
 /// units: `250ms`, `5s`, `4days`. The defaults are the library's
-/// (`dawdle::watcher::WatcherBuilder`, `dawdle::queue::SqsQueueBuilder`).
+/// (`dawdle::watcher::WatcherBuilder`, `dawdle::queue::SqsQueueBuilder`,
+/// `dawdle::queue::PgQueueBuilder`).
 #[derive(Debug, Args)]
 pub struct Watch {
     #[command(flatten)]
@@ -25,17 +27,29 @@ pub struct Watch {
     #[command(flatten)]
     sqs: Sqs,
 
-    /// The queue to send to.
-    #[arg(long, env = "DAWDLE_SQS_QUEUE_URL", value_name = "URL")]
-    queue_url: String,
+    /// The PgQueue to send to, in the watched database (its listeners
+    /// receive from the same name).
+    #[arg(
+        long,
+        env = "DAWDLE_QUEUE",
+        value_name = "NAME",
+        default_value = "default",
+        conflicts_with = "queue_url"
+    )]
+    queue: String,
 
-    /// Whether the queue is FIFO; by default, whether its URL ends in `.fifo`.
+    /// An SQS queue to send to instead of the PgQueue.
+    #[arg(long, env = "DAWDLE_SQS_QUEUE_URL", value_name = "URL")]
+    queue_url: Option<String>,
+
+    /// Whether the queue is FIFO; by default, for SQS whether its URL ends
+    /// in `.fifo`, for a PgQueue not (its listeners must say the same).
     #[arg(long, env = "DAWDLE_SQS_FIFO", value_name = "BOOL")]
     fifo: Option<bool>,
 
-    /// The largest message to send, at most SQS's 1 MiB; the queue's own
-    /// `MaximumMessageSize` applies when lower. Larger batches go by
-    /// reference.
+    /// The largest message to send to SQS, at most SQS's 1 MiB; the
+    /// queue's own `MaximumMessageSize` applies when lower. Larger batches
+    /// go by reference. (A PgQueue takes its own default.)
     #[arg(
         long,
         env = "DAWDLE_MAX_MESSAGE_BYTES",
@@ -161,20 +175,36 @@ impl Watch {
         // at startup that is far more likely a wrong URL than an outage, so
         // say so at once instead.
         drop(self.database.connect().await?);
-        let client = self.sqs.client().await;
-        opts::attributes(
-            &client,
-            &self.queue_url,
-            &[aws_sdk_sqs::types::QueueAttributeName::QueueArn],
-        )
-        .await?;
+        let queue: Box<dyn Queue> = match &self.queue_url {
+            Some(url) => {
+                let client = self.sqs.client().await;
+                opts::attributes(
+                    &client,
+                    url,
+                    &[aws_sdk_sqs::types::QueueAttributeName::QueueArn],
+                )
+                .await?;
+                Box::new(self.sqs_queue(client, url))
+            }
+            None => Box::new(
+                PgQueue::builder(config.clone())
+                    .name(&self.queue)
+                    .fifo(self.fifo.unwrap_or(false))
+                    .build(),
+            ),
+        };
 
         let endpoint = match self.metrics_addr {
             Some(addr) => Some(crate::serve::Endpoint::bind(addr).await?),
             None => None,
         };
-        let watcher = self.watcher(config, client);
-        tracing::info!(queue = %self.queue_url, "dawdle watch starting");
+        let watcher = self.watcher(config, queue);
+        match &self.queue_url {
+            Some(url) => tracing::info!(queue = %url, "dawdle watch starting"),
+            None => {
+                tracing::info!(queue = %self.queue, "dawdle watch starting, to the database's PgQueue")
+            }
+        }
         let handle = watcher.start();
         if let Some(endpoint) = endpoint {
             endpoint.serve(handle.shared_stats());
@@ -195,8 +225,8 @@ impl Watch {
         }
     }
 
-    fn watcher(&self, config: dawdle::Database, client: aws_sdk_sqs::Client) -> Watcher {
-        let mut queue = SqsQueue::builder(client, &self.queue_url)
+    fn sqs_queue(&self, client: aws_sdk_sqs::Client, url: &str) -> SqsQueue {
+        let mut queue = SqsQueue::builder(client, url)
             .max_message_bytes(self.max_message_bytes)
             .operation_timeout(*self.sqs_operation_timeout)
             .attempt_timeout(*self.sqs_attempt_timeout);
@@ -206,7 +236,11 @@ impl Watch {
         if let Some(url) = &self.dead_letter_queue {
             queue = queue.dead_letter_queue(url);
         }
-        let watcher = Watcher::builder(config, queue.build())
+        queue.build()
+    }
+
+    fn watcher(&self, config: dawdle::Database, queue: Box<dyn Queue>) -> Watcher {
+        let watcher = Watcher::builder_shared(config, std::sync::Arc::from(queue))
             .batch_size(self.batch_size)
             .max_events_per_message(self.events_per_message)
             .linger(*self.linger)

@@ -1,12 +1,13 @@
 //! `dawdle watch` against a real PostgreSQL and moto's SQS server: a burst
-//! forwarded, SIGKILL mid-stream, SIGTERM.
+//! forwarded, SIGKILL mid-stream, SIGTERM, to SQS and to the database's
+//! PgQueue.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use dawdle::queue::{Queue, SqsQueue};
+use dawdle::queue::{PgQueue, Queue, SqsQueue};
 use dawdle::wire::Envelope;
 use dawdle_test::{SqsServer, TestDb};
 use tokio::time::Instant;
@@ -27,7 +28,7 @@ fn start(db: &TestDb, server: &SqsServer, url: &str) -> Process {
 
 /// Receives and deletes until `ids` holds `expected` event ids; the most
 /// events one message carried.
-async fn receive_until(queue: &SqsQueue, ids: &mut BTreeSet<i64>, expected: usize) -> usize {
+async fn receive_until(queue: &impl Queue, ids: &mut BTreeSet<i64>, expected: usize) -> usize {
     let mut largest = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
     while ids.len() < expected {
@@ -89,6 +90,43 @@ async fn forwards_rows_survives_sigkill_and_stops_on_sigterm() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn forwards_to_the_databases_pg_queue_by_default_and_survives_sigkill() {
+    let (db, client) = database().await;
+    client
+        .batch_execute("INSERT INTO items SELECT n, 'item ' || n FROM generate_series(1, 30) n")
+        .await
+        .unwrap();
+    // No --queue-url: the PgQueue named `default` in the watched database.
+    let start = || {
+        Process(
+            dawdle(None)
+                .args(["watch", "--events-per-message", "4", "--linger", "20ms"])
+                .env("DATABASE_URL", db.url())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let queue = PgQueue::new(db.database().clone());
+    let mut watcher = start();
+    let mut ids = BTreeSet::new();
+    let largest = receive_until(&queue, &mut ids, 4).await;
+    assert_eq!(largest, 4, "--events-per-message reaches the watcher");
+    watcher.signal("-KILL");
+    watcher.0.wait().unwrap();
+
+    client
+        .batch_execute("UPDATE items SET name = name || '!'")
+        .await
+        .unwrap();
+    let mut watcher = start();
+    receive_until(&queue, &mut ids, 60).await;
+    assert_eq!(ids, (1..=60).collect(), "every event id, duplicates folded");
+    watcher.signal("-TERM");
+    let status = watcher.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]
