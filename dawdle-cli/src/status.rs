@@ -35,6 +35,8 @@ migration again); "capture.event_trigger" says whether dawdle_ddl is installed.
 (rolled-back ids included); "oldest_event_age_seconds", "leader", "client_addr"
 (a Unix socket), "next_due_in_seconds" (of the earliest delayed signal), "queue"
 and "dead_letter_queue" are null when there is none or none was given. Queue counts are SQS's approximate ones.
+Without --queue-url they are the PgQueue's (--queue, "default"): "name" in place of "url", and
+"dead_letter_queue.visible" counts its dead letters.
 
 "#,
     exit_codes!()
@@ -54,6 +56,16 @@ pub struct Status {
 
     #[command(flatten)]
     queues: Queues,
+
+    /// Without `--queue-url`, the PgQueue of this name in the database.
+    #[arg(
+        long,
+        env = "DAWDLE_QUEUE",
+        value_name = "NAME",
+        default_value = "default",
+        conflicts_with = "queue_url"
+    )]
+    queue: String,
 
     /// Prints one JSON object (its shape is in `--help`) instead of a table.
     #[arg(long, env = "DAWDLE_JSON")]
@@ -108,7 +120,12 @@ struct Signals {
 
 #[derive(Debug, Serialize)]
 struct QueueCounts {
-    url: String,
+    /// An SQS queue's URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    /// A PgQueue's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     visible: u64,
     in_flight: u64,
     delayed: u64,
@@ -138,7 +155,7 @@ impl Status {
                 };
                 (Some(queue), dlq)
             }
-            None => (None, None),
+            None => pg_counts(&self.database, &self.queue).await?,
         };
         let report = Report {
             backlog,
@@ -197,14 +214,16 @@ impl Status {
         };
         let queue = match &report.queue {
             Some(q) => describe(q),
-            None => "not available (no --queue-url given)".to_owned(),
+            None => "not available (no --queue-url given, and no PgQueue tables)".to_owned(),
         };
         let dlq = match (&report.dead_letter_queue, &self.queues.queue_url) {
             (Some(q), _) => describe(q),
             (None, Some(_)) => {
                 "none (the queue has no redrive policy; or give --dead-letter-queue)".to_owned()
             }
-            (None, None) => "not available (no --queue-url given)".to_owned(),
+            (None, None) => {
+                "not available (no --queue-url given, and no PgQueue tables)".to_owned()
+            }
         };
         let capture = match (&report.capture.uncaptured[..], report.capture.event_trigger) {
             ([], true) => "whole; new partitions and children get the triggers".to_owned(),
@@ -234,10 +253,49 @@ impl Status {
 }
 
 fn describe(q: &QueueCounts) -> String {
+    let which = match (&q.url, &q.name) {
+        (Some(url), _) => url.clone(),
+        (None, Some(name)) => format!("PgQueue {name:?}"),
+        (None, None) => String::new(),
+    };
     format!(
-        "{}: {} visible, {} in flight, {} delayed",
-        q.url, q.visible, q.in_flight, q.delayed
+        "{which}: {} visible, {} in flight, {} delayed",
+        q.visible, q.in_flight, q.delayed
     )
+}
+
+/// The counts of the PgQueue `name` in the database, and of its dead
+/// letters; none where the database has no PgQueue tables.
+async fn pg_counts(
+    database: &Database,
+    name: &str,
+) -> Result<(Option<QueueCounts>, Option<QueueCounts>), Failure> {
+    let queue = dawdle::queue::PgQueue::builder(database.config()?)
+        .name(name)
+        .max_connections(1)
+        .build();
+    match queue.depth().await {
+        Ok(depth) => Ok((
+            Some(QueueCounts {
+                url: None,
+                name: Some(name.to_owned()),
+                visible: depth.waiting,
+                in_flight: depth.in_flight,
+                delayed: 0,
+            }),
+            Some(QueueCounts {
+                url: None,
+                name: Some(name.to_owned()),
+                visible: depth.dead_letters,
+                in_flight: 0,
+                delayed: 0,
+            }),
+        )),
+        Err(error) => {
+            tracing::debug!(%error, "no PgQueue to count");
+            Ok((None, None))
+        }
+    }
 }
 
 /// `age` seconds, as humantime prints them, to the millisecond.
@@ -347,7 +405,8 @@ async fn counts(client: &Client, url: &str) -> Result<QueueCounts, Failure> {
             .unwrap_or(0)
     };
     Ok(QueueCounts {
-        url: url.to_owned(),
+        url: Some(url.to_owned()),
+        name: None,
         visible: count(QueueAttributeName::ApproximateNumberOfMessages),
         in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
         delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),

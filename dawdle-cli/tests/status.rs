@@ -93,7 +93,12 @@ async fn reports_the_backlog_the_leader_and_the_queues() {
 
 #[tokio::test]
 async fn says_what_is_not_available() {
-    let (db, _client) = database().await;
+    let (db, client) = database().await;
+    // No PgQueue tables either (a database from before PgQueue).
+    client
+        .batch_execute("DROP TABLE dawdle.queue_messages, dawdle.queue_dead_letters CASCADE")
+        .await
+        .unwrap();
     let table = succeed(dawdle(None).arg("status").env("DATABASE_URL", db.url()));
     assert!(table.contains("backlog            none"), "{table}");
     assert!(
@@ -101,7 +106,7 @@ async fn says_what_is_not_available() {
         "{table}"
     );
     assert!(
-        table.contains("not available (no --queue-url given)"),
+        table.contains("not available (no --queue-url given, and no PgQueue tables)"),
         "{table}"
     );
 
@@ -116,4 +121,47 @@ async fn says_what_is_not_available() {
     assert!(report["leader"].is_null());
     assert!(report["queue"].is_null());
     assert!(report["dead_letter_queue"].is_null());
+}
+
+#[tokio::test]
+async fn shows_the_databases_pg_queue_and_its_dead_letters_by_default() {
+    let (db, client) = database().await;
+    // Two messages; one received and dead-lettered, as a listener would.
+    client
+        .batch_execute(
+            "SELECT dawdle.queue_send('default', 'one'), dawdle.queue_send('default', 'two');
+             SELECT dawdle.queue_dead_letter('default', id, receive_count, 'handler failed')
+             FROM dawdle.queue_read('default', 30, 1);",
+        )
+        .await
+        .unwrap();
+    let table = succeed(dawdle(None).arg("status").env("DATABASE_URL", db.url()));
+    assert!(
+        table.contains("queue              PgQueue \"default\": 1 visible, 0 in flight, 0 delayed"),
+        "{table}"
+    );
+    assert!(
+        table.contains("dead-letter queue  PgQueue \"default\": 1 visible"),
+        "{table}"
+    );
+    let report: Value = serde_json::from_str(&succeed(
+        dawdle(None)
+            .args(["status", "--json"])
+            .env("DATABASE_URL", db.url()),
+    ))
+    .unwrap();
+    assert_eq!(report["queue"]["name"], "default", "{report:#}");
+    assert!(report["queue"]["url"].is_null(), "{report:#}");
+    assert_eq!(report["queue"]["visible"], 1);
+    assert_eq!(report["dead_letter_queue"]["visible"], 1);
+
+    // Another name: another queue, empty.
+    let report: Value = serde_json::from_str(&succeed(
+        dawdle(None)
+            .args(["status", "--json", "--queue", "other"])
+            .env("DATABASE_URL", db.url()),
+    ))
+    .unwrap();
+    assert_eq!(report["queue"]["visible"], 0, "{report:#}");
+    assert_eq!(report["dead_letter_queue"]["visible"], 0);
 }
