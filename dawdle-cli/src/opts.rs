@@ -47,6 +47,21 @@ impl Database {
     }
 }
 
+/// The PgQueue a subcommand works on when no `--queue-url` is given.
+#[derive(Debug, Args)]
+pub struct PgQueueName {
+    /// The PgQueue in the database, used without `--queue-url` (its
+    /// watchers and listeners use the same name).
+    #[arg(
+        long = "queue",
+        env = "DAWDLE_QUEUE",
+        value_name = "NAME",
+        default_value = "default",
+        conflicts_with = "queue_url"
+    )]
+    pub name: String,
+}
+
 /// The SQS queues a subcommand reads: the queue the watchers send to, and
 /// its dead-letter queue.
 #[derive(Debug, Args)]

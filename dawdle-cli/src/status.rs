@@ -7,7 +7,7 @@ use clap::Args;
 use dawdle::sql::{DELAYED_TABLE, EVENTS_TABLE, PAYLOADS_TABLE, SCHEMA};
 use serde::Serialize;
 
-use crate::opts::{self, Database, Queues};
+use crate::opts::{self, Database, PgQueueName, Queues};
 use crate::Failure;
 
 /// The watcher's leader lock, `dawdle` in ASCII, as the watcher takes it
@@ -57,15 +57,8 @@ pub struct Status {
     #[command(flatten)]
     queues: Queues,
 
-    /// Without `--queue-url`, the PgQueue of this name in the database.
-    #[arg(
-        long,
-        env = "DAWDLE_QUEUE",
-        value_name = "NAME",
-        default_value = "default",
-        conflicts_with = "queue_url"
-    )]
-    queue: String,
+    #[command(flatten)]
+    queue: PgQueueName,
 
     /// Prints one JSON object (its shape is in `--help`) instead of a table.
     #[arg(long, env = "DAWDLE_JSON")]
@@ -155,7 +148,7 @@ impl Status {
                 };
                 (Some(queue), dlq)
             }
-            None => pg_counts(&self.database, &self.queue).await?,
+            None => pg_counts(&self.database, &self.queue.name).await?,
         };
         let report = Report {
             backlog,

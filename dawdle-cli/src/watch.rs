@@ -6,7 +6,7 @@ use clap::Args;
 use dawdle::queue::{PgQueue, Queue, SqsQueue, SqsQueueBuilder};
 use dawdle::watcher::{Watcher, WatcherBuilder};
 
-use crate::opts::{self, Database, Sqs};
+use crate::opts::{self, Database, PgQueueName, Sqs};
 use crate::Failure;
 
 /// Forwards captured events from PostgreSQL to a queue, with no
@@ -27,16 +27,8 @@ pub struct Watch {
     #[command(flatten)]
     sqs: Sqs,
 
-    /// The PgQueue to send to, in the watched database (its listeners
-    /// receive from the same name).
-    #[arg(
-        long,
-        env = "DAWDLE_QUEUE",
-        value_name = "NAME",
-        default_value = "default",
-        conflicts_with = "queue_url"
-    )]
-    queue: String,
+    #[command(flatten)]
+    queue: PgQueueName,
 
     /// An SQS queue to send to instead of the PgQueue.
     #[arg(long, env = "DAWDLE_SQS_QUEUE_URL", value_name = "URL")]
@@ -188,7 +180,7 @@ impl Watch {
             }
             None => Box::new(
                 PgQueue::builder(config.clone())
-                    .name(&self.queue)
+                    .name(&self.queue.name)
                     .fifo(self.fifo.unwrap_or(false))
                     .build(),
             ),
@@ -202,7 +194,7 @@ impl Watch {
         match &self.queue_url {
             Some(url) => tracing::info!(queue = %url, "dawdle watch starting"),
             None => {
-                tracing::info!(queue = %self.queue, "dawdle watch starting, to the database's PgQueue")
+                tracing::info!(queue = %self.queue.name, "dawdle watch starting, to the database's PgQueue")
             }
         }
         let handle = watcher.start();

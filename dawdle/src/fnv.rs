@@ -2,8 +2,12 @@
 //! unlike std's hasher, it gives the same value in every process, on every
 //! platform and with every Rust version.
 
-/// FNV-1a (64 bits) of `bytes`, starting from `seed` (the offset basis,
-/// `0xcbf2_9ce4_8422_2325`, unless two independent hashes are wanted).
+/// FNV-1a's 64-bit offset basis: the seed of every hash but a second,
+/// independent one.
+pub(crate) const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a (64 bits) of `bytes`, starting from `seed` ([`OFFSET_BASIS`],
+/// unless two independent hashes are wanted).
 pub(crate) fn fnv(seed: u64, bytes: &[u8]) -> u64 {
     let mut hash = seed;
     for &byte in bytes {

@@ -294,7 +294,7 @@ impl CheckedTable {
             mark: format!(
                 "{:016x}",
                 crate::fnv::fnv(
-                    0xcbf2_9ce4_8422_2325,
+                    crate::fnv::OFFSET_BASIS,
                     format!("{}\0{}", table.schema, table.name).as_bytes()
                 )
             ),

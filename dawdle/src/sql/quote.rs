@@ -55,7 +55,7 @@ pub(crate) fn object_name(prefix: &str, parts: &[&str]) -> String {
     if full.len() <= MAX_IDENT_BYTES {
         return full;
     }
-    let hash = fnv(0xcbf2_9ce4_8422_2325, parts.join("\0").as_bytes());
+    let hash = fnv(crate::fnv::OFFSET_BASIS, parts.join("\0").as_bytes());
     let suffix = format!("~{hash:016x}");
     let mut cut = MAX_IDENT_BYTES - suffix.len();
     while !full.is_char_boundary(cut) {

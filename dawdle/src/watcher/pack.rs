@@ -159,7 +159,7 @@ pub(crate) fn group_id(group: &str) -> String {
     } else {
         format!(
             "h:{:016x}{:016x}",
-            fnv(0xcbf2_9ce4_8422_2325, group.as_bytes()),
+            fnv(crate::fnv::OFFSET_BASIS, group.as_bytes()),
             fnv(0x6c62_272e_07bb_0142, group.as_bytes())
         )
     }

@@ -104,7 +104,7 @@ impl Session {
             )
             .await?;
         let source: String = session.query_one(watcher::SOURCE, &[]).await?.get(0);
-        session.source = crate::fnv::fnv(0xcbf2_9ce4_8422_2325, source.as_bytes());
+        session.source = crate::fnv::fnv(crate::fnv::OFFSET_BASIS, source.as_bytes());
         Ok(session)
     }
 
