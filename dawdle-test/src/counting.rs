@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dawdle::queue::{
-    BoxFuture, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, SendOutcome,
+    BoxFuture, Failure, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, SendOutcome,
 };
 
 /// A [`Queue`] that counts the calls made to the queue it
@@ -130,11 +130,24 @@ impl<Q: Queue> Queue for CountingQueue<Q> {
         self.inner.change_visibility(receipt, visibility)
     }
 
+    fn max_receives(&self) -> BoxFuture<'_, Result<Option<u32>, QueueError>> {
+        self.inner.max_receives()
+    }
+
+    fn retry<'a>(
+        &'a self,
+        message: &'a ReceivedMessage,
+        delay: Duration,
+        failure: &'a Failure,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        self.inner.retry(message, delay, failure)
+    }
+
     fn dead_letter<'a>(
         &'a self,
         message: &'a ReceivedMessage,
-        reason: &'a str,
+        failure: &'a Failure,
     ) -> BoxFuture<'a, Result<(), QueueError>> {
-        self.inner.dead_letter(message, reason)
+        self.inner.dead_letter(message, failure)
     }
 }

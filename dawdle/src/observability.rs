@@ -14,7 +14,8 @@
 //! | `dawdle_listener_events_failed_total` | counter | `handler` | handler calls that failed, panicked or timed out |
 //! | `dawdle_listener_handler_duration_seconds` | histogram | `handler` | one handler call |
 //! | `dawdle_listener_commit_to_handler_seconds` | histogram | `table` | from the change's capture to the start of its first handler call |
-//! | `dawdle_listener_messages_dead_lettered_total` | counter | | messages sent to the dead-letter queue as invalid |
+//! | `dawdle_listener_messages_dead_lettered_total` | counter | | messages the listener sent to the dead-letter queue: invalid, or failed on their last receive |
+//! | `dawdle_listener_unknown_events_total` | counter | `table` | events of a table (`schema.table`) or signal (`signal:name`) this program has no type or handler for, handed back for another listener |
 //!
 //! Tracing: each message is handled in a `message` span, each event's
 //! handler call in a `handler` span (`event`, `table`, `action`,
@@ -33,6 +34,7 @@ pub(crate) const FAILED: &str = "dawdle_listener_events_failed_total";
 pub(crate) const HANDLER_DURATION: &str = "dawdle_listener_handler_duration_seconds";
 pub(crate) const COMMIT_TO_HANDLER: &str = "dawdle_listener_commit_to_handler_seconds";
 pub(crate) const DEAD_LETTERED: &str = "dawdle_listener_messages_dead_lettered_total";
+pub(crate) const UNKNOWN_EVENTS: &str = "dawdle_listener_unknown_events_total";
 
 /// Describes every metric to the installed recorder, once per process.
 pub(crate) fn describe() {
@@ -83,7 +85,12 @@ pub(crate) fn describe() {
         metrics::describe_counter!(
             DEAD_LETTERED,
             Unit::Count,
-            "messages sent to the dead-letter queue as invalid"
+            "messages the listener sent to the dead-letter queue: invalid, or failed on their last receive"
+        );
+        metrics::describe_counter!(
+            UNKNOWN_EVENTS,
+            Unit::Count,
+            "events of a table or signal this program has no type or handler for, handed back"
         );
     });
 }

@@ -217,6 +217,7 @@ impl RuntimeBuilder {
             registry,
             pool,
             settings: self.settings,
+            unknown: Default::default(),
         });
         Ok(Runtime {
             watcher,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dawdle::queue::{OutgoingMessage, PgQueue, Queue, QueueError, ReceivedMessage};
+use dawdle::queue::{Failure, OutgoingMessage, PgQueue, Queue, QueueError, ReceivedMessage};
 use dawdle::{Insert, Runtime, Watched};
 use dawdle_test::{wait_until, TestDb};
 
@@ -28,6 +28,8 @@ fn message(body: &str, group: Option<&str>) -> OutgoingMessage {
         body: body.to_owned(),
         group_id: group.map(str::to_owned),
         dedup_id: None,
+        failure: None,
+        delay: std::time::Duration::ZERO,
     }
 }
 
@@ -95,7 +97,9 @@ async fn redelivers_after_the_visibility_timeout_and_old_receipts_go_stale() {
             .change_visibility(&first[0].receipt, Duration::ZERO)
             .await
     ));
-    assert!(stale(queue.dead_letter(&first[0], "old").await));
+    let old = Failure::new(None, "old", false);
+    assert!(stale(queue.dead_letter(&first[0], &old).await));
+    assert!(stale(queue.retry(&first[0], Duration::ZERO, &old).await));
     queue.delete(&[second[0].receipt.clone()]).await.unwrap();
     assert!(
         stale(queue.delete(&[second[0].receipt.clone()]).await),
@@ -165,7 +169,7 @@ async fn dead_letters_after_max_receives_with_the_reason() {
 }
 
 #[tokio::test]
-async fn dead_letter_keeps_the_reason_and_redrive_sends_it_again() {
+async fn dead_letter_keeps_the_failure_and_redrive_sends_it_again() {
     let (db, client) = database().await;
     let queue = queue(&db).build();
     queue
@@ -173,10 +177,17 @@ async fn dead_letter_keeps_the_reason_and_redrive_sends_it_again() {
         .await
         .unwrap();
     let got = queue.receive(10, Duration::ZERO, LONG).await.unwrap();
-    queue
-        .dead_letter(&got[0], "not a dawdle message")
-        .await
-        .unwrap();
+    // A retry keeps the failure with the message, for its next receive.
+    let first = Failure::new(Some("on_item"), "boom: the disk is full", false);
+    queue.retry(&got[0], Duration::ZERO, &first).await.unwrap();
+    let again = queue.receive(1, Duration::ZERO, LONG).await.unwrap();
+    assert_eq!(
+        (bodies(&again), again[0].failure.as_ref()),
+        (vec!["bad"], Some(&first))
+    );
+    let last = Failure::new(Some("on_item"), "bang", true).following(again[0].failure.as_ref(), 2);
+    queue.dead_letter(&again[0], &last).await.unwrap();
+
     let dead = queue.dead_letters(0, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(
@@ -185,21 +196,95 @@ async fn dead_letter_keeps_the_reason_and_redrive_sends_it_again() {
             dead[0].reason.as_str(),
             dead[0].receive_count
         ),
-        ("bad", "not a dawdle message", 1)
+        (
+            "bad",
+            "handler on_item failed 2 times, last by panicking: bang",
+            2
+        )
     );
+    let failure = dead[0].failure.as_ref().expect("kept");
+    assert_eq!(
+        (
+            failure.attempts,
+            failure.first_at,
+            failure.panicked,
+            failure.error.as_str()
+        ),
+        (2, first.first_at, true, "bang")
+    );
+    // In columns, for SQL.
     let row = client
         .query_one(
-            "SELECT reason FROM dawdle.queue_dead_letters WHERE id = $1",
+            "SELECT reason, failure_handler, failure_error, failure_attempts
+             FROM dawdle.queue_dead_letters WHERE id = $1",
             &[&dead[0].id],
         )
         .await
         .unwrap();
-    assert_eq!(row.get::<_, String>(0), "not a dawdle message");
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2),
+            row.get::<_, i32>(3)
+        ),
+        (last.reason(), "on_item".to_owned(), "bang".to_owned(), 2)
+    );
 
+    // Redriven, it starts afresh: never received, no failure.
     assert_eq!(queue.redrive(&[dead[0].id]).await.unwrap(), 1);
     assert!(queue.dead_letters(0, 10).await.unwrap().is_empty());
     let back = queue.receive(10, Duration::ZERO, LONG).await.unwrap();
-    assert_eq!((bodies(&back), back[0].receive_count), (vec!["bad"], 1));
+    let back: Vec<_> = back.into_iter().filter(|m| m.body == "bad").collect();
+    assert_eq!((back[0].receive_count, back[0].failure.as_ref()), (1, None));
+}
+
+#[tokio::test]
+async fn a_message_sent_with_a_failure_and_a_delay_keeps_the_one_and_waits_the_other() {
+    let (db, _client) = database().await;
+    let queue = queue(&db).max_receives(Some(1)).build();
+    let failure = Failure::new(None, "no type for public.items", false);
+    queue
+        .send(&[OutgoingMessage {
+            failure: Some(failure.clone()),
+            delay: Duration::from_millis(500),
+            ..message("later", None)
+        }])
+        .await
+        .unwrap();
+    assert!(
+        queue
+            .receive(1, Duration::ZERO, LONG)
+            .await
+            .unwrap()
+            .is_empty(),
+        "delayed"
+    );
+    let got = queue
+        .receive(1, Duration::from_secs(3), LONG)
+        .await
+        .unwrap();
+    assert_eq!(
+        (bodies(&got), got[0].failure.as_ref()),
+        (vec!["later"], Some(&failure))
+    );
+    // Past max_receives, the queue dead-letters it itself, failure and all.
+    queue
+        .change_visibility(&got[0].receipt, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(queue
+        .receive(1, Duration::ZERO, LONG)
+        .await
+        .unwrap()
+        .is_empty());
+    let dead = queue.dead_letters(0, 10).await.unwrap();
+    assert_eq!(dead[0].failure.as_ref(), Some(&failure));
+    assert!(
+        dead[0].reason.contains("max_receives"),
+        "{}",
+        dead[0].reason
+    );
 }
 
 #[tokio::test]
@@ -589,7 +674,8 @@ async fn discarding_a_dead_letter_removes_its_payloads() {
         .await
         .unwrap();
     for got in queue.receive(10, Duration::ZERO, LONG).await.unwrap() {
-        queue.dead_letter(&got, "cannot be handled").await.unwrap();
+        let failure = Failure::new(None, "cannot be handled", false);
+        queue.dead_letter(&got, &failure).await.unwrap();
     }
     let payloads = || count(&client, r#"SELECT count(*) FROM "dawdle"."payloads""#);
     assert_eq!(payloads().await, 2, "dead letters keep their payloads");

@@ -31,6 +31,8 @@ fn message(body: &str, group: Option<&str>) -> OutgoingMessage {
         body: body.to_owned(),
         group_id: group.map(str::to_owned),
         dedup_id: None,
+        failure: None,
+        delay: std::time::Duration::ZERO,
     }
 }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use dawdle::queue::{OutgoingMessage, Queue, Retention, SqsQueue};
+use dawdle::queue::{Failure, OutgoingMessage, Queue, Retention, SqsQueue};
 use dawdle::watcher::Watcher;
 use dawdle::{Insert, Runtime, Watched};
 use dawdle_test::{CountingQueue, SqsServer, TestDb};
@@ -159,6 +159,8 @@ fn message(body: &str) -> OutgoingMessage {
         body: body.to_owned(),
         group_id: None,
         dedup_id: None,
+        failure: None,
+        delay: std::time::Duration::ZERO,
     }
 }
 
@@ -209,13 +211,14 @@ async fn every_call_to_a_frozen_server_times_out() {
     server.pause().unwrap();
     let wait = Duration::from_secs(1);
     let two = [message("two")];
+    let frozen = Failure::new(None, "frozen", false);
     let started = Instant::now();
     let (send, receive, delete, visibility, dead_letter) = tokio::join!(
         queue.send(&two),
         queue.receive(1, wait, Duration::from_secs(30)),
         queue.delete(std::slice::from_ref(&m.receipt)),
         queue.change_visibility(&m.receipt, Duration::ZERO),
-        queue.dead_letter(m, "frozen"),
+        queue.dead_letter(m, &frozen),
     );
     let took = started.elapsed();
     server.resume().unwrap();
@@ -342,62 +345,58 @@ async fn a_standby_takes_over_from_a_leader_whose_send_hangs() {
 }
 
 #[tokio::test]
-async fn without_a_dead_letter_url_the_redrive_policy_moves_the_message_after_a_backoff() {
+async fn without_a_dead_letter_url_a_dead_letter_goes_to_the_redrive_policys_queue_with_its_failure(
+) {
     let server = SqsServer::get().await.unwrap();
     let url = server
-        .create_queue("redrive", false, Some(1))
+        .create_queue("redrive", false, Some(3))
         .await
         .unwrap();
     let queue = SqsQueue::new(server.client().await, &url);
     let dead_letters = SqsQueue::new(server.client().await, format!("{url}-dlq"));
+    assert_eq!(
+        queue.max_receives().await.unwrap(),
+        Some(3),
+        "read from the redrive policy"
+    );
     queue.send(&[message("cannot be handled")]).await.unwrap();
     let received = queue
         .receive(1, Duration::from_secs(5), Duration::from_secs(30))
         .await
         .unwrap();
-    assert_eq!(received[0].receive_count, 1);
+    let failure = Failure::new(Some("on_item"), "boom: the disk is full", false);
+    queue.dead_letter(&received[0], &failure).await.unwrap();
 
-    let hidden = Instant::now();
-    queue
-        .dead_letter(&received[0], "not a dawdle message")
-        .await
-        .unwrap();
-    // Visible again at once, the next receive would get it, or (its receive
-    // count being at the maximum) move it to the dead-letter queue.
-    let again = queue
-        .receive(10, Duration::from_secs(2), Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert!(again.is_empty(), "received again at once");
+    // At once, in the queue the redrive policy names, with the failure.
     let moved = dead_letters
-        .receive(10, Duration::ZERO, Duration::ZERO)
+        .receive(10, Duration::from_secs(1), Duration::from_secs(30))
         .await
         .unwrap();
-    assert!(moved.is_empty(), "dead-lettered at once: it stayed visible");
-
-    // SQS moves it when a receive finds it visible again, past the maximum.
-    let mut moved = Vec::new();
-    timeout(Duration::from_secs(30), async {
-        while moved.is_empty() {
-            let again = queue
-                .receive(10, Duration::from_secs(1), Duration::from_secs(30))
-                .await
-                .unwrap();
-            assert!(again.is_empty(), "handed to a listener again");
-            moved = dead_letters
-                .receive(10, Duration::ZERO, Duration::ZERO)
-                .await
-                .unwrap();
-        }
-    })
-    .await
-    .expect("the redrive policy moved the message");
+    assert_eq!(moved.len(), 1, "moved at once");
     assert_eq!(moved[0].body, "cannot be handled");
-    assert!(
-        hidden.elapsed() >= Duration::from_secs(9),
-        "hidden for {:?} only",
-        hidden.elapsed()
-    );
+    assert_eq!(moved[0].failure.as_ref(), Some(&failure));
+    let again = queue
+        .receive(10, Duration::ZERO, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "gone from the queue");
+
+    // A queue with nowhere to move it hides it instead, for the redrive
+    // policy it may get later.
+    let lonely = server.create_queue("lonely", false, None).await.unwrap();
+    let lonely = SqsQueue::new(server.client().await, &lonely);
+    assert_eq!(lonely.max_receives().await.unwrap(), None);
+    lonely.send(&[message("nowhere to go")]).await.unwrap();
+    let received = lonely
+        .receive(1, Duration::from_secs(5), Duration::from_secs(30))
+        .await
+        .unwrap();
+    lonely.dead_letter(&received[0], &failure).await.unwrap();
+    let again = lonely
+        .receive(10, Duration::from_secs(1), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "hidden, not received straight back");
 }
 
 #[tokio::test]

@@ -478,6 +478,8 @@ async fn drain_0_1(db: &TestDatabase, consumed: &Arc<AtomicU64>) -> Result<Side>
                         body: format!(r#"{{"dawdle":1,"events":[{}]}}"#, events.join(",")),
                         group_id: None,
                         dedup_id: None,
+                        failure: None,
+                        delay: std::time::Duration::ZERO,
                     }
                 })
                 .collect();

@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -11,7 +12,7 @@ use super::deleter::Deleter;
 use super::shared::Listener;
 use crate::handler::{Handler, HandlerError};
 use crate::observability;
-use crate::queue::{OutgoingMessage, ReceivedMessage, MAX_BATCH_MESSAGES};
+use crate::queue::{Failure, OutgoingMessage, ReceivedMessage, MAX_BATCH_MESSAGES};
 use crate::sync::AbortOnDrop;
 use crate::table::Action;
 use crate::wire;
@@ -25,15 +26,32 @@ pub(crate) enum Outcome {
     DeadLettered,
 }
 
-/// Why a message cannot be handled now.
+/// Why a message or an event cannot be handled now.
 enum NotReady {
     /// Never: dead-letter it.
     Invalid(String),
+    /// Not by this program: an event of a table or signal it has no type
+    /// or handler for (a newer version's, during a rollout). It goes back
+    /// for another listener, with a backoff.
+    Unknown {
+        /// `schema.table`, or `signal:name`.
+        subject: String,
+        reason: String,
+    },
     /// Not now (the database is down): let it come back.
     Retry(String),
 }
 
-use NotReady::{Invalid, Retry};
+use NotReady::{Invalid, Retry, Unknown};
+
+/// An event of a message that was not handled, and why.
+struct Leftover {
+    /// The event's JSON as received.
+    raw: String,
+    failure: Failure,
+    /// Whether it can never be handled (dead-lettered rather than retried).
+    invalid: bool,
+}
 
 /// Calls, for each event of the message, every handler of its table and action.
 /// Deletes go through `deleter`, batched with those of other messages.
@@ -48,115 +66,178 @@ pub(super) async fn handle(
         receives = message.receive_count
     );
     async move {
-        let split_allowed = !listener.queue.is_fifo();
-        let (calls, invalid) = match prepare(&listener, &message).await {
-            // Some events can never be handled, and they are not alone:
-            // those go on by themselves (and to the dead-letter queue from
-            // there) while the others are handled, on standard queues.
-            Ok(p) if p.invalid.is_empty() || (split_allowed && !p.calls.is_empty()) => {
-                for (_, reason) in &p.invalid {
-                    tracing::error!(%reason, "an event of the message cannot be handled; sending it on alone");
-                }
-                (p.calls, p.invalid.into_iter().map(|(raw, _)| raw).collect::<Vec<_>>())
-            }
-            Ok(p) => {
-                let reason: Vec<String> = p.invalid.into_iter().map(|(_, reason)| reason).collect();
-                dead_letter(&listener, &message, &reason.join("; ")).await;
-                return Outcome::DeadLettered;
-            }
-            Err(Retry(reason)) => {
-                tracing::warn!(%reason, "cannot handle the message now; it will be retried");
-                let delay = listener.settings.retry_delay(message.receive_count);
-                let _ = listener.queue.change_visibility(&message.receipt, delay).await;
-                return Outcome::Failed;
-            }
+        let prepared = match prepare(&listener, &message).await {
+            Ok(prepared) => prepared,
             Err(Invalid(reason)) => {
-                dead_letter(&listener, &message, &reason).await;
-                return Outcome::DeadLettered;
+                let failure = failure_of(&message, None, reason, false);
+                return dead_letter(&listener, &message, &failure).await;
+            }
+            Err(Unknown { reason, .. }) | Err(Retry(reason)) => {
+                tracing::warn!(%reason, "cannot handle the message now; it will be retried");
+                let failure = failure_of(&message, None, reason, false);
+                return retry(&listener, &message, failure).await;
             }
         };
-        let mut failed = invalid.len();
-        let mut done = Vec::new(); // events whose handlers all succeeded
-        let mut failed_events = invalid;
         let fifo = listener.queue.is_fifo();
-        for call in calls {
-            if failed > 0 && fifo {
+        let mut left: Vec<Leftover> = prepared.left;
+        if fifo && !left.is_empty() {
+            // One row's changes, in order: none may run before the earlier ones.
+            return give_back(&listener, &message, left).await;
+        }
+        let mut done = Vec::new(); // events whose handlers all succeeded
+        for call in prepared.calls {
+            if fifo && !left.is_empty() {
                 // The message's later events are later changes of the same
                 // row: they wait until the failed one succeeds.
                 break;
             }
-            let mut ok = true;
             if message.receive_count == 1 {
                 let age = chrono::Utc::now().signed_duration_since(call.captured_at);
                 metrics::histogram!(observability::COMMIT_TO_HANDLER, "table" => call.table.clone())
                     .record(age.to_std().map_or(0.0, observability::seconds));
             }
+            let mut failed = None;
             for (handler, arg) in call.handlers {
                 if let Err(error) = call_handler(&listener, handler, arg, &call.table, call.action, call.event_id).await {
-                    failed += 1;
-                    ok = false;
-                    tracing::warn!(handler = handler.name, event = call.event_id, %error, "handler failed; the event will be retried");
+                    tracing::warn!(handler = handler.name, event = call.event_id, error = format!("{error:#}"), "handler failed; the event will be retried");
+                    failed = Some(failure_of(&message, Some(handler.name), format!("{error:#}"), error.is_panic()));
                 }
             }
-            if ok {
-                done.push((call.event_id, call.by_ref));
-            } else {
-                failed_events.push(call.raw);
+            match failed {
+                None => done.push((call.event_id, call.by_ref)),
+                Some(failure) => left.push(Leftover { raw: call.raw, failure, invalid: false }),
             }
         }
-        if failed > 0 && !done.is_empty() && !listener.queue.is_fifo() {
-            // Do not let a failing event drag the others of its message into
-            // retries and the dead-letter queue: send each failed event on in
-            // a message of its own, and count the rest as handled.
-            if split(&listener, deleter, &message, &failed_events).await {
-                forget(&listener, &done).await;
+        if left.is_empty() {
+            if let Err(error) = deleter.delete(&message.receipt).await {
+                tracing::warn!(%error, "handled, but the delete failed: the message will be handled again");
                 return Outcome::Failed;
             }
+            forget(&listener, &done).await;
+            return Outcome::Handled;
         }
-        if failed > 0 {
-            let delay = listener.settings.retry_delay(message.receive_count);
-            if let Err(error) = listener.queue.change_visibility(&message.receipt, delay).await {
-                tracing::debug!(%error, "could not shorten the visibility; the message returns after its timeout");
-            }
+        if fifo || done.is_empty() {
+            return give_back(&listener, &message, left).await;
+        }
+        // Do not let failing events drag the others of the message into
+        // retries and the dead-letter queue: send the failed events on
+        // together, with their failure, and count the rest as handled.
+        // Their attempts go on counting in the new message, which is
+        // dead-lettered when it fails again past the queue's maximum.
+        if split(&listener, deleter, &message, &left).await {
+            forget(&listener, &done).await;
             return Outcome::Failed;
         }
-        if let Err(error) = deleter.delete(&message.receipt).await {
-            tracing::warn!(%error, "handled, but the delete failed: the message will be handled again");
-            return Outcome::Failed;
-        }
-        forget(&listener, &done).await;
-        Outcome::Handled
+        retry(&listener, &message, last_failure(&left).clone()).await
     }
     .instrument(span)
     .await
 }
 
-async fn dead_letter(listener: &Listener, message: &ReceivedMessage, reason: &str) {
-    tracing::error!(%reason, "dead-lettering a message that cannot be handled");
-    metrics::counter!(observability::DEAD_LETTERED).increment(1);
-    if let Err(error) = listener.queue.dead_letter(message, reason).await {
-        tracing::warn!(%error, "could not dead-letter the message; it will be received again");
+/// This attempt's failure of `message`: of `handler`, or of the message.
+fn failure_of(
+    message: &ReceivedMessage,
+    handler: Option<&str>,
+    error: String,
+    panicked: bool,
+) -> Failure {
+    Failure::new(handler, error, panicked)
+        .following(message.failure.as_ref(), message.receive_count)
+}
+
+/// The failure to record for a message's events that were not handled:
+/// the last handler failure, else the last reason.
+fn last_failure(left: &[Leftover]) -> &Failure {
+    let last = left.last().expect("called with events left");
+    left.iter()
+        .rev()
+        .find(|l| l.failure.handler.is_some())
+        .map_or(&last.failure, |l| &l.failure)
+}
+
+/// A whole message that was not handled: dead-lettered when every event
+/// left can never be handled, else handed back for a retry with its last
+/// failure.
+async fn give_back(listener: &Listener, message: &ReceivedMessage, left: Vec<Leftover>) -> Outcome {
+    let failure = last_failure(&left).clone();
+    if left.iter().all(|l| l.invalid) {
+        return dead_letter(listener, message, &failure).await;
+    }
+    retry(listener, message, failure).await
+}
+
+/// Whether this failure was the message's last chance: it was received,
+/// or failed, as many times as the queue allows.
+async fn is_last(listener: &Listener, message: &ReceivedMessage, failure: &Failure) -> bool {
+    match listener.queue.max_receives().await {
+        Ok(Some(max)) => message.receive_count >= max || failure.attempts >= max,
+        Ok(None) => false,
+        Err(error) => {
+            tracing::debug!(%error, "cannot read the queue's maximum receive count");
+            false
+        }
     }
 }
 
-/// Re-sends `failed` events one per message, then deletes the original.
-/// Says whether it did; if not, the whole message is retried instead.
-/// The delete goes to the deleter only once every re-send was accepted, so
-/// batching it keeps the order: never the original gone and a copy missing.
+/// Hands a failed message back with its failure, to return after a
+/// backoff; on its last receive, dead-letters it instead.
+async fn retry(listener: &Listener, message: &ReceivedMessage, failure: Failure) -> Outcome {
+    if is_last(listener, message, &failure).await {
+        return dead_letter(listener, message, &failure).await;
+    }
+    let delay = listener.settings.retry_delay(failure.attempts);
+    if let Err(error) = listener.queue.retry(message, delay, &failure).await {
+        tracing::debug!(%error, "could not hand the message back; it returns after its visibility timeout");
+    }
+    Outcome::Failed
+}
+
+async fn dead_letter(listener: &Listener, message: &ReceivedMessage, failure: &Failure) -> Outcome {
+    tracing::error!(reason = %failure, "dead-lettering a message");
+    metrics::counter!(observability::DEAD_LETTERED).increment(1);
+    if let Err(error) = listener.queue.dead_letter(message, failure).await {
+        tracing::warn!(%error, "could not dead-letter the message; it will be received again");
+        return Outcome::Failed;
+    }
+    Outcome::DeadLettered
+}
+
+/// Re-sends the events `left` over, packed into as few messages as the
+/// queue takes (those that can never be handled apart from the others),
+/// each with its last failure and the retry backoff, then deletes the
+/// original. Says whether it did; if not, the whole message is retried
+/// instead. The delete goes to the deleter only once every re-send was
+/// accepted, so batching it keeps the order: never the original gone and a
+/// copy missing.
 async fn split(
     listener: &Listener,
     deleter: &Deleter,
     message: &ReceivedMessage,
-    failed: &[String],
+    left: &[Leftover],
 ) -> bool {
-    let messages: Vec<OutgoingMessage> = failed
-        .iter()
-        .map(|raw| OutgoingMessage {
-            body: wire::envelope([raw.as_str()]),
-            group_id: None,
-            dedup_id: None,
-        })
-        .collect();
+    let max_bytes = listener.queue.max_message_bytes();
+    let mut messages: Vec<OutgoingMessage> = Vec::new();
+    for invalid in [true, false] {
+        let events: Vec<&Leftover> = left.iter().filter(|l| l.invalid == invalid).collect();
+        let Some(last) = events.last() else { continue };
+        let failure = if invalid {
+            last.failure.clone()
+        } else {
+            last_failure(left).clone()
+        };
+        let delay = if invalid {
+            Duration::ZERO
+        } else {
+            listener.settings.retry_delay(failure.attempts)
+        };
+        for chunk in pack(&events, max_bytes / MAX_BATCH_MESSAGES) {
+            messages.push(OutgoingMessage {
+                failure: Some(failure.clone()),
+                delay,
+                ..OutgoingMessage::new(wire::envelope(chunk))
+            });
+        }
+    }
     // Within the queue's limits: ten messages and its byte limit per call.
     let mut start = 0;
     while start < messages.len() {
@@ -164,8 +245,7 @@ async fn split(
         let mut bytes = 0;
         while end < messages.len()
             && end - start < MAX_BATCH_MESSAGES
-            && (end == start
-                || bytes + messages[end].body.len() <= listener.queue.max_message_bytes())
+            && (end == start || bytes + messages[end].body.len() <= max_bytes)
         {
             bytes += messages[end].body.len();
             end += 1;
@@ -180,14 +260,36 @@ async fn split(
     match deleter.delete(&message.receipt).await {
         Ok(()) => {
             tracing::info!(
-                events = failed.len(),
-                "re-sent the failed events of a message on their own"
+                events = left.len(),
+                messages = messages.len(),
+                "re-sent the events of a message that were not handled"
             );
             true
         }
         // The original comes back too: duplicates, never losses.
         Err(_) => true,
     }
+}
+
+/// The events' JSON in groups whose envelope stays within `target` bytes
+/// (an event larger than that alone), in order.
+fn pack<'a>(events: &[&'a Leftover], target: usize) -> Vec<Vec<&'a str>> {
+    let mut chunks: Vec<Vec<&str>> = Vec::new();
+    let mut size = 0;
+    for event in events {
+        let len = event.raw.len();
+        match chunks.last_mut() {
+            Some(chunk) if size + 1 + len + wire::ENVELOPE_OVERHEAD <= target => {
+                size += 1 + len;
+                chunk.push(&event.raw);
+            }
+            _ => {
+                size = len;
+                chunks.push(vec![&event.raw]);
+            }
+        }
+    }
+    chunks
 }
 
 /// Removes the payloads of handled by-reference events.
@@ -253,20 +355,20 @@ struct Call {
     handlers: Vec<(&'static Handler, Box<dyn Any + Send>)>,
 }
 
-/// Parses the message and decodes every event for every handler before any
-/// handler runs: a message that cannot be handled calls none.
-/// The events of a message, ready to call, and those that never can be.
+/// The events of a message, ready to call, and those that are not.
 struct Prepared {
     calls: Vec<Call>,
-    /// Each invalid event's JSON and the reason.
-    invalid: Vec<(String, String)>,
+    /// The events that cannot be handled here: never, or not by this program.
+    left: Vec<Leftover>,
 }
 
+/// Parses the message and decodes every event for every handler before any
+/// handler runs: a message that cannot be handled calls none.
 async fn prepare(listener: &Listener, message: &ReceivedMessage) -> Result<Prepared, NotReady> {
     let envelope = Envelope::parse(&message.body).map_err(|e| Invalid(e.to_string()))?;
     let mut prepared = Prepared {
         calls: Vec::with_capacity(envelope.events.len()),
-        invalid: Vec::new(),
+        left: Vec::new(),
     };
     for (event, raw) in envelope.events.into_iter().zip(envelope.raw) {
         let (event_id, table, action, captured_at) = (
@@ -279,21 +381,50 @@ async fn prepare(listener: &Listener, message: &ReceivedMessage) -> Result<Prepa
                 .unwrap_or(event.captured_at)
                 .max(event.captured_at),
         );
-        match prepare_event(listener, event).await {
-            Ok((by_ref, handlers)) => prepared.calls.push(Call {
-                event_id,
-                by_ref,
-                table,
-                action,
-                captured_at,
-                raw: raw.get().to_owned(),
-                handlers,
-            }),
-            Err(Invalid(reason)) => prepared.invalid.push((raw.get().to_owned(), reason)),
+        let (reason, invalid) = match prepare_event(listener, event).await {
+            Ok((by_ref, handlers)) => {
+                prepared.calls.push(Call {
+                    event_id,
+                    by_ref,
+                    table,
+                    action,
+                    captured_at,
+                    raw: raw.get().to_owned(),
+                    handlers,
+                });
+                continue;
+            }
+            Err(Invalid(reason)) => {
+                tracing::error!(%reason, "an event of the message can never be handled");
+                (reason, true)
+            }
+            Err(Unknown { subject, reason }) => {
+                unknown(listener, subject, &reason);
+                (reason, false)
+            }
             Err(retry) => return Err(retry),
-        }
+        };
+        prepared.left.push(Leftover {
+            raw: raw.get().to_owned(),
+            failure: failure_of(message, None, reason, false),
+            invalid,
+        });
     }
     Ok(prepared)
+}
+
+/// Counts an event that this program has no type or handler for, and logs
+/// the first of each table or signal.
+fn unknown(listener: &Listener, subject: String, reason: &str) {
+    metrics::counter!(observability::UNKNOWN_EVENTS, "table" => subject.clone()).increment(1);
+    if crate::sync::lock(&listener.unknown).insert(subject) {
+        tracing::warn!(
+            %reason,
+            "handing back events this program cannot handle, for a listener that can \
+             (a newer version, during a rollout); they are dead-lettered after the \
+             queue's maximum receive count. Logged once per table or signal."
+        );
+    }
 }
 
 /// Whether the event came by reference, and each handler with its argument.
@@ -308,19 +439,25 @@ async fn prepare_event(listener: &Listener, mut event: WireEvent) -> Result<Prep
                 .ok_or_else(|| Invalid(format!("event {} is a signal without a name", event.id)))?;
             let handlers = listener.registry.handlers_of_signal(name);
             if handlers.is_empty() {
-                return Err(Invalid(format!(
-                    "event {} is signal {name:?}, which no handler in this program takes \
-                     (a Signaled<T> of a Signal type of that name)",
-                    event.id
-                )));
+                return Err(Unknown {
+                    subject: format!("signal:{name}"),
+                    reason: format!(
+                        "event {} is signal {name:?}, which no handler in this program takes \
+                         (a Signaled<T> of a Signal type of that name)",
+                        event.id
+                    ),
+                });
             }
             handlers.to_vec()
         }
         _ if !listener.registry.knows(&event.schema, &event.table) => {
-            return Err(Invalid(format!(
-                "event {} is for table {}.{}, which no Watched type in this program describes",
-                event.id, event.schema, event.table
-            )));
+            return Err(Unknown {
+                subject: format!("{}.{}", event.schema, event.table),
+                reason: format!(
+                    "event {} is for table {}.{}, which no Watched type in this program describes",
+                    event.id, event.schema, event.table
+                ),
+            });
         }
         action => listener
             .registry

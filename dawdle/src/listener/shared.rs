@@ -34,4 +34,7 @@ pub(crate) struct Listener {
     pub registry: Arc<Registry>,
     pub pool: Option<deadpool_postgres::Pool>,
     pub settings: Settings,
+    /// The tables and signals whose events this program met without a
+    /// type or handler for them: each is logged once.
+    pub unknown: std::sync::Mutex<std::collections::HashSet<String>>,
 }

@@ -9,7 +9,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{
-    BoxFuture, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
+    BoxFuture, Failure, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
     SendOutcome, SQS_MAX_MESSAGE_BYTES,
 };
 
@@ -72,6 +72,7 @@ struct Stored {
     body: String,
     group: Option<String>,
     receive_count: u32,
+    failure: Option<Failure>,
 }
 
 /// A message that was received too many times without being deleted, or
@@ -84,6 +85,8 @@ pub struct DeadLetter {
     pub receive_count: u32,
     /// Why it was dead-lettered.
     pub reason: String,
+    /// Its last failure, when it failed before.
+    pub failure: Option<Failure>,
 }
 
 /// Settings of a [`MemoryQueue`].
@@ -274,6 +277,7 @@ impl MemoryQueue {
                         body: stored.body,
                         receive_count: stored.receive_count - 1,
                         reason: "received more than max_receives times".to_owned(),
+                        failure: stored.failure,
                     },
                 );
                 continue;
@@ -284,6 +288,7 @@ impl MemoryQueue {
                 receive_count: stored.receive_count,
                 message_id: seq.to_string(),
                 group_id: stored.group.clone().filter(|_| self.inner.fifo),
+                failure: stored.failure.clone(),
             });
             state.in_flight.insert(seq, (stored, now + visibility));
         }
@@ -339,14 +344,21 @@ impl MemoryQueue {
             }
             let seq = state.next;
             state.next += 1;
-            state.ready.insert(
-                seq,
-                Stored {
-                    body: message.body.clone(),
-                    group: message.group_id.clone(),
-                    receive_count: 0,
-                },
-            );
+            let stored = Stored {
+                body: message.body.clone(),
+                group: message.group_id.clone(),
+                receive_count: 0,
+                failure: message.failure.clone(),
+            };
+            if message.delay.is_zero() || self.inner.fifo {
+                state.ready.insert(seq, stored);
+            } else {
+                // Hidden until the delay passes, as a received message is
+                // until its visibility timeout: no receipt names it.
+                state
+                    .in_flight
+                    .insert(seq, (stored, Instant::now() + message.delay));
+            }
             outcome.accepted.push(*next);
             *next += 1;
             added = true;
@@ -367,10 +379,33 @@ impl MemoryQueue {
 }
 
 impl Queue for MemoryQueue {
+    fn max_receives(&self) -> BoxFuture<'_, Result<Option<u32>, QueueError>> {
+        Box::pin(async { Ok(self.inner.max_receives) })
+    }
+
+    fn retry<'a>(
+        &'a self,
+        message: &'a ReceivedMessage,
+        delay: Duration,
+        failure: &'a Failure,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            let seq = Self::current(&state, &message.receipt)?;
+            if let Some((stored, visible_at)) = state.in_flight.get_mut(&seq) {
+                stored.failure = Some(failure.clone());
+                *visible_at = Instant::now() + delay;
+            }
+            drop(state);
+            self.inner.changed.notify_waiters();
+            Ok(())
+        })
+    }
+
     fn dead_letter<'a>(
         &'a self,
         message: &'a ReceivedMessage,
-        reason: &'a str,
+        failure: &'a Failure,
     ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
             let mut state = self.lock();
@@ -382,7 +417,8 @@ impl Queue for MemoryQueue {
                     DeadLetter {
                         body: stored.body,
                         receive_count: stored.receive_count,
-                        reason: reason.to_owned(),
+                        reason: failure.reason(),
+                        failure: Some(failure.clone()),
                     },
                 );
             }
@@ -525,6 +561,8 @@ mod tests {
             body: body.to_owned(),
             group_id: group.map(str::to_owned),
             dedup_id: None,
+            failure: None,
+            delay: Duration::ZERO,
         }
     }
 
@@ -573,11 +611,55 @@ mod tests {
         for body in ["a", "b", "c"] {
             queue.send(&[message(body, None)]).await.unwrap();
             let got = queue.receive(1, SHORT, Duration::ZERO).await.unwrap();
-            queue.dead_letter(&got[0], "bad").await.unwrap();
+            let bad = Failure::new(None, "bad", false);
+            queue.dead_letter(&got[0], &bad).await.unwrap();
         }
         let bodies: Vec<_> = queue.dead_letters().into_iter().map(|d| d.body).collect();
         assert_eq!(bodies, ["b", "c"]);
         assert_eq!(queue.dead_letters_dropped(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_retried_message_keeps_its_failure_into_its_dead_letter() {
+        let queue = MemoryQueue::builder().max_receives(Some(2)).build();
+        queue.send(&[message("a", None)]).await.unwrap();
+        let got = queue.receive(1, SHORT, Duration::ZERO).await.unwrap();
+        assert_eq!(got[0].failure, None);
+        let failure = Failure::new(Some("on_a"), "boom", false);
+        queue
+            .retry(&got[0], Duration::ZERO, &failure)
+            .await
+            .unwrap();
+        let got = queue.receive(1, SHORT, Duration::ZERO).await.unwrap();
+        assert_eq!(got[0].failure.as_ref(), Some(&failure));
+        let second = Failure::new(Some("on_a"), "bang", true).following(got[0].failure.as_ref(), 2);
+        queue.dead_letter(&got[0], &second).await.unwrap();
+        let dead = queue.dead_letters();
+        assert_eq!(dead[0].failure.as_ref().map(|f| f.attempts), Some(2));
+        assert_eq!(
+            dead[0].reason,
+            "handler on_a failed 2 times, last by panicking: bang"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_delayed_message_waits_before_it_can_be_received() {
+        let queue = MemoryQueue::new();
+        let delayed = OutgoingMessage {
+            delay: Duration::from_millis(300),
+            ..message("later", None)
+        };
+        queue.send(&[delayed]).await.unwrap();
+        assert!(queue
+            .receive(1, SHORT, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty());
+        let got = queue
+            .receive(1, Duration::from_secs(2), Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(got[0].body, "later");
     }
 
     #[tokio::test]

@@ -2,6 +2,7 @@
 //! trait, [`PgQueue`] (tables in PostgreSQL, the durable default),
 //! [`SqsQueue`] (Amazon SQS) and [`MemoryQueue`] (in-process, for tests).
 
+mod failure;
 mod memory;
 pub(crate) mod pg;
 #[cfg(feature = "sqs")]
@@ -12,10 +13,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub use failure::Failure;
 pub use memory::{MemoryQueue, MemoryQueueBuilder};
 pub use pg::{PgDeadLetter, PgQueue, PgQueueBuilder, PgQueueDepth, PG_MAX_MESSAGE_BYTES};
 #[cfg(feature = "sqs")]
-pub use sqs::{SqsQueue, SqsQueueBuilder};
+pub use sqs::{SqsQueue, SqsQueueBuilder, FAILURE_ATTRIBUTE, REASON_ATTRIBUTE};
 
 /// A boxed future, as `Queue` methods return (the trait is used as `dyn Queue`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -41,6 +43,27 @@ pub struct OutgoingMessage {
     pub group_id: Option<String>,
     /// FIFO only: the deduplication id (from the event ids).
     pub dedup_id: Option<String>,
+    /// The failures its events had before (the listener re-sends the
+    /// failed events of a message together, with their history): the
+    /// queue keeps it as it keeps a [retried](Queue::retry) message's.
+    pub failure: Option<Failure>,
+    /// How long the message stays hidden after it is sent (zero: visible at
+    /// once); for a re-sent failed event, its retry backoff. Not on FIFO
+    /// queues, where a delayed message would hold back its group.
+    pub delay: Duration,
+}
+
+impl OutgoingMessage {
+    /// A message with this body, no FIFO ids and no failure.
+    pub fn new(body: impl Into<String>) -> OutgoingMessage {
+        OutgoingMessage {
+            body: body.into(),
+            group_id: None,
+            dedup_id: None,
+            failure: None,
+            delay: Duration::ZERO,
+        }
+    }
 }
 
 /// What happened to each message of a send call, by index into the call's messages.
@@ -67,6 +90,9 @@ pub struct ReceivedMessage {
     /// FIFO only: the message's ordering group. One receive may hold
     /// several messages of a group, in order.
     pub group_id: Option<String>,
+    /// Its last failure, when it failed before and the queue kept it
+    /// ([`Queue::retry`], [`OutgoingMessage::failure`]).
+    pub failure: Option<Failure>,
 }
 
 /// Identifies one receipt of a message.
@@ -165,8 +191,38 @@ pub trait Queue: Any + Send + Sync + std::fmt::Debug + 'static {
         visibility: Duration,
     ) -> BoxFuture<'a, Result<(), QueueError>>;
 
-    /// Moves a message that can never be handled (not a dawdle message, an
-    /// unknown table, a row that does not decode) to the dead-letter queue.
+    /// After how many receives the queue dead-letters a message by itself
+    /// (SQS: its redrive policy's `maxReceiveCount`); `None` for never.
+    ///
+    /// The listener moves a failing message to the dead-letter queue itself
+    /// ([`dead_letter`](Queue::dead_letter)) on its last receive, so that
+    /// its dead letter keeps the failure; the queue's own count then
+    /// catches only messages whose listener died. A queue that cannot say
+    /// returns `Ok(None)` (the default), and its own policy applies.
+    fn max_receives(&self) -> BoxFuture<'_, Result<Option<u32>, QueueError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Hands a received message whose handling failed back to the queue,
+    /// hidden for `delay`, keeping `failure` with it so that its next
+    /// receive ([`ReceivedMessage::failure`]) and its dead letter know why.
+    ///
+    /// The default only changes the visibility: a queue that cannot keep
+    /// anything with a message loses the failure until the listener
+    /// dead-letters it.
+    fn retry<'a>(
+        &'a self,
+        message: &'a ReceivedMessage,
+        delay: Duration,
+        failure: &'a Failure,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        let _ = failure;
+        self.change_visibility(&message.receipt, delay)
+    }
+
+    /// Moves a message that will not be handled (not a dawdle message, a
+    /// row that does not decode, a message that failed on its last receive)
+    /// to the dead-letter queue, with `failure`, which says why.
     ///
     /// The default makes it visible again after ten seconds, so that the
     /// queue's own redrive policy moves it after its maximum receive count
@@ -174,9 +230,9 @@ pub trait Queue: Any + Send + Sync + std::fmt::Debug + 'static {
     fn dead_letter<'a>(
         &'a self,
         message: &'a ReceivedMessage,
-        reason: &'a str,
+        failure: &'a Failure,
     ) -> BoxFuture<'a, Result<(), QueueError>> {
-        let _ = reason;
+        let _ = failure;
         self.change_visibility(&message.receipt, REDRIVE_BACKOFF)
     }
 }

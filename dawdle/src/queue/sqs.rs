@@ -10,14 +10,14 @@ use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchError, SendMessageBatchOutput};
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, QueueAttributeName,
-    SendMessageBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
+    QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use aws_sdk_sqs::Client;
 use tokio::time::Instant;
 
 use super::{
-    BoxFuture, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
+    BoxFuture, Failure, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
     SendOutcome, REDRIVE_BACKOFF, SQS_MAX_MESSAGE_BYTES,
 };
 
@@ -75,9 +75,26 @@ pub struct SqsQueue {
     /// The queue's `MaximumMessageSize` as read at the first send (0 until
     /// then, or after SQS refused a call for its size), shared by clones.
     queue_max_bytes: Arc<AtomicUsize>,
-    /// The retention as last read, and when, shared by clones.
-    retention: Arc<Mutex<Option<(Duration, Instant)>>>,
+    /// What the queue's attributes say, as last read, and when, shared by clones.
+    facts: Arc<Mutex<Option<(Facts, Instant)>>>,
 }
+
+/// What the listener and the watcher need of the queue's attributes.
+#[derive(Debug, Clone)]
+struct Facts {
+    /// See [`Queue::retention`].
+    retention: Duration,
+    /// The redrive policy's `maxReceiveCount`.
+    max_receives: Option<u32>,
+    /// The URL of the redrive policy's dead-letter queue.
+    dead_letter_url: Option<String>,
+}
+
+/// The message attribute that carries a message's [`Failure`] as JSON.
+pub const FAILURE_ATTRIBUTE: &str = "dawdle_failure";
+
+/// The message attribute that carries why a message was dead-lettered.
+pub const REASON_ATTRIBUTE: &str = "dawdle_reason";
 
 /// Settings of an [`SqsQueue`].
 #[derive(Debug, Clone)]
@@ -159,7 +176,7 @@ impl SqsQueue {
                 operation_timeout: SqsQueueBuilder::DEFAULT_OPERATION_TIMEOUT,
                 attempt_timeout: SqsQueueBuilder::DEFAULT_ATTEMPT_TIMEOUT,
                 queue_max_bytes: Arc::default(),
-                retention: Arc::default(),
+                facts: Arc::default(),
             },
         }
     }
@@ -279,9 +296,10 @@ impl SqsQueue {
         }
     }
 
-    /// The queue's `MessageRetentionPeriod`, and the URL of the dead-letter
-    /// queue its `RedrivePolicy` names; `None` when they cannot be read.
-    async fn own_retention(&self) -> Result<Option<(Duration, Option<String>)>, QueueError> {
+    /// The queue's `MessageRetentionPeriod`, its `RedrivePolicy`'s
+    /// `maxReceiveCount`, and the URL of the dead-letter queue that policy
+    /// names; `None` when they cannot be read.
+    async fn own_retention(&self) -> Result<Option<OwnFacts>, QueueError> {
         let (period, policy) = (
             QueueAttributeName::MessageRetentionPeriod,
             QueueAttributeName::RedrivePolicy,
@@ -293,18 +311,28 @@ impl SqsQueue {
             return Ok(None);
         };
         let retention = seconds(attributes.get(&period));
-        let Some(arn) = attributes
+        let policy = attributes
             .get(&policy)
-            .and_then(|policy| serde_json::from_str::<serde_json::Value>(policy).ok())
+            .and_then(|policy| serde_json::from_str::<serde_json::Value>(policy).ok());
+        // SQS gives the count as a number, some emulators as a string.
+        let max_receives = policy.as_ref().and_then(|policy| {
+            let count = &policy["maxReceiveCount"];
+            count
+                .as_u64()
+                .or_else(|| count.as_str()?.parse().ok())
+                .and_then(|n| u32::try_from(n).ok())
+        });
+        let Some(arn) = policy
+            .as_ref()
             .and_then(|policy| policy["deadLetterTargetArn"].as_str().map(str::to_owned))
         else {
-            return Ok(Some((retention, None)));
+            return Ok(Some((retention, max_receives, None)));
         };
         // arn:aws:sqs:region:account:name
         let mut parts = arn.rsplitn(3, ':');
         let (Some(name), Some(account)) = (parts.next(), parts.next()) else {
             tracing::warn!(%arn, "the queue's redrive policy names no SQS queue");
-            return Ok(Some((retention, None)));
+            return Ok(Some((retention, max_receives, None)));
         };
         let result = self
             .client
@@ -316,7 +344,7 @@ impl SqsQueue {
             .send()
             .await;
         match result {
-            Ok(output) => Ok(Some((retention, output.queue_url))),
+            Ok(output) => Ok(Some((retention, max_receives, output.queue_url))),
             Err(error)
                 if refused_for_good(&error, |e| {
                     e.is_queue_does_not_exist() || e.is_request_throttled()
@@ -327,16 +355,35 @@ impl SqsQueue {
                     error = %DisplayErrorContext(error),
                     "could not find the redrive policy's dead-letter queue; counting 14 days for it"
                 );
-                Ok(Some((retention + MAX_RETENTION, None)))
+                Ok(Some((retention + MAX_RETENTION, max_receives, None)))
             }
             Err(error) => Err(self.unavailable("GetQueueUrl", Duration::ZERO, error)),
         }
     }
 
-    /// How long a message can still be delivered: see [`SqsQueue`].
-    async fn read_retention(&self) -> Result<Duration, QueueError> {
-        let Some((own, redrive_dlq)) = self.own_retention().await? else {
-            return Ok(MAX_RETENTION * 2);
+    /// The queue's [`Facts`], read again every [`RETENTION_REREAD`].
+    async fn facts(&self) -> Result<Facts, QueueError> {
+        let cached = self.facts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some((facts, read_at)) = cached {
+            if read_at.elapsed() < RETENTION_REREAD {
+                return Ok(facts);
+            }
+        }
+        let facts = self.read_facts().await?;
+        *self.facts.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((facts.clone(), Instant::now()));
+        Ok(facts)
+    }
+
+    /// The queue's [`Facts`], read now. Its retention is how long a message
+    /// can still be delivered: see [`SqsQueue`].
+    async fn read_facts(&self) -> Result<Facts, QueueError> {
+        let Some((own, max_receives, redrive_dlq)) = self.own_retention().await? else {
+            return Ok(Facts {
+                retention: MAX_RETENTION * 2,
+                max_receives: None,
+                dead_letter_url: None,
+            });
         };
         let mut longest_dlq = Duration::ZERO;
         for dlq in redrive_dlq.iter().chain(&self.dead_letter_url) {
@@ -347,7 +394,11 @@ impl SqsQueue {
             };
             longest_dlq = longest_dlq.max(retention);
         }
-        Ok(own + longest_dlq)
+        Ok(Facts {
+            retention: own + longest_dlq,
+            max_receives,
+            dead_letter_url: redrive_dlq,
+        })
     }
 
     /// One SendMessageBatch of the messages at `indices`. A call SQS refuses
@@ -362,11 +413,21 @@ impl SqsQueue {
             .iter()
             .map(|&i| {
                 let m = &messages[i];
-                SendMessageBatchRequestEntry::builder()
+                let mut entry = SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(&m.body)
                     .set_message_group_id(m.group_id.clone().filter(|_| self.fifo))
-                    .set_message_deduplication_id(m.dedup_id.clone().filter(|_| self.fifo))
+                    .set_message_deduplication_id(m.dedup_id.clone().filter(|_| self.fifo));
+                if !m.delay.is_zero() && !self.fifo {
+                    // SQS delays a message by at most 15 minutes.
+                    entry = entry.delay_seconds(m.delay.as_secs_f64().ceil().min(900.0) as i32);
+                }
+                if let Some(failure) = &m.failure {
+                    let json = serde_json::to_string(failure)
+                        .map_err(|e| QueueError::Refused(format!("the failure as JSON: {e}")))?;
+                    entry = entry.message_attributes(FAILURE_ATTRIBUTE, string_attribute(json)?);
+                }
+                entry
                     .build()
                     .map_err(|e| QueueError::Refused(e.to_string()))
             })
@@ -430,6 +491,26 @@ impl SqsQueue {
     }
 }
 
+/// The [`FAILURE_ATTRIBUTE`] of a received message, when it has one that
+/// reads as a [`Failure`].
+pub(crate) fn failure_of(message: &aws_sdk_sqs::types::Message) -> Option<Failure> {
+    let value = message.message_attributes()?.get(FAILURE_ATTRIBUTE)?;
+    serde_json::from_str(value.string_value()?).ok()
+}
+
+/// The queue's retention, its redrive policy's `maxReceiveCount` and the
+/// URL of that policy's dead-letter queue.
+type OwnFacts = (Duration, Option<u32>, Option<String>);
+
+/// A string message attribute.
+fn string_attribute(value: impl Into<String>) -> Result<MessageAttributeValue, QueueError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| QueueError::Refused(e.to_string()))
+}
+
 /// Whether SQS refused a call for good (a client error that `may_pass`
 /// does not call passing, as a missing queue or throttling): asking again
 /// will not help.
@@ -459,13 +540,27 @@ fn refusal<R>(error: &SdkError<SendMessageBatchError, R>) -> Option<String> {
 }
 
 impl Queue for SqsQueue {
+    fn max_receives(&self) -> BoxFuture<'_, Result<Option<u32>, QueueError>> {
+        Box::pin(async move { Ok(self.facts().await?.max_receives) })
+    }
+
+    /// Sends the message to the [dead-letter
+    /// queue](SqsQueueBuilder::dead_letter_queue), else to the one the
+    /// queue's redrive policy names, with the reason and the failure as
+    /// message attributes ([`REASON_ATTRIBUTE`], [`FAILURE_ATTRIBUTE`]),
+    /// then deletes it here. With neither, it stays hidden for ten seconds
+    /// each time, until the redrive policy moves it.
     fn dead_letter<'a>(
         &'a self,
         message: &'a ReceivedMessage,
-        reason: &'a str,
+        failure: &'a Failure,
     ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
-            let Some(dlq) = &self.dead_letter_url else {
+            let redrive_dlq = match &self.dead_letter_url {
+                Some(_) => None,
+                None => self.facts().await?.dead_letter_url,
+            };
+            let Some(dlq) = self.dead_letter_url.as_ref().or(redrive_dlq.as_ref()) else {
                 // Not visible again at once: the listener would receive it
                 // straight back and spin on it (holding up its FIFO group)
                 // until the redrive policy moves it.
@@ -473,19 +568,18 @@ impl Queue for SqsQueue {
                     .change_visibility(&message.receipt, REDRIVE_BACKOFF)
                     .await;
             };
+            let failure_json = serde_json::to_string(failure)
+                .map_err(|e| QueueError::Refused(format!("the failure as JSON: {e}")))?;
             let mut request = self
                 .client
                 .send_message()
                 .queue_url(dlq)
                 .message_body(&message.body)
                 .message_attributes(
-                    "dawdle_reason",
-                    aws_sdk_sqs::types::MessageAttributeValue::builder()
-                        .data_type("String")
-                        .string_value(reason.chars().take(1000).collect::<String>())
-                        .build()
-                        .map_err(|e| QueueError::Refused(e.to_string()))?,
-                );
+                    REASON_ATTRIBUTE,
+                    string_attribute(failure.reason().chars().take(1000).collect::<String>())?,
+                )
+                .message_attributes(FAILURE_ATTRIBUTE, string_attribute(failure_json)?);
             if dlq.ends_with(".fifo") {
                 request = request
                     .message_group_id("dawdle-dead-letters")
@@ -513,18 +607,7 @@ impl Queue for SqsQueue {
     }
 
     fn retention(&self) -> BoxFuture<'_, Result<Retention, QueueError>> {
-        Box::pin(async move {
-            let cached = *self.retention.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((retention, read_at)) = cached {
-                if read_at.elapsed() < RETENTION_REREAD {
-                    return Ok(Retention::AtMost(retention));
-                }
-            }
-            let retention = self.read_retention().await?;
-            *self.retention.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((retention, Instant::now()));
-            Ok(Retention::AtMost(retention))
-        })
+        Box::pin(async move { Ok(Retention::AtMost(self.facts().await?.retention)) })
     }
 
     fn send<'a>(
@@ -628,6 +711,7 @@ impl Queue for SqsQueue {
                 .visibility_timeout(visibility.as_secs_f64().ceil().clamp(0.0, 43_200.0) as i32)
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
                 .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+                .message_attribute_names(FAILURE_ATTRIBUTE)
                 .customize()
                 // The long poll is no reason to give up.
                 .config_override(self.timeouts(wait))
@@ -653,6 +737,7 @@ impl Queue for SqsQueue {
                         receive_count,
                         message_id: m.message_id().unwrap_or_default().to_owned(),
                         group_id,
+                        failure: failure_of(m),
                     })
                 })
                 .collect())

@@ -71,6 +71,8 @@ impl Sender {
                 crate::watcher::pack::group_id(&format!("dawdle.signals:{}:{id}", self.source))
             }),
             dedup_id: fifo.then(|| format!("{}-{id}", self.source)),
+            failure: None,
+            delay: std::time::Duration::ZERO,
         };
         let outcome = self.queue.send(std::slice::from_ref(&message)).await?;
         match outcome.failed.into_iter().next() {

@@ -145,6 +145,8 @@ fn to_message(events: Vec<PendingEvent>, fifo: bool, source: u64) -> Packed {
             body,
             group_id,
             dedup_id,
+            failure: None,
+            delay: std::time::Duration::ZERO,
         },
         events: events.iter().map(|e| e.id).collect(),
     }

@@ -10,7 +10,8 @@
 //!
 //! `pg_listeners listen` runs one listener on its own, configured by
 //! `DATABASE_URL`, and, for dawdle's own tests, `DAWDLE_PG_FIFO=0` (a
-//! standard queue rather than a FIFO one), `DAWDLE_CONCURRENCY`,
+//! standard queue rather than a FIFO one), `DAWDLE_PG_MAX_RECEIVES` (the
+//! PgQueue's `max_receives`, default 5), `DAWDLE_CONCURRENCY`,
 //! `DAWDLE_VISIBILITY_MS` and `DAWDLE_HANDLER_DELAY_MS` (handlers take up
 //! to that long, so that a change handled out of turn would show).
 
@@ -65,6 +66,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 fn queue(database: &Database) -> PgQueue {
     PgQueue::builder(database.clone())
         .fifo(std::env::var("DAWDLE_PG_FIFO").map_or(true, |v| v != "0"))
+        .max_receives(Some(env_or("DAWDLE_PG_MAX_RECEIVES", 5)))
         .build()
 }
 

@@ -11,10 +11,11 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, OnceCell};
 use tokio::time::Instant;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 use super::{
-    BoxFuture, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
+    BoxFuture, Failure, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
     SendOutcome, MAX_BATCH_MESSAGES,
 };
 use crate::database::Database;
@@ -243,6 +244,9 @@ pub struct PgDeadLetter {
     pub received_at: Option<DateTime<Utc>>,
     /// When it was dead-lettered.
     pub dead_lettered_at: DateTime<Utc>,
+    /// Its last failure, when it failed before (or was dead-lettered by a
+    /// listener, which records why).
+    pub failure: Option<Failure>,
 }
 
 /// How many messages a [`PgQueue`] holds.
@@ -414,17 +418,8 @@ impl PgQueue {
             return Ok(outcome);
         }
         let sent = tokio::time::timeout(self.inner.call_timeout, async {
-            client
-                .query_one(
-                    queries::SEND,
-                    &[
-                        &self.inner.name,
-                        &batch.bodies,
-                        &batch.groups,
-                        &batch.dedups,
-                    ],
-                )
-                .await
+            let (query, params) = batch.send(&self.inner.name);
+            client.query_one(query, &params).await
         })
         .await;
         match sent {
@@ -512,6 +507,23 @@ impl PgQueue {
             batch.groups.push(fifo(&message.group_id));
             batch.dedups.push(fifo(&message.dedup_id));
         }
+        let retried = |m: &OutgoingMessage| m.failure.is_some() || !m.delay.is_zero();
+        if batch.indices.iter().any(|&i| retried(&messages[i])) {
+            for &i in &batch.indices {
+                let message = &messages[i];
+                let failure = message.failure.as_ref();
+                batch
+                    .failures
+                    .push(failure.and_then(|f| serde_json::to_string(f).ok()));
+                // A FIFO message is never delayed: it would hold back its group.
+                let delay = if self.inner.fifo {
+                    Duration::ZERO
+                } else {
+                    message.delay
+                };
+                batch.delays.push(delay.as_secs_f64());
+            }
+        }
         (outcome, batch)
     }
 
@@ -598,6 +610,7 @@ impl PgQueue {
                 receive_count: receive_count as u32,
                 message_id: id.to_string(),
                 group_id: row.get::<_, Option<String>>(3).filter(|_| self.inner.fifo),
+                failure: failure_at(&row, 5),
             });
         }
         Ok((received, buried))
@@ -611,6 +624,25 @@ struct Batch<'m> {
     bodies: Vec<&'m str>,
     groups: Vec<Option<&'m str>>,
     dedups: Vec<Option<&'m str>>,
+    /// Each message's earlier failure as JSON, and its delay in seconds;
+    /// empty when no message has either.
+    failures: Vec<Option<String>>,
+    delays: Vec<f64>,
+}
+
+impl Batch<'_> {
+    /// The statement that sends the batch to queue `name`, and its parameters.
+    fn send<'b>(&'b self, name: &'b String) -> (&'static str, Vec<&'b (dyn ToSql + Sync)>) {
+        let mut params: Vec<&(dyn ToSql + Sync)> =
+            vec![name, &self.bodies, &self.groups, &self.dedups];
+        if self.failures.is_empty() {
+            (queries::SEND, params)
+        } else {
+            params.push(&self.failures);
+            params.push(&self.delays);
+            (queries::SEND_FAILED, params)
+        }
+    }
 }
 
 /// A receipt's message id and receive count.
@@ -653,7 +685,35 @@ fn dead_letter(row: &Row) -> Result<PgDeadLetter, QueueError> {
         sent_at: time(5).unwrap_or_default(),
         received_at: time(6),
         dead_lettered_at: time(7).unwrap_or_default(),
+        failure: failure_at(row, 8),
     })
+}
+
+/// The [`queries::failure_columns`] of `row` from `index` on, when the
+/// message failed before.
+pub(super) fn failure_at(row: &Row, index: usize) -> Option<Failure> {
+    Some(Failure {
+        handler: row.get(index),
+        error: row.get::<_, Option<String>>(index + 1)?,
+        panicked: row.get::<_, Option<bool>>(index + 2).unwrap_or(false),
+        attempts: row
+            .get::<_, Option<i32>>(index + 3)
+            .map_or(1, |n| n.max(1) as u32),
+        first_at: DateTime::from_timestamp_micros(row.get::<_, Option<i64>>(index + 4)?)?,
+        last_at: DateTime::from_timestamp_micros(row.get::<_, Option<i64>>(index + 5)?)?,
+    })
+}
+
+/// `failure` as the parameters of its columns (times in microseconds).
+fn failure_params(failure: &Failure) -> (Option<&str>, &str, bool, i32, i64, i64) {
+    (
+        failure.handler.as_deref(),
+        &failure.error,
+        failure.panicked,
+        i32::try_from(failure.attempts).unwrap_or(i32::MAX),
+        failure.first_at.timestamp_micros(),
+        failure.last_at.timestamp_micros(),
+    )
 }
 
 impl Queue for PgQueue {
@@ -686,18 +746,9 @@ impl Queue for PgQueue {
             }
             let batch = &batch;
             self.call("sending", |client| async move {
-                let statement = client.prepare_cached(queries::SEND).await?;
-                client
-                    .query_one(
-                        &statement,
-                        &[
-                            &self.inner.name,
-                            &batch.bodies,
-                            &batch.groups,
-                            &batch.dedups,
-                        ],
-                    )
-                    .await
+                let (query, params) = batch.send(&self.inner.name);
+                let statement = client.prepare_cached(query).await?;
+                client.query_one(&statement, &params).await
             })
             .await?;
             // Receivers of this process need not wait for the NOTIFY.
@@ -808,18 +859,77 @@ impl Queue for PgQueue {
         })
     }
 
-    fn dead_letter<'a>(
+    fn max_receives(&self) -> BoxFuture<'_, Result<Option<u32>, QueueError>> {
+        Box::pin(async { Ok(self.inner.max_receives) })
+    }
+
+    fn retry<'a>(
         &'a self,
         message: &'a ReceivedMessage,
-        reason: &'a str,
+        delay: Duration,
+        failure: &'a Failure,
     ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
             let (id, count) = parse_receipt(&message.receipt)?;
+            let seconds = delay.as_secs_f64();
+            let (handler, error, panicked, attempts, first, last) = failure_params(failure);
+            let changed = self
+                .call("retrying", |client| async move {
+                    let statement = client.prepare_cached(queries::RETRY).await?;
+                    client
+                        .execute(
+                            &statement,
+                            &[
+                                &self.inner.name,
+                                &id,
+                                &count,
+                                &seconds,
+                                &handler,
+                                &error,
+                                &panicked,
+                                &attempts,
+                                &first,
+                                &last,
+                            ],
+                        )
+                        .await
+                })
+                .await?;
+            if changed == 0 {
+                return Err(QueueError::StaleReceipt(message.receipt.0.clone()));
+            }
+            Ok(())
+        })
+    }
+
+    fn dead_letter<'a>(
+        &'a self,
+        message: &'a ReceivedMessage,
+        failure: &'a Failure,
+    ) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            let (id, count) = parse_receipt(&message.receipt)?;
+            let reason = failure.reason();
+            let (handler, error, panicked, attempts, first, last) = failure_params(failure);
             let moved = self
                 .call("dead-lettering", |client| async move {
                     let statement = client.prepare_cached(queries::DEAD_LETTER).await?;
                     client
-                        .execute(&statement, &[&self.inner.name, &id, &count, &reason])
+                        .execute(
+                            &statement,
+                            &[
+                                &self.inner.name,
+                                &id,
+                                &count,
+                                &reason,
+                                &handler,
+                                &error,
+                                &panicked,
+                                &attempts,
+                                &first,
+                                &last,
+                            ],
+                        )
                         .await
                 })
                 .await?;

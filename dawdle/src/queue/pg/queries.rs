@@ -16,16 +16,22 @@ macro_rules! async_commit {
 /// (`dead` false), then the ids of those dead-lettered (`dead` true).
 macro_rules! claim {
     () => {
-        r#", "dead" AS (
+        concat!(
+            r#", "dead" AS (
     DELETE FROM "dawdle"."queue_messages" m USING "picked" p
     WHERE m."id" = p."id" AND m."receive_count" >= $4
     RETURNING m.*
 ), "buried" AS (
     INSERT INTO "dawdle"."queue_dead_letters"
-        ("id", "queue", "body", "group_id", "receive_count", "reason", "sent_at", "received_at")
+        ("id", "queue", "body", "group_id", "receive_count", "reason", "sent_at", "received_at",
+         "#,
+            failure_columns!(),
+            r#")
     SELECT "id", "queue", "body", "group_id", "receive_count",
            'received ' || "receive_count" || ' times without being deleted (max_receives)',
-           "sent_at", "received_at"
+           "sent_at", "received_at", "#,
+            failure_columns!(),
+            r#"
     FROM "dead"
     RETURNING "id"
 ), "received" AS (
@@ -35,14 +41,77 @@ macro_rules! claim {
         "received_at" = coalesce(m."received_at", now())
     FROM "picked" p
     WHERE m."id" = p."id" AND m."receive_count" < $4
-    RETURNING m."id", m."body", m."receive_count", m."group_id"
+    RETURNING m."id", m."body", m."receive_count", m."group_id", "#,
+            failure_columns!("m."),
+            r#"
 )
-SELECT "id", "body", "receive_count", "group_id", false AS "dead" FROM "received"
+SELECT "id", "body", "receive_count", "group_id", false AS "dead", "#,
+            failure_values!(),
+            r#"
+FROM "received"
 UNION ALL
-SELECT "id", NULL, 0, NULL, true FROM "buried"
+SELECT "id", NULL, 0, NULL, true, NULL, NULL, NULL, NULL, NULL, NULL FROM "buried"
 ORDER BY 1"#
+        )
     };
 }
+
+/// A message's last failure as [`super::failure_at`] reads it: its columns,
+/// times as microseconds since 1970.
+macro_rules! failure_values {
+    () => {
+        concat!(
+            r#""failure_handler", "failure_error", "failure_panicked", "failure_attempts", "#,
+            r#"(extract(epoch FROM "first_failure_at") * 1e6)::int8, "#,
+            r#"(extract(epoch FROM "last_failure_at") * 1e6)::int8"#
+        )
+    };
+}
+
+/// The columns of a message's last failure (prefixed with a table alias).
+macro_rules! failure_columns {
+    () => {
+        failure_columns!("")
+    };
+    ($t:literal) => {
+        concat!(
+            $t,
+            r#""failure_handler", "#,
+            $t,
+            r#""failure_error", "#,
+            $t,
+            r#""failure_panicked", "#,
+            $t,
+            r#""failure_attempts", "#,
+            $t,
+            r#""first_failure_at", "#,
+            $t,
+            r#""last_failure_at""#
+        )
+    };
+}
+
+/// [`SEND`] for a batch in which some messages carry an earlier failure
+/// (`$5`, each message's [`Failure`](crate::Failure) as JSON, or NULL) or
+/// a delay (`$6`, seconds).
+pub(super) const SEND_FAILED: &str = concat!(
+    r#"
+WITH "sent" AS (
+    INSERT INTO "dawdle"."queue_messages" ("queue", "body", "group_id", "dedup_id", "visible_at", "#,
+    failure_columns!(),
+    r#")
+    SELECT $1, u."body", u."group_id", u."dedup_id", now() + make_interval(secs => u."delay"),
+           f->>'handler', f->>'error', (f->>'panicked')::boolean, (f->>'attempts')::integer,
+           (f->>'first_at')::timestamptz, (f->>'last_at')::timestamptz
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::float8[])
+         WITH ORDINALITY AS u("body", "group_id", "dedup_id", "failure", "delay", "n"),
+         LATERAL (SELECT u."failure"::jsonb AS f) AS "parsed"
+    ORDER BY u."n"
+    ON CONFLICT ("queue", "dedup_id") WHERE "dedup_id" IS NOT NULL DO NOTHING
+    RETURNING 1
+)
+SELECT count(*), pg_notify('dawdle_queue', $1) FROM "sent""#
+);
 
 /// Stores a batch in one statement, in the order given, and rings the
 /// doorbell (delivered at commit). On FIFO queues a message whose
@@ -127,31 +196,57 @@ FROM "#,
 WHERE "queue" = $1 AND "id" = $2 AND "receive_count" = $3"#
 );
 
+/// Hides a message (`$2` id, `$3` receive count) for `$4` seconds from now,
+/// with its last failure (`$5` to `$10`).
+pub(super) const RETRY: &str = concat!(
+    r#"
+UPDATE "dawdle"."queue_messages"
+SET "visible_at" = now() + make_interval(secs => $4),
+    ("#,
+    failure_columns!(),
+    r#") = ($5, $6, $7, $8, to_timestamp($9::int8 / 1e6), to_timestamp($10::int8 / 1e6))
+FROM "#,
+    async_commit!(),
+    r#"
+WHERE "queue" = $1 AND "id" = $2 AND "receive_count" = $3"#
+);
+
 /// Moves a message (`$2` id, `$3` receive count) to the dead-letter table
-/// with the reason `$4`.
-pub(super) const DEAD_LETTER: &str = r#"
+/// with the reason `$4` and its last failure (`$5` to `$10`).
+pub(super) const DEAD_LETTER: &str = concat!(
+    r#"
 WITH "dead" AS (
     DELETE FROM "dawdle"."queue_messages"
     WHERE "queue" = $1 AND "id" = $2 AND "receive_count" = $3
     RETURNING *
 )
 INSERT INTO "dawdle"."queue_dead_letters"
-    ("id", "queue", "body", "group_id", "receive_count", "reason", "sent_at", "received_at")
-SELECT "id", "queue", "body", "group_id", "receive_count", $4, "sent_at", "received_at" FROM "dead""#;
+    ("id", "queue", "body", "group_id", "receive_count", "reason", "sent_at", "received_at", "#,
+    failure_columns!(),
+    r#")
+SELECT "id", "queue", "body", "group_id", "receive_count", $4, "sent_at", "received_at",
+       $5, $6, $7, $8, to_timestamp($9::int8 / 1e6), to_timestamp($10::int8 / 1e6)
+FROM "dead""#
+);
 
 /// Dead letters from id `$2` on, oldest first, at most `$3`.
-pub(super) const DEAD_LETTERS: &str = r#"
+pub(super) const DEAD_LETTERS: &str = concat!(
+    r#"
 SELECT "id", "body", "group_id", "receive_count", "reason",
        (extract(epoch FROM "sent_at") * 1e6)::int8,
        (extract(epoch FROM "received_at") * 1e6)::int8,
-       (extract(epoch FROM "dead_lettered_at") * 1e6)::int8
+       (extract(epoch FROM "dead_lettered_at") * 1e6)::int8, "#,
+    failure_values!(),
+    r#"
 FROM "dawdle"."queue_dead_letters"
 WHERE "queue" = $1 AND "id" >= $2
 ORDER BY "id"
-LIMIT $3"#;
+LIMIT $3"#
+);
 
 /// Moves dead letters (`$2` ids) back to the queue as new messages, never
-/// received; returns how many.
+/// received and without their failure (a fresh set of attempts); returns
+/// how many.
 pub(super) const REDRIVE: &str = r#"
 WITH "back" AS (
     DELETE FROM "dawdle"."queue_dead_letters"

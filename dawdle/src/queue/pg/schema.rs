@@ -81,6 +81,29 @@ BEGIN
 END
 $dawdle$;
 
+-- The last failure of a message (PgQueue::retry, the listener's record of a
+-- failed handling), kept with it and carried into its dead letter:
+-- failure_error is NULL while it never failed.
+DO $dawdle$
+DECLARE
+  "t" text;
+BEGIN
+  FOREACH "t" IN ARRAY ARRAY['queue_messages', 'queue_dead_letters'] LOOP
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute
+                   WHERE attrelid = format('"dawdle".%I', "t")::regclass
+                     AND attname = 'failure_error' AND NOT attisdropped) THEN
+      EXECUTE format('ALTER TABLE "dawdle".%I
+        ADD COLUMN "failure_handler" text,    -- the handler that failed; NULL when none could run
+        ADD COLUMN "failure_error" text,      -- its error, or why the message could not be handled
+        ADD COLUMN "failure_panicked" boolean,
+        ADD COLUMN "failure_attempts" integer, -- how many times handling it failed
+        ADD COLUMN "first_failure_at" timestamptz,
+        ADD COLUMN "last_failure_at" timestamptz', "t");
+    END IF;
+  END LOOP;
+END
+$dawdle$;
+
 -- PgQueue's SQL API: send, read, delete, change visibility and dead-letter
 -- with plain SQL, from any language, with the semantics of the Rust
 -- PgQueue (and alongside it: both use the same rows and locks).
@@ -193,10 +216,14 @@ BEGIN
       RETURNING m.*
     ), "moved" AS (
       INSERT INTO "dawdle"."queue_dead_letters"
-          ("id", "queue", "body", "group_id", "receive_count", "reason", "sent_at", "received_at")
+          ("id", "queue", "body", "group_id", "receive_count", "reason", "sent_at", "received_at",
+           "failure_handler", "failure_error", "failure_panicked", "failure_attempts",
+           "first_failure_at", "last_failure_at")
       SELECT d."id", d."queue", d."body", d."group_id", d."receive_count",
              'received ' || d."receive_count" || ' times without being deleted (max_receives)',
-             d."sent_at", d."received_at"
+             d."sent_at", d."received_at",
+             d."failure_handler", d."failure_error", d."failure_panicked", d."failure_attempts",
+             d."first_failure_at", d."last_failure_at"
       FROM "dead" d
       RETURNING 1
     )
@@ -259,7 +286,8 @@ $dawdle$;
 
 -- dawdle.queue_dead_letter(queue, id, receive_count, reason): moves a
 -- received message that cannot be handled to dawdle.queue_dead_letters
--- with the reason; false when the receipt is stale. PgQueue::dead_letters,
+-- with the reason (also recorded as its last failure, with no handler,
+-- unless it had failed before); false when the receipt is stale. PgQueue::dead_letters,
 -- ::redrive and ::discard (and `dawdle dlq`) see it there.
 CREATE OR REPLACE FUNCTION "dawdle"."queue_dead_letter"(
     "queue" text,
@@ -276,9 +304,14 @@ BEGIN
     RETURNING m.*
   )
   INSERT INTO "dawdle"."queue_dead_letters"
-      ("id", "queue", "body", "group_id", "receive_count", "reason", "sent_at", "received_at")
+      ("id", "queue", "body", "group_id", "receive_count", "reason", "sent_at", "received_at",
+       "failure_handler", "failure_error", "failure_panicked", "failure_attempts",
+       "first_failure_at", "last_failure_at")
   SELECT d."id", d."queue", d."body", d."group_id", d."receive_count", queue_dead_letter."reason",
-         d."sent_at", d."received_at"
+         d."sent_at", d."received_at",
+         d."failure_handler", coalesce(d."failure_error", queue_dead_letter."reason"),
+         coalesce(d."failure_panicked", false), coalesce(d."failure_attempts", 0) + 1,
+         coalesce(d."first_failure_at", now()), now()
   FROM "dead" d;
   RETURN FOUND;
 END

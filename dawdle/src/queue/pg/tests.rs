@@ -25,6 +25,8 @@ fn messages(bodies: &[&str]) -> Vec<OutgoingMessage> {
             body: (*body).to_owned(),
             group_id: None,
             dedup_id: None,
+            failure: None,
+            delay: std::time::Duration::ZERO,
         })
         .collect()
 }
