@@ -6,16 +6,22 @@
 //!   messages are handled at once; the listener receives only when a slot is
 //!   free, so a slow handler slows receiving rather than piling up messages.
 //! - **Failures.** A handler that returns an error or panics does not stop
-//!   the other handlers of the event; the message stays on the queue and
-//!   returns after a backoff that grows with its receive count. After the
-//!   queue's maximum receive count, the queue dead-letters it (SQS redrive
-//!   policy; [`MemoryQueue`](crate::MemoryQueue)'s `max_receives`). Handlers
+//!   the other handlers of the event; the message goes back to the queue
+//!   with its [`Failure`](crate::queue::Failure) ([`Queue::retry`](crate::Queue::retry)) and
+//!   returns after a backoff that grows with its attempts. On its last
+//!   receive ([`Queue::max_receives`](crate::Queue::max_receives)) the listener dead-letters it itself,
+//!   with the failure, so that the dead letter says why. Handlers
 //!   therefore run at least once per event: use the event id to make them
-//!   idempotent.
-//! - **Invalid messages** (not JSON, an unknown version, a table no `Watched`
-//!   type describes, a row that does not decode, an expired by-reference
-//!   payload) are logged with the reason and dead-lettered at once, without
-//!   calling any handler.
+//!   idempotent. On standard queues, the events of a message that failed
+//!   are re-sent together, packed, with their failure and the backoff,
+//!   and the others count as handled.
+//! - **Unknown events** (a table or signal this program has no type or
+//!   handler for, as during a rolling deploy) go back with the backoff for
+//!   a listener that knows them, logged once per table or signal, until
+//!   the maximum receive count dead-letters them.
+//! - **Invalid messages** (not JSON, an unknown version, a row that does
+//!   not decode, an expired by-reference payload) are logged with the
+//!   reason and dead-lettered at once, without calling any handler.
 //! - **Slow handlers** get their message's visibility extended while they run.
 //! - **Batched deletes.** Handled messages are deleted up to ten per call
 //!   (SQS's DeleteMessageBatch limit) by a `Deleter` the listener owns:
