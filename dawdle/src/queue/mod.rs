@@ -8,7 +8,6 @@ pub(crate) mod pg;
 #[cfg(feature = "sqs")]
 mod sqs;
 
-use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -16,6 +15,7 @@ use std::time::Duration;
 pub use failure::Failure;
 pub use memory::{MemoryQueue, MemoryQueueBuilder};
 pub use pg::{PgDeadLetter, PgQueue, PgQueueBuilder, PgQueueDepth, PG_MAX_MESSAGE_BYTES};
+
 #[cfg(feature = "sqs")]
 pub use sqs::{SqsQueue, SqsQueueBuilder, FAILURE_ATTRIBUTE, REASON_ATTRIBUTE};
 
@@ -136,7 +136,7 @@ pub enum Retention {
 
 /// A message queue with at-least-once delivery, visibility timeouts and a
 /// dead-letter queue: what SQS offers, and what [`MemoryQueue`] mimics.
-pub trait Queue: Any + Send + Sync + std::fmt::Debug + 'static {
+pub trait Queue: Send + Sync + std::fmt::Debug + 'static {
     /// The largest message body, in bytes; also the limit of one send call.
     fn max_message_bytes(&self) -> usize;
 
@@ -235,10 +235,37 @@ pub trait Queue: Any + Send + Sync + std::fmt::Debug + 'static {
         let _ = failure;
         self.change_visibility(&message.receipt, REDRIVE_BACKOFF)
     }
+
+    /// The queue as a [`TransactionalQueue`], when it can send in the
+    /// caller's transaction; `None` (the default) when it cannot.
+    fn transactional(&self) -> Option<&dyn TransactionalQueue> {
+        None
+    }
 }
 
-/// `queue` as a [`PgQueue`], when it is one: the watcher's hand-off in one
-/// transaction needs it ([`PgQueue::send_in`]).
-pub(crate) fn as_pg_queue(queue: &dyn Queue) -> Option<&PgQueue> {
-    (queue as &dyn Any).downcast_ref::<PgQueue>()
+/// What a queue whose messages are rows of a PostgreSQL database can do
+/// beyond [`Queue`]: send in a transaction of the caller, so that the
+/// messages exist only if and when it commits. [`PgQueue`] has it.
+///
+/// The watcher asks for it with [`Queue::transactional`]: when its source
+/// database is the queue's, each round moves events from the event tables
+/// into the queue in one transaction, and a crash between the two cannot
+/// duplicate them.
+pub trait TransactionalQueue: Queue {
+    /// Whether the queue's messages live in the database `client` is
+    /// connected to.
+    fn lives_in<'a>(
+        &'a self,
+        client: &'a tokio_postgres::Client,
+    ) -> BoxFuture<'a, Result<bool, QueueError>>;
+
+    /// Sends `messages` in the transaction open on `client` (a database it
+    /// [`lives_in`](TransactionalQueue::lives_in)): they exist, and
+    /// receivers learn of them, only if and when it commits. Every message
+    /// is accepted or refused at once; an `Err` aborts the transaction.
+    fn send_in<'a>(
+        &'a self,
+        client: &'a tokio_postgres::Client,
+        messages: &'a [OutgoingMessage],
+    ) -> BoxFuture<'a, Result<SendOutcome, QueueError>>;
 }

@@ -15,7 +15,7 @@ use super::session::Session;
 use super::settings::Settings;
 use super::stats::Stats;
 use super::window::{Cursor, Snapshot};
-use crate::queue::{PgQueue, Queue, QueueError, Retention, SendOutcome};
+use crate::queue::{Queue, QueueError, Retention, SendOutcome, TransactionalQueue};
 use crate::sql::catalog::watcher;
 use crate::wire;
 
@@ -52,7 +52,7 @@ pub(crate) struct Round {
 #[derive(Clone, Copy)]
 pub(crate) enum Target<'a> {
     Queue(&'a dyn Queue),
-    SameDatabase(&'a PgQueue),
+    SameDatabase(&'a dyn TransactionalQueue),
 }
 
 impl Target<'_> {

@@ -56,7 +56,7 @@ enum State {
 /// Where the rounds send: into their own transaction when `queue` is a
 /// PgQueue in the watcher's own database.
 async fn target<'a>(queue: &'a dyn Queue, session: &Session) -> Target<'a> {
-    let Some(pg) = crate::queue::as_pg_queue(queue) else {
+    let Some(pg) = queue.transactional() else {
         return Target::Queue(queue);
     };
     match pg.lives_in(session.client()).await {

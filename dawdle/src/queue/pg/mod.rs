@@ -16,7 +16,7 @@ use tokio_postgres::{GenericClient, Row};
 
 use super::{
     BoxFuture, Failure, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
-    SendOutcome, MAX_BATCH_MESSAGES,
+    SendOutcome, TransactionalQueue, MAX_BATCH_MESSAGES,
 };
 use crate::database::Database;
 use crate::sql::catalog;
@@ -408,7 +408,7 @@ impl PgQueue {
     /// Every message is accepted or refused (too large) at once: nothing
     /// fails transiently but the whole call, and then the transaction is
     /// aborted and should be rolled back.
-    pub(crate) async fn send_in(
+    pub(crate) async fn send_in_tx(
         &self,
         client: &impl GenericClient,
         messages: &[OutgoingMessage],
@@ -434,7 +434,10 @@ impl PgQueue {
     /// Whether the queue's tables are in the database `client` is
     /// connected to: both databases have the same `dawdle.origin` id. Then
     /// [`PgQueue::send_in`] can send in a transaction of `client`.
-    pub(crate) async fn lives_in(&self, client: &impl GenericClient) -> Result<bool, QueueError> {
+    pub(crate) async fn lives_in_db(
+        &self,
+        client: &impl GenericClient,
+    ) -> Result<bool, QueueError> {
         let ours = self.origin().await?;
         let theirs = tokio::time::timeout(
             self.inner.call_timeout,
@@ -716,7 +719,28 @@ fn failure_params(failure: &Failure) -> (Option<&str>, &str, bool, i32, i64, i64
     )
 }
 
+impl TransactionalQueue for PgQueue {
+    fn lives_in<'a>(
+        &'a self,
+        client: &'a tokio_postgres::Client,
+    ) -> BoxFuture<'a, Result<bool, QueueError>> {
+        Box::pin(self.lives_in_db(client))
+    }
+
+    fn send_in<'a>(
+        &'a self,
+        client: &'a tokio_postgres::Client,
+        messages: &'a [OutgoingMessage],
+    ) -> BoxFuture<'a, Result<SendOutcome, QueueError>> {
+        Box::pin(self.send_in_tx(client, messages))
+    }
+}
+
 impl Queue for PgQueue {
+    fn transactional(&self) -> Option<&dyn TransactionalQueue> {
+        Some(self)
+    }
+
     fn max_message_bytes(&self) -> usize {
         self.inner.max_message_bytes
     }

@@ -36,11 +36,11 @@ async fn send_in_commits_and_rolls_back_with_the_callers_transaction() {
     let (db, mut client) = database().await;
     let queue = queue(&db);
     let tx = client.transaction().await.unwrap();
-    let outcome = queue.send_in(&tx, &messages(&["gone"])).await.unwrap();
+    let outcome = queue.send_in_tx(&tx, &messages(&["gone"])).await.unwrap();
     assert_eq!(outcome.accepted, [0]);
     tx.rollback().await.unwrap();
     let tx = client.transaction().await.unwrap();
-    queue.send_in(&tx, &messages(&["a", "b"])).await.unwrap();
+    queue.send_in_tx(&tx, &messages(&["a", "b"])).await.unwrap();
     let before = queue
         .receive(10, Duration::ZERO, Duration::from_secs(30))
         .await
@@ -60,10 +60,10 @@ async fn lives_in_tells_its_own_database_from_another() {
     let (db, client) = database().await;
     let (_other_db, other) = database().await;
     let queue = queue(&db);
-    assert!(queue.lives_in(&client).await.unwrap());
-    assert!(!queue.lives_in(&other).await.unwrap());
+    assert!(queue.lives_in_db(&client).await.unwrap());
+    assert!(!queue.lives_in_db(&other).await.unwrap());
     let shared: std::sync::Arc<dyn Queue> = std::sync::Arc::new(queue);
-    assert!(crate::queue::as_pg_queue(shared.as_ref()).is_some());
+    assert!(shared.transactional().is_some());
     let memory: std::sync::Arc<dyn Queue> = std::sync::Arc::new(crate::MemoryQueue::new());
-    assert!(crate::queue::as_pg_queue(memory.as_ref()).is_none());
+    assert!(memory.transactional().is_none());
 }
