@@ -1,5 +1,5 @@
 //! `dawdle`: the standalone watcher, the state of a database's events, the
-//! SQS dead-letter queues of its listeners, and backfills.
+//! dead letters of its listeners (PgQueue or SQS), and backfills.
 //!
 //! Every flag has an environment variable, shown beside it in `--help`, so
 //! that the command runs as well from a container's environment as from a

@@ -8,8 +8,10 @@
 //!   binaries (also the `dawdle-test-cluster` bin, which `scripts/test` runs).
 //! - [`SqsServer`]: moto's SQS server on loopback.
 //! - [`CountingQueue`]: a queue wrapper that counts the calls made to it.
+//! - [`contract`]: the queue contract, one suite for every queue backend.
 
 mod cluster;
+pub mod contract;
 mod counting;
 mod db;
 mod error;

@@ -1,0 +1,329 @@
+//! The queue contract: what every [`Queue`] must do for the watcher and the
+//! listener, as one suite that runs against each backend.
+//!
+//! A backend joins with one line in a test file: a
+//! [`queue_contract!`](crate::queue_contract) that names a module and an
+//! async function making a [`Harness`] (a fresh, empty queue of the given
+//! [`Shape`], and a way to read its dead letters).
+//!
+//! ```ignore
+//! dawdle_test::queue_contract!(memory, |shape| async move { memory_harness(shape) });
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use dawdle::queue::{Failure, OutgoingMessage, Queue, ReceivedMessage};
+
+/// A boxed future, as [`Harness`] methods return.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The queue a contract test asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// A FIFO queue rather than a standard one.
+    pub fifo: bool,
+    /// The queue's maximum receive count (SQS: its redrive policy's).
+    pub max_receives: u32,
+}
+
+/// A fresh queue for one contract test, and what the contract needs to
+/// look at beyond the [`Queue`] trait.
+pub trait Harness: Send + Sync {
+    /// The queue under test.
+    fn queue(&self) -> &dyn Queue;
+
+    /// The bodies and failures of the queue's dead letters, oldest first.
+    fn dead_letters(&self) -> BoxFuture<'_, Vec<(String, Option<Failure>)>>;
+
+    /// Whether the queue keeps a retried message's failure with it
+    /// ([`Queue::retry`]), so that its next receive carries it. SQS cannot.
+    fn keeps_failures(&self) -> bool;
+}
+
+/// Runs every contract test against the backend `$make` builds: a closure
+/// or function from a [`Shape`] to a future of a `Box<dyn Harness>`.
+#[macro_export]
+macro_rules! queue_contract {
+    ($module:ident, $make:expr) => {
+        mod $module {
+            use super::*;
+
+            $crate::queue_contract!(@tests $make;
+                a_received_message_is_hidden_until_its_visibility_passes,
+                the_receive_count_grows_with_each_receive,
+                a_deleted_message_is_gone,
+                a_retried_message_comes_back_after_its_delay_with_its_failure,
+                a_dead_letter_keeps_its_failure,
+                the_queue_tells_its_maximum_receive_count,
+                a_delayed_message_waits,
+                a_group_gives_one_message_at_a_time_in_order,
+            );
+        }
+    };
+    (@tests $make:expr; $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                $crate::contract::$test(&$make).await;
+            }
+        )*
+    };
+}
+
+/// How long a contract test waits for a receive that should get something.
+const WAIT: Duration = Duration::from_secs(2);
+/// A visibility long enough that the message stays hidden through the test.
+const LONG: Duration = Duration::from_secs(60);
+
+async fn harness<F, Fut>(make: &F, fifo: bool, max_receives: u32) -> Box<dyn Harness>
+where
+    F: Fn(Shape) -> Fut,
+    Fut: Future<Output = Box<dyn Harness>>,
+{
+    make(Shape { fifo, max_receives }).await
+}
+
+fn message(body: &str, group: Option<&str>) -> OutgoingMessage {
+    OutgoingMessage {
+        group_id: group.map(str::to_owned),
+        dedup_id: group.map(|_| body.to_owned()),
+        ..OutgoingMessage::new(body)
+    }
+}
+
+async fn send(queue: &dyn Queue, messages: &[OutgoingMessage]) {
+    let outcome = queue.send(messages).await.expect("the send call");
+    assert!(outcome.failed.is_empty(), "refused: {:?}", outcome.failed);
+    assert_eq!(outcome.accepted.len(), messages.len());
+}
+
+/// Receives until `count` messages came or `within` passed.
+async fn receive(
+    queue: &dyn Queue,
+    count: usize,
+    within: Duration,
+    visibility: Duration,
+) -> Vec<ReceivedMessage> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut got = Vec::new();
+    while got.len() < count {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        let wait = left.min(Duration::from_secs(1));
+        got.extend(
+            queue
+                .receive(count - got.len(), wait, visibility)
+                .await
+                .expect("the receive call"),
+        );
+    }
+    got
+}
+
+fn bodies(messages: &[ReceivedMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.body.as_str()).collect()
+}
+
+/// Nothing comes back while hidden; it comes back once visible again.
+pub async fn a_received_message_is_hidden_until_its_visibility_passes<F, Fut>(make: &F)
+where
+    F: Fn(Shape) -> Fut,
+    Fut: Future<Output = Box<dyn Harness>>,
+{
+    let h = harness(make, false, 5).await;
+    let queue = h.queue();
+    send(queue, &[message("hidden", None)]).await;
+    let got = receive(queue, 1, WAIT, Duration::from_secs(2)).await;
+    assert_eq!(bodies(&got), ["hidden"]);
+    assert!(
+        receive(queue, 1, Duration::from_millis(500), LONG)
+            .await
+            .is_empty(),
+        "received again while hidden"
+    );
+    let again = receive(queue, 1, Duration::from_secs(6), LONG).await;
+    assert_eq!(
+        bodies(&again),
+        ["hidden"],
+        "visible again after its timeout"
+    );
+}
+
+/// Each receive counts, and the count comes with the message.
+pub async fn the_receive_count_grows_with_each_receive<F, Fut>(make: &F)
+where
+    F: Fn(Shape) -> Fut,
+    Fut: Future<Output = Box<dyn Harness>>,
+{
+    let h = harness(make, false, 5).await;
+    let queue = h.queue();
+    send(queue, &[message("counted", None)]).await;
+    for expected in 1..=3 {
+        let got = receive(queue, 1, WAIT, LONG).await;
+        assert_eq!(got.len(), 1, "receive {expected}");
+        assert_eq!(got[0].receive_count, expected);
+        assert_eq!(got[0].failure, None, "never failed");
+        queue
+            .change_visibility(&got[0].receipt, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+}
+
+/// A delete by the current receipt removes the message for good.
+pub async fn a_deleted_message_is_gone<F, Fut>(make: &F)
+where
+    F: Fn(Shape) -> Fut,
+    Fut: Future<Output = Box<dyn Harness>>,
+{
+    let h = harness(make, false, 5).await;
+    let queue = h.queue();
+    send(queue, &[message("one", None), message("two", None)]).await;
+    let got = receive(queue, 2, WAIT, Duration::from_secs(1)).await;
+    assert_eq!(got.len(), 2);
+    let receipts: Vec<_> = got.iter().map(|m| m.receipt.clone()).collect();
+    queue.delete(&receipts).await.unwrap();
+    assert!(
+        receive(queue, 1, Duration::from_secs(3), LONG)
+            .await
+            .is_empty(),
+        "a deleted message came back"
+    );
+    assert!(h.dead_letters().await.is_empty());
+}
+
+/// [`Queue::retry`] hides the message for the delay, and (where the queue
+/// can keep it) its next receive carries the failure.
+pub async fn a_retried_message_comes_back_after_its_delay_with_its_failure<F, Fut>(make: &F)
+where
+    F: Fn(Shape) -> Fut,
+    Fut: Future<Output = Box<dyn Harness>>,
+{
+    let h = harness(make, false, 5).await;
+    let queue = h.queue();
+    send(queue, &[message("flaky", None)]).await;
+    let got = receive(queue, 1, WAIT, LONG).await;
+    let failure = Failure::new(Some("on_flaky"), "boom: the disk is full", false);
+    queue
+        .retry(&got[0], Duration::from_secs(1), &failure)
+        .await
+        .unwrap();
+    assert!(
+        receive(queue, 1, Duration::from_millis(300), LONG)
+            .await
+            .is_empty(),
+        "back before its delay"
+    );
+    let again = receive(queue, 1, Duration::from_secs(5), LONG).await;
+    assert_eq!(bodies(&again), ["flaky"]);
+    assert_eq!(again[0].receive_count, 2);
+    if h.keeps_failures() {
+        assert_eq!(again[0].failure.as_ref(), Some(&failure));
+    }
+}
+
+/// [`Queue::dead_letter`] moves the message, with its failure.
+pub async fn a_dead_letter_keeps_its_failure<F, Fut>(make: &F)
+where
+    F: Fn(Shape) -> Fut,
+    Fut: Future<Output = Box<dyn Harness>>,
+{
+    let h = harness(make, false, 5).await;
+    let queue = h.queue();
+    send(queue, &[message("doomed", None), message("fine", None)]).await;
+    let got = receive(queue, 2, WAIT, LONG).await;
+    let doomed = got.iter().find(|m| m.body == "doomed").unwrap();
+    let failure = Failure::new(Some("on_doomed"), "bang", true).following(None, 3);
+    queue.dead_letter(doomed, &failure).await.unwrap();
+    let dead = h.dead_letters().await;
+    assert_eq!(dead, [("doomed".to_owned(), Some(failure))]);
+    let fine = got.iter().find(|m| m.body == "fine").unwrap();
+    queue
+        .delete(std::slice::from_ref(&fine.receipt))
+        .await
+        .unwrap();
+}
+
+/// [`Queue::max_receives`] says the count the queue dead-letters after.
+pub async fn the_queue_tells_its_maximum_receive_count<F, Fut>(make: &F)
+where
+    F: Fn(Shape) -> Fut,
+    Fut: Future<Output = Box<dyn Harness>>,
+{
+    let h = harness(make, false, 4).await;
+    assert_eq!(h.queue().max_receives().await.unwrap(), Some(4));
+}
+
+/// A message sent with a delay is not received before it.
+pub async fn a_delayed_message_waits<F, Fut>(make: &F)
+where
+    F: Fn(Shape) -> Fut,
+    Fut: Future<Output = Box<dyn Harness>>,
+{
+    let h = harness(make, false, 5).await;
+    let queue = h.queue();
+    let delayed = OutgoingMessage {
+        delay: Duration::from_secs(1),
+        ..message("later", None)
+    };
+    send(queue, &[delayed]).await;
+    assert!(
+        receive(queue, 1, Duration::from_millis(300), LONG)
+            .await
+            .is_empty(),
+        "received before its delay"
+    );
+    let got = receive(queue, 1, Duration::from_secs(5), LONG).await;
+    assert_eq!(bodies(&got), ["later"]);
+}
+
+/// FIFO: a group's next message is received only once the one before it
+/// is deleted, and in the order sent.
+pub async fn a_group_gives_one_message_at_a_time_in_order<F, Fut>(make: &F)
+where
+    F: Fn(Shape) -> Fut,
+    Fut: Future<Output = Box<dyn Harness>>,
+{
+    let h = harness(make, true, 5).await;
+    let queue = h.queue();
+    assert!(queue.is_fifo());
+    send(
+        queue,
+        &[
+            message("a1", Some("a")),
+            message("a2", Some("a")),
+            message("b1", Some("b")),
+        ],
+    )
+    .await;
+    // A receive may hold several messages of a group, in order (SQS does
+    // this); while one is hidden, the group's later ones wait.
+    let first = receive(queue, 3, Duration::from_secs(3), LONG).await;
+    let mut seen: Vec<String> = first.iter().map(|m| m.body.clone()).collect();
+    assert!(
+        seen.contains(&"a1".to_owned()) && seen.contains(&"b1".to_owned()),
+        "{seen:?}"
+    );
+    assert!(
+        first.iter().all(|m| m.group_id.is_some()),
+        "FIFO messages say their group"
+    );
+    if !seen.contains(&"a2".to_owned()) {
+        assert!(
+            receive(queue, 1, Duration::from_millis(500), LONG)
+                .await
+                .is_empty(),
+            "a2 overtook a1, which is still hidden"
+        );
+        let receipts: Vec<_> = first.iter().map(|m| m.receipt.clone()).collect();
+        queue.delete(&receipts).await.unwrap();
+        let next = receive(queue, 1, WAIT, LONG).await;
+        seen.extend(next.iter().map(|m| m.body.clone()));
+    }
+    let a: Vec<&String> = seen.iter().filter(|b| b.starts_with('a')).collect();
+    assert_eq!(a, ["a1", "a2"], "in order within the group: {seen:?}");
+}
