@@ -423,9 +423,8 @@ impl SqsQueue {
                     entry = entry.delay_seconds(m.delay.as_secs_f64().ceil().min(900.0) as i32);
                 }
                 if let Some(failure) = &m.failure {
-                    let json = serde_json::to_string(failure)
-                        .map_err(|e| QueueError::Refused(format!("the failure as JSON: {e}")))?;
-                    entry = entry.message_attributes(FAILURE_ATTRIBUTE, string_attribute(json)?);
+                    entry =
+                        entry.message_attributes(FAILURE_ATTRIBUTE, failure_attribute(failure)?);
                 }
                 entry
                     .build()
@@ -511,6 +510,13 @@ fn string_attribute(value: impl Into<String>) -> Result<MessageAttributeValue, Q
         .map_err(|e| QueueError::Refused(e.to_string()))
 }
 
+/// `failure` as the value of its [`FAILURE_ATTRIBUTE`]: JSON.
+fn failure_attribute(failure: &Failure) -> Result<MessageAttributeValue, QueueError> {
+    let json = serde_json::to_string(failure)
+        .map_err(|e| QueueError::Refused(format!("the failure as JSON: {e}")))?;
+    string_attribute(json)
+}
+
 /// Whether SQS refused a call for good (a client error that `may_pass`
 /// does not call passing, as a missing queue or throttling): asking again
 /// will not help.
@@ -568,8 +574,6 @@ impl Queue for SqsQueue {
                     .change_visibility(&message.receipt, REDRIVE_BACKOFF)
                     .await;
             };
-            let failure_json = serde_json::to_string(failure)
-                .map_err(|e| QueueError::Refused(format!("the failure as JSON: {e}")))?;
             let mut request = self
                 .client
                 .send_message()
@@ -579,7 +583,7 @@ impl Queue for SqsQueue {
                     REASON_ATTRIBUTE,
                     string_attribute(failure.reason().chars().take(1000).collect::<String>())?,
                 )
-                .message_attributes(FAILURE_ATTRIBUTE, string_attribute(failure_json)?);
+                .message_attributes(FAILURE_ATTRIBUTE, failure_attribute(failure)?);
             if dlq.ends_with(".fifo") {
                 request = request
                     .message_group_id("dawdle-dead-letters")

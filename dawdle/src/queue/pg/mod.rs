@@ -552,6 +552,43 @@ impl PgQueue {
             .unwrap_or_else(|_| Err(self.timed_out(what)))
     }
 
+    /// Runs `query` on the message of a receipt, with `$4` = `fourth` and
+    /// `failure`'s columns as `$5` to `$10` ([`queries::RETRY`],
+    /// [`queries::DEAD_LETTER`]); a receipt that matched no row is stale.
+    async fn with_failure(
+        &self,
+        what: &'static str,
+        query: &'static str,
+        message: &ReceivedMessage,
+        fourth: &(dyn ToSql + Sync),
+        failure: &Failure,
+    ) -> Result<(), QueueError> {
+        let (id, count) = parse_receipt(&message.receipt)?;
+        let (handler, error, panicked, attempts, first, last) = failure_params(failure);
+        let changed = self
+            .call(what, |client| async move {
+                let statement = client.prepare_cached(query).await?;
+                let params: [&(dyn ToSql + Sync); 10] = [
+                    &self.inner.name,
+                    &id,
+                    &count,
+                    fourth,
+                    &handler,
+                    &error,
+                    &panicked,
+                    &attempts,
+                    &first,
+                    &last,
+                ];
+                client.execute(&statement, &params).await
+            })
+            .await?;
+        if changed == 0 {
+            return Err(QueueError::StaleReceipt(message.receipt.0.clone()));
+        }
+        Ok(())
+    }
+
     fn timed_out(&self, what: &str) -> QueueError {
         QueueError::Unavailable(format!(
             "{what} took longer than {:?} (the queue's call_timeout)",
@@ -894,35 +931,9 @@ impl Queue for PgQueue {
         failure: &'a Failure,
     ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
-            let (id, count) = parse_receipt(&message.receipt)?;
             let seconds = delay.as_secs_f64();
-            let (handler, error, panicked, attempts, first, last) = failure_params(failure);
-            let changed = self
-                .call("retrying", |client| async move {
-                    let statement = client.prepare_cached(queries::RETRY).await?;
-                    client
-                        .execute(
-                            &statement,
-                            &[
-                                &self.inner.name,
-                                &id,
-                                &count,
-                                &seconds,
-                                &handler,
-                                &error,
-                                &panicked,
-                                &attempts,
-                                &first,
-                                &last,
-                            ],
-                        )
-                        .await
-                })
-                .await?;
-            if changed == 0 {
-                return Err(QueueError::StaleReceipt(message.receipt.0.clone()));
-            }
-            Ok(())
+            self.with_failure("retrying", queries::RETRY, message, &seconds, failure)
+                .await
         })
     }
 
@@ -932,34 +943,15 @@ impl Queue for PgQueue {
         failure: &'a Failure,
     ) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(async move {
-            let (id, count) = parse_receipt(&message.receipt)?;
             let reason = failure.reason();
-            let (handler, error, panicked, attempts, first, last) = failure_params(failure);
-            let moved = self
-                .call("dead-lettering", |client| async move {
-                    let statement = client.prepare_cached(queries::DEAD_LETTER).await?;
-                    client
-                        .execute(
-                            &statement,
-                            &[
-                                &self.inner.name,
-                                &id,
-                                &count,
-                                &reason,
-                                &handler,
-                                &error,
-                                &panicked,
-                                &attempts,
-                                &first,
-                                &last,
-                            ],
-                        )
-                        .await
-                })
-                .await?;
-            if moved == 0 {
-                return Err(QueueError::StaleReceipt(message.receipt.0.clone()));
-            }
+            self.with_failure(
+                "dead-lettering",
+                queries::DEAD_LETTER,
+                message,
+                &reason,
+                failure,
+            )
+            .await?;
             if self.inner.fifo {
                 self.inner.rung.notify_waiters();
             }
