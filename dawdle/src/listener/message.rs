@@ -15,6 +15,7 @@ use crate::observability;
 use crate::queue::{Failure, OutgoingMessage, ReceivedMessage, MAX_BATCH_MESSAGES};
 use crate::sync::AbortOnDrop;
 use crate::table::Action;
+use crate::watcher::pack;
 use crate::wire;
 use crate::wire::{Envelope, WireEvent};
 
@@ -230,11 +231,12 @@ async fn split(
         } else {
             listener.settings.retry_delay(failure.attempts)
         };
-        for chunk in pack(&events, max_bytes / MAX_BATCH_MESSAGES) {
+        let target = max_bytes / MAX_BATCH_MESSAGES;
+        for chunk in pack::by_size(events, |event| event.raw.len(), target, usize::MAX) {
             messages.push(OutgoingMessage {
                 failure: Some(failure.clone()),
                 delay,
-                ..OutgoingMessage::new(wire::envelope(chunk))
+                ..OutgoingMessage::new(wire::envelope(chunk.iter().map(|e| e.raw.as_str())))
             });
         }
     }
@@ -269,27 +271,6 @@ async fn split(
         // The original comes back too: duplicates, never losses.
         Err(_) => true,
     }
-}
-
-/// The events' JSON in groups whose envelope stays within `target` bytes
-/// (an event larger than that alone), in order.
-fn pack<'a>(events: &[&'a Leftover], target: usize) -> Vec<Vec<&'a str>> {
-    let mut chunks: Vec<Vec<&str>> = Vec::new();
-    let mut size = 0;
-    for event in events {
-        let len = event.raw.len();
-        match chunks.last_mut() {
-            Some(chunk) if size + 1 + len + wire::ENVELOPE_OVERHEAD <= target => {
-                size += 1 + len;
-                chunk.push(&event.raw);
-            }
-            _ => {
-                size = len;
-                chunks.push(vec![&event.raw]);
-            }
-        }
-    }
-    chunks
 }
 
 /// Removes the payloads of handled by-reference events.

@@ -60,18 +60,36 @@ pub(crate) fn pack(events: Vec<PendingEvent>, limits: Limits) -> Vec<Vec<Packed>
 }
 
 fn pack_standard(events: Vec<PendingEvent>, limits: Limits) -> Vec<Vec<PendingEvent>> {
-    let mut messages: Vec<Vec<PendingEvent>> = Vec::new();
+    by_size(
+        events,
+        |event| event.json.len(),
+        limits.message_target(),
+        limits.max_events_per_message,
+    )
+}
+
+/// Groups `events` (their JSON `len` bytes each), in order, into messages
+/// whose envelope stays within `target` bytes and `max_events` events; an
+/// event larger than that goes alone. Standard queues' packing, of the
+/// watcher and of the listener's re-sends.
+pub(crate) fn by_size<T>(
+    events: impl IntoIterator<Item = T>,
+    len: impl Fn(&T) -> usize,
+    target: usize,
+    max_events: usize,
+) -> Vec<Vec<T>> {
+    let mut messages: Vec<Vec<T>> = Vec::new();
     let mut size = 0;
     for event in events {
+        let bytes = len(&event);
         let fits = messages.last().is_some_and(|m| {
-            m.len() < limits.max_events_per_message
-                && size + 1 + event.json.len() + wire::ENVELOPE_OVERHEAD <= limits.message_target()
+            m.len() < max_events && size + 1 + bytes + wire::ENVELOPE_OVERHEAD <= target
         });
         if fits {
-            size += 1 + event.json.len();
+            size += 1 + bytes;
             messages.last_mut().expect("checked above").push(event);
         } else {
-            size = event.json.len();
+            size = bytes;
             messages.push(vec![event]);
         }
     }
