@@ -11,13 +11,10 @@
 //! ```
 
 use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
+pub use dawdle::queue::BoxFuture;
 use dawdle::queue::{Failure, OutgoingMessage, Queue, ReceivedMessage};
-
-/// A boxed future, as [`Harness`] methods return.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The queue a contract test asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
