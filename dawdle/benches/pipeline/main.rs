@@ -8,7 +8,11 @@
 //! ```
 //!
 //! Prints a markdown table and writes `target/dawdle-bench.json` (every
-//! figure a number). Options after `--`: `--quick`, `--only SECTION[,SECTION]`
+//! figure a number), and with the throughput and latency sections their
+//! pictures, `target/dawdle-bench-throughput.svg` and
+//! `target/dawdle-bench-latency.svg` (`figures.rs`).
+//!
+//! Options after `--`: `--quick`, `--only SECTION[,SECTION]`
 //! (`write`, `decode`, `throughput`, `latency`, `signals`, `sqs`), `--seconds S` (the write-cost
 //! window), `--rounds N` (write-cost repetitions, interleaved), `--diagnose`
 //! (also (b) with parts of the capture left out, and dawdle 0.1's design, for the 8-writer loads), `--loads
@@ -29,8 +33,10 @@ mod cluster;
 mod consumer;
 mod decode;
 mod diagnose;
+mod figures;
 mod handler;
 mod model;
+mod plot;
 mod report;
 mod signals;
 mod throughput;
@@ -146,6 +152,7 @@ fn main() -> Result<()> {
 async fn run(options: Options) -> Result<()> {
     let started = std::time::Instant::now();
     let mut report = Report::new(&options);
+    let mut traces = figures::Traces::default();
     if options.runs("write") {
         eprintln!("== write cost");
         let server = cluster::Server::durable().await?;
@@ -181,11 +188,11 @@ async fn run(options: Options) -> Result<()> {
     ] {
         if options.runs("throughput") {
             eprintln!("== throughput to {end:?}");
-            throughput::throughput(&options, &mut report, end).await?;
+            throughput::throughput(&options, &mut report, &mut traces, end).await?;
         }
         if options.runs("latency") {
             eprintln!("== latency to {end:?}");
-            throughput::latency(&options, &mut report, end).await?;
+            throughput::latency(&options, &mut report, &mut traces, end).await?;
         }
     }
     if options.runs("signals") {
@@ -199,9 +206,9 @@ async fn run(options: Options) -> Result<()> {
             Ok(_) => {
                 let end = throughput::End::SqsHandler;
                 eprintln!("== throughput to {end:?}");
-                throughput::throughput(&options, &mut report, end).await?;
+                throughput::throughput(&options, &mut report, &mut traces, end).await?;
                 eprintln!("== latency to {end:?}");
-                throughput::latency(&options, &mut report, end).await?;
+                throughput::latency(&options, &mut report, &mut traces, end).await?;
                 report.note(
                     "SQS rows: moto's server is slow Python on the same 2 cores; its figures \
                      show request counts and the shape of the pipeline, not SQS's speed.",
@@ -217,5 +224,8 @@ async fn run(options: Options) -> Result<()> {
     report.print();
     let path = report.write()?;
     eprintln!("wrote {}", path.display());
+    for path in traces.write(&options)? {
+        eprintln!("wrote {}", path.display());
+    }
     Ok(())
 }

@@ -46,7 +46,7 @@ pub struct Report {
 }
 
 /// A number without trailing zeros, at most 3 decimals, thousands grouped.
-fn trim(value: f64) -> String {
+pub fn trim(value: f64) -> String {
     if !value.is_finite() {
         return value.to_string();
     }
@@ -94,6 +94,13 @@ fn cpu_model() -> String {
                 .map(|(_, v)| v.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+/// The workspace's `target` directory, where the bench writes its files.
+pub fn target_dir() -> Result<PathBuf> {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
+    std::fs::create_dir_all(&path)?;
+    Ok(path.canonicalize()?)
 }
 
 pub fn cores() -> usize {
@@ -188,9 +195,7 @@ impl Report {
 
     /// Writes `target/dawdle-bench.json` of the workspace: every figure, a number.
     pub fn write(&self) -> Result<PathBuf> {
-        let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
-        std::fs::create_dir_all(&path)?;
-        let path = path.join("dawdle-bench.json");
+        let path = target_dir()?.join("dawdle-bench.json");
         let object: serde_json::Map<String, serde_json::Value> = self
             .numbers
             .iter()

@@ -19,9 +19,10 @@ use dawdle_test::{CountingQueue, QueueCalls, SqsServer, TestDb};
 use tokio::task::JoinHandle;
 
 use crate::consumer::{self, key_id, Consumer};
+use crate::figures::Traces;
 use crate::handler::{self, Sink};
 use crate::model;
-use crate::report::{Bar, Report};
+use crate::report::{trim, Bar, Report};
 use crate::{Options, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +47,7 @@ impl End {
     }
 
     /// Whether the bars apply: to the Runtime on MemoryQueue and on PgQueue.
-    fn has_bars(self) -> bool {
+    pub fn has_bars(self) -> bool {
         matches!(self, End::Handler | End::PgHandler)
     }
 
@@ -56,6 +57,16 @@ impl End {
             End::PgHandler => "handler call (Runtime on PgQueue)",
             End::Receive => "queue receive (watcher alone)",
             End::SqsHandler => "handler call (Runtime on moto's SQS)",
+        }
+    }
+
+    /// The series' name in the plots.
+    pub fn queue(self) -> &'static str {
+        match self {
+            End::Handler => "MemoryQueue",
+            End::PgHandler => "PgQueue",
+            End::Receive => "MemoryQueue, watcher alone",
+            End::SqsHandler => "SqsQueue on moto",
         }
     }
 
@@ -193,19 +204,38 @@ async fn watcher_backend(db: &TestDb) -> Result<Option<String>> {
     Ok(is_postgres.then_some(pid))
 }
 
-pub async fn throughput(options: &Options, report: &mut Report, end: End) -> Result<()> {
+/// The events delivered in the throughput run, and when each first was.
+#[derive(Debug)]
+struct Seen {
+    ids: HashSet<i64>,
+    /// For the plot; preallocated, so a delivery costs a push under the
+    /// lock the sink already holds.
+    at: Vec<Instant>,
+}
+
+pub async fn throughput(
+    options: &Options,
+    report: &mut Report,
+    traces: &mut Traces,
+    end: End,
+) -> Result<()> {
     const WRITERS: usize = 4;
     const ROWS_PER_STATEMENT: i64 = 1000;
     let changes = options.throughput_changes;
     let db = prepared_db().await?;
-    let seen = Arc::new(Mutex::new(HashSet::with_capacity(changes)));
+    let seen = Arc::new(Mutex::new(Seen {
+        ids: HashSet::with_capacity(changes),
+        at: Vec::with_capacity(changes),
+    }));
     let delivered = Arc::new(AtomicU64::new(0));
     let sink: Sink = {
         let (seen, delivered) = (seen.clone(), delivered.clone());
-        Arc::new(move |event_id, _, _| {
+        Arc::new(move |event_id, _, at| {
             let mut seen = seen.lock().unwrap();
-            seen.insert(event_id);
-            delivered.store(seen.len() as u64, Ordering::Relaxed);
+            if seen.ids.insert(event_id) {
+                seen.at.push(at);
+            }
+            delivered.store(seen.ids.len() as u64, Ordering::Relaxed);
         })
     };
     let running = Running::start(&db, end, sink).await?;
@@ -281,6 +311,13 @@ pub async fn throughput(options: &Options, report: &mut Report, end: End) -> Res
     let (events_sent, send_calls) = (running.stats().events_sent(), running.stats().send_calls());
     let calls = running.calls();
     running.stop().await?;
+    let handled = std::mem::take(&mut seen.lock().unwrap().at);
+    let load = format!(
+        "{} inserts in {}-row statements by {WRITERS} writers",
+        trim(changes as f64),
+        trim(ROWS_PER_STATEMENT as f64)
+    );
+    traces.handled(end, load, written.as_secs_f64(), started, &handled);
 
     let p = end.prefix();
     let section = end.section();
@@ -374,7 +411,21 @@ pub async fn throughput(options: &Options, report: &mut Report, end: End) -> Res
     Ok(())
 }
 
-pub async fn latency(options: &Options, report: &mut Report, end: End) -> Result<()> {
+/// The nearest-rank `q` quantile of sorted values (NaN for none).
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+pub async fn latency(
+    options: &Options,
+    report: &mut Report,
+    traces: &mut Traces,
+    end: End,
+) -> Result<()> {
     const WRITERS: usize = 4;
     const RATE: f64 = 1000.0;
     let db = prepared_db().await?;
@@ -451,10 +502,6 @@ pub async fn latency(options: &Options, report: &mut Report, end: End) -> Result
         })
         .collect();
     latencies.sort_by(f64::total_cmp);
-    let percentile = |q: f64| {
-        let rank = ((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
-        latencies[rank - 1]
-    };
     let p = match end {
         End::Handler => "",
         End::PgHandler => "pg_",
@@ -486,10 +533,16 @@ pub async fn latency(options: &Options, report: &mut Report, end: End) -> Result
             section,
             &format!("{p}{key}"),
             format!("latency: COMMIT returned → {}, {name}", end.to()),
-            percentile(q),
+            percentile(&latencies, q),
             "ms",
             bar,
         );
     }
+    let load = format!(
+        "{} single-row inserts/s by {WRITERS} writers for {} s",
+        trim(RATE),
+        trim(options.latency_window.as_secs_f64())
+    );
+    traces.latencies(end, load, latencies);
     Ok(())
 }
