@@ -1,34 +1,23 @@
 //! `dawdle dlq`: the dead letters of a queue's listeners, in the database's
-//! PgQueue or in an SQS dead-letter queue.
-//!
-//! On SQS everything works by receive, send and delete, not SQS's message
-//! move tasks, which emulators lack and which cannot pick messages by id.
+//! PgQueue or in an SQS dead-letter queue, through the queue's
+//! [`QueueAdmin`] (`dawdle::queue`), which does the work on either.
 
-use std::collections::BTreeSet;
 use std::io::IsTerminal;
-use std::time::Duration;
 
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
-use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::QueueAttributeName;
 use clap::{ArgGroup, Args, Subcommand};
 use dawdle::queue::{
-    Failure as MessageFailure, PgDeadLetter, PgQueue, FAILURE_ATTRIBUTE, REASON_ATTRIBUTE,
+    DeadLetter, DeadLetterPage, DeadLetterSelection, Failure as MessageFailure, PgQueue, Queue,
+    QueueAdmin, QueueError, SqsQueue,
 };
 use dawdle::wire::Envelope;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::opts::{self, sqs_failure, PgQueueName, Queues};
+use crate::opts::{self, PgQueueName, Queues};
 use crate::Failure;
 
-/// How long a message this command received stays hidden from listeners
-/// (and from this command's own next receive) while it works.
-const HOLD: Duration = Duration::from_secs(60);
-
-/// The most messages `list` and `show` look at in an SQS dead-letter queue.
-const SCAN_LIMIT: usize = 1000;
-
-/// How many dead letters of a PgQueue one call reads or changes.
+/// How many dead letters one call lists.
 const PAGE: usize = 1000;
 
 const LIST_AFTER_HELP: &str = concat!(
@@ -42,13 +31,14 @@ const LIST_AFTER_HELP: &str = concat!(
                    "first_at": "2026-01-02T03:04:05.6Z", "last_at": "2026-01-02T03:09:05.6Z" } }
   ]
 For a PgQueue "message_id" is the dead letter's id (as text), which show, redrive
-and discard take. "receive_count", "reason" (as the listener that dead-lettered it
-gave it) and "group_id" (FIFO queues) are null when SQS has none; "events" and
-"first_event" are null, and "error" says why, when the body is not a dawdle
-message. "failure" is why handling it failed last, as the listener recorded it
-("handler" null when none could run), or null when nothing was recorded (a
-message the queue dead-lettered by its receive count, or dead-lettered by an
-older listener).
+and discard take. "reason" is why it was dead-lettered, as the listener or the
+queue said it (on SQS, for a message without the dawdle_reason attribute, what is
+known of how it got there); "group_id" (FIFO queues) is null when there is none;
+"events" and "first_event" are null, and "error" says why, when the body is not
+a dawdle message. "failure" is why handling it failed last, as the listener
+recorded it ("handler" null when none could run), or null when nothing was
+recorded (a message the queue dead-lettered by its receive count, or
+dead-lettered by an older listener).
 
 "#,
     exit_codes!()
@@ -83,7 +73,8 @@ pub struct Dlq {
 
 #[derive(Debug, Subcommand)]
 enum DlqCommand {
-    /// Lists the dead letters without removing them (of SQS, at most 1000).
+    /// Lists the dead letters without removing them (on SQS, those a
+    /// receive of up to 1000 messages at a time sees).
     #[command(after_help = crate::EXIT_CODES, after_long_help = LIST_AFTER_HELP)]
     List {
         #[command(flatten)]
@@ -194,34 +185,45 @@ impl Verb {
     }
 }
 
-/// Where the dead letters are.
+/// Where the dead letters are: the queue whose [`QueueAdmin`] works on
+/// them, and how messages name them.
 #[derive(Debug)]
-enum Backend {
-    /// The PgQueue in the database.
-    Pg(PgQueue),
-    /// An SQS dead-letter queue.
-    Sqs(SqsDlq),
+struct Opened {
+    queue: Box<dyn Queue>,
+    place: Place,
 }
 
-/// An SQS dead-letter queue, and the queue it belongs to when given.
+/// How this command names where the dead letters are.
 #[derive(Debug)]
-struct SqsDlq {
-    client: Client,
-    dlq: String,
-    queue_url: Option<String>,
+enum Place {
+    /// The PgQueue of this name in the database.
+    Pg(String),
+    /// An SQS dead-letter queue, and the queue it belongs to when given.
+    Sqs { dlq: String, queue: Option<String> },
 }
 
 impl Target {
     /// SQS when `--queue-url` or `--dead-letter-queue` is given, else the
     /// database's PgQueue.
-    async fn open(&self) -> Result<Backend, Failure> {
+    async fn open(&self) -> Result<Opened, Failure> {
         if self.queues.queue_url.is_some() || self.queues.dead_letter_queue.is_some() {
             let (client, dlq) = resolve(&self.queues).await?;
-            return Ok(Backend::Sqs(SqsDlq {
-                client,
-                dlq,
-                queue_url: self.queues.queue_url.clone(),
-            }));
+            // An unreachable SQS is told at once as a connection failure
+            // (exit code 3), not as a failed queue call.
+            opts::attributes(&client, &dlq, &[QueueAttributeName::QueueArn]).await?;
+            // Without --queue-url, a queue of its own: only what works on
+            // the dead-letter queue alone is asked of it (not redrive).
+            let url = self.queues.queue_url.as_deref().unwrap_or(&dlq);
+            let queue = SqsQueue::builder(client, url)
+                .dead_letter_queue(&dlq)
+                .build();
+            return Ok(Opened {
+                queue: Box::new(queue),
+                place: Place::Sqs {
+                    dlq,
+                    queue: self.queues.queue_url.clone(),
+                },
+            });
         }
         let Some(url) = &self.database_url else {
             return Err(Failure::Usage(
@@ -234,17 +236,19 @@ impl Target {
         // A wrong URL is told at once as a connection failure (exit code 3),
         // not as a failed queue call.
         drop(database.connect().await?);
-        Ok(Backend::Pg(
-            PgQueue::builder(database.config()?)
-                .name(&self.queue.name)
-                .max_connections(1)
-                .build(),
-        ))
+        let queue = PgQueue::builder(database.config()?)
+            .name(&self.queue.name)
+            .max_connections(1)
+            .build();
+        Ok(Opened {
+            queue: Box::new(queue),
+            place: Place::Pg(self.queue.name.clone()),
+        })
     }
 }
 
 /// The SQS client and the dead-letter queue to work on, which `dlq` needs.
-async fn resolve(queues: &Queues) -> Result<(Client, String), Failure> {
+async fn resolve(queues: &Queues) -> Result<(aws_sdk_sqs::Client, String), Failure> {
     let client = queues.sqs.client().await;
     match (queues.dead_letter_queue(&client).await?, &queues.queue_url) {
         (Some(dlq), _) => Ok((client, dlq)),
@@ -254,6 +258,40 @@ async fn resolve(queues: &Queues) -> Result<(Client, String), Failure> {
         (None, Some(url)) => Err(Failure::Message(format!(
             "{url} has no redrive policy; give --dead-letter-queue"
         ))),
+    }
+}
+
+impl Opened {
+    fn admin(&self) -> Result<&dyn QueueAdmin, Failure> {
+        self.queue.admin().ok_or_else(|| {
+            Failure::Message(format!("{} cannot be administered", self.place.name()))
+        })
+    }
+
+    /// A failed admin call: a dead letter's id of the wrong form is a usage
+    /// error, anything else a failure while running.
+    fn failed(&self, what: &str) -> impl FnOnce(QueueError) -> Failure + '_ {
+        let what = format!("cannot {what} {}", self.place.name());
+        move |error| match error {
+            QueueError::InvalidId(_) if matches!(self.place, Place::Pg(_)) => {
+                Failure::Usage(format!(
+                    "{error}, as `dawdle dlq list` shows them (for an SQS dead-letter queue, \
+                     give --queue-url or --dead-letter-queue)"
+                ))
+            }
+            QueueError::InvalidId(_) => Failure::Usage(format!("{error}")),
+            error => Failure::runtime(what)(error),
+        }
+    }
+}
+
+impl Place {
+    /// `PgQueue "name"`, or the dead-letter queue's URL.
+    fn name(&self) -> String {
+        match self {
+            Place::Pg(name) => format!("PgQueue {name:?}"),
+            Place::Sqs { dlq, .. } => dlq.clone(),
+        }
     }
 }
 
@@ -272,176 +310,13 @@ impl Dlq {
     }
 }
 
-/// A dead letter as `list` and `show` print it, from either kind of queue.
-#[derive(Debug)]
-struct Letter {
-    /// The SQS message id, or the PgQueue dead letter's id.
-    message_id: String,
-    receive_count: Option<u64>,
-    reason: Option<String>,
-    group_id: Option<String>,
-    failure: Option<MessageFailure>,
-    body: String,
-}
-
-impl Letter {
-    fn from_pg(dead: PgDeadLetter) -> Letter {
-        Letter {
-            message_id: dead.id.to_string(),
-            receive_count: Some(dead.receive_count.into()),
-            reason: Some(dead.reason),
-            group_id: dead.group_id,
-            failure: dead.failure,
-            body: dead.body,
-        }
-    }
-}
-
-/// A message received from the SQS dead-letter queue.
-#[derive(Debug)]
-struct Dead {
-    letter: Letter,
-    receipt: String,
-    dedup_id: Option<String>,
-}
-
-impl Dead {
-    fn new(message: Message) -> Dead {
-        let system = |name| {
-            message
-                .attributes()
-                .and_then(|a| a.get(&name))
-                .map(String::from)
-        };
-        let attribute = |name| {
-            message
-                .message_attributes()
-                .and_then(|a| a.get(name))
-                .and_then(|v| v.string_value())
-                .map(String::from)
-        };
-        let message_id = message.message_id.clone().unwrap_or_default();
-        let failure = attribute(FAILURE_ATTRIBUTE).and_then(|json| {
-            serde_json::from_str(&json)
-                .inspect_err(|error| {
-                    tracing::warn!(%message_id, %error, "{FAILURE_ATTRIBUTE} is not a failure");
-                })
-                .ok()
-        });
-        let receive_count = system(MessageSystemAttributeName::ApproximateReceiveCount)
-            .and_then(|n| n.parse().ok());
-        let group_id = system(MessageSystemAttributeName::MessageGroupId);
-        let dedup_id = system(MessageSystemAttributeName::MessageDeduplicationId);
-        let reason = attribute(REASON_ATTRIBUTE);
-        Dead {
-            letter: Letter {
-                message_id,
-                receive_count,
-                reason,
-                group_id,
-                failure,
-                body: message.body.unwrap_or_default(),
-            },
-            receipt: message.receipt_handle.unwrap_or_default(),
-            dedup_id,
-        }
-    }
-}
-
-/// Up to ten messages, hidden for [`HOLD`]; none once the queue is empty
-/// (or, in a FIFO queue, every group's next messages are held).
-async fn receive(client: &Client, dlq: &str) -> Result<Vec<Dead>, Failure> {
-    let output = client
-        .receive_message()
-        .queue_url(dlq)
-        .max_number_of_messages(10)
-        .visibility_timeout(HOLD.as_secs() as i32)
-        // A long poll, however short, asks every SQS server: an empty
-        // answer then means an empty queue.
-        .wait_time_seconds(1)
-        .message_system_attribute_names(MessageSystemAttributeName::All)
-        .message_attribute_names(REASON_ATTRIBUTE)
-        .message_attribute_names(FAILURE_ATTRIBUTE)
-        .send()
-        .await
-        .map_err(sqs_failure("ReceiveMessage"))?;
-    Ok(output
-        .messages
-        .unwrap_or_default()
-        .into_iter()
-        .map(Dead::new)
-        .collect())
-}
-
-/// Every message up to [`SCAN_LIMIT`], made visible again before returning.
-async fn scan(client: &Client, dlq: &str) -> Result<Vec<Dead>, Failure> {
-    let mut seen = Vec::new();
-    let result = async {
-        while seen.len() < SCAN_LIMIT {
-            let batch = receive(client, dlq).await?;
-            if batch.is_empty() {
-                break;
-            }
-            seen.extend(batch);
-        }
-        Ok(())
-    }
-    .await;
-    release(client, dlq, &seen).await?;
-    result.map(|()| seen)
-}
-
-/// Makes `messages` visible again at once.
-async fn release(client: &Client, dlq: &str, messages: &[Dead]) -> Result<(), Failure> {
-    for message in messages {
-        client
-            .change_message_visibility()
-            .queue_url(dlq)
-            .receipt_handle(&message.receipt)
-            .visibility_timeout(0)
-            .send()
-            .await
-            .map_err(sqs_failure("ChangeMessageVisibility"))?;
-    }
-    Ok(())
-}
-
-/// "PgQueue \"name\"", for messages.
-fn pg_name(queue: &PgQueue) -> String {
-    format!("PgQueue {:?}", queue.name())
-}
-
-/// Gives every dead letter of `queue` to `each`, oldest first, a page of
-/// [`PAGE`] at a time.
-async fn pg_pages(queue: &PgQueue, mut each: impl FnMut(Vec<PgDeadLetter>)) -> Result<(), Failure> {
-    let mut from = i64::MIN;
-    loop {
-        let page = queue
-            .dead_letters(from, PAGE)
-            .await
-            .map_err(Failure::runtime(format!(
-                "cannot list the dead letters of {}",
-                pg_name(queue)
-            )))?;
-        let Some(last) = page.last().map(|dead| dead.id) else {
-            return Ok(());
-        };
-        let full = page.len() == PAGE;
-        each(page);
-        if !full {
-            return Ok(());
-        }
-        from = last.saturating_add(1);
-    }
-}
-
 /// One dead letter of `list --json`; documented in `LIST_AFTER_HELP`,
 /// which must follow it.
 #[derive(Debug, Serialize)]
 struct Listed {
     message_id: String,
-    receive_count: Option<u64>,
-    reason: Option<String>,
+    receive_count: u32,
+    reason: String,
     group_id: Option<String>,
     events: Option<usize>,
     first_event: Option<FirstEvent>,
@@ -458,7 +333,7 @@ struct FirstEvent {
 }
 
 impl Listed {
-    fn new(letter: &Letter) -> Listed {
+    fn new(letter: &DeadLetter) -> Listed {
         let (events, first_event, error) = match Envelope::parse(&letter.body) {
             Ok(envelope) => {
                 let count = envelope.events.len();
@@ -477,7 +352,7 @@ impl Listed {
             Err(e) => (None, None, Some(e.to_string())),
         };
         Listed {
-            message_id: letter.message_id.clone(),
+            message_id: letter.id.clone(),
             receive_count: letter.receive_count,
             reason: letter.reason.clone(),
             group_id: letter.group_id.clone(),
@@ -503,10 +378,9 @@ impl Listed {
         };
         [
             self.message_id.clone(),
-            self.receive_count
-                .map_or_else(|| "?".into(), |n| n.to_string()),
+            self.receive_count.to_string(),
             first_event,
-            self.reason.clone().unwrap_or_else(|| "-".into()),
+            self.reason.clone(),
         ]
     }
 }
@@ -519,29 +393,44 @@ struct Shown {
     body: serde_json::Value,
 }
 
-async fn list(backend: &Backend, json: bool) -> Result<(), Failure> {
-    let (listed, empty) = match backend {
-        Backend::Sqs(sqs) => {
-            let messages = scan(&sqs.client, &sqs.dlq).await?;
-            let listed = messages.iter().map(|m| Listed::new(&m.letter)).collect();
-            (listed, format!("{} is empty", sqs.dlq))
+/// Every dead letter, a page of [`PAGE`] at a time.
+async fn every_dead_letter(opened: &Opened) -> Result<Vec<DeadLetter>, Failure> {
+    let admin = opened.admin()?;
+    let mut all = Vec::new();
+    let mut page = DeadLetterPage::first(PAGE);
+    loop {
+        let letters = admin
+            .dead_letters(page.clone())
+            .await
+            .map_err(opened.failed("list the dead letters of"))?;
+        let full = letters.len() == PAGE;
+        let Some(last) = letters.last() else {
+            return Ok(all);
+        };
+        page = page.after(&last.id);
+        all.extend(letters);
+        if !full {
+            return Ok(all);
         }
-        Backend::Pg(queue) => {
-            let mut listed = Vec::new();
-            pg_pages(queue, |page| {
-                listed.extend(page.into_iter().map(|d| Listed::new(&Letter::from_pg(d))));
-            })
-            .await?;
-            (listed, format!("{} has no dead letters", pg_name(queue)))
-        }
-    };
+    }
+}
+
+async fn list(opened: &Opened, json: bool) -> Result<(), Failure> {
+    let listed: Vec<Listed> = every_dead_letter(opened)
+        .await?
+        .iter()
+        .map(Listed::new)
+        .collect();
     if json {
         let json =
             serde_json::to_string_pretty(&listed).map_err(Failure::runtime("cannot write JSON"))?;
         return outln!("{json}");
     }
     if listed.is_empty() {
-        return outln!("{empty}");
+        return match &opened.place {
+            Place::Pg(_) => outln!("{} has no dead letters", opened.place.name()),
+            Place::Sqs { dlq, .. } => outln!("{dlq} is empty"),
+        };
     }
     table(&listed)
 }
@@ -571,44 +460,18 @@ fn table(listed: &[Listed]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The dead letter `message_id` of `backend`, or a failure saying where it
-/// was looked for.
-async fn find(backend: &Backend, message_id: &str) -> Result<Letter, Failure> {
-    match backend {
-        Backend::Sqs(sqs) => {
-            let messages = scan(&sqs.client, &sqs.dlq).await?;
-            let seen = messages.len();
-            messages
-                .into_iter()
-                .find(|m| m.letter.message_id == message_id)
-                .map(|m| m.letter)
-                .ok_or_else(|| {
-                    Failure::Message(format!(
-                        "no message {message_id} in {} (of the {seen} seen)",
-                        sqs.dlq
-                    ))
-                })
-        }
-        Backend::Pg(queue) => {
-            let id = pg_id(message_id)?;
-            let found = queue
-                .dead_letters(id, 1)
-                .await
-                .map_err(Failure::runtime(format!(
-                    "cannot read the dead letters of {}",
-                    pg_name(queue)
-                )))?
-                .into_iter()
-                .find(|dead| dead.id == id);
-            found.map(Letter::from_pg).ok_or_else(|| {
-                Failure::Message(format!("no dead letter {id} in {}", pg_name(queue)))
+async fn show(opened: &Opened, message_id: &str, json: bool) -> Result<(), Failure> {
+    let letter = opened
+        .admin()?
+        .find_dead_letter(message_id)
+        .await
+        .map_err(opened.failed("read the dead letters of"))?
+        .ok_or_else(|| {
+            Failure::Message(match &opened.place {
+                Place::Pg(_) => format!("no dead letter {message_id} in {}", opened.place.name()),
+                Place::Sqs { dlq, .. } => format!("no message {message_id} in {dlq}"),
             })
-        }
-    }
-}
-
-async fn show(backend: &Backend, message_id: &str, json: bool) -> Result<(), Failure> {
-    let letter = find(backend, message_id).await?;
+        })?;
     if json {
         let shown = Shown {
             listed: Listed::new(&letter),
@@ -619,17 +482,15 @@ async fn show(backend: &Backend, message_id: &str, json: bool) -> Result<(), Fai
             serde_json::to_string_pretty(&shown).map_err(Failure::runtime("cannot write JSON"))?;
         return outln!("{json}");
     }
-    outln!("message id:    {}", letter.message_id)?;
-    if let Some(count) = letter.receive_count {
-        outln!("receive count: {count}")?;
-    }
+    outln!("message id:    {}", letter.id)?;
+    outln!("receive count: {}", letter.receive_count)?;
     if let Some(group) = &letter.group_id {
         outln!("group id:      {group}")?;
     }
-    outln!(
-        "reason:        {}",
-        letter.reason.as_deref().unwrap_or("(none given)")
-    )?;
+    outln!("reason:        {}", letter.reason)?;
+    if let Some(at) = letter.dead_lettered_at {
+        outln!("dead-lettered: {}", at.to_rfc3339())?;
+    }
     if let Some(failure) = &letter.failure {
         show_failure(failure)?;
     }
@@ -675,207 +536,74 @@ fn show_body(body: &str) -> Result<(), Failure> {
     }
 }
 
-/// A PgQueue dead letter's id, as `list` shows it.
-fn pg_id(text: &str) -> Result<i64, Failure> {
-    text.parse().map_err(|_| {
-        Failure::Usage(format!(
-            "{text:?} is not the id of a PgQueue dead letter: those are numbers, as \
-             `dawdle dlq list` shows them (for an SQS dead-letter queue, give --queue-url \
-             or --dead-letter-queue)"
-        ))
-    })
-}
-
 /// `redrive` and `discard`: `verb` on every dead letter (`all`) or on
-/// those of `ids`.
+/// those of `ids`, with a progress bar; names the ids not found.
 async fn sweep(target: &Target, all: bool, ids: &[String], verb: Verb) -> Result<(), Failure> {
-    match target.open().await? {
-        Backend::Sqs(sqs) => sqs_sweep(&sqs, all, ids, verb).await,
-        Backend::Pg(queue) => {
-            if all {
-                pg_sweep_all(&queue, verb).await
-            } else {
-                pg_sweep_ids(&queue, ids, verb).await
-            }
-        }
+    let sqs = target.queues.queue_url.is_some() || target.queues.dead_letter_queue.is_some();
+    if verb == Verb::Redrive && sqs && target.queues.queue_url.is_none() {
+        return Err(Failure::Usage(
+            "redrive needs --queue-url: where to send the messages back to".into(),
+        ));
     }
-}
-
-/// `verb` on the PgQueue dead letters `ids`; says how many there were.
-async fn pg_apply(queue: &PgQueue, ids: &[i64], verb: Verb) -> Result<u64, Failure> {
-    let failed = |what: &str| Failure::runtime(format!("cannot {what} {}", pg_name(queue)));
-    match verb {
-        Verb::Redrive => queue
-            .redrive(ids)
-            .await
-            .map_err(failed("redrive the dead letters of")),
-        Verb::Discard => queue
-            .discard(ids)
-            .await
-            .map_err(failed("discard the dead letters of")),
-    }
-}
-
-/// What `redrive` and `discard` print when done with a PgQueue.
-fn pg_done(queue: &PgQueue, verb: Verb, count: u64) -> Result<(), Failure> {
-    match verb {
-        Verb::Redrive => outln!("redrove {count} dead letters back to {}", pg_name(queue)),
-        Verb::Discard => outln!("discarded {count} dead letters of {}", pg_name(queue)),
-    }
-}
-
-/// `verb` on every dead letter the PgQueue has now: those dead-lettered
-/// meanwhile (a redriven one failing again) are left for later.
-async fn pg_sweep_all(queue: &PgQueue, verb: Verb) -> Result<(), Failure> {
-    let mut ids = Vec::new();
-    pg_pages(queue, |page| ids.extend(page.iter().map(|dead| dead.id))).await?;
-    let progress = progress_bar(ids.len() as u64, verb);
-    let mut count = 0;
-    let result = async {
-        for chunk in ids.chunks(PAGE) {
-            count += pg_apply(queue, chunk, verb).await?;
-            progress.inc(chunk.len() as u64);
-        }
-        Ok::<_, Failure>(())
-    }
-    .await;
-    progress.finish_and_clear();
-    result?;
-    pg_done(queue, verb, count)
-}
-
-/// `verb` on the PgQueue dead letters `ids`, one at a time, so that those
-/// not found can be named; every id is checked before any is touched.
-async fn pg_sweep_ids(queue: &PgQueue, ids: &[String], verb: Verb) -> Result<(), Failure> {
-    let ids: BTreeSet<i64> = ids.iter().map(|id| pg_id(id)).collect::<Result<_, _>>()?;
-    let progress = progress_bar(ids.len() as u64, verb);
-    let mut count = 0;
-    let mut missing = Vec::new();
-    let result = async {
-        for &id in &ids {
-            match pg_apply(queue, &[id], verb).await? {
-                0 => missing.push(id.to_string()),
-                n => count += n,
-            }
-            progress.inc(1);
-        }
-        Ok::<_, Failure>(())
-    }
-    .await;
-    progress.finish_and_clear();
-    result?;
-    pg_done(queue, verb, count)?;
-    if !missing.is_empty() {
-        return Err(Failure::Message(format!(
-            "no such dead letters in {}: {}",
-            pg_name(queue),
-            missing.join(", ")
-        )));
-    }
-    Ok(())
-}
-
-/// `verb` on the messages of an SQS dead-letter queue: every one (`all`),
-/// or those of `ids`. The others it receives are made visible again at the
-/// end.
-async fn sqs_sweep(sqs: &SqsDlq, all: bool, ids: &[String], verb: Verb) -> Result<(), Failure> {
-    let send_to = match (verb, &sqs.queue_url) {
-        (Verb::Redrive, Some(url)) => Some(url.as_str()),
-        (Verb::Redrive, None) => {
-            return Err(Failure::Usage(
-                "redrive needs --queue-url: where to send the messages back to".into(),
-            ))
-        }
-        (Verb::Discard, _) => None,
-    };
-    let (client, dlq) = (&sqs.client, sqs.dlq.as_str());
-    let mut wanted: BTreeSet<String> = ids.iter().cloned().collect();
+    let opened = target.open().await?;
+    let admin = opened.admin()?;
     let total = if all {
-        approximate_count(client, dlq).await?
+        admin
+            .depth()
+            .await
+            .map_err(opened.failed("count the dead letters of"))?
+            .dead_letters
     } else {
-        wanted.len() as u64
+        ids.len() as u64
     };
     let progress = progress_bar(total, verb);
-
-    let mut others = Vec::new();
-    let mut done = 0u64;
-    let result = async {
-        while all || !wanted.is_empty() {
-            let batch = receive(client, dlq).await?;
-            if batch.is_empty() {
-                break;
-            }
-            for message in batch {
-                if !all && !wanted.remove(&message.letter.message_id) {
-                    others.push(message);
-                    continue;
-                }
-                if let Some(queue) = send_to {
-                    send_back(client, queue, &message).await?;
-                }
-                client
-                    .delete_message()
-                    .queue_url(dlq)
-                    .receipt_handle(&message.receipt)
-                    .send()
-                    .await
-                    .map_err(sqs_failure("DeleteMessage"))?;
-                done += 1;
-                if done > progress.length().unwrap_or(0) {
-                    progress.set_length(done);
-                }
-                progress.inc(1);
-            }
+    let step = |done: u64| {
+        if progress.position() + done > progress.length().unwrap_or(0) {
+            progress.set_length(progress.position() + done);
         }
-        Ok::<_, Failure>(())
-    }
-    .await;
+        progress.inc(done);
+    };
+    let which = if all {
+        DeadLetterSelection::all()
+    } else {
+        DeadLetterSelection::ids(ids)
+    };
+    let which = which.on_progress(&step);
+    let outcome = match verb {
+        Verb::Redrive => admin
+            .redrive(which)
+            .await
+            .map_err(opened.failed("redrive the dead letters of")),
+        Verb::Discard => admin
+            .discard(which)
+            .await
+            .map_err(opened.failed("discard the dead letters of")),
+    };
     progress.finish_and_clear();
-    release(client, dlq, &others).await?;
-    result?;
-    match send_to {
-        Some(queue) => outln!("redrove {done} messages from {dlq} to {queue}")?,
-        None => outln!("discarded {done} messages from {dlq}")?,
+    let outcome = outcome?;
+    let done = outcome.done;
+    match (&opened.place, verb) {
+        (Place::Pg(_), Verb::Redrive) => outln!(
+            "redrove {done} dead letters back to {}",
+            opened.place.name()
+        )?,
+        (Place::Pg(_), Verb::Discard) => {
+            outln!("discarded {done} dead letters of {}", opened.place.name())?
+        }
+        (Place::Sqs { dlq, queue }, Verb::Redrive) => {
+            let queue = queue.as_deref().unwrap_or_default();
+            outln!("redrove {done} messages from {dlq} to {queue}")?
+        }
+        (Place::Sqs { dlq, .. }, Verb::Discard) => outln!("discarded {done} messages from {dlq}")?,
     }
-    if !wanted.is_empty() {
-        let missing: Vec<_> = wanted.into_iter().collect();
-        return Err(Failure::Message(format!(
-            "not found in {dlq}: {}",
-            missing.join(", ")
-        )));
+    if outcome.not_found.is_empty() {
+        return Ok(());
     }
-    Ok(())
-}
-
-/// SQS's approximate count of the visible messages of `url`.
-async fn approximate_count(client: &Client, url: &str) -> Result<u64, Failure> {
-    let attributes = opts::attributes(
-        client,
-        url,
-        &[QueueAttributeName::ApproximateNumberOfMessages],
-    )
-    .await?;
-    Ok(attributes
-        .get(&QueueAttributeName::ApproximateNumberOfMessages)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0))
-}
-
-/// Sends a dead-lettered message's body to `queue`, in its FIFO group and
-/// with its deduplication id where it had them.
-async fn send_back(client: &Client, queue: &str, message: &Dead) -> Result<(), Failure> {
-    let letter = &message.letter;
-    let mut request = client
-        .send_message()
-        .queue_url(queue)
-        .message_body(&letter.body);
-    if queue.ends_with(".fifo") {
-        request = request
-            .message_group_id(letter.group_id.as_deref().unwrap_or("dawdle-redrive"))
-            .message_deduplication_id(message.dedup_id.as_deref().unwrap_or(&letter.message_id));
-    }
-    request.send().await.map_err(sqs_failure("SendMessage"))?;
-    Ok(())
+    let missing = outcome.not_found.join(", ");
+    Err(Failure::Message(match &opened.place {
+        Place::Pg(_) => format!("no such dead letters in {}: {missing}", opened.place.name()),
+        Place::Sqs { dlq, .. } => format!("not found in {dlq}: {missing}"),
+    }))
 }
 
 /// A bar on stderr when it is a terminal; hidden otherwise, so that logs

@@ -40,6 +40,7 @@ macro_rules! outln {
 }
 
 mod backfill;
+mod console;
 mod dlq;
 mod opts;
 mod serve;
@@ -86,6 +87,8 @@ enum Command {
     Dlq(dlq::Dlq),
     #[command(after_help = EXIT_CODES)]
     Backfill(backfill::Backfill),
+    #[command(after_help = EXIT_CODES)]
+    Console(console::ConsoleArgs),
     /// Prints a completion script for a shell, to source from its startup
     /// file (bash: `source <(dawdle completions bash)`) or to install where
     /// it loads them (zsh: a `_dawdle` file on `$fpath`; fish:
@@ -95,6 +98,16 @@ enum Command {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+    /// Prints the man page of `dawdle` and each of its subcommands, as
+    /// roff: `dawdle man | man -l -`, or `dawdle man --out DIR` to write
+    /// `dawdle.1`, `dawdle-watch.1`, ... there (e.g. into
+    /// `/usr/local/share/man/man1`).
+    #[command(after_help = EXIT_CODES)]
+    Man {
+        /// Write one file per page into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -202,6 +215,35 @@ fn completions(shell: clap_complete::Shell) -> Result<(), Failure> {
         .map_err(Failure::stdout)
 }
 
+/// The man pages of `dawdle` and every subcommand: to stdout, one after
+/// the other, or one file each into `out`.
+fn man(out: Option<&std::path::Path>) -> Result<(), Failure> {
+    let mut command = Cli::command();
+    command.build();
+    let mut pages = vec![("dawdle".to_owned(), command.clone())];
+    for sub in command.get_subcommands() {
+        let name = format!("dawdle-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().display_name(name)));
+    }
+    let mut stdout = std::io::stdout().lock();
+    for (name, page) in pages {
+        let mut roff = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut roff)
+            .map_err(Failure::stdout)?;
+        match out {
+            Some(dir) => {
+                let path = dir.join(format!("{name}.1"));
+                std::fs::write(&path, roff).map_err(|e| {
+                    Failure::Message(format!("cannot write {}: {e}", path.display()))
+                })?;
+            }
+            None => stdout.write_all(&roff).map_err(Failure::stdout)?,
+        }
+    }
+    stdout.flush().map_err(Failure::stdout)
+}
+
 /// Colour in text logs only where someone sees it: on a terminal, and not
 /// when `NO_COLOR` is set (<https://no-color.org>).
 fn log_colours() -> bool {
@@ -236,8 +278,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
         // A backfill logs its progress where no terminal shows the bar.
-        Command::Watch(_) | Command::Backfill(_) => "info",
-        Command::Status(_) | Command::Dlq(_) | Command::Completions { .. } => "warn",
+        Command::Watch(_) | Command::Backfill(_) | Command::Console(_) => "info",
+        Command::Status(_)
+        | Command::Dlq(_)
+        | Command::Completions { .. }
+        | Command::Man { .. } => "warn",
     };
     let filter = match cli.log.as_deref() {
         Some(filter) => match tracing_subscriber::EnvFilter::try_new(filter) {
@@ -269,7 +314,9 @@ fn main() -> ExitCode {
             Command::Status(status) => status.run().await,
             Command::Dlq(dlq) => dlq.run().await,
             Command::Backfill(backfill) => backfill.run().await,
+            Command::Console(console) => console.run().await,
             Command::Completions { shell } => completions(shell),
+            Command::Man { out } => man(out.as_deref()),
         }
     });
     finish(result)

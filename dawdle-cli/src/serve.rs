@@ -1,14 +1,16 @@
 //! `--metrics-addr`: Prometheus text at `/metrics`, and `/healthz` and
-//! `/readyz` for an orchestrator's probes.
+//! `/readyz` for an orchestrator's probes; the queues' depth gauges.
 //!
 //! Three GET routes with fixed answers need no web framework: each
 //! connection sends one request, gets one response, and is closed.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dawdle::watcher::Stats;
+use dawdle::queue::DEPTH_SAMPLE_INTERVAL;
+use dawdle::watcher::{Route, Stats};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -42,6 +44,24 @@ impl Endpoint {
             .await
             .map_err(|e| Failure::Usage(format!("--metrics-addr {addr}: {e}")))?;
         Ok(Endpoint { listener, metrics })
+    }
+
+    /// Reports the depth of the queue of each of `routes` (the watcher's)
+    /// in the `dawdle_queue_*` gauges, read every [`DEPTH_SAMPLE_INTERVAL`]
+    /// from now on (`dawdle::queue::sample_depth`); a queue of several
+    /// routes is read once, one that cannot tell its depth not at all.
+    pub fn sampling(self, routes: &[Route]) -> Endpoint {
+        let mut sampled = HashSet::new();
+        for queue in routes.iter().map(Route::queue) {
+            let Some(admin) = queue.admin() else {
+                continue;
+            };
+            if sampled.insert(admin.name().to_owned()) {
+                // Runs until the process ends.
+                drop(dawdle::queue::sample_depth(&**queue, DEPTH_SAMPLE_INTERVAL));
+            }
+        }
+        self
     }
 
     /// Serves the three routes, about `watcher`, until the process ends.

@@ -1,19 +1,14 @@
 //! `dawdle status`: the backlog, the leader, the payloads, the delayed
-//! signals and the queues.
+//! signals and the queue's depth, each read by the library (`dawdle::status`,
+//! `dawdle::sql::capture_health`, the queue's `QueueAdmin`).
 
-use aws_sdk_sqs::types::QueueAttributeName;
-use aws_sdk_sqs::Client;
 use clap::Args;
-use dawdle::sql::{DELAYED_TABLE, EVENTS_TABLE, PAYLOADS_TABLE, SCHEMA};
+use dawdle::queue::{PgQueue, Queue, QueueDepth, SqsQueue};
+use dawdle::status::StatusError;
 use serde::Serialize;
 
-use crate::opts::{self, Database, PgQueueName, Queues};
+use crate::opts::{Database, PgQueueName, Queues};
 use crate::Failure;
-
-/// The watcher's leader lock, `dawdle` in ASCII, as the watcher takes it
-/// (`pg_try_advisory_lock(bigint)`): `pg_locks` shows the high 32 bits as
-/// `classid`, the low ones as `objid`, and `objsubid` 1 for a bigint key.
-const LEADER_LOCK: i64 = 0x6461_7764_6c65;
 
 const AFTER_HELP: &str = concat!(
     r#"With --json, one object:
@@ -21,20 +16,25 @@ const AFTER_HELP: &str = concat!(
     "backlog": { "events": 120, "oldest_event_age_seconds": 3.2 },
     "capture": { "uncaptured": [], "event_trigger": true },
     "leader": { "pid": 4242, "application_name": "dawdle-watcher",
-                "client_addr": "10.0.0.7", "backend_start": "2026-01-02 03:04:05.6+00",
+                "client_addr": "10.0.0.7", "backend_start": "2026-01-02T03:04:05.600+00:00",
                 "connected_seconds": 3600.0 },
     "payloads": { "pending": 2, "expired": 0 },
     "signals": { "delayed": 3, "next_due_in_seconds": 42.5 },
-    "queue": { "url": "...", "visible": 5, "in_flight": 1, "delayed": 0 },
-    "dead_letter_queue": { "url": "...", "visible": 0, "in_flight": 0, "delayed": 0 }
+    "queue": { "url": "...", "visible": 5, "in_flight": 1, "delayed": 0,
+               "oldest_age_seconds": null, "dead_letters": 2 },
+    "dead_letter_queue": { "url": "...", "visible": 2, "in_flight": 0, "delayed": 0 }
   }
 "capture.uncaptured" lists partitions and inheritance children of watched tables
 that lack dawdle's triggers (writes to them are not captured; run the up
 migration again); "capture.event_trigger" says whether dawdle_ddl is installed.
 "backlog.events" counts the id range of the waiting events, as the watcher does
 (rolled-back ids included); "oldest_event_age_seconds", "leader", "client_addr"
-(a Unix socket), "next_due_in_seconds" (of the earliest delayed signal), "queue"
-and "dead_letter_queue" are null when there is none or none was given. Queue counts are SQS's approximate ones.
+(a Unix socket), "next_due_in_seconds" (of the earliest delayed signal; negative
+when overdue), "queue" and "dead_letter_queue" are null when there is none or
+none was given. "queue" is the queue's depth: messages visible (waiting),
+in flight (received, not yet deleted), delayed; "oldest_age_seconds", the age of
+its oldest message (0 when it holds none; null on SQS, which cannot tell); and
+its "dead_letters". Queue counts are SQS's approximate ones.
 Without --queue-url they are the PgQueue's (--queue, "default"): "name" in place of "url", and
 "dead_letter_queue.visible" counts its dead letters.
 
@@ -46,8 +46,10 @@ Without --queue-url they are the PgQueue's (--queue, "default"): "name" in place
 ///
 /// The backlog (events waiting in `dawdle.events` and the oldest one's
 /// age), the session holding the watcher's leader lock, the by-reference
-/// payloads waiting in `dawdle.payloads`, and, with `--queue-url`, the
-/// approximate message counts of the queue and of its dead-letter queue.
+/// payloads waiting in `dawdle.payloads`, and the depth of the queue
+/// (waiting, in flight, delayed, the oldest message's age, dead letters):
+/// the database's PgQueue, or with `--queue-url` the SQS queue (SQS's
+/// approximate counts), and of its dead-letter queue.
 #[derive(Debug, Args)]
 #[command(after_long_help = AFTER_HELP)]
 pub struct Status {
@@ -73,13 +75,13 @@ struct Report {
     leader: Option<Leader>,
     payloads: Payloads,
     signals: Signals,
-    queue: Option<QueueCounts>,
-    dead_letter_queue: Option<QueueCounts>,
+    queue: Option<QueueReport>,
+    dead_letter_queue: Option<DeadLetterQueueReport>,
 }
 
 #[derive(Debug, Serialize)]
 struct Backlog {
-    events: i64,
+    events: u64,
     oldest_event_age_seconds: Option<f64>,
 }
 
@@ -100,19 +102,36 @@ struct Leader {
 
 #[derive(Debug, Serialize)]
 struct Payloads {
-    pending: i64,
-    expired: i64,
+    pending: u64,
+    expired: u64,
 }
 
 /// Signals waiting in `dawdle.delayed` for their time.
 #[derive(Debug, Serialize)]
 struct Signals {
-    delayed: i64,
+    delayed: u64,
     next_due_in_seconds: Option<f64>,
 }
 
+/// The depth of the queue the watchers send to.
 #[derive(Debug, Serialize)]
-struct QueueCounts {
+struct QueueReport {
+    /// An SQS queue's URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    /// A PgQueue's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    visible: u64,
+    in_flight: u64,
+    delayed: u64,
+    oldest_age_seconds: Option<f64>,
+    dead_letters: u64,
+}
+
+/// The counts of its dead-letter queue.
+#[derive(Debug, Serialize)]
+struct DeadLetterQueueReport {
     /// An SQS queue's URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<String>,
@@ -124,10 +143,28 @@ struct QueueCounts {
     delayed: u64,
 }
 
+impl QueueReport {
+    fn new(url: Option<String>, name: Option<String>, depth: &QueueDepth) -> QueueReport {
+        QueueReport {
+            url,
+            name,
+            visible: depth.waiting,
+            in_flight: depth.in_flight,
+            delayed: depth.delayed,
+            oldest_age_seconds: depth.oldest_age.map(|age| age.as_secs_f64()),
+            dead_letters: depth.dead_letters,
+        }
+    }
+}
+
 impl Status {
     pub async fn run(self) -> Result<(), Failure> {
         let db = self.database.connect().await?;
-        let backlog = backlog(&db).await?;
+        let backlog = dawdle::status::backlog(&db).await.map_err(status_failed)?;
+        let backlog = Backlog {
+            events: backlog.events,
+            oldest_event_age_seconds: backlog.oldest_age.map(|age| age.as_secs_f64()),
+        };
         let health = dawdle::sql::capture_health(&db)
             .await
             .map_err(Failure::runtime("cannot read the capture's health"))?;
@@ -135,20 +172,33 @@ impl Status {
             uncaptured: health.uncaptured,
             event_trigger: health.event_trigger,
         };
-        let leader = leader(&db).await?;
-        let payloads = payloads(&db).await?;
-        let signals = signals(&db).await?;
+        let leader = dawdle::status::leader(&db)
+            .await
+            .map_err(status_failed)?
+            .map(|l| Leader {
+                pid: l.pid,
+                application_name: l.application_name,
+                client_addr: l.client_addr,
+                backend_start: l.backend_start.to_rfc3339(),
+                connected_seconds: l.connected_for.as_secs_f64(),
+            });
+        let payloads = dawdle::status::payloads(&db).await.map_err(status_failed)?;
+        let payloads = Payloads {
+            pending: payloads.pending,
+            expired: payloads.expired,
+        };
+        let signals = dawdle::status::delayed_signals(&db)
+            .await
+            .map_err(status_failed)?;
+        let signals = Signals {
+            delayed: signals.delayed,
+            next_due_in_seconds: signals
+                .next_due_in
+                .map(|due| due.num_milliseconds() as f64 / 1000.0),
+        };
         let (queue, dead_letter_queue) = match &self.queues.queue_url {
-            Some(url) => {
-                let client = self.queues.sqs.client().await;
-                let queue = counts(&client, url).await?;
-                let dlq = match self.queues.dead_letter_queue(&client).await? {
-                    Some(dlq) => Some(counts(&client, &dlq).await?),
-                    None => None,
-                };
-                (Some(queue), dlq)
-            }
-            None => pg_counts(&self.database, &self.queue.name).await?,
+            Some(url) => self.sqs_depth(url).await?,
+            None => pg_depth(&self.database, &self.queue.name).await?,
         };
         let report = Report {
             backlog,
@@ -167,6 +217,36 @@ impl Status {
             out!("{}", self.table(&report))?;
         }
         Ok(())
+    }
+
+    /// The depth of the SQS queue `url`, and the counts of its dead-letter
+    /// queue (`--dead-letter-queue`, else its redrive policy's), if any.
+    async fn sqs_depth(
+        &self,
+        url: &str,
+    ) -> Result<(Option<QueueReport>, Option<DeadLetterQueueReport>), Failure> {
+        let client = self.queues.sqs.client().await;
+        let dlq = self.queues.dead_letter_queue(&client).await?;
+        let mut queue = SqsQueue::builder(client.clone(), url);
+        if let Some(dlq) = &dlq {
+            queue = queue.dead_letter_queue(dlq);
+        }
+        let depth = depth_of(&queue.build(), url).await?;
+        let queue = QueueReport::new(Some(url.to_owned()), None, &depth);
+        let dlq = match dlq {
+            Some(dlq) => {
+                let depth = depth_of(&SqsQueue::new(client, &dlq), &dlq).await?;
+                Some(DeadLetterQueueReport {
+                    url: Some(dlq),
+                    name: None,
+                    visible: depth.waiting,
+                    in_flight: depth.in_flight,
+                    delayed: depth.delayed,
+                })
+            }
+            None => None,
+        };
+        Ok((Some(queue), dlq))
     }
 
     fn table(&self, report: &Report) -> String {
@@ -206,11 +286,11 @@ impl Status {
             None => "none delayed".to_owned(),
         };
         let queue = match &report.queue {
-            Some(q) => describe(q),
+            Some(q) => describe_queue(q),
             None => "not available (no --queue-url given, and no PgQueue tables)".to_owned(),
         };
         let dlq = match (&report.dead_letter_queue, &self.queues.queue_url) {
-            (Some(q), _) => describe(q),
+            (Some(q), _) => describe_dead_letter_queue(q),
             (None, Some(_)) => {
                 "none (the queue has no redrive policy; or give --dead-letter-queue)".to_owned()
             }
@@ -245,38 +325,31 @@ impl Status {
     }
 }
 
-fn describe(q: &QueueCounts) -> String {
-    let which = match (&q.url, &q.name) {
-        (Some(url), _) => url.clone(),
-        (None, Some(name)) => format!("PgQueue {name:?}"),
-        (None, None) => String::new(),
-    };
-    format!(
-        "{which}: {} visible, {} in flight, {} delayed",
-        q.visible, q.in_flight, q.delayed
-    )
+/// The depth of `queue`, named `name` in messages.
+async fn depth_of(queue: &dyn Queue, name: &str) -> Result<QueueDepth, Failure> {
+    let admin = queue
+        .admin()
+        .ok_or_else(|| Failure::Message(format!("{name} cannot tell its depth")))?;
+    admin
+        .depth()
+        .await
+        .map_err(Failure::runtime(format!("cannot read the depth of {name}")))
 }
 
-/// The counts of the PgQueue `name` in the database, and of its dead
-/// letters; none where the database has no PgQueue tables.
-async fn pg_counts(
+/// The depth of the PgQueue `name` in the database, and its dead letters
+/// as its dead-letter queue; none where the database has no PgQueue tables.
+async fn pg_depth(
     database: &Database,
     name: &str,
-) -> Result<(Option<QueueCounts>, Option<QueueCounts>), Failure> {
-    let queue = dawdle::queue::PgQueue::builder(database.config()?)
+) -> Result<(Option<QueueReport>, Option<DeadLetterQueueReport>), Failure> {
+    let queue = PgQueue::builder(database.config()?)
         .name(name)
         .max_connections(1)
         .build();
-    match queue.depth().await {
+    match depth_of(&queue, name).await {
         Ok(depth) => Ok((
-            Some(QueueCounts {
-                url: None,
-                name: Some(name.to_owned()),
-                visible: depth.waiting,
-                in_flight: depth.in_flight,
-                delayed: 0,
-            }),
-            Some(QueueCounts {
+            Some(QueueReport::new(None, Some(name.to_owned()), &depth)),
+            Some(DeadLetterQueueReport {
                 url: None,
                 name: Some(name.to_owned()),
                 visible: depth.dead_letters,
@@ -291,117 +364,51 @@ async fn pg_counts(
     }
 }
 
+/// The queue's line: where, its counts, the age of its oldest message
+/// (when it holds any and can tell), its dead letters.
+fn describe_queue(q: &QueueReport) -> String {
+    let which = place(q.url.as_deref(), q.name.as_deref());
+    let age = match q.oldest_age_seconds {
+        Some(age) if q.visible + q.in_flight + q.delayed > 0 => {
+            format!(", the oldest sent {} ago", seconds(age))
+        }
+        _ => String::new(),
+    };
+    format!(
+        "{which}: {} visible, {} in flight, {} delayed{age}, {} dead letters",
+        q.visible, q.in_flight, q.delayed, q.dead_letters
+    )
+}
+
+fn describe_dead_letter_queue(q: &DeadLetterQueueReport) -> String {
+    format!(
+        "{}: {} visible, {} in flight, {} delayed",
+        place(q.url.as_deref(), q.name.as_deref()),
+        q.visible,
+        q.in_flight,
+        q.delayed
+    )
+}
+
+/// An SQS queue's URL, or `PgQueue "name"`.
+fn place(url: Option<&str>, name: Option<&str>) -> String {
+    match (url, name) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(name)) => format!("PgQueue {name:?}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// A failed read of `dawdle::status`: missing objects are told plainly.
+fn status_failed(error: StatusError) -> Failure {
+    match error {
+        error @ StatusError::NotInstalled { .. } => Failure::Message(error.to_string()),
+        error => Failure::runtime("cannot read the status")(error),
+    }
+}
+
 /// `age` seconds, as humantime prints them, to the millisecond.
 fn seconds(age: f64) -> String {
     let millis = (age.max(0.0) * 1000.0).round() as u64;
     humantime::format_duration(std::time::Duration::from_millis(millis)).to_string()
-}
-
-fn query_failed(what: &str) -> impl FnOnce(tokio_postgres::Error) -> Failure + '_ {
-    move |e| {
-        match e.as_db_error().map(|db| db.code().clone()) {
-        Some(
-            tokio_postgres::error::SqlState::UNDEFINED_TABLE
-            | tokio_postgres::error::SqlState::UNDEFINED_FUNCTION,
-        ) => Failure::Message(format!(
-            "{what}: the database has no {SCHEMA}.{EVENTS_TABLE}; apply dawdle's SQL (of this version) first"
-        )),
-        _ => Failure::runtime(what)(e),
-    }
-    }
-}
-
-/// The waiting events, as the watcher measures them: `dawdle.backlog()`
-/// counts what its cursor has not passed, without building their JSON.
-async fn backlog(db: &tokio_postgres::Client) -> Result<Backlog, Failure> {
-    let sql = format!(r#"SELECT "events", "oldest_age" FROM "{SCHEMA}"."backlog"()"#);
-    let row = db
-        .query_one(&sql, &[])
-        .await
-        .map_err(query_failed("reading the backlog"))?;
-    Ok(Backlog {
-        events: row.get(0),
-        oldest_event_age_seconds: row.get(1),
-    })
-}
-
-/// The session holding the leader lock in this database.
-async fn leader(db: &tokio_postgres::Client) -> Result<Option<Leader>, Failure> {
-    let row = db
-        .query_opt(
-            "SELECT a.pid, coalesce(a.application_name, ''), host(a.client_addr),
-                    a.backend_start::text,
-                    extract(epoch FROM now() - a.backend_start)::float8
-             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-             WHERE l.locktype = 'advisory' AND l.granted
-               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-               AND l.classid::text::int8 = $1 AND l.objid::text::int8 = $2 AND l.objsubid = 1
-             LIMIT 1",
-            &[&(LEADER_LOCK >> 32), &(LEADER_LOCK & 0xffff_ffff)],
-        )
-        .await
-        .map_err(query_failed("reading the leader"))?;
-    Ok(row.map(|row| Leader {
-        pid: row.get(0),
-        application_name: row.get(1),
-        client_addr: row.get(2),
-        backend_start: row.get(3),
-        connected_seconds: row.get(4),
-    }))
-}
-
-async fn payloads(db: &tokio_postgres::Client) -> Result<Payloads, Failure> {
-    let sql = format!(
-        r#"SELECT count(*), count(*) FILTER (WHERE "expires_at" < now())
-           FROM "{SCHEMA}"."{PAYLOADS_TABLE}""#
-    );
-    let row = db
-        .query_one(&sql, &[])
-        .await
-        .map_err(query_failed("reading the payloads"))?;
-    Ok(Payloads {
-        pending: row.get(0),
-        expired: row.get(1),
-    })
-}
-
-async fn signals(db: &tokio_postgres::Client) -> Result<Signals, Failure> {
-    let sql = format!(
-        r#"SELECT count(*), extract(epoch FROM min("deliver_at") - now())::float8
-           FROM "{SCHEMA}"."{DELAYED_TABLE}""#
-    );
-    let row = db
-        .query_one(&sql, &[])
-        .await
-        .map_err(query_failed("reading the delayed signals"))?;
-    Ok(Signals {
-        delayed: row.get(0),
-        next_due_in_seconds: row.get(1),
-    })
-}
-
-async fn counts(client: &Client, url: &str) -> Result<QueueCounts, Failure> {
-    let attributes = opts::attributes(
-        client,
-        url,
-        &[
-            QueueAttributeName::ApproximateNumberOfMessages,
-            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-            QueueAttributeName::ApproximateNumberOfMessagesDelayed,
-        ],
-    )
-    .await?;
-    let count = |name| {
-        attributes
-            .get(&name)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Ok(QueueCounts {
-        url: Some(url.to_owned()),
-        name: None,
-        visible: count(QueueAttributeName::ApproximateNumberOfMessages),
-        in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
-    })
 }

@@ -3,15 +3,19 @@
 use std::time::Duration;
 
 use clap::Args;
+use std::sync::Arc;
+
 use dawdle::queue::{PgQueue, Queue, SqsQueue, SqsQueueBuilder};
-use dawdle::watcher::{Watcher, WatcherBuilder};
+use dawdle::watcher::{Route, Watcher, WatcherBuilder};
 
 use crate::opts::{self, Database, PgQueueName, Sqs};
 use crate::Failure;
 
 /// Forwards captured events from PostgreSQL to a queue, with no
 /// application code: the PgQueue in the same database by default (named
-/// with `--queue`), or an SQS queue (`--queue-url`).
+/// with `--queue`), or an SQS queue (`--queue-url`), or, with `--route`,
+/// each table's and signal's events to the queues of the routes that take
+/// them.
 ///
 /// Several may run against one database: one leads and sends, the others
 /// stand by. SIGTERM or ctrl-c stops it gracefully: the current round
@@ -33,6 +37,23 @@ pub struct Watch {
     /// An SQS queue to send to instead of the PgQueue.
     #[arg(long, env = "DAWDLE_SQS_QUEUE_URL", value_name = "URL")]
     queue_url: Option<String>,
+
+    /// A route: `NAME=QUEUE[;tables=T1,T2][;signals=S1,S2][;fifo=BOOL]`,
+    /// repeatable. QUEUE is `pg:QUEUE_NAME` (a PgQueue in this database) or
+    /// an SQS queue URL. Each event goes to every route that takes it (a
+    /// route that names no tables or signals takes everything); with
+    /// routes, `--queue` and `--queue-url` are not used. E.g.
+    /// `--route 'billing=pg:billing;tables=public.orders;signals=invoice.due'
+    /// --route 'search=https://sqs.eu-west-1.amazonaws.com/1234/search'`.
+    /// In the environment, one route per line.
+    #[arg(
+        long = "route",
+        env = "DAWDLE_ROUTES",
+        value_name = "ROUTE",
+        value_delimiter = '\n',
+        value_parser = RouteSpec::parse
+    )]
+    routes: Vec<RouteSpec>,
 
     /// Whether the queue is FIFO; by default, for SQS whether its URL ends
     /// in `.fifo`, for a PgQueue not (its listeners must say the same).
@@ -167,36 +188,39 @@ impl Watch {
         // at startup that is far more likely a wrong URL than an outage, so
         // say so at once instead.
         drop(self.database.connect().await?);
-        let queue: Box<dyn Queue> = match &self.queue_url {
-            Some(url) => {
-                let client = self.sqs.client().await;
-                opts::attributes(
-                    &client,
-                    url,
-                    &[aws_sdk_sqs::types::QueueAttributeName::QueueArn],
-                )
-                .await?;
-                Box::new(self.sqs_queue(client, url))
+        let routes = if self.routes.is_empty() {
+            let destination = match &self.queue_url {
+                Some(url) => Destination::Sqs(url.clone()),
+                None => Destination::Pg(self.queue.name.clone()),
+            };
+            let queue = self.queue(&config, &destination, self.fifo).await?;
+            vec![Route::shared("default", queue)]
+        } else {
+            let mut routes = Vec::with_capacity(self.routes.len());
+            for spec in &self.routes {
+                let queue = self
+                    .queue(&config, &spec.queue, spec.fifo.or(self.fifo))
+                    .await?;
+                routes.push(spec.route(queue));
             }
-            None => Box::new(
-                PgQueue::builder(config.clone())
-                    .name(&self.queue.name)
-                    .fifo(self.fifo.unwrap_or(false))
-                    .build(),
-            ),
+            routes
         };
 
         let endpoint = match self.metrics_addr {
-            Some(addr) => Some(crate::serve::Endpoint::bind(addr).await?),
+            Some(addr) => Some(crate::serve::Endpoint::bind(addr).await?.sampling(&routes)),
             None => None,
         };
-        let watcher = self.watcher(config, queue);
-        match &self.queue_url {
-            Some(url) => tracing::info!(queue = %url, "dawdle watch starting"),
-            None => {
+        for spec in &self.routes {
+            tracing::info!(route = %spec.name, queue = %spec.queue, "route");
+        }
+        match (&self.queue_url, self.routes.len()) {
+            (_, 1..) => tracing::info!(routes = self.routes.len(), "dawdle watch starting"),
+            (Some(url), _) => tracing::info!(queue = %url, "dawdle watch starting"),
+            (None, _) => {
                 tracing::info!(queue = %self.queue.name, "dawdle watch starting, to the database's PgQueue")
             }
         }
+        let watcher = self.watcher(config, routes);
         let handle = watcher.start();
         if let Some(endpoint) = endpoint {
             endpoint.serve(handle.shared_stats());
@@ -217,12 +241,40 @@ impl Watch {
         }
     }
 
-    fn sqs_queue(&self, client: aws_sdk_sqs::Client, url: &str) -> SqsQueue {
+    /// The queue of `destination`; an SQS queue is looked up first, so
+    /// that a wrong URL fails at once rather than in the watcher's retries.
+    async fn queue(
+        &self,
+        config: &dawdle::Database,
+        destination: &Destination,
+        fifo: Option<bool>,
+    ) -> Result<Arc<dyn Queue>, Failure> {
+        Ok(match destination {
+            Destination::Sqs(url) => {
+                let client = self.sqs.client().await;
+                opts::attributes(
+                    &client,
+                    url,
+                    &[aws_sdk_sqs::types::QueueAttributeName::QueueArn],
+                )
+                .await?;
+                Arc::new(self.sqs_queue(client, url, fifo))
+            }
+            Destination::Pg(name) => Arc::new(
+                PgQueue::builder(config.clone())
+                    .name(name)
+                    .fifo(fifo.unwrap_or(false))
+                    .build(),
+            ),
+        })
+    }
+
+    fn sqs_queue(&self, client: aws_sdk_sqs::Client, url: &str, fifo: Option<bool>) -> SqsQueue {
         let mut queue = SqsQueue::builder(client, url)
             .max_message_bytes(self.max_message_bytes)
             .operation_timeout(*self.sqs_operation_timeout)
             .attempt_timeout(*self.sqs_attempt_timeout);
-        if let Some(fifo) = self.fifo {
+        if let Some(fifo) = fifo {
             queue = queue.fifo(fifo);
         }
         if let Some(url) = &self.dead_letter_queue {
@@ -231,8 +283,11 @@ impl Watch {
         queue.build()
     }
 
-    fn watcher(&self, config: dawdle::Database, queue: Box<dyn Queue>) -> Watcher {
-        let watcher = Watcher::builder_shared(config, std::sync::Arc::from(queue))
+    fn watcher(&self, config: dawdle::Database, routes: Vec<Route>) -> Watcher {
+        let mut routes = routes.into_iter();
+        let first = routes.next().expect("at least one route");
+        let watcher = routes
+            .fold(Watcher::routed(config, first), WatcherBuilder::route)
             .batch_size(self.batch_size)
             .max_events_per_message(self.events_per_message)
             .linger(*self.linger)
@@ -245,8 +300,120 @@ impl Watch {
     }
 }
 
+/// Where a route sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Destination {
+    /// A PgQueue of this name in the watched database.
+    Pg(String),
+    /// An SQS queue URL.
+    Sqs(String),
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Pg(name) => write!(f, "pg:{name}"),
+            Destination::Sqs(url) => f.write_str(url),
+        }
+    }
+}
+
+/// One `--route`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RouteSpec {
+    name: String,
+    queue: Destination,
+    tables: Option<Vec<String>>,
+    signals: Option<Vec<String>>,
+    fifo: Option<bool>,
+}
+
+impl RouteSpec {
+    /// `NAME=QUEUE[;tables=T1,T2][;signals=S1,S2][;fifo=BOOL]`.
+    fn parse(text: &str) -> Result<RouteSpec, String> {
+        let mut parts = text.split(';');
+        let head = parts.next().unwrap_or_default();
+        let (name, queue) = head.split_once('=').ok_or_else(|| {
+            format!("{head:?} is not NAME=QUEUE (QUEUE: pg:QUEUE_NAME or an SQS queue URL)")
+        })?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err("the route's name is empty".to_owned());
+        }
+        let queue = queue.trim();
+        let queue = if let Some(pg) = queue.strip_prefix("pg:") {
+            if pg.is_empty() {
+                return Err("pg: needs a queue name, e.g. pg:default".to_owned());
+            }
+            Destination::Pg(pg.to_owned())
+        } else if queue.starts_with("https://") || queue.starts_with("http://") {
+            Destination::Sqs(queue.to_owned())
+        } else {
+            return Err(format!(
+                "{queue:?} is not a queue: pg:QUEUE_NAME or an SQS queue URL (https://...)"
+            ));
+        };
+        let mut spec = RouteSpec {
+            name: name.to_owned(),
+            queue,
+            tables: None,
+            signals: None,
+            fifo: None,
+        };
+        let list = |value: &str| -> Vec<String> {
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        for part in parts.map(str::trim).filter(|p| !p.is_empty()) {
+            match part.split_once('=') {
+                Some(("tables", value)) => {
+                    spec.tables.get_or_insert_with(Vec::new).extend(list(value))
+                }
+                Some(("signals", value)) => spec
+                    .signals
+                    .get_or_insert_with(Vec::new)
+                    .extend(list(value)),
+                Some(("fifo", value)) => {
+                    spec.fifo = Some(
+                        value
+                            .trim()
+                            .parse()
+                            .map_err(|_| format!("fifo={value:?}: expected true or false"))?,
+                    )
+                }
+                _ => {
+                    return Err(format!(
+                        "{part:?}: a route takes tables=..., signals=... and fifo=..."
+                    ))
+                }
+            }
+        }
+        if spec.tables.as_ref().is_some_and(Vec::is_empty)
+            && spec.signals.as_ref().is_none_or(Vec::is_empty)
+        {
+            return Err(format!("route {name:?} names no table or signal"));
+        }
+        Ok(spec)
+    }
+
+    fn route(&self, queue: Arc<dyn Queue>) -> Route {
+        let mut route = Route::shared(&self.name, queue);
+        if let Some(tables) = &self.tables {
+            route = route.tables(tables);
+        }
+        if let Some(signals) = &self.signals {
+            route = route.signals(signals);
+        }
+        route
+    }
+}
+
 /// SIGTERM (what container runtimes send) or ctrl-c.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -265,4 +432,48 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse() {
+        let spec =
+            RouteSpec::parse("billing=pg:billing;tables=public.orders, items;signals=invoice.due")
+                .unwrap();
+        assert_eq!(spec.name, "billing");
+        assert_eq!(spec.queue, Destination::Pg("billing".into()));
+        assert_eq!(
+            spec.tables,
+            Some(vec!["public.orders".into(), "items".into()])
+        );
+        assert_eq!(spec.signals, Some(vec!["invoice.due".into()]));
+        let route = spec.route(Arc::new(dawdle::MemoryQueue::new()));
+        assert!(route.takes_table("public", "items") && !route.takes_table("public", "users"));
+
+        let spec = RouteSpec::parse("search=https://sqs.example/1/search.fifo;fifo=true").unwrap();
+        assert_eq!(
+            spec.queue,
+            Destination::Sqs("https://sqs.example/1/search.fifo".into())
+        );
+        assert_eq!((spec.tables, spec.fifo), (None, Some(true)));
+    }
+
+    #[test]
+    fn bad_routes_say_what_is_wrong() {
+        for (text, says) in [
+            ("billing", "is not NAME=QUEUE"),
+            ("=pg:x", "name is empty"),
+            ("a=pg:", "needs a queue name"),
+            ("a=billing", "is not a queue"),
+            ("a=pg:a;colour=red", "a route takes tables="),
+            ("a=pg:a;fifo=maybe", "expected true or false"),
+            ("a=pg:a;tables=", "names no table or signal"),
+        ] {
+            let error = RouteSpec::parse(text).unwrap_err();
+            assert!(error.contains(says), "{text}: {error}");
+        }
+    }
 }

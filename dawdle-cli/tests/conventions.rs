@@ -1,4 +1,4 @@
-//! The command-line conventions of `dawdle`: completions, logs that suit
+//! The command-line conventions of `dawdle`: completions, man pages, logs that suit
 //! their reader (no colour codes off a terminal, JSON for log shippers), and
 //! a closed pipe that ends the command quietly.
 
@@ -24,6 +24,37 @@ fn completions_for_each_shell_name_the_command() {
         Some(2),
         "an unknown shell is a usage error"
     );
+}
+
+#[test]
+fn man_pages_cover_every_subcommand() {
+    let roff = succeed(dawdle(None).arg("man"));
+    for page in [
+        "dawdle",
+        "dawdle-watch",
+        "dawdle-console",
+        "dawdle-dlq",
+        "dawdle-backfill",
+    ] {
+        assert!(
+            roff.contains(&format!(".TH {page} 1")),
+            "no page {page}:\n{roff}"
+        );
+    }
+    assert!(
+        roff.contains("DAWDLE_CONSOLE_TOKEN"),
+        "flags with their variables"
+    );
+    let dir = std::env::temp_dir().join(format!("dawdle-man-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    succeed(dawdle(None).args(["man", "--out"]).arg(&dir));
+    let watch = std::fs::read_to_string(dir.join("dawdle-watch.1")).unwrap();
+    assert!(
+        watch.starts_with(".ie") || watch.contains(".TH dawdle-watch 1"),
+        "{watch}"
+    );
+    assert!(watch.contains("route"));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `dawdle status` with tokio-postgres's debug logs on: log lines on stderr

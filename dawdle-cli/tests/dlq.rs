@@ -148,6 +148,10 @@ async fn lists_shows_redrives_and_discards_sqs_dead_letters() {
         "{other}"
     );
     assert_eq!(other["failure"], Value::Null, "put there by hand");
+    assert_eq!(
+        other["reason"], "none recorded: not dead-lettered by a dawdle listener",
+        "{other}"
+    );
 
     let shown = succeed(&mut dlq(&["show", &dawdle_id]));
     println!("{shown}");
@@ -327,6 +331,7 @@ async fn lists_shows_redrives_and_discards_the_databases_pg_queue_dead_letters()
         "attempts:      1".to_owned(),
         format!("first failed:  {}", failed.first_at.to_rfc3339()),
         format!("last failed:   {}", failed.last_at.to_rfc3339()),
+        format!("dead-lettered: {}", stored[0].dead_lettered_at.to_rfc3339()),
         "events:        1".to_owned(),
     ] {
         assert!(shown.lines().any(|l| l == line), "no {line:?}:\n{shown}");

@@ -57,6 +57,7 @@ fn watch_help_shows_every_setting_with_its_variable() {
             ("standby-retry", "DAWDLE_STANDBY_RETRY"),
             ("payload-retention", "DAWDLE_PAYLOAD_RETENTION"),
             ("send-timeout", "DAWDLE_SEND_TIMEOUT"),
+            ("route", "DAWDLE_ROUTES"),
             ("log", "RUST_LOG"),
         ],
     );

@@ -75,15 +75,35 @@ async fn reports_the_backlog_the_leader_and_the_queues() {
     assert_eq!(report["capture"]["event_trigger"], true);
     assert_eq!(report["leader"]["application_name"], "dawdle-watcher");
     assert!(report["leader"]["pid"].as_i64().unwrap() > 0);
+    let since = report["leader"]["backend_start"].as_str().unwrap();
+    assert!(
+        since.starts_with("20") && since.contains('T'),
+        "RFC 3339: {since}"
+    );
+    assert!(report["leader"]["connected_seconds"].as_f64().unwrap() >= 0.0);
+    assert_eq!(report["signals"]["delayed"], 0);
+    assert!(report["signals"]["next_due_in_seconds"].is_null());
     assert_eq!(report["payloads"]["pending"], 0);
     assert_eq!(report["queue"]["url"], url.as_str());
     assert_eq!(report["queue"]["visible"], 2);
+    assert_eq!(report["queue"]["in_flight"], 0);
+    assert_eq!(report["queue"]["dead_letters"], 1, "{report:#}");
+    assert!(
+        report["queue"]["oldest_age_seconds"].is_null(),
+        "SQS cannot tell"
+    );
     assert_eq!(report["dead_letter_queue"]["url"], dlq.as_str());
     assert_eq!(report["dead_letter_queue"]["visible"], 1);
 
     let table = status(false);
     println!("{table}");
     assert!(table.contains("12 events"), "{table}");
+    assert!(
+        table.contains(&format!(
+            "queue              {url}: 2 visible, 0 in flight, 0 delayed, 1 dead letters"
+        )),
+        "{table}"
+    );
     assert!(table.contains("dawdle-watcher"), "{table}");
     assert!(
         table.contains("capture            whole; new partitions and children get the triggers"),
@@ -127,19 +147,28 @@ async fn says_what_is_not_available() {
 async fn shows_the_databases_pg_queue_and_its_dead_letters_by_default() {
     let (db, client) = database().await;
     // Two messages; one received and dead-lettered, as a listener would.
+    // Then one received and in flight, one delayed, and one waiting.
     client
         .batch_execute(
             "SELECT dawdle.queue_send('default', 'one'), dawdle.queue_send('default', 'two');
              SELECT dawdle.queue_dead_letter('default', id, receive_count, 'handler failed')
-             FROM dawdle.queue_read('default', 30, 1);",
+             FROM dawdle.queue_read('default', 30, 1);
+             SELECT dawdle.queue_send('default', 'three'),
+                    dawdle.queue_send('default', 'later', delay_seconds => 600);
+             SELECT FROM dawdle.queue_read('default', 600, 1);",
         )
         .await
         .unwrap();
     let table = succeed(dawdle(None).arg("status").env("DATABASE_URL", db.url()));
+    println!("{table}");
+    let queue = table.lines().find(|l| l.starts_with("queue ")).unwrap();
     assert!(
-        table.contains("queue              PgQueue \"default\": 1 visible, 0 in flight, 0 delayed"),
+        queue.starts_with(
+            "queue              PgQueue \"default\": 1 visible, 1 in flight, 1 delayed, the oldest sent "
+        ),
         "{table}"
     );
+    assert!(queue.ends_with(" ago, 1 dead letters"), "{table}");
     assert!(
         table.contains("dead-letter queue  PgQueue \"default\": 1 visible"),
         "{table}"
@@ -153,6 +182,11 @@ async fn shows_the_databases_pg_queue_and_its_dead_letters_by_default() {
     assert_eq!(report["queue"]["name"], "default", "{report:#}");
     assert!(report["queue"]["url"].is_null(), "{report:#}");
     assert_eq!(report["queue"]["visible"], 1);
+    assert_eq!(report["queue"]["in_flight"], 1);
+    assert_eq!(report["queue"]["delayed"], 1);
+    assert_eq!(report["queue"]["dead_letters"], 1);
+    let age = report["queue"]["oldest_age_seconds"].as_f64().unwrap();
+    assert!((0.0..60.0).contains(&age), "{report:#}");
     assert_eq!(report["dead_letter_queue"]["visible"], 1);
 
     // Another name: another queue, empty.
@@ -163,5 +197,7 @@ async fn shows_the_databases_pg_queue_and_its_dead_letters_by_default() {
     ))
     .unwrap();
     assert_eq!(report["queue"]["visible"], 0, "{report:#}");
+    assert_eq!(report["queue"]["oldest_age_seconds"], 0.0, "holds none");
+    assert_eq!(report["queue"]["dead_letters"], 0);
     assert_eq!(report["dead_letter_queue"]["visible"], 0);
 }

@@ -129,6 +129,54 @@ async fn forwards_to_the_databases_pg_queue_by_default_and_survives_sigkill() {
     assert!(status.success(), "{status:?}");
 }
 
+/// `--route` fans one table out to two PgQueues and an SQS queue; a
+/// route's tables narrow what it takes.
+#[tokio::test]
+async fn routes_fan_out_to_pg_queues_and_sqs() {
+    let (db, client) = database().await;
+    let server = SqsServer::get().await.unwrap();
+    let url = server
+        .create_queue("watch-routes", false, None)
+        .await
+        .unwrap();
+    client
+        .batch_execute("INSERT INTO items SELECT n, 'item ' || n FROM generate_series(1, 20) n")
+        .await
+        .unwrap();
+    let mut watcher = Process(
+        dawdle(Some(server))
+            .args(["watch", "--linger", "20ms"])
+            .args([
+                "--route",
+                "one=pg:one",
+                "--route",
+                "two=pg:two;tables=public.items",
+            ])
+            .args(["--route", &format!("sqs={url};tables=items")])
+            .args(["--route", "none=pg:none;tables=public.other"])
+            .env("DATABASE_URL", db.url())
+            .spawn()
+            .unwrap(),
+    );
+    let queue = |name: &str| PgQueue::builder(db.database().clone()).name(name).build();
+    for name in ["one", "two"] {
+        let mut ids = BTreeSet::new();
+        receive_until(&queue(name), &mut ids, 20).await;
+        assert_eq!(ids, (1..=20).collect(), "route {name}");
+    }
+    let sqs = SqsQueue::builder(server.client().await, &url).build();
+    let mut ids = BTreeSet::new();
+    receive_until(&sqs, &mut ids, 20).await;
+    assert_eq!(ids, (1..=20).collect(), "route sqs");
+    let other = queue("none")
+        .receive(10, Duration::ZERO, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(other.is_empty(), "a route of another table gets nothing");
+    watcher.signal("-TERM");
+    assert!(watcher.0.wait().unwrap().success());
+}
+
 #[test]
 fn exit_codes_tell_usage_from_connection_failures() {
     let (output, _) = common::run(dawdle(None).arg("watch"));

@@ -150,4 +150,9 @@ impl<Q: Queue> Queue for CountingQueue<Q> {
     ) -> BoxFuture<'a, Result<(), QueueError>> {
         self.inner.dead_letter(message, failure)
     }
+
+    /// The wrapped queue's administration (its calls are not counted).
+    fn admin(&self) -> Option<&dyn dawdle::queue::QueueAdmin> {
+        self.inner.admin()
+    }
 }

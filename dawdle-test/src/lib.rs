@@ -9,11 +9,13 @@
 //! - [`SqsServer`]: moto's SQS server on loopback.
 //! - [`CountingQueue`]: a queue wrapper that counts the calls made to it.
 //! - [`contract`]: the queue contract, one suite for every queue backend.
+//! - [`demo`]: a database with something in every corner of the console.
 
 mod cluster;
 pub mod contract;
 mod counting;
 mod db;
+pub mod demo;
 mod error;
 mod process;
 mod sqs;

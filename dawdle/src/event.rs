@@ -2,14 +2,18 @@
 //! [`Truncate`], [`Snapshot`] and [`Change`], each with the event's
 //! [`Meta`], and [`Signaled`] for signals.
 
+// Not public itself: its trait and description are at `crate::signal`.
+pub(crate) mod signaled;
+
 use chrono::{DateTime, FixedOffset};
 
 use crate::decode::DecodeError;
-
-use crate::signal::{Signal, SignalType, Signaled};
 use crate::table::{Action, Table};
 use crate::wire::WireEvent;
 use crate::Watched;
+
+use signaled::SignalType;
+pub use signaled::Signaled;
 
 /// What every event carries besides its rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +180,8 @@ pub enum Subject {
 
 /// An event type a handler can take: [`Insert`], [`Update`], [`Delete`],
 /// [`Truncate`], [`Snapshot`] or [`Change`] of a [`Watched`] type, or
-/// [`Signaled`] of a [`Signal`]. Not meant to be implemented elsewhere.
+/// [`Signaled`] of a [`Signal`](trait@crate::Signal). Not meant to be
+/// implemented elsewhere.
 pub trait EventArg: Sized + Send + 'static {
     /// What the argument subscribes to.
     #[doc(hidden)]
@@ -280,27 +285,6 @@ impl<T: Watched> EventArg for Change<T> {
                 old: row(event, None, "old")?,
                 meta: Meta::of(event),
             }),
-        })
-    }
-}
-
-impl<T: Signal> EventArg for Signaled<T> {
-    const SUBJECT: Subject = Subject::Signal(T::SIGNAL);
-
-    fn from_event(event: &WireEvent) -> Result<Self, DecodeError> {
-        let payload = event.payload.as_ref().unwrap_or(&serde_json::Value::Null);
-        let fail = |reason: String| DecodeError::Signal {
-            name: T::NAME.to_owned(),
-            rust_type: T::SIGNAL.type_name,
-            value: crate::decode::shorten(payload),
-            reason,
-        };
-        Ok(Signaled {
-            payload: T::deserialize(payload).map_err(|e| fail(e.to_string()))?,
-            deliver_at: event
-                .deliver_at
-                .ok_or_else(|| fail("the event has no deliver_at".to_owned()))?,
-            meta: Meta::of(event),
         })
     }
 }

@@ -1,13 +1,19 @@
-//! Handler registration: what `#[dawdle::handler]` submits, and how the
-//! listener finds every handler of an event.
+//! Handler registration: what `#[dawdle::handler]` submits, how the
+//! listener finds every handler of an event, and how a handler is called.
 
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::decode::DecodeError;
 use crate::event::{EventArg, Subject};
+use crate::observability;
 use crate::queue::BoxFuture;
+use crate::sync::AbortOnDrop;
 use crate::table::{Action, Table};
 use crate::wire::WireEvent;
 
@@ -214,6 +220,56 @@ pub fn handlers() -> Vec<&'static Handler> {
     let mut all: Vec<_> = inventory::iter::<Handler>.into_iter().collect();
     all.sort_by_key(|h| h.name);
     all
+}
+
+/// Calls `handler` with `arg`, the argument its `decode` made of event
+/// `event_id` of `table` (`schema.table`): the one way dawdle calls a
+/// handler, for the listener's messages and for signals sent in
+/// [direct mode](crate::RuntimeBuilder::signal_directly) alike.
+///
+/// The handler runs in a task of its own, so that a panic fails this call
+/// only and comes back as an error ([`HandlerError::is_panic`]); inside a
+/// `handler` span, so that its own logs carry the event; and within
+/// `timeout`, past which it is cancelled and the call fails. The call's
+/// duration and outcome go to the handler metrics of
+/// [`observability`](crate::observability).
+pub(crate) async fn call(
+    handler: &'static Handler,
+    arg: Box<dyn Any + Send>,
+    event_id: i64,
+    table: &str,
+    action: Action,
+    timeout: Option<Duration>,
+) -> Result<(), HandlerError> {
+    let span = tracing::info_span!(
+        "handler",
+        handler = handler.name,
+        event = event_id,
+        table,
+        action = action.as_str()
+    );
+    let started = Instant::now();
+    // Aborted with this future, should a shutdown abandon the message, or
+    // at the timeout.
+    let mut task = AbortOnDrop(tokio::spawn((handler.call)(arg).instrument(span)));
+    let result = match timeout {
+        Some(limit) => match tokio::time::timeout(limit, &mut task.0).await {
+            Ok(result) => result,
+            Err(_) => Ok(Err(HandlerError::other(format!(
+                "timed out after {limit:?} (the runtime's handler_timeout)"
+            )))),
+        },
+        None => (&mut task.0).await,
+    };
+    let result = result.unwrap_or_else(|join| Err(HandlerError::from_join(join)));
+    let labels = [("handler", handler.name)];
+    metrics::histogram!(observability::HANDLER_DURATION, &labels)
+        .record(observability::seconds(started.elapsed()));
+    match &result {
+        Ok(()) => metrics::counter!(observability::HANDLED, &labels).increment(1),
+        Err(_) => metrics::counter!(observability::FAILED, &labels).increment(1),
+    }
+    result
 }
 
 /// Handlers indexed by table and action, and by signal, checked for

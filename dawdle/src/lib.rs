@@ -104,6 +104,8 @@ extern crate self as dawdle;
 
 pub mod backfill;
 mod backoff;
+#[cfg(feature = "console")]
+pub mod console;
 pub mod database;
 pub mod decode;
 pub mod event;
@@ -116,6 +118,7 @@ pub mod registry;
 mod runtime;
 pub mod signal;
 pub mod sql;
+pub mod status;
 mod sync;
 pub mod table;
 #[cfg(feature = "testing")]
@@ -130,12 +133,12 @@ pub mod __private;
 
 pub use database::Database;
 pub use decode::{Decode, DecodeError, Interval};
-pub use event::{Change, Delete, Insert, Meta, Snapshot, Truncate, Update};
+pub use event::{Change, Delete, Insert, Meta, Signaled, Snapshot, Truncate, Update};
 #[cfg(feature = "sqs")]
 pub use queue::SqsQueue;
 pub use queue::{MemoryQueue, PgQueue, Queue};
 pub use runtime::{BuildError, Runtime, RuntimeBuilder, RuntimeHandle};
-pub use signal::{signal, Signal, Signaled};
+pub use signal::{signal, Signal};
 pub use table::{Action, Column, Encoding, Events, SessionSettings, Table};
 pub use watched::Watched;
 pub use watcher::Watcher;

@@ -16,6 +16,17 @@
 //! | `dawdle_listener_commit_to_handler_seconds` | histogram | `table` | from the change's capture to the start of its first handler call |
 //! | `dawdle_listener_messages_dead_lettered_total` | counter | | messages the listener sent to the dead-letter queue: invalid, or failed on their last receive |
 //! | `dawdle_listener_unknown_events_total` | counter | `table` | events of a table (`schema.table`) or signal (`signal:name`) this program has no type or handler for, handed back for another listener |
+//! | `dawdle_queue_depth` | gauge | `queue` | messages waiting to be received |
+//! | `dawdle_queue_in_flight` | gauge | `queue` | messages received and not yet deleted: being handled, or waiting for a retry |
+//! | `dawdle_queue_delayed` | gauge | `queue` | messages sent with a delay that has not passed yet |
+//! | `dawdle_queue_dead_letters` | gauge | `queue` | dead letters |
+//! | `dawdle_queue_oldest_age_seconds` | gauge | `queue` | age of the oldest message the queue holds (0 when none); not for SQS, which cannot tell |
+//!
+//! The `dawdle_queue_*` gauges are set by
+//! [`sample_depth`](crate::queue::sample_depth) (every 15 s by default; the
+//! `dawdle watch --metrics-addr` endpoint runs it), labelled `queue` with
+//! the queue's [name](crate::queue::QueueAdmin::name): a PgQueue's name, an
+//! SQS queue's URL. SQS's counts are approximate.
 //!
 //! Tracing: each message is handled in a `message` span, each event's
 //! handler call in a `handler` span (`event`, `table`, `action`,
@@ -35,6 +46,11 @@ pub(crate) const HANDLER_DURATION: &str = "dawdle_listener_handler_duration_seco
 pub(crate) const COMMIT_TO_HANDLER: &str = "dawdle_listener_commit_to_handler_seconds";
 pub(crate) const DEAD_LETTERED: &str = "dawdle_listener_messages_dead_lettered_total";
 pub(crate) const UNKNOWN_EVENTS: &str = "dawdle_listener_unknown_events_total";
+pub(crate) const QUEUE_DEPTH: &str = "dawdle_queue_depth";
+pub(crate) const QUEUE_IN_FLIGHT: &str = "dawdle_queue_in_flight";
+pub(crate) const QUEUE_DELAYED: &str = "dawdle_queue_delayed";
+pub(crate) const QUEUE_DEAD_LETTERS: &str = "dawdle_queue_dead_letters";
+pub(crate) const QUEUE_OLDEST_AGE: &str = "dawdle_queue_oldest_age_seconds";
 
 /// Describes every metric to the installed recorder, once per process.
 pub(crate) fn describe() {
@@ -91,6 +107,27 @@ pub(crate) fn describe() {
             UNKNOWN_EVENTS,
             Unit::Count,
             "events of a table or signal this program has no type or handler for, handed back"
+        );
+        metrics::describe_gauge!(
+            QUEUE_DEPTH,
+            Unit::Count,
+            "messages waiting to be received"
+        );
+        metrics::describe_gauge!(
+            QUEUE_IN_FLIGHT,
+            Unit::Count,
+            "messages received and not yet deleted"
+        );
+        metrics::describe_gauge!(
+            QUEUE_DELAYED,
+            Unit::Count,
+            "messages sent with a delay that has not passed yet"
+        );
+        metrics::describe_gauge!(QUEUE_DEAD_LETTERS, Unit::Count, "dead letters");
+        metrics::describe_gauge!(
+            QUEUE_OLDEST_AGE,
+            Unit::Seconds,
+            "age of the oldest message the queue holds"
         );
     });
 }

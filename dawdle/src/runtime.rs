@@ -11,7 +11,7 @@ use crate::handler::Registry;
 use crate::listener::{self, Listener};
 use crate::queue::Queue;
 use crate::signal::{Sender, Signal, SignalError};
-use crate::watcher::{Watcher, WatcherBuilder, WatcherError, WatcherHandle};
+use crate::watcher::{Route, Watcher, WatcherBuilder, WatcherError, WatcherHandle};
 
 /// Why a [`Runtime`] cannot be built.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +54,7 @@ pub struct RuntimeBuilder {
     pool: Option<deadpool_postgres::Pool>,
     database: Option<Database>,
     queue: Option<Arc<dyn Queue>>,
+    routes: Vec<Route>,
     watch: bool,
     listen: bool,
     settings: listener::Settings,
@@ -94,6 +95,34 @@ impl RuntimeBuilder {
     /// durable, shared by every process that uses the same database.
     pub fn queue(mut self, queue: impl Queue) -> Self {
         self.queue = Some(Arc::new(queue));
+        self
+    }
+
+    /// Sends the events `route` takes to its queue. Once a route is given,
+    /// the watcher sends by the routes alone (each event to every route
+    /// that takes it), and [`queue`](RuntimeBuilder::queue) is only where
+    /// this program's listener receives; [`RuntimeHandle::signal`] sends
+    /// to the routes that take the signal.
+    ///
+    /// ```no_run
+    /// # async fn demo(config: tokio_postgres::Config) -> Result<(), Box<dyn std::error::Error>> {
+    /// use dawdle::watcher::Route;
+    /// use dawdle::PgQueue;
+    ///
+    /// let billing = PgQueue::builder(config.clone()).name("billing").build();
+    /// let search = PgQueue::builder(config.clone()).name("search").build();
+    /// let runtime = dawdle::Runtime::builder()
+    ///     .database(config)
+    ///     .route(Route::new("billing", billing.clone()).tables(["public.orders"]))
+    ///     .route(Route::new("search", search))
+    ///     .queue(billing) // this program's listener: the billing service
+    ///     .watch()
+    ///     .listen()
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn route(mut self, route: Route) -> Self {
+        self.routes.push(route);
         self
     }
 
@@ -165,6 +194,15 @@ impl RuntimeBuilder {
     /// Direct mode, for tests: [`RuntimeHandle::signal`] calls this
     /// program's handlers of the signal at once, one after another, and
     /// returns the first failure, instead of sending it to the queue.
+    ///
+    /// Each handler is called as the listener calls it: within the
+    /// [handler timeout](RuntimeBuilder::handler_timeout), in its `handler`
+    /// span, counted in the handler [metrics](crate::observability); a
+    /// handler that fails, panics or times out does not keep the others
+    /// from running. Its failure comes back as
+    /// [`SignalError::Handler`](crate::signal::SignalError::Handler) (a
+    /// panic too, with [`HandlerError::is_panic`](crate::handler::HandlerError::is_panic)):
+    /// it does not unwind into the caller.
     pub fn signal_directly(mut self) -> Self {
         self.signal_directly = true;
         self
@@ -200,9 +238,16 @@ impl RuntimeBuilder {
             (None, Some(database)) => Some(database.pool(4).map_err(BuildError::Pool)?),
             (None, None) => None,
         };
+        let routes = self.routes.clone();
         let watcher = match (self.watch, self.database) {
             (true, Some(database)) => {
-                let builder = Watcher::builder_shared(database, queue.clone());
+                let mut each = routes.clone().into_iter();
+                let builder = match each.next() {
+                    None => Watcher::builder_shared(database, queue.clone()),
+                    Some(first) => {
+                        each.fold(Watcher::routed(database, first), WatcherBuilder::route)
+                    }
+                };
                 let builder = match self.watcher {
                     Some(TuneWatcher(tune)) => tune(builder),
                     None => builder,
@@ -211,7 +256,13 @@ impl RuntimeBuilder {
             }
             _ => None,
         };
-        let signals = Sender::new(queue.clone(), registry.clone(), self.signal_directly);
+        let signals = Sender::new(
+            queue.clone(),
+            routes,
+            registry.clone(),
+            self.signal_directly,
+            self.settings.handler_timeout,
+        );
         let listener = self.listen.then(|| Listener {
             queue: queue.clone(),
             registry,
@@ -255,6 +306,7 @@ impl Runtime {
             pool: None,
             database: None,
             queue: None,
+            routes: Vec::new(),
             watch: false,
             listen: false,
             settings: listener::Settings {
@@ -303,9 +355,11 @@ pub struct RuntimeHandle {
 }
 
 impl RuntimeHandle {
-    /// Sends a signal straight to the queue, without a database: no
-    /// transaction, no delay (use [`signal`](crate::signal()) in a
-    /// transaction for those). Handlers receive it as any signal; its
+    /// Sends a signal straight to the queue (with
+    /// [routes](RuntimeBuilder::route), to the queue of each route that
+    /// takes it: [`SignalError::NoRoute`] when none does), without a
+    /// database: no transaction, no delay (use [`signal`](crate::signal())
+    /// in a transaction for those). Handlers receive it as any signal; its
     /// `meta.source` is a random id of this runtime, and `meta.id` counts
     /// from 1. In [direct mode](RuntimeBuilder::signal_directly) this
     /// program's handlers are called instead, before it returns.

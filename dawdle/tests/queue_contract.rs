@@ -1,5 +1,6 @@
 //! The queue contract (`dawdle_test::contract`) on every backend:
-//! MemoryQueue, PgQueue on a database of its own, and SQS on moto.
+//! MemoryQueue, PgQueue on a database of its own, and SQS on moto; with
+//! their administration (`QueueAdmin`) too.
 
 use dawdle::queue::{Failure, MemoryQueue, PgQueue, Queue, SqsQueue};
 use dawdle_test::contract::{BoxFuture, Harness, Shape};
@@ -90,6 +91,10 @@ impl Harness for Sqs {
     }
 
     fn keeps_failures(&self) -> bool {
+        false
+    }
+
+    fn tells_oldest_age(&self) -> bool {
         false
     }
 }

@@ -234,6 +234,7 @@ async fn writer_and_watcher_roles_need_only_these_grants() {
                GRANT SELECT ON dawdle.cursor, dawdle.captures, dawdle.origin TO "{watcher_role}";
                GRANT UPDATE ON dawdle.cursor TO "{watcher_role}";
                GRANT SELECT, INSERT, DELETE ON dawdle.payloads TO "{watcher_role}";
+               GRANT SELECT, INSERT, UPDATE, DELETE ON dawdle.activity TO "{watcher_role}";
                GRANT SELECT, INSERT, DELETE ON dawdle.delayed TO "{writer}";
                GRANT SELECT, UPDATE, DELETE ON dawdle.delayed TO "{watcher_role}";
                GRANT INSERT ON dawdle."signals:0", dawdle."signals:1", dawdle."signals:2" TO "{watcher_role}";
@@ -279,6 +280,12 @@ async fn writer_and_watcher_roles_need_only_these_grants() {
         .await
         .unwrap();
     collect(&queue, 22, &mut received).await;
+    // A row larger than a message: parked, then sent by reference.
+    writes
+        .batch_execute("INSERT INTO items VALUES (1000, repeat('x', 1100000))")
+        .await
+        .unwrap();
+    collect(&queue, 23, &mut received).await;
     let cancelled: bool = writes
         .query_one(
             "SELECT dawdle.cancel_signal(dawdle.signal('roles.test', '{}', now() + interval '1 hour'))",
@@ -289,6 +296,16 @@ async fn writer_and_watcher_roles_need_only_these_grants() {
         .get(0);
     assert!(cancelled);
     handle.shutdown().await.unwrap();
+    // The watcher counted what it read (the signal's release included).
+    let counted: i64 = client
+        .query_one(
+            "SELECT coalesce(sum(events), 0)::int8 FROM dawdle.activity",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(counted, 23);
     drop(writes);
     client
         .batch_execute(&format!(

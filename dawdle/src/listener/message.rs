@@ -5,15 +5,14 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::deleter::Deleter;
+use super::payloads::Claim;
 use super::shared::Listener;
-use crate::handler::{Handler, HandlerError};
+use crate::handler::Handler;
 use crate::observability;
 use crate::queue::{Failure, OutgoingMessage, ReceivedMessage, MAX_BATCH_MESSAGES};
-use crate::sync::AbortOnDrop;
 use crate::table::Action;
 use crate::watcher::pack;
 use crate::wire;
@@ -99,7 +98,8 @@ pub(super) async fn handle(
             }
             let mut failed = None;
             for (handler, arg) in call.handlers {
-                if let Err(error) = call_handler(&listener, handler, arg, &call.table, call.action, call.event_id).await {
+                let timeout = listener.settings.handler_timeout;
+                if let Err(error) = crate::handler::call(handler, arg, call.event_id, &call.table, call.action, timeout).await {
                     tracing::warn!(handler = handler.name, event = call.event_id, error = format!("{error:#}"), "handler failed; the event will be retried");
                     failed = Some(failure_of(&message, Some(handler.name), format!("{error:#}"), error.is_panic()));
                 }
@@ -274,8 +274,11 @@ async fn split(
 }
 
 /// Removes the payloads of handled by-reference events.
-async fn forget(listener: &Listener, done: &[(i64, bool)]) {
-    let by_ref: Vec<i64> = done.iter().filter(|(_, r)| *r).map(|(id, _)| *id).collect();
+async fn forget(listener: &Listener, done: &[(i64, Option<Claim>)]) {
+    let by_ref: Vec<(i64, Option<&str>)> = done
+        .iter()
+        .filter_map(|(id, claim)| Some((*id, claim.as_ref()?.route.as_deref())))
+        .collect();
     if !by_ref.is_empty() {
         if let Err(error) = listener.forget_payloads(&by_ref).await {
             tracing::warn!(%error, "could not remove the payloads of handled by-reference events: they stay in dawdle.payloads until they expire (on a PgQueue, never)");
@@ -283,50 +286,10 @@ async fn forget(listener: &Listener, done: &[(i64, bool)]) {
     }
 }
 
-/// Calls one handler in a task of its own, in a span of its own (its logs
-/// carry the event), within the handler timeout.
-async fn call_handler(
-    listener: &Listener,
-    handler: &'static Handler,
-    arg: Box<dyn Any + Send>,
-    table: &str,
-    action: Action,
-    event_id: i64,
-) -> Result<(), HandlerError> {
-    let span = tracing::info_span!(
-        "handler",
-        handler = handler.name,
-        event = event_id,
-        table,
-        action = action.as_str()
-    );
-    let started = Instant::now();
-    // A task of its own: a panic fails this handler only. Aborted with this
-    // one, should a shutdown abandon the message, or at the timeout.
-    let mut task = AbortOnDrop(tokio::spawn((handler.call)(arg).instrument(span)));
-    let result = match listener.settings.handler_timeout {
-        Some(limit) => match tokio::time::timeout(limit, &mut task.0).await {
-            Ok(result) => result,
-            Err(_) => Ok(Err(HandlerError::other(format!(
-                "timed out after {limit:?} (the runtime's handler_timeout)"
-            )))),
-        },
-        None => (&mut task.0).await,
-    };
-    let result = result.unwrap_or_else(|join| Err(HandlerError::from_join(join)));
-    let labels = [("handler", handler.name)];
-    metrics::histogram!(observability::HANDLER_DURATION, &labels)
-        .record(observability::seconds(started.elapsed()));
-    match &result {
-        Ok(()) => metrics::counter!(observability::HANDLED, &labels).increment(1),
-        Err(_) => metrics::counter!(observability::FAILED, &labels).increment(1),
-    }
-    result
-}
-
 struct Call {
     event_id: i64,
-    by_ref: bool,
+    /// Came by reference: its claim on the rows in `dawdle.payloads`.
+    by_ref: Option<Claim>,
     /// `schema.table`, for spans and metrics.
     table: String,
     action: Action,
@@ -408,8 +371,9 @@ fn unknown(listener: &Listener, subject: String, reason: &str) {
     }
 }
 
-/// Whether the event came by reference, and each handler with its argument.
-type Prepare = (bool, Vec<(&'static Handler, Box<dyn Any + Send>)>);
+/// The event's claim on its rows, when it came by reference, and each
+/// handler with its argument.
+type Prepare = (Option<Claim>, Vec<(&'static Handler, Box<dyn Any + Send>)>);
 
 async fn prepare_event(listener: &Listener, mut event: WireEvent) -> Result<Prepare, NotReady> {
     let handlers = match event.action {
@@ -453,7 +417,10 @@ async fn prepare_event(listener: &Listener, mut event: WireEvent) -> Result<Prep
             (handler.decode)(&event).map_err(|e| Invalid(format!("event {}: {e}", event.id)))?;
         calls.push((handler, arg));
     }
-    Ok((event.by_ref, calls))
+    let claim = event.by_ref.then(|| Claim {
+        route: event.route.take(),
+    });
+    Ok((claim, calls))
 }
 
 async fn fetch_payload(listener: &Listener, event: &mut WireEvent) -> Result<(), NotReady> {

@@ -31,7 +31,7 @@
 
 mod deleter;
 mod message;
-mod payloads;
+pub(crate) mod payloads;
 mod shared;
 
 use std::collections::HashSet;

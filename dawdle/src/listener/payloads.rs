@@ -32,6 +32,14 @@ impl From<tokio_postgres::Error> for PayloadError {
 /// A by-reference event's rows: `old` and `new`.
 pub(crate) type Rows = (Option<Value>, Option<Value>);
 
+/// A by-reference event's claim on its rows.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    /// The route its copy went to, when the watcher sent it to several:
+    /// the rows are deleted once each route's listener removed its claim.
+    pub route: Option<String>,
+}
+
 impl Listener {
     fn pool(&self) -> Result<&deadpool_postgres::Pool, PayloadError> {
         self.pool.as_ref().ok_or(PayloadError::NoPool)
@@ -51,10 +59,33 @@ impl Listener {
         }
     }
 
-    /// Removes the rows of handled by-reference events.
-    pub(crate) async fn forget_payloads(&self, ids: &[i64]) -> Result<(), PayloadError> {
+    /// Removes the claims of handled by-reference events (ids and their
+    /// routes) on their rows, and the rows no route needs any more.
+    pub(crate) async fn forget_payloads(
+        &self,
+        claims: &[(i64, Option<&str>)],
+    ) -> Result<(), PayloadError> {
         let client = self.pool()?.get().await?;
-        client.execute(listener::FORGET_PAYLOADS, &[&ids]).await?;
+        forget_payloads(&**client, claims).await?;
         Ok(())
     }
+}
+
+/// Removes the claims (event ids and their routes) of handled or discarded
+/// by-reference events on their rows in `dawdle.payloads`, and the rows no
+/// route needs any more: two statements, each committing on its own unless
+/// `client` is in a transaction.
+pub(crate) async fn forget_payloads(
+    client: &impl tokio_postgres::GenericClient,
+    claims: &[(i64, Option<&str>)],
+) -> Result<(), tokio_postgres::Error> {
+    let ids: Vec<i64> = claims.iter().map(|(id, _)| *id).collect();
+    if claims.iter().any(|(_, route)| route.is_some()) {
+        let routes: Vec<Option<&str>> = claims.iter().map(|(_, route)| *route).collect();
+        client
+            .execute(listener::FORGET_CLAIMS, &[&ids, &routes])
+            .await?;
+    }
+    client.execute(listener::FORGET_PAYLOADS, &[&ids]).await?;
+    Ok(())
 }

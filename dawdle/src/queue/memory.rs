@@ -1,16 +1,19 @@
 //! An in-process queue that behaves like SQS where handlers can notice:
 //! visibility timeouts, receive counts, a dead-letter queue, FIFO groups.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+mod admin;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use chrono::{SubsecRound, Utc};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::{
-    BoxFuture, Failure, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
-    SendOutcome, SQS_MAX_MESSAGE_BYTES,
+    BoxFuture, DeadLetter, Failure, OutgoingMessage, Queue, QueueAdmin, QueueError, Receipt,
+    ReceivedMessage, Retention, SendOutcome, SQS_MAX_MESSAGE_BYTES,
 };
 
 const DEDUP_WINDOW: Duration = Duration::from_secs(300);
@@ -33,7 +36,9 @@ const DEDUP_WINDOW: Duration = Duration::from_secs(300);
 /// [`QueueError::Unavailable`], so the watcher keeps events in PostgreSQL);
 /// messages received and neither deleted nor made visible again reappear
 /// after their visibility timeout; a message received more than
-/// `max_receives` times moves to the queue's own dead-letter list.
+/// `max_receives` times moves to the queue's own dead-letter list, which
+/// [`MemoryQueue::dead_letters`] and its [`QueueAdmin`] ([`Queue::admin`])
+/// show, the latter with the message's sequence number as the id.
 /// Clones share the queue.
 #[derive(Debug, Clone)]
 pub struct MemoryQueue {
@@ -56,10 +61,12 @@ struct Inner {
 struct State {
     /// Receivable messages by sequence number: order of sending, kept on redelivery.
     ready: BTreeMap<u64, Stored>,
-    /// Received, not yet deleted, by sequence number.
+    /// Received and not yet deleted, or sent with a delay (never received),
+    /// by sequence number, with the time they become receivable.
     in_flight: HashMap<u64, (Stored, Instant)>,
-    /// The newest dead letters, at most `dead_letter_capacity`.
-    dead: std::collections::VecDeque<DeadLetter>,
+    /// The newest dead letters, at most `dead_letter_capacity`, oldest
+    /// first, by the sequence number of their message.
+    dead: VecDeque<(u64, DeadLetter)>,
     /// Dead letters dropped to keep within the capacity.
     dead_dropped: u64,
     next: u64,
@@ -73,20 +80,23 @@ struct Stored {
     group: Option<String>,
     receive_count: u32,
     failure: Option<Failure>,
+    /// When it was sent, for the age of the oldest message.
+    sent_at: Instant,
 }
 
-/// A message that was received too many times without being deleted, or
-/// that a listener found impossible to handle.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    /// The body as sent.
-    pub body: String,
-    /// How many times it was received.
-    pub receive_count: u32,
-    /// Why it was dead-lettered.
-    pub reason: String,
-    /// Its last failure, when it failed before.
-    pub failure: Option<Failure>,
+impl Stored {
+    /// The message as a dead letter, for `reason`.
+    fn bury(self, seq: u64, receive_count: u32, reason: String) -> DeadLetter {
+        DeadLetter {
+            id: seq.to_string(),
+            body: self.body,
+            group_id: self.group,
+            receive_count,
+            reason,
+            failure: self.failure,
+            dead_lettered_at: Some(Utc::now().trunc_subsecs(6)),
+        }
+    }
 }
 
 /// Settings of a [`MemoryQueue`].
@@ -178,7 +188,9 @@ impl MemoryQueue {
         self.lock().ready.len()
     }
 
-    /// Messages received and not yet deleted.
+    /// Messages received and not yet deleted, and those sent with a delay
+    /// that has not been received yet (its [`QueueAdmin::depth`] tells the
+    /// two apart).
     pub fn in_flight(&self) -> usize {
         self.lock().in_flight.len()
     }
@@ -186,7 +198,11 @@ impl MemoryQueue {
     /// The messages moved to the dead-letter queue, oldest first: the
     /// newest [`dead_letter_capacity`](MemoryQueueBuilder::dead_letter_capacity).
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
-        self.lock().dead.iter().cloned().collect()
+        self.lock()
+            .dead
+            .iter()
+            .map(|(_, letter)| letter.clone())
+            .collect()
     }
 
     /// Dead letters dropped so far to keep within the capacity.
@@ -194,7 +210,7 @@ impl MemoryQueue {
         self.lock().dead_dropped
     }
 
-    fn bury(state: &mut State, capacity: usize, letter: DeadLetter) {
+    fn bury(state: &mut State, capacity: usize, seq: u64, letter: DeadLetter) {
         if state.dead.len() >= capacity {
             state.dead.pop_front();
             state.dead_dropped += 1;
@@ -204,7 +220,7 @@ impl MemoryQueue {
             );
         }
         if capacity > 0 {
-            state.dead.push_back(letter);
+            state.dead.push_back((seq, letter));
         }
     }
 
@@ -270,15 +286,13 @@ impl MemoryQueue {
                 .max_receives
                 .is_some_and(|max| stored.receive_count > max)
             {
+                let count = stored.receive_count - 1;
+                let reason = "received more than max_receives times".to_owned();
                 Self::bury(
                     state,
                     self.inner.dead_letter_capacity,
-                    DeadLetter {
-                        body: stored.body,
-                        receive_count: stored.receive_count - 1,
-                        reason: "received more than max_receives times".to_owned(),
-                        failure: stored.failure,
-                    },
+                    seq,
+                    stored.bury(seq, count, reason),
                 );
                 continue;
             }
@@ -349,6 +363,7 @@ impl MemoryQueue {
                 group: message.group_id.clone(),
                 receive_count: 0,
                 failure: message.failure.clone(),
+                sent_at: Instant::now(),
             };
             if message.delay.is_zero() || self.inner.fifo {
                 state.ready.insert(seq, stored);
@@ -379,6 +394,10 @@ impl MemoryQueue {
 }
 
 impl Queue for MemoryQueue {
+    fn admin(&self) -> Option<&dyn QueueAdmin> {
+        Some(self)
+    }
+
     fn max_receives(&self) -> BoxFuture<'_, Result<Option<u32>, QueueError>> {
         Box::pin(async { Ok(self.inner.max_receives) })
     }
@@ -410,17 +429,11 @@ impl Queue for MemoryQueue {
         Box::pin(async move {
             let mut state = self.lock();
             let seq = Self::current(&state, &message.receipt)?;
-            if let Some((stored, _)) = state.in_flight.remove(&seq) {
-                Self::bury(
-                    &mut state,
-                    self.inner.dead_letter_capacity,
-                    DeadLetter {
-                        body: stored.body,
-                        receive_count: stored.receive_count,
-                        reason: failure.reason(),
-                        failure: Some(failure.clone()),
-                    },
-                );
+            if let Some((mut stored, _)) = state.in_flight.remove(&seq) {
+                stored.failure = Some(failure.clone());
+                let count = stored.receive_count;
+                let letter = stored.bury(seq, count, failure.reason());
+                Self::bury(&mut state, self.inner.dead_letter_capacity, seq, letter);
             }
             drop(state);
             self.inner.changed.notify_waiters();

@@ -1,8 +1,16 @@
 //! Where events travel between the watcher and the listeners: the [`Queue`]
 //! trait, [`PgQueue`] (tables in PostgreSQL, the durable default),
 //! [`SqsQueue`] (Amazon SQS) and [`MemoryQueue`] (in-process, for tests).
+//!
+//! Each has two capabilities beyond the trait, asked for with a method
+//! that returns `None` where a queue lacks one: [`Queue::transactional`]
+//! ([`TransactionalQueue`]: send in the caller's transaction; PgQueue) and
+//! [`Queue::admin`] ([`QueueAdmin`]: its depth and its dead letters; all
+//! three). [`sample_depth`] reports a queue's depth as gauges.
 
+mod admin;
 mod failure;
+mod gauges;
 mod memory;
 pub(crate) mod pg;
 #[cfg(feature = "sqs")]
@@ -12,7 +20,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub use admin::{
+    DeadLetter, DeadLetterOutcome, DeadLetterPage, DeadLetterSelection, QueueAdmin, QueueDepth,
+};
 pub use failure::Failure;
+pub use gauges::{sample_depth, DEPTH_SAMPLE_INTERVAL};
 pub use memory::{MemoryQueue, MemoryQueueBuilder};
 pub use pg::{PgDeadLetter, PgQueue, PgQueueBuilder, PgQueueDepth, PG_MAX_MESSAGE_BYTES};
 
@@ -112,6 +124,10 @@ pub enum QueueError {
     /// The receipt is no longer valid (the message was redelivered or deleted).
     #[error("stale receipt: {0}")]
     StaleReceipt(String),
+    /// A dead letter's id that cannot name one of this queue's ([`QueueAdmin`]):
+    /// the message says what its ids look like.
+    #[error("{0}")]
+    InvalidId(String),
 }
 
 impl QueueError {
@@ -239,6 +255,12 @@ pub trait Queue: Send + Sync + std::fmt::Debug + 'static {
     /// The queue as a [`TransactionalQueue`], when it can send in the
     /// caller's transaction; `None` (the default) when it cannot.
     fn transactional(&self) -> Option<&dyn TransactionalQueue> {
+        None
+    }
+
+    /// The queue as a [`QueueAdmin`], when it can tell its depth and work
+    /// on its dead letters; `None` (the default) when it cannot.
+    fn admin(&self) -> Option<&dyn QueueAdmin> {
         None
     }
 }

@@ -1,5 +1,7 @@
 //! Amazon SQS through aws-sdk-sqs: standard and FIFO queues.
 
+mod admin;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,8 +19,8 @@ use aws_sdk_sqs::Client;
 use tokio::time::Instant;
 
 use super::{
-    BoxFuture, Failure, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
-    SendOutcome, REDRIVE_BACKOFF, SQS_MAX_MESSAGE_BYTES,
+    BoxFuture, Failure, OutgoingMessage, Queue, QueueAdmin, QueueError, Receipt, ReceivedMessage,
+    Retention, SendOutcome, REDRIVE_BACKOFF, SQS_MAX_MESSAGE_BYTES,
 };
 
 /// Send attempts for the entries of one call that failed for a transient reason.
@@ -63,6 +65,16 @@ const RETENTION_REREAD: Duration = Duration::from_secs(300);
 /// `sqs:GetQueueAttributes` (and `sqs:GetQueueUrl` for the redrive
 /// policy's queue) every five minutes; a queue whose attributes cannot be
 /// read counts as keeping messages 14 days, SQS's longest.
+///
+/// Its [`QueueAdmin`] ([`Queue::admin`]) tells the queue's approximate
+/// counts (`sqs:GetQueueAttributes`), and works on the messages of its
+/// [dead-letter queue](SqsQueue::dead_letter_queue_url) by receive, send
+/// and delete (`sqs:ReceiveMessage`, `sqs:ChangeMessageVisibility`,
+/// `sqs:DeleteMessage` on it, `sqs:SendMessage` on this queue to redrive):
+/// a listing receives every message (up to 1000), hiding them for a
+/// minute at most and making them visible again at once, so each listing
+/// adds one to their receive counts. Dead letters are named by their SQS
+/// message ids.
 #[derive(Debug, Clone)]
 pub struct SqsQueue {
     client: Client,
@@ -546,6 +558,10 @@ fn refusal<R>(error: &SdkError<SendMessageBatchError, R>) -> Option<String> {
 }
 
 impl Queue for SqsQueue {
+    fn admin(&self) -> Option<&dyn QueueAdmin> {
+        Some(self)
+    }
+
     fn max_receives(&self) -> BoxFuture<'_, Result<Option<u32>, QueueError>> {
         Box::pin(async move { Ok(self.facts().await?.max_receives) })
     }

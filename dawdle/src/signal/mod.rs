@@ -77,33 +77,15 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, Utc};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use chrono::{DateTime, Utc};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
+// What a signal is, and how handlers receive it, are event types
+// (`crate::event`); this module sends them.
+pub use crate::event::signaled::{Signal, SignalType};
+pub use crate::event::Signaled;
 pub(crate) use sender::Sender;
-
-/// An application event type: `#[derive(Signal)]` implements it.
-///
-/// Its [`NAME`](Signal::NAME) travels in every message and chooses the
-/// handlers: keep it stable when the type moves or is renamed.
-pub trait Signal: Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// The wire name (`#[dawdle(name = "...")]`, by default the type's path).
-    const NAME: &'static str;
-    /// The signal's description, registered with the runtime.
-    const SIGNAL: &'static SignalType;
-}
-
-/// A signal type, as the runtime knows it: its wire name and Rust type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignalType {
-    /// The wire name.
-    pub name: &'static str,
-    /// The Rust type, as written (for messages only).
-    pub type_name: &'static str,
-}
 
 /// Not public API: what `#[derive(Signal)]` submits.
 #[doc(hidden)]
@@ -144,19 +126,6 @@ pub(crate) fn name_clashes(signals: &[&'static SignalType]) -> Vec<String> {
     clashes
 }
 
-/// A received signal, as a handler taking `Signaled<T>` gets it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Signaled<T> {
-    /// The value that was signalled.
-    pub payload: T,
-    /// When it was to be delivered: when it was sent, unless delayed.
-    pub deliver_at: DateTime<FixedOffset>,
-    /// The event's metadata: `meta.id` is the id [`signal`] returned,
-    /// `meta.action` is [`Action::Signal`](crate::Action::Signal), and
-    /// `meta.captured_at` when it was sent.
-    pub meta: crate::Meta,
-}
-
 /// Why a signal could not be sent or cancelled.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -190,6 +159,9 @@ pub enum SignalError {
     /// Direct mode needs a handler for the signal, as the listener would.
     #[error("no handler for signal {0:?} is linked into this program")]
     NoHandler(String),
+    /// The runtime has routes, and none of them takes the signal.
+    #[error("no route of the runtime takes signal {0:?}")]
+    NoRoute(String),
 }
 
 impl From<tokio_postgres::Error> for SignalError {

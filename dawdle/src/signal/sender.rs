@@ -5,19 +5,25 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{Signal, SignalError};
-use crate::handler::{HandlerError, Registry};
+use crate::handler::{Handler, HandlerError, Registry};
 use crate::queue::{OutgoingMessage, Queue};
-use crate::sync::AbortOnDrop;
+use crate::watcher::Route;
 use crate::wire::{self, WireEvent};
 
 /// Where [`RuntimeHandle::signal`](crate::RuntimeHandle::signal) sends.
 #[derive(Debug)]
 pub(crate) struct Sender {
     queue: Arc<dyn Queue>,
+    /// The runtime's routes: when there are some, a signal goes to those
+    /// that take it rather than to `queue`.
+    routes: Vec<Route>,
     registry: Arc<Registry>,
     direct: bool,
+    /// The runtime's handler timeout, for the calls of direct mode.
+    handler_timeout: Option<Duration>,
     /// This sender's own random id, in `source`: with the counter, a
     /// signal's idempotency key, apart from every database's events.
     source: String,
@@ -25,11 +31,19 @@ pub(crate) struct Sender {
 }
 
 impl Sender {
-    pub(crate) fn new(queue: Arc<dyn Queue>, registry: Arc<Registry>, direct: bool) -> Sender {
+    pub(crate) fn new(
+        queue: Arc<dyn Queue>,
+        routes: Vec<Route>,
+        registry: Arc<Registry>,
+        direct: bool,
+        handler_timeout: Option<Duration>,
+    ) -> Sender {
         Sender {
             queue,
+            routes,
             registry,
             direct,
+            handler_timeout,
             source: uuid::Uuid::new_v4().to_string(),
             next_id: AtomicI64::new(1),
         }
@@ -64,44 +78,68 @@ impl Sender {
             self.call_here(&event).await?;
             return Ok(id);
         }
-        let fifo = self.queue.is_fifo();
-        let message = OutgoingMessage {
-            body: wire::envelope([event.to_string().as_str()]),
-            group_id: fifo.then(|| {
-                crate::watcher::pack::group_id(&format!("dawdle.signals:{}:{id}", self.source))
-            }),
-            dedup_id: fifo.then(|| format!("{}-{id}", self.source)),
-            failure: None,
-            delay: std::time::Duration::ZERO,
+        let queues: Vec<&Arc<dyn Queue>> = if self.routes.is_empty() {
+            vec![&self.queue]
+        } else {
+            let taking = self.routes.iter().filter(|r| r.takes_signal(T::NAME));
+            taking.map(Route::queue).collect()
         };
-        let outcome = self.queue.send(std::slice::from_ref(&message)).await?;
-        match outcome.failed.into_iter().next() {
-            Some((_, error)) => Err(SignalError::Queue(error)),
-            None => Ok(id),
+        if queues.is_empty() {
+            return Err(SignalError::NoRoute(T::NAME.to_owned()));
         }
+        let body = wire::envelope([event.to_string().as_str()]);
+        for queue in queues {
+            let fifo = queue.is_fifo();
+            let message = OutgoingMessage {
+                body: body.clone(),
+                group_id: fifo.then(|| {
+                    let group = format!("dawdle.signals:{}:{id}", self.source);
+                    crate::watcher::pack::group_id(&group)
+                }),
+                dedup_id: fifo.then(|| format!("{}-{id}", self.source)),
+                failure: None,
+                delay: std::time::Duration::ZERO,
+            };
+            let outcome = queue.send(std::slice::from_ref(&message)).await?;
+            if let Some((_, error)) = outcome.failed.into_iter().next() {
+                return Err(SignalError::Queue(error));
+            }
+        }
+        Ok(id)
     }
 
-    /// Calls every handler of the signal in this process, each in a task
-    /// of its own (a panic fails that handler only), one after another.
+    /// Calls every handler of the signal in this process, one after
+    /// another, as the listener calls them ([`crate::handler::call`]: a
+    /// task, span, timeout and metrics of its own each); returns the first
+    /// failure. Like the listener, it decodes the event for every handler
+    /// before it calls any, and a failed handler does not keep the others
+    /// from running.
     async fn call_here(&self, event: &WireEvent) -> Result<(), SignalError> {
         let name = event.signal.as_deref().unwrap_or_default();
         let handlers = self.registry.handlers_of_signal(name);
         if handlers.is_empty() {
             return Err(SignalError::NoHandler(name.to_owned()));
         }
-        for handler in handlers {
-            let failed = |error| SignalError::Handler {
-                handler: handler.name,
-                error,
-            };
-            let arg =
-                (handler.decode)(event).map_err(|e| failed(HandlerError::other(e.to_string())))?;
-            let mut task = AbortOnDrop(tokio::spawn((handler.call)(arg)));
-            (&mut task.0)
-                .await
-                .unwrap_or_else(|join| Err(HandlerError::from_join(join)))
-                .map_err(failed)?;
+        let failed = |handler: &Handler, error| SignalError::Handler {
+            handler: handler.name,
+            error,
+        };
+        let mut calls = Vec::with_capacity(handlers.len());
+        for &handler in handlers {
+            let arg = (handler.decode)(event)
+                .map_err(|e| failed(handler, HandlerError::other(e.to_string())))?;
+            calls.push((handler, arg));
         }
-        Ok(())
+        let table = format!("{}.{}", event.schema, event.table);
+        let timeout = self.handler_timeout;
+        let mut first = None;
+        for (handler, arg) in calls {
+            if let Err(error) =
+                crate::handler::call(handler, arg, event.id, &table, event.action, timeout).await
+            {
+                first.get_or_insert(failed(handler, error));
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 }

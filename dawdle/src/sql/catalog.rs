@@ -1,5 +1,5 @@
 //! dawdle's own objects in PostgreSQL: their names, and every query the
-//! watcher and the listener run on them. The migration that creates them
+//! watcher, the listener, the backfill and `dawdle::status` run on them. The migration that creates them
 //! is in `render.rs`; a change to a table changes the queries here.
 
 /// dawdle's own schema.
@@ -14,6 +14,9 @@ pub const PAYLOADS_TABLE: &str = "payloads";
 pub const ORIGIN_TABLE: &str = "origin";
 /// Events the queue refused even by reference, kept with the reason.
 pub const HELD_TABLE: &str = "held";
+/// Events the watcher read, per minute, table and action, for the last
+/// day: what the console draws.
+pub const ACTIVITY_TABLE: &str = "activity";
 /// The one-row table holding the watcher's position: which events were sent.
 pub const CURSOR_TABLE: &str = "cursor";
 /// One row per captured table: the function that reads its events, and its
@@ -45,6 +48,11 @@ pub const DOORBELL_CHANNEL: &str = "dawdle_events";
 /// [`crate::watcher`].
 pub const DOORBELL_LOCK: (i32, i32) = (0x6461_7764, 0x6265_6c6c);
 
+/// The advisory lock key of the active watcher: `dawdle` in ASCII. The
+/// watcher takes it (`pg_try_advisory_lock(bigint)`, see [`crate::watcher`]);
+/// advisory locks are per database, so there is one leader per database.
+pub(crate) const LEADER_LOCK: i64 = 0x6461_7764_6c65;
+
 /// Dollar quote around trigger bodies; column overrides may not contain it.
 pub(crate) const BODY_QUOTE: &str = "$dawdle$";
 
@@ -74,7 +82,8 @@ SELECT e."id", e."txid"::text,
                            'txid', e."txid"::text, 'old', e."old", 'new', e."new")
        END::text,
        e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text,
-       s."upto"::text
+       s."upto"::text, e."schema_name"::text, e."table_name"::text, e."signal"::text,
+       e."action"::text
 FROM (SELECT coalesce($2::text::pg_snapshot, pg_current_snapshot()) AS "upto") s,
      LATERAL "dawdle"."window"($1::text::pg_snapshot, s."upto", $3, true, $4) e
 ORDER BY e."id"
@@ -105,6 +114,18 @@ SELECT $1, j -> 'old', CASE WHEN j ->> 'action' = 'signal' THEN j -> 'payload' E
 FROM (SELECT $2::text::json AS j) e
 ON CONFLICT ("id") DO NOTHING"#;
 
+    /// [`PARK`] for an event sent to several routes (`$4`): parked again,
+    /// it gains the routes it lacks (which needs UPDATE on the table, so a
+    /// watcher of one route does without it).
+    pub(crate) const PARK_ROUTED: &str = r#"
+INSERT INTO "dawdle"."payloads" ("id", "old", "new", "expires_at", "routes")
+SELECT $1, j -> 'old', CASE WHEN j ->> 'action' = 'signal' THEN j -> 'payload' ELSE j -> 'new' END,
+       now() + make_interval(secs => $3), $4::text[]
+FROM (SELECT $2::text::json AS j) e
+ON CONFLICT ("id") DO UPDATE
+SET "routes" = ARRAY(SELECT DISTINCT r FROM unnest("payloads"."routes" || EXCLUDED."routes") r)
+WHERE "payloads"."routes" IS NOT NULL"#;
+
     /// The same event without its rows (or payload), for events too large
     /// for a message.
     pub(crate) const REFERENCE: &str = r#"
@@ -130,6 +151,17 @@ ON CONFLICT ("id") DO NOTHING"#;
     /// no longer deliver (never those without an `expires_at`).
     pub(crate) const EXPIRE_PAYLOADS: &str =
         r#"DELETE FROM "dawdle"."payloads" WHERE "expires_at" < now()"#;
+
+    /// Adds events read (`$1` schemas, `$2` tables, `$3` actions, `$4`
+    /// counts) to this minute's activity, and forgets what is older than a
+    /// day.
+    pub(crate) const ACTIVITY: &str = r#"
+WITH "old" AS (DELETE FROM "dawdle"."activity" WHERE "minute" < now() - interval '1 day')
+INSERT INTO "dawdle"."activity" AS a ("minute", "schema_name", "table_name", "action", "events")
+SELECT date_trunc('minute', now()), s, t, x, n
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[]) AS u(s, t, x, n)
+ON CONFLICT ("minute", "schema_name", "table_name", "action")
+DO UPDATE SET "events" = a."events" + EXCLUDED."events""#;
 
     /// Backlog depth and the age of the oldest waiting event.
     pub(crate) const BACKLOG: &str = r#"SELECT "events", "oldest_age" FROM "dawdle"."backlog"()"#;
@@ -201,13 +233,221 @@ pub(crate) mod signals {
     pub(crate) const CANCEL: &str = r#"SELECT "dawdle"."cancel_signal"($1::int8)"#;
 }
 
+/// What a backfill runs, on the client it is given, and what operators'
+/// tools run to list, pause, resume and cancel backfills (see
+/// `crate::backfill`). It waits for the watcher's backlog with
+/// [`watcher::BACKLOG`].
+pub(crate) mod backfill {
+    /// For the capture named `$1` (`schema.table`): its snapshot function
+    /// and its table, both quoted and qualified (NULL, NULL when no capture
+    /// of that name can be backfilled), and the names of those that can.
+    pub(crate) const CAPTURE: &str = r#"
+SELECT (SELECT "snapshot" FROM "dawdle"."captures" WHERE "name" = $1),
+       (SELECT "target" FROM "dawdle"."captures" WHERE "name" = $1),
+       (SELECT string_agg("name", ', ' ORDER BY "name") FROM "dawdle"."captures"
+        WHERE "snapshot" IS NOT NULL)"#;
+
+    /// Registers the backfill of `$1` with filter `$2` (NULL: every row),
+    /// from the first row when none is registered, the last one finished
+    /// (or cancelled, which finishes it), or `$3` (restart) holds; returns
+    /// the filter and rows read of the backfill to run, which is the
+    /// unfinished one otherwise (paused or not).
+    pub(crate) const START: &str = r#"
+WITH fresh AS (
+  INSERT INTO "dawdle"."backfills" ("name", "filter") VALUES ($1, $2)
+  ON CONFLICT ("name") DO UPDATE SET "filter" = EXCLUDED."filter", "after" = NULL, "rows_read" = 0,
+    "started_at" = now(), "updated_at" = now(), "finished_at" = NULL, "rows_total" = NULL,
+    "paused_at" = NULL, "cancelled_at" = NULL, "resumed_at" = NULL, "rows_at_resume" = 0
+  WHERE $3 OR "backfills"."finished_at" IS NOT NULL
+  RETURNING "filter", "rows_read")
+SELECT * FROM fresh
+UNION ALL
+SELECT "filter", "rows_read" FROM "dawdle"."backfills" WHERE "name" = $1 AND NOT EXISTS (SELECT FROM fresh)"#;
+
+    /// The rows of `target` (a quoted table name) for which `filter`, the
+    /// user's SQL condition, holds.
+    pub(crate) fn count(target: &str, filter: &str) -> String {
+        format!("SELECT count(*) FROM {target} WHERE ({filter})")
+    }
+
+    /// The planner's estimate of the rows of table `$1` (a quoted name):
+    /// -1 when it was never analyzed.
+    pub(crate) const ESTIMATE: &str =
+        "SELECT reltuples::int8 FROM pg_catalog.pg_class WHERE oid = $1::text::regclass";
+
+    /// Reads the next batch of at most `$1` rows with `function`, the
+    /// table's snapshot function (quoted): the rows read, and whether the
+    /// last row was read.
+    pub(crate) fn batch(function: &str) -> String {
+        format!(r#"SELECT "read", "finished" FROM {function}($1)"#)
+    }
+
+    /// Run `$3` (a random uuid, as text) of the unfinished backfill `$1`
+    /// begins, and takes it over from any other: `$2` is its total
+    /// (counted or estimated; NULL when unknown), and its rate is measured
+    /// from now, from the rows read so far.
+    pub(crate) const RUN: &str = r#"
+UPDATE "dawdle"."backfills" SET "rows_total" = $2, "resumed_at" = now(), "rows_at_resume" = "rows_read",
+  "run_id" = $3::text::uuid
+WHERE "name" = $1 AND "finished_at" IS NULL"#;
+
+    /// What run `$2` of backfill `$1` obeys between batches: whether the
+    /// backfill is paused, whether it was cancelled, whether another run
+    /// took it over, and its rows read. No row: it is gone.
+    pub(crate) const CONTROL: &str = r#"
+SELECT "paused_at" IS NOT NULL, "cancelled_at" IS NOT NULL, "run_id" IS DISTINCT FROM $2::text::uuid, "rows_read"
+FROM "dawdle"."backfills" WHERE "name" = $1"#;
+
+    /// Every backfill, by name, with what its rate is measured from.
+    pub(crate) const LIST: &str = r#"
+SELECT "name", "filter", "rows_read", "rows_total", "started_at", "updated_at", "finished_at",
+       "paused_at", "cancelled_at", "resumed_at", "rows_at_resume"
+FROM "dawdle"."backfills" ORDER BY "name""#;
+
+    /// Pauses the unfinished backfill `$1` (a paused one stays paused since
+    /// it was); a row when there is one. Waits for a batch in flight: the
+    /// runner sees the pause before its next batch.
+    pub(crate) const PAUSE: &str = r#"
+UPDATE "dawdle"."backfills" SET "paused_at" = coalesce("paused_at", now())
+WHERE "name" = $1 AND "finished_at" IS NULL
+RETURNING true"#;
+
+    /// Resumes the unfinished backfill `$1`: its rate is measured anew from
+    /// now (a pause is no part of it); a row when there is one, paused or
+    /// not.
+    pub(crate) const RESUME: &str = r#"
+UPDATE "dawdle"."backfills" SET "paused_at" = NULL,
+  "resumed_at" = CASE WHEN "paused_at" IS NULL THEN "resumed_at" ELSE now() END,
+  "rows_at_resume" = CASE WHEN "paused_at" IS NULL THEN "rows_at_resume" ELSE "rows_read" END
+WHERE "name" = $1 AND "finished_at" IS NULL
+RETURNING true"#;
+
+    /// Cancels the unfinished backfill `$1`: it is finished, at once, and
+    /// marked cancelled, so that even a runner that does not look (an
+    /// older one) reads no further batch, and a backfill started again
+    /// begins at the first row; a row when there was one.
+    pub(crate) const CANCEL: &str = r#"
+UPDATE "dawdle"."backfills" SET "cancelled_at" = now(), "finished_at" = now(), "paused_at" = NULL
+WHERE "name" = $1 AND "finished_at" IS NULL
+RETURNING true"#;
+}
+
 /// The listener's queries, on its pool.
 pub(crate) mod listener {
     /// The rows of a by-reference event.
     pub(crate) const PAYLOAD: &str =
         r#"SELECT "old"::text, "new"::text FROM "dawdle"."payloads" WHERE "id" = $1"#;
 
-    /// Removes the rows of handled by-reference events.
-    pub(crate) const FORGET_PAYLOADS: &str =
-        r#"DELETE FROM "dawdle"."payloads" WHERE "id" = ANY($1)"#;
+    /// Removes the claims of routes on the rows of handled by-reference
+    /// events (`$1` ids, `$2` their routes): run before
+    /// [`FORGET_PAYLOADS`], as a statement of its own, so that of two
+    /// listeners that remove their claims at once, the later one sees the
+    /// other's and deletes the row.
+    pub(crate) const FORGET_CLAIMS: &str = r#"
+UPDATE "dawdle"."payloads" p
+SET "routes" = ARRAY(SELECT unnest(p."routes") EXCEPT SELECT unnest(c."routes"))
+FROM (SELECT "id", array_agg("route") AS "routes"
+      FROM unnest($1::bigint[], $2::text[]) AS c("id", "route")
+      WHERE "route" IS NOT NULL GROUP BY "id") c
+WHERE p."id" = c."id" AND p."routes" && c."routes""#;
+
+    /// Removes the rows of handled by-reference events that no route's
+    /// listener still needs.
+    pub(crate) const FORGET_PAYLOADS: &str = r#"
+DELETE FROM "dawdle"."payloads"
+WHERE "id" = ANY($1) AND ("routes" IS NULL OR "routes" = '{}')"#;
+}
+
+/// What `dawdle::status` reads for operators' tools (`dawdle status`);
+/// the backlog is [`watcher::BACKLOG`], as the watcher measures it.
+pub(crate) mod status {
+    /// The session holding the watcher's leader lock in this database (a
+    /// bigint key `$1 << 32 | $2` is held as classid `$1`, objid `$2`,
+    /// objsubid 1): its pid, application name, client address (NULL for a
+    /// Unix socket), when it connected (microseconds since 1970) and how
+    /// long ago (seconds).
+    pub(crate) const LEADER: &str = r#"
+SELECT a."pid", coalesce(a."application_name", ''), host(a."client_addr"),
+       (extract(epoch FROM a."backend_start") * 1e6)::int8,
+       extract(epoch FROM now() - a."backend_start")::float8
+FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a."pid" = l."pid"
+WHERE l."locktype" = 'advisory' AND l."granted"
+  AND l."database" = (SELECT "oid" FROM pg_catalog.pg_database
+                      WHERE "datname" = pg_catalog.current_database())
+  AND l."classid"::text::int8 = $1 AND l."objid"::text::int8 = $2 AND l."objsubid" = 1
+LIMIT 1"#;
+
+    /// The rows of by-reference events waiting in `dawdle.payloads`, and
+    /// how many of them expired.
+    pub(crate) const PAYLOADS: &str = r#"
+SELECT count(*), count(*) FILTER (WHERE "expires_at" < now())
+FROM "dawdle"."payloads""#;
+
+    /// The signals waiting in `dawdle.delayed` for their time, and in how
+    /// many seconds the earliest is due (negative: overdue; NULL: none).
+    pub(crate) const DELAYED_SIGNALS: &str = r#"
+SELECT count(*), extract(epoch FROM min("deliver_at") - now())::float8
+FROM "dawdle"."delayed""#;
+}
+
+/// What the console (`dawdle::console`) reads beyond [`status`].
+#[cfg(feature = "console")]
+pub(crate) mod console {
+    /// The database's name.
+    pub(crate) const DATABASE: &str = "SELECT current_database()::text";
+
+    /// Watchers connected but not leading: `dawdle-watcher` sessions other
+    /// than the leader's (`$1`, or none).
+    pub(crate) const STANDBYS: &str = r#"
+SELECT pid, host(client_addr), backend_start
+FROM pg_catalog.pg_stat_activity
+WHERE application_name = 'dawdle-watcher' AND datname = current_database()
+  AND pid <> coalesce($1, 0)
+ORDER BY backend_start"#;
+
+    /// Events read per minute over the last hour, oldest first (minutes
+    /// without events are missing).
+    pub(crate) const PER_MINUTE: &str = r#"
+SELECT "minute", sum("events")::int8
+FROM "dawdle"."activity"
+WHERE "minute" >= date_trunc('minute', now()) - interval '59 minutes'
+GROUP BY "minute" ORDER BY "minute""#;
+
+    /// The current minute, in the database's clock.
+    pub(crate) const NOW_MINUTE: &str = "SELECT date_trunc('minute', now())";
+
+    /// Events read in the last hour per table and action.
+    pub(crate) const PER_TABLE: &str = r#"
+SELECT "schema_name", "table_name", "action", sum("events")::int8
+FROM "dawdle"."activity"
+WHERE "minute" >= date_trunc('minute', now()) - interval '59 minutes'
+GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"#;
+
+    /// The PgQueues of the database: those with messages or dead letters.
+    /// Each table is skipped through by its `(queue, id)` index, one probe
+    /// per queue, however many messages wait.
+    pub(crate) const PG_QUEUES: &str = r#"
+WITH RECURSIVE
+  m("queue") AS (SELECT min("queue") FROM "dawdle"."queue_messages"
+                 UNION ALL
+                 SELECT (SELECT min(q."queue") FROM "dawdle"."queue_messages" q WHERE q."queue" > m."queue")
+                 FROM m WHERE m."queue" IS NOT NULL),
+  d("queue") AS (SELECT min("queue") FROM "dawdle"."queue_dead_letters"
+                 UNION ALL
+                 SELECT (SELECT min(q."queue") FROM "dawdle"."queue_dead_letters" q WHERE q."queue" > d."queue")
+                 FROM d WHERE d."queue" IS NOT NULL)
+SELECT "queue" FROM m WHERE "queue" IS NOT NULL
+UNION SELECT "queue" FROM d WHERE "queue" IS NOT NULL
+ORDER BY 1"#;
+
+    /// A page of delayed signals by due time, after (`$1` due, `$2` id).
+    pub(crate) const DELAYED: &str = r#"
+SELECT "id", "name", "payload"::text, "deliver_at"
+FROM "dawdle"."delayed"
+WHERE ("deliver_at", "id") > (coalesce($1, '-infinity'::timestamptz), coalesce($2, -9223372036854775808))
+ORDER BY "deliver_at", "id"
+LIMIT $3"#;
+
+    /// Cancels a delayed signal.
+    pub(crate) const CANCEL_SIGNAL: &str = r#"SELECT "dawdle"."cancel_signal"($1)"#;
 }

@@ -2,15 +2,18 @@
 //! cursor (see `window.rs`), send them page by page, and move the cursor
 //! past what the queue accepted, in one transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tokio_postgres::types::ToSql;
 use tracing::Instrument;
 
+use super::activity::Activity;
 use super::error::WatcherError;
 use super::pack::{self, Limits, PendingEvent};
 use super::rotate::Rotation;
+use super::route::Route;
 use super::session::Session;
 use super::settings::Settings;
 use super::stats::Stats;
@@ -43,6 +46,12 @@ pub(crate) struct Round {
     /// A send in the round's transaction failed, which aborted it: it is
     /// rolled back, and the cursor stays.
     rolled_back: bool,
+    /// Per route: the id up to which this round's sends reached, kept in
+    /// [`Position::reached`] once the round ends (a route that sends in the
+    /// round's transaction, only if it commits).
+    reached: Vec<Option<i64>>,
+    /// The routes that sent in the round's transaction (bit `i`: route `i`).
+    in_transaction: u64,
 }
 
 /// Where the round's messages go: the queue, or a [`PgQueue`] in the
@@ -55,8 +64,24 @@ pub(crate) enum Target<'a> {
     SameDatabase(&'a dyn TransactionalQueue),
 }
 
-impl Target<'_> {
-    fn queue(&self) -> &dyn Queue {
+impl<'a> Target<'a> {
+    /// Where `queue` is sent to: into the round's transaction when it is a
+    /// PgQueue in the watcher's own database.
+    pub(crate) async fn of(queue: &'a dyn Queue, session: &Session) -> Target<'a> {
+        let Some(pg) = queue.transactional() else {
+            return Target::Queue(queue);
+        };
+        match pg.lives_in(session.client()).await {
+            Ok(true) => Target::SameDatabase(pg),
+            Ok(false) => Target::Queue(queue),
+            Err(error) => {
+                tracing::warn!(%error, "could not tell whether the queue is in this database; sending as to any queue");
+                Target::Queue(queue)
+            }
+        }
+    }
+
+    fn queue(&self) -> &'a dyn Queue {
         match *self {
             Target::Queue(queue) => queue,
             Target::SameDatabase(queue) => queue,
@@ -75,6 +100,87 @@ impl Target<'_> {
     }
 }
 
+/// The watcher's routes, each with where it sends, and which routes take
+/// the events of each table and signal met so far.
+pub(crate) struct Routing<'a> {
+    routes: Vec<(&'a Route, Target<'a>)>,
+    /// Every route takes everything: the mask of every event.
+    everything: Option<u64>,
+    /// Route masks (bit `i`: route `i` takes it) by schema and table.
+    tables: HashMap<String, HashMap<String, u64>>,
+    /// Route masks by signal name.
+    signals: HashMap<String, u64>,
+}
+
+impl<'a> Routing<'a> {
+    /// At most this many routes per watcher (a mask's bits).
+    pub(crate) const MAX_ROUTES: usize = 64;
+
+    pub(crate) fn new(routes: Vec<(&'a Route, Target<'a>)>) -> Routing<'a> {
+        debug_assert!(routes.len() <= Self::MAX_ROUTES);
+        let everything = routes
+            .iter()
+            .all(|(route, _)| route.takes_everything())
+            .then(|| u64::MAX.checked_shr(64 - routes.len() as u32).unwrap_or(0));
+        Routing {
+            routes,
+            everything,
+            tables: HashMap::new(),
+            signals: HashMap::new(),
+        }
+    }
+
+    /// The routes that take the event of a row of [`watcher::PAGE`]: of its
+    /// table, or of its signal.
+    fn mask(&mut self, row: &tokio_postgres::Row) -> u64 {
+        if let Some(mask) = self.everything {
+            return mask;
+        }
+        let (schema, table, signal): (&str, &str, Option<&str>) =
+            (row.get(5), row.get(6), row.get(7));
+        let routes = &self.routes;
+        let of = |takes: &dyn Fn(&Route) -> bool| {
+            routes
+                .iter()
+                .enumerate()
+                .filter(|(_, (route, _))| takes(route))
+                .fold(0u64, |mask, (i, _)| mask | 1 << i)
+        };
+        match signal {
+            Some(signal) => match self.signals.get(signal) {
+                Some(&mask) => mask,
+                None => {
+                    let mask = of(&|route| route.takes_signal(signal));
+                    self.signals.insert(signal.to_owned(), mask);
+                    mask
+                }
+            },
+            None => match self.tables.get(schema).and_then(|t| t.get(table)) {
+                Some(&mask) => mask,
+                None => {
+                    let mask = of(&|route| route.takes_table(schema, table));
+                    let tables = self.tables.entry(schema.to_owned()).or_default();
+                    tables.insert(table.to_owned(), mask);
+                    mask
+                }
+            },
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// The routes of `mask`, with their index.
+    fn of(&self, mask: u64) -> impl Iterator<Item = (usize, &'a Route, Target<'a>)> + '_ {
+        self.routes
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| mask & (1 << i) != 0)
+            .map(|(i, &(route, target))| (i, route, target))
+    }
+}
+
 /// What the watcher carries from round to round about the current window.
 #[derive(Debug)]
 pub(crate) struct Position {
@@ -86,6 +192,14 @@ pub(crate) struct Position {
     /// Events of this window whose rows are parked in `dawdle.payloads`
     /// by a committed round.
     parked: HashSet<i64>,
+    /// Per route: the id up to which it got this window's events. When one
+    /// route's queue fails, the cursor stays before the events it missed,
+    /// and the next rounds send them to that route alone: the others do not
+    /// get them again.
+    reached: Vec<i64>,
+    /// The id up to which this window's events were counted in the
+    /// activity (rounds that fail read them again).
+    counted: i64,
 }
 
 impl Position {
@@ -94,6 +208,8 @@ impl Position {
             cursor,
             by_reference: HashSet::new(),
             parked: HashSet::new(),
+            reached: Vec::new(),
+            counted: 0,
         }
     }
 }
@@ -106,6 +222,8 @@ struct ReadEvent {
     json: String,
     /// The FIFO group: `schema.table:key`.
     group: String,
+    /// The routes that take it (bit `i`: route `i`).
+    routes: u64,
 }
 
 /// How a page went.
@@ -160,7 +278,8 @@ impl<'s> Tx<'s> {
 /// One round of the drain.
 pub(crate) async fn round(
     session: &Session,
-    target: Target<'_>,
+    routing: &mut Routing<'_>,
+    activity: &mut Activity,
     settings: &Settings,
     stats: &Stats,
     position: &mut Position,
@@ -187,18 +306,25 @@ pub(crate) async fn round(
         None => Snapshot::parse(first.get(4)).ok_or_else(|| unexpected("a snapshot"))?,
     };
     rotation.note_upto(&upto);
-    let mut page = events(&rows, rotation)?;
+    let mut page = events(&rows, rotation, routing, activity, &mut position.counted)?;
     let span = tracing::debug_span!("drain", events = page.len());
     async {
         let started = Instant::now();
-        let mut round = Round::default();
+        let mut round = Round {
+            reached: vec![None; routing.len()],
+            ..Round::default()
+        };
         let mut sent_up_to = after;
         let mut limit = limit;
         loop {
             let full = page.len() as i64 >= limit;
             let last = page.last().map_or(sent_up_to, |e| e.id);
             round.read += page.len();
-            match send_page(&mut tx, target, settings, stats, position, page, &mut round).await? {
+            match send_page(
+                &mut tx, routing, settings, stats, position, page, &mut round,
+            )
+            .await?
+            {
                 Page::Sent => sent_up_to = last,
                 Page::Stopped { first_unsent } => {
                     // Every event of the window below it was sent.
@@ -221,7 +347,7 @@ pub(crate) async fn round(
             let rows = session
                 .query_long(watcher::PAGE, &[&read, &upto_text, &sent_up_to, &limit])
                 .await?;
-            page = events(&rows, rotation)?;
+            page = events(&rows, rotation, routing, activity, &mut position.counted)?;
             if page.is_empty() {
                 return finish(&mut tx, position, upto, None, round).await;
             }
@@ -229,6 +355,20 @@ pub(crate) async fn round(
     }
     .instrument(span)
     .await
+}
+
+/// Keeps how far the round's sends reached: for every route, or after a
+/// rollback only for those that did not send in the round's transaction.
+fn keep_reached(position: &mut Position, round: &Round) {
+    if position.reached.len() < round.reached.len() {
+        position.reached.resize(round.reached.len(), 0);
+    }
+    for (i, reached) in round.reached.iter().enumerate() {
+        let undone = round.rolled_back && round.in_transaction & (1 << i) != 0;
+        if let (Some(reached), false) = (*reached, undone) {
+            position.reached[i] = position.reached[i].max(reached);
+        }
+    }
 }
 
 /// Saves the position the round reached in the window ending at `upto`
@@ -241,6 +381,7 @@ async fn finish(
     sent_up_to: Option<i64>,
     round: Round,
 ) -> Result<Round, WatcherError> {
+    keep_reached(position, &round);
     if round.rolled_back {
         if tx.open {
             tx.session.simple(watcher::ROLLBACK).await?;
@@ -276,55 +417,96 @@ async fn finish(
         // The window is done: what was kept about its events is not needed.
         position.by_reference.clear();
         position.parked.clear();
+        position.reached.clear();
+        position.counted = 0;
     }
     position.cursor = cursor;
     Ok(round)
 }
 
 /// Parks what must go by reference, packs the page into messages, sends
-/// them, and says how far it got.
+/// them to each route that takes them, and says how far it got.
 async fn send_page(
     tx: &mut Tx<'_>,
-    target: Target<'_>,
+    routing: &Routing<'_>,
     settings: &Settings,
     stats: &Stats,
     position: &mut Position,
     page: Vec<ReadEvent>,
     round: &mut Round,
 ) -> Result<Page, WatcherError> {
-    let max_bytes = target.queue().max_message_bytes();
-    let mut events = Vec::with_capacity(page.len());
+    let Some(page_end) = page.last().map(|e| e.id) else {
+        return Ok(Page::Sent);
+    };
+    let fan_out = routing.len() > 1;
+    let mut ready: Vec<(u64, PendingEvent)> = Vec::with_capacity(page.len());
     let mut newly_parked = Vec::new();
-    // Asked of the queue at the first park of the page.
-    let mut retention = None;
+    // Asked of each route's queue at the first park of the page.
+    let mut retentions: Vec<Option<Option<Duration>>> = vec![None; routing.len()];
     // The first event that needed parking and could not be parked.
     let mut unparked = None;
-    for ReadEvent { id, json, group } in page {
+    'events: for ReadEvent {
+        id,
+        json,
+        group,
+        routes,
+    } in page
+    {
+        // The routes that still need it (not those that got it in an
+        // earlier round of this window).
+        let routes = routes & !reached_by(position, id);
+        if routes == 0 {
+            continue;
+        }
+        let max_bytes = routing
+            .of(routes)
+            .map(|(_, _, target)| target.queue().max_message_bytes())
+            .min()
+            .unwrap_or(usize::MAX);
         let too_large = json.len() + wire::ENVELOPE_OVERHEAD > max_bytes;
         if !too_large && !position.by_reference.contains(&id) {
-            events.push(PendingEvent { id, json, group });
+            ready.push((routes, PendingEvent { id, json, group }));
             continue;
         }
         if !position.parked.contains(&id) {
-            if retention.is_none() {
-                match payload_retention(target.queue(), settings).await {
-                    Ok(kept) => retention = Some(kept),
-                    Err(error) => {
-                        // As a failed send: this event and those after it
-                        // wait, while the watcher backs off.
-                        round.queue_error = Some(error);
-                        unparked = Some(id);
-                        break;
+            // Kept as long as the longest of its queues may deliver it.
+            let mut kept = Some(Duration::ZERO);
+            for (i, _, target) in routing.of(routes) {
+                if retentions[i].is_none() {
+                    match payload_retention(target.queue(), settings).await {
+                        Ok(retention) => retentions[i] = Some(retention),
+                        Err(error) => {
+                            // As a failed send: this event and those after
+                            // it wait, while the watcher backs off.
+                            round.queue_error = Some(error);
+                            unparked = Some(id);
+                            break 'events;
+                        }
                     }
                 }
+                kept = kept.zip(retentions[i].flatten()).map(|(a, b)| a.max(b));
             }
             // Its rows are parked in this transaction: a listener could not
             // see them before it commits, so the event goes in a later round.
-            let seconds = retention.flatten().map(|kept| kept.as_secs_f64());
+            let seconds = kept.map(|kept| kept.as_secs_f64());
+            // Several routes: each listener removes its own claim.
+            let claims: Option<Vec<&str>> = (routes.count_ones() > 1).then(|| {
+                routing
+                    .of(routes)
+                    .map(|(_, route, _)| route.name())
+                    .collect()
+            });
             tx.begin().await?;
-            tx.session
-                .execute(watcher::PARK, &[&id, &json, &seconds])
-                .await?;
+            match &claims {
+                None => {
+                    let params: [&(dyn ToSql + Sync); 3] = [&id, &json, &seconds];
+                    tx.session.execute(watcher::PARK, &params).await?
+                }
+                Some(claims) => {
+                    let params: [&(dyn ToSql + Sync); 4] = [&id, &json, &seconds, claims];
+                    tx.session.execute(watcher::PARK_ROUTED, &params).await?
+                }
+            };
             newly_parked.push(id);
             continue;
         }
@@ -338,11 +520,19 @@ async fn send_page(
             bytes = json.len(),
             "event larger than a message: sending it by reference"
         );
-        events.push(PendingEvent {
-            id,
-            json: reference,
-            group,
-        });
+        let json = if fan_out {
+            // Fanned out, each route's copy names its route (see `wire`).
+            for (i, route, _) in routing.of(routes) {
+                let json = wire::with_route(&reference, route.name())
+                    .map_err(|_| unexpected("a JSON object for a by-reference event"))?;
+                let group = group.clone();
+                ready.push((1 << i, PendingEvent { id, json, group }));
+            }
+            continue;
+        } else {
+            reference
+        };
+        ready.push((routes, PendingEvent { id, json, group }));
     }
     let first_waiting = newly_parked
         .first()
@@ -352,29 +542,71 @@ async fn send_page(
         .min();
     if let Some(first) = first_waiting {
         // Only what comes before it may go now.
-        events.retain(|e| e.id < first);
+        ready.retain(|(_, e)| e.id < first);
     }
-    let outcome = send(
-        tx,
-        target,
-        settings,
-        stats,
-        &position.by_reference,
-        events,
-        round,
-    )
-    .await?;
+    // How far the page goes now: to its end, or to the first that waits.
+    let page_end = first_waiting.map_or(page_end, |first| first - 1);
+    let mut first_unsent = first_waiting;
+    for (i, route, target) in routing.of(u64::MAX) {
+        if round.rolled_back {
+            // The round's transaction is gone: nothing more goes this round.
+            if let Some((_, event)) = ready.first() {
+                first_unsent = Some(first_unsent.map_or(event.id, |f| f.min(event.id)));
+            }
+            break;
+        }
+        let events: Vec<PendingEvent> = ready
+            .iter()
+            .filter(|(routes, _)| routes & (1 << i) != 0)
+            .map(|(_, event)| event.clone())
+            .collect();
+        if matches!(target, Target::SameDatabase(_)) {
+            round.in_transaction |= 1 << i;
+        }
+        let outcome = if events.is_empty() {
+            Page::Sent
+        } else {
+            let span = tracing::debug_span!("route", route = route.name());
+            send(
+                tx,
+                target,
+                settings,
+                stats,
+                &position.by_reference,
+                events,
+                round,
+            )
+            .instrument(span)
+            .await?
+        };
+        let reached = match outcome {
+            Page::Sent => page_end,
+            Page::Stopped {
+                first_unsent: first,
+            } => {
+                first_unsent = Some(first_unsent.map_or(first, |f| f.min(first)));
+                first - 1
+            }
+        };
+        let slot = &mut round.reached[i];
+        *slot = Some(slot.map_or(reached, |r| r.max(reached)));
+    }
     // Parks commit with the round; the next round sends those events.
     position.parked.extend(newly_parked);
-    Ok(match (outcome, first_waiting) {
-        (Page::Stopped { first_unsent }, Some(first)) => Page::Stopped {
-            first_unsent: first_unsent.min(first),
-        },
-        (Page::Sent, Some(first)) => Page::Stopped {
-            first_unsent: first,
-        },
-        (outcome, None) => outcome,
+    Ok(match first_unsent {
+        Some(first_unsent) => Page::Stopped { first_unsent },
+        None => Page::Sent,
     })
+}
+
+/// The routes that got event `id` in an earlier round of this window.
+fn reached_by(position: &Position, id: i64) -> u64 {
+    position
+        .reached
+        .iter()
+        .enumerate()
+        .filter(|&(_, &reached)| reached >= id)
+        .fold(0, |mask, (i, _)| mask | 1 << i)
 }
 
 /// How long the rows of a by-reference event wait in `dawdle.payloads`:
@@ -521,15 +753,25 @@ fn lowest(current: Option<i64>, ids: impl Iterator<Item = i64>) -> Option<i64> {
 fn events(
     rows: &[tokio_postgres::Row],
     rotation: &mut Rotation,
+    routing: &mut Routing<'_>,
+    activity: &mut Activity,
+    counted: &mut i64,
 ) -> Result<Vec<ReadEvent>, WatcherError> {
     rows.iter()
         .map(|row| {
             let txid: String = row.get(1);
             rotation.saw(txid.parse().map_err(|_| unexpected("a transaction id"))?);
+            let routes = routing.mask(row);
+            let id: i64 = row.get(0);
+            if id > *counted {
+                activity.count(row.get(5), row.get(6), row.get(8));
+                *counted = id;
+            }
             Ok(ReadEvent {
-                id: row.get(0),
+                id,
                 json: row.get(2),
                 group: row.get(3),
+                routes,
             })
         })
         .collect()

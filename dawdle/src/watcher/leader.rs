@@ -8,14 +8,16 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::drain::{self, Position, Round, Target};
+use super::activity::Activity;
+use super::drain::{self, Position, Round, Routing, Target};
 use super::error::WatcherError;
 use super::rotate::Rotation;
+use super::route::Route;
 use super::session::Session;
 use super::settings::Settings;
 use super::stats::Stats;
 use crate::backoff::{sleep_or_stop, Backoff};
-use crate::queue::{Queue, QueueError};
+use crate::queue::QueueError;
 
 /// The longest wait between polls while a writer keeps the watcher from
 /// arming the doorbell.
@@ -53,25 +55,21 @@ enum State {
     Asleep,
 }
 
-/// Where the rounds send: into their own transaction when `queue` is a
-/// PgQueue in the watcher's own database.
-async fn target<'a>(queue: &'a dyn Queue, session: &Session) -> Target<'a> {
-    let Some(pg) = queue.transactional() else {
-        return Target::Queue(queue);
-    };
-    match pg.lives_in(session.client()).await {
-        Ok(true) => {
+/// Where each route sends: into the rounds' own transaction when its queue
+/// is a PgQueue in the watcher's own database.
+async fn routing<'a>(routes: &'a [Route], session: &Session) -> Routing<'a> {
+    let mut targets = Vec::with_capacity(routes.len());
+    for route in routes {
+        let target = Target::of(&**route.queue(), session).await;
+        if matches!(target, Target::SameDatabase(_)) {
             tracing::info!(
+                route = route.name(),
                 "the queue is in this database: events move to it in the drain's transactions"
             );
-            Target::SameDatabase(pg)
         }
-        Ok(false) => Target::Queue(queue),
-        Err(error) => {
-            tracing::warn!(%error, "could not tell whether the queue is in this database; sending as to any queue");
-            Target::Queue(queue)
-        }
+        targets.push((route, target));
     }
+    Routing::new(targets)
 }
 
 /// The leader's state between rounds.
@@ -84,7 +82,9 @@ pub(super) struct Leader<'a> {
     /// Emptying the event tables behind the cursor.
     rotation: Rotation,
     /// Where rounds send.
-    target: Target<'a>,
+    routing: Routing<'a>,
+    /// Events read since the activity was last saved.
+    activity: Activity,
     queue_backoff: Backoff,
     next_backlog: Instant,
     /// When to look at the delayed signals next: when the earliest is due,
@@ -101,7 +101,7 @@ impl<'a> Leader<'a> {
     /// Reads the saved position; the leader then drains from there.
     pub(super) async fn new(
         settings: &'a Settings,
-        queue: &'a dyn Queue,
+        routes: &'a [Route],
         session: &'a Session,
         stats: &'a Stats,
     ) -> Result<Leader<'a>, WatcherError> {
@@ -111,7 +111,8 @@ impl<'a> Leader<'a> {
             stats,
             position: Position::new(drain::load_cursor(session).await?),
             rotation: Rotation::new(),
-            target: target(queue, session).await,
+            routing: routing(routes, session).await,
+            activity: Activity::default(),
             queue_backoff: Backoff::new(),
             next_backlog: Instant::now(),
             next_release: Instant::now(),
@@ -136,6 +137,8 @@ impl<'a> Leader<'a> {
                 State::Asleep => self.sleep(stop).await?,
             }
         }
+        // What was counted since the last report.
+        let _ = self.activity.save(self.session).await;
         // Nobody listens once we are gone: writers need not notify.
         // (Closing the connection would release the lock too.)
         if self.armed {
@@ -154,6 +157,7 @@ impl<'a> Leader<'a> {
             // Under steady load too, not only when idle: the table of
             // by-reference payloads must not grow without bound.
             self.expire_payloads().await?;
+            self.activity.save(self.session).await?;
             self.next_backlog = Instant::now() + self.settings.backlog_interval;
         }
         if Instant::now() >= self.next_release {
@@ -164,7 +168,8 @@ impl<'a> Leader<'a> {
             .await?;
         drain::round(
             self.session,
-            self.target,
+            &mut self.routing,
+            &mut self.activity,
             self.settings,
             self.stats,
             &mut self.position,

@@ -68,11 +68,13 @@
 //! An armed doorbell costs writers one NOTIFY per transaction, but only
 //! while the watcher sleeps, that is while writes are rare.
 
+mod activity;
 mod drain;
 mod error;
 mod leader;
 pub(crate) mod pack;
 mod rotate;
+mod route;
 mod session;
 mod settings;
 mod stats;
@@ -89,6 +91,7 @@ use crate::database::Database;
 use crate::queue::Queue;
 pub use error::WatcherError;
 use leader::Leader;
+pub use route::Route;
 use session::Session;
 use settings::Settings;
 pub use stats::Stats;
@@ -99,7 +102,7 @@ pub use stats::Stats;
 #[derive(Debug, Clone)]
 pub struct Watcher {
     database: Database,
-    queue: Arc<dyn Queue>,
+    routes: Vec<Route>,
     settings: Settings,
 }
 
@@ -188,6 +191,13 @@ impl WatcherBuilder {
         self
     }
 
+    /// Also sends the events `route` takes to its queue: each event goes to
+    /// every route that takes it (see [`Route`]).
+    pub fn route(mut self, route: Route) -> Self {
+        self.watcher.routes.push(route);
+        self
+    }
+
     /// The watcher.
     pub fn build(self) -> Watcher {
         self.watcher
@@ -244,17 +254,25 @@ impl Drop for WatcherHandle {
 
 impl Watcher {
     /// A watcher of `database` (a [`tokio_postgres::Config`] or a
-    /// [`Database`]), sending to `queue`.
+    /// [`Database`]), sending every event to `queue` (a route named
+    /// `default`; [`route`](WatcherBuilder::route) adds others).
     pub fn builder(database: impl Into<Database>, queue: impl Queue) -> WatcherBuilder {
         Self::builder_shared(database, Arc::new(queue))
     }
 
     /// [`Watcher::builder`] with a queue that is shared already.
     pub fn builder_shared(database: impl Into<Database>, queue: Arc<dyn Queue>) -> WatcherBuilder {
+        Self::routed(database, Route::shared("default", queue))
+    }
+
+    /// A watcher of `database` that sends the events `route` takes to its
+    /// queue; [`route`](WatcherBuilder::route) adds others. Events that no
+    /// route takes are not sent.
+    pub fn routed(database: impl Into<Database>, route: Route) -> WatcherBuilder {
         WatcherBuilder {
             watcher: Watcher {
                 database: database.into(),
-                queue,
+                routes: vec![route],
                 settings: Settings {
                     batch_size: WatcherBuilder::DEFAULT_BATCH_SIZE,
                     max_events_per_message: WatcherBuilder::DEFAULT_MAX_EVENTS_PER_MESSAGE,
@@ -270,7 +288,14 @@ impl Watcher {
         }
     }
 
-    /// Runs the watcher on a task of its own.
+    /// The routes.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Runs the watcher on a task of its own. Routes that cannot run
+    /// (two of one name, more than 64) stop it at once with
+    /// [`WatcherError::Unsupported`].
     pub fn start(self) -> WatcherHandle {
         crate::observability::describe();
         let stats = Arc::new(Stats::default());
@@ -285,6 +310,14 @@ impl Watcher {
         stats: Arc<Stats>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), WatcherError> {
+        route::check(&self.routes).map_err(WatcherError::Unsupported)?;
+        if self.routes.len() > drain::Routing::MAX_ROUTES {
+            return Err(WatcherError::Unsupported(format!(
+                "a watcher has at most {} routes; this one has {}",
+                drain::Routing::MAX_ROUTES,
+                self.routes.len()
+            )));
+        }
         let mut backoff = Backoff::new();
         while !*stop.borrow() {
             let result = self.session(&stats, &mut stop, &mut backoff).await;
@@ -327,7 +360,7 @@ impl Watcher {
         tracing::info!("this watcher is now the active one");
         stats.set_leading(true);
         backoff.reset();
-        Leader::new(&self.settings, &*self.queue, &session, stats)
+        Leader::new(&self.settings, &self.routes, &session, stats)
             .await?
             .run(stop)
             .await

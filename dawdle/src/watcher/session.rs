@@ -17,9 +17,9 @@ use super::error::WatcherError;
 use crate::database::Database;
 use crate::sql::catalog::watcher;
 
-/// The advisory lock key of the active watcher: `dawdle` in ASCII.
-/// Advisory locks are per database, so there is one leader per database.
-const LEADER_LOCK: i64 = 0x6461_7764_6c65;
+// The advisory lock key of the active watcher, defined beside the query of
+// `dawdle status` that looks for its holder.
+use crate::sql::catalog::LEADER_LOCK;
 
 /// A query that takes longer than this counts as a lost connection.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(5);

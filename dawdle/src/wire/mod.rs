@@ -91,7 +91,23 @@
 //!   `old` and `new` there are the same JSON objects the event would have
 //!   carried (a signal's `payload` is in `new`). The reader that handled the event deletes the row
 //!   (`DELETE FROM "dawdle"."payloads" WHERE "id" = $1`) after deleting the
-//!   message. A row waits as long as the queue may still deliver the
+//!   message.
+//!
+//!   A watcher with several routes sends an event to each route that takes
+//!   it, and then each copy by reference carries `"route"`, its route's
+//!   name: the rows are shared by the routes named in the row's `routes`
+//!   column, and the reader removes only its route's claim, in two
+//!   statements, one after the other (not in one transaction), so that of
+//!   two readers at once the later one deletes the row:
+//!
+//!   ```sql
+//!   UPDATE "dawdle"."payloads" SET "routes" = array_remove("routes", $2)
+//!   WHERE "id" = $1 AND $2 = ANY("routes");
+//!   DELETE FROM "dawdle"."payloads"
+//!   WHERE "id" = $1 AND ("routes" IS NULL OR "routes" = '{}');
+//!   ```
+//!
+//!   A row waits as long as the queue may still deliver the
 //!   message: on a PgQueue until the message is deleted, or its dead letter
 //!   discarded (`expires_at` is NULL); on SQS its retention period plus its
 //!   dead-letter queue's, and at least the watcher's `payload_retention`
@@ -173,6 +189,13 @@ pub(crate) fn envelope<'a>(events: impl IntoIterator<Item = &'a str>) -> String 
     body
 }
 
+/// `event` (a by-reference event's JSON object) naming `route`.
+pub(crate) fn with_route(event: &str, route: &str) -> Result<String, serde_json::Error> {
+    let mut object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(event)?;
+    object.insert("route".to_owned(), route.into());
+    serde_json::to_string(&object)
+}
+
 /// Why a message body is not a dawdle message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -226,6 +249,11 @@ pub struct WireEvent {
     /// than here.
     #[serde(default)]
     pub by_ref: bool,
+    /// With `by_ref`, when the watcher sent the event to several routes:
+    /// the route this copy went to, whose claim on the rows its reader
+    /// removes.
+    #[serde(default)]
+    pub route: Option<String>,
     /// A signal's wire name (`action` is `signal`).
     #[serde(default)]
     pub signal: Option<String>,

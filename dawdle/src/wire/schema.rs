@@ -98,6 +98,10 @@ fn event(table: &Table, name: &str) -> Value {
                 "type": "boolean",
                 "description": "The rows wait in dawdle.payloads of the source database, under `id`; `old` and `new` are absent."
             },
+            "route": {
+                "type": "string",
+                "description": "With by_ref, when the event went to several routes: this copy's route, whose claim on the rows in dawdle.payloads its reader removes."
+            },
         },
     })
 }
@@ -122,6 +126,7 @@ fn signal() -> Value {
             "deliver_at": { "type": "string", "format": "date-time", "description": "When it was to be delivered." },
             "payload": { "description": "The JSON the sender gave; absent when by_ref." },
             "by_ref": { "type": "boolean", "description": "The payload waits in dawdle.payloads of the source database, under `id`, as `new`." },
+            "route": { "type": "string", "description": "With by_ref, when the signal went to several routes: this copy's route, whose claim on the payload its reader removes." },
         },
     })
 }

@@ -1,5 +1,6 @@
 //! [`PgQueue`]: a durable queue in PostgreSQL tables, with SQS's semantics.
 
+mod admin;
 mod doorbell;
 mod queries;
 pub(crate) mod schema;
@@ -15,11 +16,10 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 use super::{
-    BoxFuture, Failure, OutgoingMessage, Queue, QueueError, Receipt, ReceivedMessage, Retention,
-    SendOutcome, TransactionalQueue, MAX_BATCH_MESSAGES,
+    BoxFuture, DeadLetter, Failure, OutgoingMessage, Queue, QueueAdmin, QueueDepth, QueueError,
+    Receipt, ReceivedMessage, Retention, SendOutcome, TransactionalQueue, MAX_BATCH_MESSAGES,
 };
 use crate::database::Database;
-use crate::sql::catalog;
 use crate::wire::Envelope;
 use doorbell::Doorbell;
 
@@ -54,7 +54,8 @@ pub const PG_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 ///   with its body, its receive count, the reason and the times it was
 ///   sent, first received and dead-lettered. [`PgQueue::dead_letters`]
 ///   lists them, [`PgQueue::redrive`] sends them again, and
-///   [`PgQueue::discard`] deletes them.
+///   [`PgQueue::discard`] deletes them; so does its [`QueueAdmin`]
+///   ([`Queue::admin`]), as for any queue, with the ids as text.
 /// - **Retention.** A message waits until it is deleted, and a dead letter
 ///   until it is discarded, however long that takes; so do the rows of
 ///   their by-reference events ([`Retention::UntilDeleted`]).
@@ -249,17 +250,23 @@ pub struct PgDeadLetter {
     pub failure: Option<Failure>,
 }
 
-/// How many messages a [`PgQueue`] holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct PgQueueDepth {
-    /// Visible: waiting to be received.
-    pub waiting: u64,
-    /// Received and hidden: being handled, or waiting for a retry.
-    pub in_flight: u64,
-    /// In the dead-letter table.
-    pub dead_letters: u64,
+impl From<PgDeadLetter> for DeadLetter {
+    fn from(dead: PgDeadLetter) -> DeadLetter {
+        DeadLetter {
+            id: dead.id.to_string(),
+            body: dead.body,
+            group_id: dead.group_id,
+            receive_count: dead.receive_count,
+            reason: dead.reason,
+            failure: dead.failure,
+            dead_lettered_at: Some(dead.dead_lettered_at),
+        }
+    }
 }
+
+/// How many messages a [`PgQueue`] holds, as [`PgQueue::depth`] tells: the
+/// [`QueueDepth`] that any queue's [`QueueAdmin::depth`] tells.
+pub type PgQueueDepth = QueueDepth;
 
 impl PgQueue {
     /// A standard queue named `default` on `database` (a
@@ -327,6 +334,11 @@ impl PgQueue {
     /// received; says how many were moved (ids that are not dead letters of
     /// this queue are left out).
     pub async fn redrive(&self, ids: &[i64]) -> Result<u64, QueueError> {
+        Ok(self.redrive_ids(ids).await?.len() as u64)
+    }
+
+    /// [`PgQueue::redrive`], saying which ids were moved, in order.
+    async fn redrive_ids(&self, ids: &[i64]) -> Result<Vec<i64>, QueueError> {
         let row = self
             .call("redriving dead letters", |client| async move {
                 let statement = client.prepare_cached(queries::REDRIVE).await?;
@@ -336,7 +348,7 @@ impl PgQueue {
             })
             .await?;
         self.inner.rung.notify_waiters();
-        Ok(row.get::<_, i64>(0) as u64)
+        Ok(row.get(0))
     }
 
     /// Deletes dead letters of this queue for good, with the rows of their
@@ -351,29 +363,42 @@ impl PgQueue {
     /// remove them there (`DELETE FROM "dawdle"."payloads" WHERE "id" = ...`,
     /// the event ids with `"by_ref": true` and that database's `source`).
     pub async fn discard(&self, ids: &[i64]) -> Result<u64, QueueError> {
+        Ok(self.discard_ids(ids).await?.len() as u64)
+    }
+
+    /// [`PgQueue::discard`], saying which ids were deleted, in order.
+    async fn discard_ids(&self, ids: &[i64]) -> Result<Vec<i64>, QueueError> {
         let origin = self.origin().await?;
         self.call("discarding dead letters", |mut client| async move {
             let tx = client.transaction().await?;
             let discard = tx.prepare_cached(queries::DISCARD).await?;
-            let bodies = tx.query(&discard, &[&self.inner.name, &ids]).await?;
-            let by_reference: Vec<i64> = bodies
+            let deleted = tx.query(&discard, &[&self.inner.name, &ids]).await?;
+            let by_reference: Vec<(i64, Option<String>)> = deleted
                 .iter()
-                .filter_map(|row| Envelope::parse(row.get(0)).ok())
+                .filter_map(|row| Envelope::parse(row.get(1)).ok())
                 .flat_map(|envelope| envelope.events)
                 .filter(|event| event.by_ref && event.source.as_deref() == Some(origin))
-                .map(|event| event.id)
+                .map(|event| (event.id, event.route))
                 .collect();
             if !by_reference.is_empty() {
-                tx.execute(catalog::listener::FORGET_PAYLOADS, &[&by_reference])
-                    .await?;
+                // Of an event sent to several routes, only this route's
+                // claim goes: the others' listeners may still need the rows.
+                let claims: Vec<(i64, Option<&str>)> = by_reference
+                    .iter()
+                    .map(|(id, route)| (*id, route.as_deref()))
+                    .collect();
+                crate::listener::payloads::forget_payloads(&*tx, &claims).await?;
             }
             tx.commit().await?;
-            Ok(bodies.len() as u64)
+            let mut ids: Vec<i64> = deleted.iter().map(|row| row.get(0)).collect();
+            ids.sort_unstable();
+            Ok(ids)
         })
         .await
     }
 
-    /// How many messages are waiting, in flight and dead-lettered.
+    /// How many messages are waiting, in flight and delayed, the age of
+    /// the oldest, and how many are dead-lettered.
     pub async fn depth(&self) -> Result<PgQueueDepth, QueueError> {
         let row = self
             .call("counting messages", |client| async move {
@@ -381,10 +406,14 @@ impl PgQueue {
                 client.query_one(&statement, &[&self.inner.name]).await
             })
             .await?;
-        Ok(PgQueueDepth {
-            waiting: row.get::<_, i64>(0) as u64,
-            in_flight: row.get::<_, i64>(1) as u64,
-            dead_letters: row.get::<_, i64>(2) as u64,
+        let count = |index: usize| row.get::<_, i64>(index).max(0) as u64;
+        let age = row.get::<_, f64>(3);
+        Ok(QueueDepth {
+            waiting: count(0),
+            in_flight: count(1),
+            delayed: count(2),
+            oldest_age: Some(Duration::try_from_secs_f64(age).unwrap_or_default()),
+            dead_letters: count(4),
         })
     }
 
@@ -775,6 +804,10 @@ impl TransactionalQueue for PgQueue {
 
 impl Queue for PgQueue {
     fn transactional(&self) -> Option<&dyn TransactionalQueue> {
+        Some(self)
+    }
+
+    fn admin(&self) -> Option<&dyn QueueAdmin> {
         Some(self)
     }
 

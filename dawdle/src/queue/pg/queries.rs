@@ -246,7 +246,8 @@ LIMIT $3"#
 
 /// Moves dead letters (`$2` ids) back to the queue as new messages, never
 /// received and without their failure (a fresh set of attempts); returns
-/// how many.
+/// the ids moved, in order. (A data-modifying CTE runs in full whether or
+/// not the query reads it.)
 pub(super) const REDRIVE: &str = r#"
 WITH "back" AS (
     DELETE FROM "dawdle"."queue_dead_letters"
@@ -257,18 +258,29 @@ WITH "back" AS (
     SELECT $1, "body", "group_id" FROM "back" ORDER BY "id"
     RETURNING 1
 )
-SELECT count(*), pg_notify('dawdle_queue', $1) FROM "sent""#;
+SELECT array(SELECT "id" FROM "back" ORDER BY "id"), pg_notify('dawdle_queue', $1)"#;
 
-/// Deletes dead letters (`$2` ids); returns their bodies.
+/// Deletes dead letters (`$2` ids); returns their ids and bodies.
 pub(super) const DISCARD: &str = r#"
 DELETE FROM "dawdle"."queue_dead_letters"
 WHERE "queue" = $1 AND "id" = ANY($2)
-RETURNING "body""#;
+RETURNING "id", "body""#;
 
-/// Messages waiting, in flight, and dead-lettered.
+/// The ids of dead letters after id `$2`, in order, at most `$3`.
+pub(super) const DEAD_LETTER_IDS: &str = r#"
+SELECT "id" FROM "dawdle"."queue_dead_letters"
+WHERE "queue" = $1 AND "id" > $2
+ORDER BY "id"
+LIMIT $3"#;
+
+/// Messages waiting; in flight (received, hidden); delayed (hidden, never
+/// received: sent with a delay); the age in seconds of the oldest message
+/// (0 for none); and the dead letters.
 pub(super) const COUNTS: &str = r#"
 SELECT count(*) FILTER (WHERE "visible_at" <= now()),
-       count(*) FILTER (WHERE "visible_at" > now()),
+       count(*) FILTER (WHERE "visible_at" > now() AND "receive_count" > 0),
+       count(*) FILTER (WHERE "visible_at" > now() AND "receive_count" = 0),
+       coalesce(extract(epoch FROM now() - min("sent_at")), 0)::float8,
        (SELECT count(*) FROM "dawdle"."queue_dead_letters" WHERE "queue" = $1)
 FROM "dawdle"."queue_messages" WHERE "queue" = $1"#;
 

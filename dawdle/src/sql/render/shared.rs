@@ -4,8 +4,8 @@
 
 use super::{NO_SIGNAL, READER_COLUMNS, READER_PARAMETERS};
 use crate::sql::catalog::{
-    BACKFILLS_TABLE, BODY_QUOTE, CAPTURES_TABLE, CURSOR_TABLE, EVENT_ID_SEQUENCE, HELD_TABLE,
-    ORIGIN_TABLE, PAYLOADS_TABLE, SCHEMA,
+    ACTIVITY_TABLE, BACKFILLS_TABLE, BODY_QUOTE, CAPTURES_TABLE, CURSOR_TABLE, EVENT_ID_SEQUENCE,
+    HELD_TABLE, ORIGIN_TABLE, PAYLOADS_TABLE, SCHEMA,
 };
 use crate::sql::quote::{ident, literal, push_fmt, qualified};
 
@@ -83,33 +83,66 @@ pub(super) fn up_state(sql: &mut String) {
             "
 -- The backfill of each table (the key of dawdle.captures): the rows it
 -- selects, the key of the last row sent (each key column's text), and
--- how far it got.
+-- how far it got: the rows it selects (counted or estimated when a run
+-- began), whether an operator paused or cancelled it (a cancelled one is
+-- finished too), what its rate is measured from (when a run began or it
+-- was resumed, and the rows read then), and the run working on it (a run
+-- started later takes it over).
 CREATE TABLE IF NOT EXISTS {backfills} (
-    \"name\"        text PRIMARY KEY,
-    \"filter\"      text,
-    \"after\"       json,
-    \"rows_read\"   bigint NOT NULL DEFAULT 0,
-    \"started_at\"  timestamptz NOT NULL DEFAULT now(),
-    \"updated_at\"  timestamptz NOT NULL DEFAULT now(),
-    \"finished_at\" timestamptz
+    \"name\"           text PRIMARY KEY,
+    \"filter\"         text,
+    \"after\"          json,
+    \"rows_read\"      bigint NOT NULL DEFAULT 0,
+    \"started_at\"     timestamptz NOT NULL DEFAULT now(),
+    \"updated_at\"     timestamptz NOT NULL DEFAULT now(),
+    \"finished_at\"    timestamptz,
+    \"rows_total\"     bigint,
+    \"paused_at\"      timestamptz,
+    \"cancelled_at\"   timestamptz,
+    \"resumed_at\"     timestamptz,
+    \"rows_at_resume\" bigint NOT NULL DEFAULT 0,
+    \"run_id\"         uuid
 );
+-- Columns added since the first version (altered only when one lacks: a
+-- re-run takes no lock).
+DO {BODY_QUOTE}
+BEGIN
+  IF (SELECT count(*) FROM pg_catalog.pg_attribute a
+      WHERE a.attrelid = {backfills_literal}::regclass AND NOT a.attisdropped
+        AND a.attname IN ('rows_total', 'paused_at', 'cancelled_at', 'resumed_at', 'rows_at_resume', 'run_id')) < 6 THEN
+    ALTER TABLE {backfills} ADD COLUMN IF NOT EXISTS \"rows_total\" bigint,
+      ADD COLUMN IF NOT EXISTS \"paused_at\" timestamptz, ADD COLUMN IF NOT EXISTS \"cancelled_at\" timestamptz,
+      ADD COLUMN IF NOT EXISTS \"resumed_at\" timestamptz,
+      ADD COLUMN IF NOT EXISTS \"rows_at_resume\" bigint NOT NULL DEFAULT 0,
+      ADD COLUMN IF NOT EXISTS \"run_id\" uuid;
+  END IF;
+END
+{BODY_QUOTE};
 
 -- Rows of events too large for one queue message, kept as long as their
 -- message can still be delivered: until handled, or until expires_at
 -- (NULL: until a listener, or the discard of a dead letter, deletes them).
+-- An event sent to several routes keeps its rows until the listener of
+-- each route in routes removed its name (NULL: one route).
 CREATE TABLE IF NOT EXISTS {payloads} (
     \"id\"         bigint PRIMARY KEY,
     \"old\"        json,
     \"new\"        json,
-    \"expires_at\" timestamptz
+    \"expires_at\" timestamptz,
+    \"routes\"     text[]
 );
--- Installations made earlier have expires_at NOT NULL (altered only then:
--- a re-run takes no lock).
+-- Installations made earlier have expires_at NOT NULL, and no routes
+-- (altered only then: a re-run takes no lock).
 DO {BODY_QUOTE}
 BEGIN
   IF (SELECT a.attnotnull FROM pg_catalog.pg_attribute a
       WHERE a.attrelid = {payloads_literal}::regclass AND a.attname = 'expires_at') THEN
     ALTER TABLE {payloads} ALTER COLUMN \"expires_at\" DROP NOT NULL;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+      WHERE a.attrelid = {payloads_literal}::regclass AND a.attname = 'routes'
+        AND NOT a.attisdropped) THEN
+    ALTER TABLE {payloads} ADD COLUMN \"routes\" text[];
   END IF;
 END
 {BODY_QUOTE};
@@ -121,6 +154,17 @@ CREATE TABLE IF NOT EXISTS {held} (
     \"message\" text NOT NULL,
     \"reason\"  text NOT NULL,
     \"held_at\" timestamptz NOT NULL DEFAULT now()
+);
+
+-- Events the watcher read, per minute, table and action (a signal: table
+-- signals, action signal), kept for a day: what the console draws.
+CREATE TABLE IF NOT EXISTS {activity} (
+    \"minute\"      timestamptz NOT NULL,
+    \"schema_name\" text NOT NULL,
+    \"table_name\"  text NOT NULL,
+    \"action\"      text NOT NULL,
+    \"events\"      bigint NOT NULL,
+    PRIMARY KEY (\"minute\", \"schema_name\", \"table_name\", \"action\")
 );
 
 -- A random id of this database, which tells its events apart from other
@@ -185,9 +229,11 @@ END
             schema = ident(SCHEMA),
             captures = qualified(SCHEMA, CAPTURES_TABLE),
             backfills = qualified(SCHEMA, BACKFILLS_TABLE),
+            backfills_literal = literal(&qualified(SCHEMA, BACKFILLS_TABLE)),
             payloads = qualified(SCHEMA, PAYLOADS_TABLE),
             payloads_literal = literal(&qualified(SCHEMA, PAYLOADS_TABLE)),
             held = qualified(SCHEMA, HELD_TABLE),
+            activity = qualified(SCHEMA, ACTIVITY_TABLE),
             origin = qualified(SCHEMA, ORIGIN_TABLE),
         ),
     );
@@ -235,12 +281,14 @@ DROP SEQUENCE IF EXISTS {sequence};
 DROP TABLE IF EXISTS {origin};
 DROP TABLE IF EXISTS {payloads};
 DROP TABLE IF EXISTS {held};
+DROP TABLE IF EXISTS {activity};
 DROP SCHEMA IF EXISTS {schema};
 ",
             sequence = qualified(SCHEMA, EVENT_ID_SEQUENCE),
             origin = qualified(SCHEMA, ORIGIN_TABLE),
             payloads = qualified(SCHEMA, PAYLOADS_TABLE),
             held = qualified(SCHEMA, HELD_TABLE),
+            activity = qualified(SCHEMA, ACTIVITY_TABLE),
             schema = ident(SCHEMA),
         ),
     );
