@@ -69,7 +69,13 @@ async fn request(
     body: &str,
 ) -> Response {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let own_host = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host"));
+    let host = if own_host {
+        String::new()
+    } else {
+        format!("Host: {addr}\r\n")
+    };
+    let mut text = format!("{method} {path} HTTP/1.1\r\n{host}Connection: close\r\n");
     for (k, v) in headers {
         text.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -530,4 +536,81 @@ async fn signals_and_backfills_act_from_their_pages() {
         .await
         .body
         .contains("cancelled"));
+}
+
+/// Without a token, the console answers only to requests for loopback
+/// names (a rebound name resolving to 127.0.0.1 is another site), or for the
+/// hosts it is told to allow.
+#[tokio::test]
+async fn without_a_token_other_host_names_are_refused() {
+    let db = TestDb::new().await.unwrap();
+    let served = serve(Console::builder(db.config().clone()).build().unwrap()).await;
+    for (host, status) in [
+        ("rebind.evil:8080", 403),
+        ("localhost:8080", 200),
+        ("[::1]:8080", 200),
+    ] {
+        let page = request(served.addr, "GET", "/queues", &[("Host", host)], "").await;
+        assert_eq!(page.status, status, "{host}");
+    }
+    let allowed = Console::builder(db.config().clone())
+        .allow_host("Admin.Example.com")
+        .build()
+        .unwrap();
+    let served = serve(allowed).await;
+    let page = request(
+        served.addr,
+        "GET",
+        "/queues",
+        &[("Host", "admin.example.com")],
+        "",
+    )
+    .await;
+    assert_eq!(page.status, 200);
+}
+
+/// Mounted under a prefix, links and the token's redirect keep it; odd ids
+/// and never-due signals make pages, not errors.
+#[tokio::test]
+async fn a_console_mounted_under_a_prefix_and_odd_input() {
+    let db = populated(1).await;
+    let client = db.connect().await.unwrap();
+    client
+        .batch_execute("SELECT dawdle.signal('never', '{}', 'infinity')")
+        .await
+        .unwrap();
+    let console = Console::builder(db.config().clone())
+        .base_path("/ops/dawdle/")
+        .token(Some("t0ken".into()))
+        .build()
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().nest("/ops/dawdle", console.router());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let link = get(addr, "/ops/dawdle/queues?token=t0ken").await;
+    assert_eq!(link.header("location"), Some("/ops/dawdle/queues"));
+    let auth = [("Authorization", "Bearer t0ken")];
+    let page = request(addr, "GET", "/ops/dawdle", &auth, "").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("href=\"/ops/dawdle/queues\""),
+        "links keep the prefix"
+    );
+    assert!(
+        page.body.contains("href=\"/ops/dawdle\" class=\"here\""),
+        "the pipeline's link"
+    );
+    let signals = request(addr, "GET", "/ops/dawdle/signals", &auth, "").await;
+    assert_eq!(signals.status, 200);
+    assert!(signals.body.contains("never"));
+    let odd = request(
+        addr,
+        "GET",
+        "/ops/dawdle/queues/default/dead-letters/not-a-number",
+        &auth,
+        "",
+    )
+    .await;
+    assert_eq!(odd.status, 404);
 }

@@ -381,6 +381,45 @@ async fn a_failing_route_holds_up_only_itself() {
     }
 }
 
+/// A round that a failing route in the watcher's transaction rolls back,
+/// while a transaction that took a lower event id is still open: the next
+/// window holds that event too, and the route that got the round's events
+/// gets it as well (its progress in the abandoned window does not count).
+#[tokio::test]
+async fn a_rolled_back_round_loses_no_event_that_commits_late() {
+    let (db, client) = database().await;
+    let steady = MemoryQueue::new();
+    let flaky_queue = pg_queue(&db, "flaky", false);
+    let flaky = Flaky::new(flaky_queue.clone(), 1);
+    let failures = flaky.failures.clone();
+    let late = db.connect().await.unwrap();
+    // Takes event id 1 and stays open.
+    late.batch_execute("BEGIN; INSERT INTO items VALUES (1, 'late')")
+        .await
+        .unwrap();
+    // Event id 2, committed: the only event of the first window.
+    client
+        .execute("INSERT INTO items VALUES (2, 'early')", &[])
+        .await
+        .unwrap();
+    let watcher = fast(
+        Watcher::routed(db.config().clone(), Route::new("steady", steady.clone()))
+            .route(Route::new("flaky", flaky)),
+    );
+    dawdle_test::wait_until(
+        "the flaky route failed once",
+        Duration::from_secs(30),
+        || failures.load(Ordering::SeqCst) == 0,
+    )
+    .await;
+    late.batch_execute("COMMIT").await.unwrap();
+    let got = collect(&steady, 2).await;
+    assert_eq!(got.counts.keys().copied().collect::<Vec<_>>(), [1, 2]);
+    let got = collect(&flaky_queue, 2).await;
+    got.assert_once(2, "flaky");
+    watcher.shutdown().await.unwrap();
+}
+
 /// An event too large for the queues goes by reference to each route, each
 /// copy naming its route; its rows stay until every route's reader removed
 /// its claim, as the wire docs tell readers to.

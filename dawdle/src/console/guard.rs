@@ -37,10 +37,51 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
-/// Refuses requests without the token, when there is one.
+/// The host a request names (its `Host` header, else its URI's), without
+/// the port.
+fn host_of(request: &Request) -> Option<String> {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.uri().authority().map(|a| a.as_str().to_owned()))?;
+    let name = match host.strip_prefix('[') {
+        // [::1]:8080
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host
+            .rsplit_once(':')
+            .map_or(host.as_str(), |(name, _)| name),
+    };
+    Some(name.to_ascii_lowercase())
+}
+
+/// Whether `host` names this machine: `localhost` or a loopback address.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuses requests without the token, when there is one. Without a token,
+/// refuses requests for a host name that is neither loopback nor allowed: a
+/// page of another site whose name an attacker made resolve to 127.0.0.1
+/// (DNS rebinding) would otherwise be of the console's origin.
 pub(crate) async fn token(State(shared): State<Shared>, request: Request, next: Next) -> Response {
     let Some(expected) = shared.token.as_deref() else {
-        return next.run(request).await;
+        let allowed = host_of(&request)
+            .is_some_and(|host| is_loopback(&host) || shared.allowed_hosts.contains(&host));
+        if allowed {
+            return next.run(request).await;
+        }
+        return (
+            StatusCode::FORBIDDEN,
+            "the dawdle console without a token answers only to localhost and loopback \
+             addresses (or the hosts given to ConsoleBuilder::allow_host): set \
+             DAWDLE_CONSOLE_TOKEN to serve it under another name\n",
+        )
+            .into_response();
     };
     let headers = request.headers();
     let bearer = headers
@@ -68,9 +109,10 @@ pub(crate) async fn token(State(shared): State<Shared>, request: Request, next: 
             .split('&')
             .filter(|p| !p.starts_with("token="))
             .collect();
-        let path = request.uri().path();
+        // Mounted with nest(), the path here lacks the mount's prefix.
+        let path = format!("{}{}", shared.base, request.uri().path());
         let to = if rest.is_empty() {
-            path.to_owned()
+            path
         } else {
             format!("{path}?{}", rest.join("&"))
         };
@@ -118,13 +160,15 @@ pub(crate) fn refuse_post(headers: &HeaderMap, form_token: Option<&str>) -> Opti
     }
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    if let (Some(origin), Some(host)) = (origin, host) {
-        let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-        if origin != "null" && origin_host != host {
-            return Some("the request came from another site");
+    match (origin, host) {
+        (Some("null"), _) => Some("the request came from an opaque origin"),
+        (Some(origin), Some(host)) => {
+            let origin_host = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            (origin_host != host).then_some("the request came from another site")
         }
+        (Some(_), None) => Some("the request names no host to compare its origin with"),
+        (None, _) => None,
     }
-    None
 }
 
 #[cfg(test)]
@@ -140,6 +184,32 @@ mod tests {
             );
         }
         headers
+    }
+
+    #[test]
+    fn loopback_names_are_told_apart() {
+        for host in ["localhost", "127.0.0.1", "127.3.4.5", "::1"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["rebind.evil", "10.0.0.1", "localhost.evil", "0.0.0.0"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+        let request = |host: &str| {
+            axum::http::Request::builder()
+                .uri("/")
+                .header(header::HOST, host)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        assert_eq!(host_of(&request("[::1]:8080")).as_deref(), Some("::1"));
+        assert_eq!(
+            host_of(&request("LocalHost:80")).as_deref(),
+            Some("localhost")
+        );
+        assert_eq!(
+            host_of(&request("rebind.evil:8080")).as_deref(),
+            Some("rebind.evil")
+        );
     }
 
     #[test]
@@ -168,5 +238,11 @@ mod tests {
             ("origin", "http://127.0.0.1:8080"),
         ]);
         assert_eq!(refuse_post(&same_origin, Some(t)), None);
+        let opaque = headers(&[
+            ("cookie", &format!("dawdle_csrf={t}")),
+            ("host", "127.0.0.1:8080"),
+            ("origin", "null"),
+        ]);
+        assert!(refuse_post(&opaque, Some(t)).is_some());
     }
 }

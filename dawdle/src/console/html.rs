@@ -116,7 +116,12 @@ pub(crate) enum Nav {
 pub(crate) fn page(base: &str, database: &str, here: Nav, title: &str, body: &str) -> String {
     let link = |nav: Nav, path: &str, name: &str| {
         let class = if nav == here { " class=\"here\"" } else { "" };
-        format!("<a href=\"{base}{path}\"{class}>{name}</a>")
+        // Nested under a prefix, the router's root is the prefix itself.
+        let href = match (path, base) {
+            ("/", base) if !base.is_empty() => base.to_owned(),
+            (path, base) => format!("{base}{path}"),
+        };
+        format!("<a href=\"{href}\"{class}>{name}</a>")
     };
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\

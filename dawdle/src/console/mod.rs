@@ -28,8 +28,11 @@
 //! - **Who.** [`Console::serve`] binds to loopback addresses only, unless a
 //!   [token](ConsoleBuilder::token) is set (`DAWDLE_CONSOLE_TOKEN` for the
 //!   command); with one, every request must carry it (see `guard.rs`: a
-//!   bearer header, or a cookie set by opening `?token=...` once). Mounted
-//!   in your service, your own authentication applies too.
+//!   bearer header, or a cookie set by opening `?token=...` once). Without
+//!   one, it answers only to requests for `localhost` or a loopback address
+//!   (against DNS rebinding), or for the hosts of
+//!   [`allow_host`](ConsoleBuilder::allow_host). Mounted in your service,
+//!   your own authentication applies too.
 //! - **Actions** are POSTs with a double-submitted CSRF token and an
 //!   `Origin` check; [`read_only`](ConsoleBuilder::read_only) hides them
 //!   and refuses every POST.
@@ -85,6 +88,7 @@ pub struct ConsoleBuilder {
     read_only: bool,
     token: Option<String>,
     base_path: String,
+    allowed_hosts: Vec<String>,
 }
 
 impl ConsoleBuilder {
@@ -115,6 +119,16 @@ impl ConsoleBuilder {
         self
     }
 
+    /// Without a [token](Self::token), the console answers only to
+    /// requests for `localhost` and loopback addresses (so that a page of
+    /// another site whose name resolves to 127.0.0.1 cannot use it); this
+    /// adds a host name it answers to as well (without the port), for a
+    /// console mounted in a service that authenticates its users itself.
+    pub fn allow_host(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(host.into().to_ascii_lowercase());
+        self
+    }
+
     /// Where the router is mounted (`/dawdle` for
     /// `Router::new().nest("/dawdle", console.router())`), for the
     /// console's links; empty by default.
@@ -137,6 +151,7 @@ impl ConsoleBuilder {
                 read_only: self.read_only,
                 token: self.token,
                 base: self.base_path,
+                allowed_hosts: self.allowed_hosts,
             }),
         })
     }
@@ -160,6 +175,8 @@ struct Inner {
     token: Option<String>,
     /// The path the router is mounted at, for links.
     base: String,
+    /// Host names answered without a token, beside loopback ones.
+    allowed_hosts: Vec<String>,
 }
 
 impl Console {
@@ -172,6 +189,7 @@ impl Console {
             read_only: false,
             token: None,
             base_path: String::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 

@@ -612,7 +612,12 @@ pub(crate) async fn dead_letter(
     let client = client(&shared).await?;
     let database = database_name(&client).await?;
     let queue = find_queue(&shared, &client, &name).await?;
-    let letter = admin(&queue)?.find_dead_letter(&id).await?.ok_or_else(|| {
+    let found = admin(&queue)?.find_dead_letter(&id).await;
+    let found = found.map_err(|error| match error {
+        crate::queue::QueueError::InvalidId(_) => Failure(StatusCode::NOT_FOUND, error.to_string()),
+        error => Failure::from(error),
+    })?;
+    let letter = found.ok_or_else(|| {
         Failure(
             StatusCode::NOT_FOUND,
             format!("queue {name:?} has no dead letter {id:?}"),
@@ -929,23 +934,30 @@ pub(crate) async fn signals(
                 let id: i64 = row.get(0);
                 let name: String = row.get(1);
                 let payload: String = row.get(2);
-                let due: DateTime<Utc> = row.get(3);
-                let when = match (due - now).to_std() {
-                    Ok(ahead) => format!("in {}", html::duration(ahead)),
-                    Err(_) => "due now".to_owned(),
+                // 'infinity' is a timestamptz too: such a signal never falls due.
+                let due: Option<DateTime<Utc>> = row.try_get(3).ok();
+                let when = match due.map(|due| (due - now).to_std()) {
+                    Some(Ok(ahead)) => format!("in {}", html::duration(ahead)),
+                    Some(Err(_)) => "due now".to_owned(),
+                    None => "never".to_owned(),
                 };
+                let due = due.map_or_else(|| "infinity".to_owned(), html::time);
                 let pretty = serde_json::from_str::<serde_json::Value>(&payload)
                     .and_then(|v| serde_json::to_string_pretty(&v))
                     .unwrap_or(payload);
                 let _ = write!(b, "<tr id=\"signal-{id}\"><td>{id}</td><td><code>{}</code></td><td>{}<br><span class=\"muted\">{}</span></td><td><pre>{}</pre></td><td>{}</td></tr>",
-                esc(&name), esc(&html::time(due)), esc(&when), esc(&pretty),
+                esc(&name), esc(&due), esc(&when), esc(&pretty),
                 form.button("/signals/cancel", &[("id", &id.to_string())], "Cancel", "danger"));
             }
             b.push_str("</table>");
             if rows.len() == PAGE {
-                if let Some(last) = rows.last() {
-                    let due: DateTime<Utc> = last.get(3);
-                    let id: i64 = last.get(0);
+                let last = rows.last().and_then(|last| {
+                    Some((
+                        last.try_get::<_, DateTime<Utc>>(3).ok()?,
+                        last.get::<_, i64>(0),
+                    ))
+                });
+                if let Some((due, id)) = last {
                     let _ = write!(b, "<div class=\"pager\"><a href=\"{}/signals?due={}&id={id}\">Next {PAGE} →</a></div>", form.base, url(&due.to_rfc3339()));
                 }
             }

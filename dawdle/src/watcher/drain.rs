@@ -52,12 +52,17 @@ pub(crate) struct Round {
     reached: Vec<Option<i64>>,
     /// The routes that sent in the round's transaction (bit `i`: route `i`).
     in_transaction: u64,
+    /// The send of the route at hand held events in `dawdle.held` inside
+    /// the round's transaction: a rollback undoes that too.
+    held_in_transaction: bool,
 }
 
 /// Where the round's messages go: the queue, or a [`PgQueue`] in the
 /// watcher's own database, which takes them in the round's transaction.
 /// Then the messages and the cursor's move commit together: a crash between
-/// "sent" and "saved" leaves neither, and nothing is sent twice.
+/// "sent" and "saved" leaves neither, and nothing is sent twice (to that
+/// queue: a leader that restarts knows no route's progress in the window,
+/// and sends the window's events to every route again).
 #[derive(Clone, Copy)]
 pub(crate) enum Target<'a> {
     Queue(&'a dyn Queue),
@@ -381,15 +386,31 @@ async fn finish(
     sent_up_to: Option<i64>,
     round: Round,
 ) -> Result<Round, WatcherError> {
-    keep_reached(position, &round);
     if round.rolled_back {
         if tx.open {
             tx.session.simple(watcher::ROLLBACK).await?;
         }
         // Payloads parked in it are gone too: park again what needs it.
         position.parked.clear();
+        if position.cursor.partial.is_none() && round.reached.iter().any(Option::is_some) {
+            // Routes outside the transaction got some of a fresh window:
+            // save it (from its start), so that the next round reads this
+            // same window again and their marks hold. A later window could
+            // hold events of transactions that commit meanwhile with ids
+            // below the marks, which the marks would skip.
+            let read = position.cursor.read.as_str().to_owned();
+            let window = Some(upto.as_str().to_owned());
+            tx.session
+                .execute(watcher::SAVE, &[&read, &window, &0i64])
+                .await?;
+            position.cursor.partial = Some((upto, 0));
+        }
+        // The next round reads this same window again: the routes outside
+        // the transaction keep what they got of it.
+        keep_reached(position, &round);
         return Ok(round);
     }
+    keep_reached(position, &round);
     let cursor = match sent_up_to {
         Some(after) => Cursor {
             read: position.cursor.read.clone(),
@@ -579,6 +600,10 @@ async fn send_page(
             .instrument(span)
             .await?
         };
+        if std::mem::take(&mut round.held_in_transaction) {
+            // Its held events count as done only if the round commits.
+            round.in_transaction |= 1 << i;
+        }
         let reached = match outcome {
             Page::Sent => page_end,
             Page::Stopped {
@@ -727,6 +752,7 @@ async fn send(
                         .execute(watcher::HOLD, &[id, &packed.message.body, &reason])
                         .await?;
                 }
+                round.held_in_transaction |= tx.open;
                 tracing::error!(events = ?packed.events, %error, "the queue refused a message even by reference: its events are held in dawdle.held");
                 continue;
             } else {
