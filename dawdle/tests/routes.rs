@@ -604,3 +604,53 @@ async fn a_runtime_signal_goes_to_the_routes_that_take_it() {
     );
     runtime.shutdown().await.unwrap();
 }
+
+static TAGS: Table = Table {
+    type_name: "tests::Tag",
+    schema: "public",
+    name: "tags",
+    columns: &[column("name", true)],
+    events: Events::ALL,
+    capture_unchanged: false,
+    capture_replica: false,
+};
+
+/// An event whose key alone is larger than the routes' messages is held in
+/// `dawdle.held` once per route that refuses it, and the others go on.
+#[tokio::test]
+async fn an_event_refused_even_by_reference_is_held_for_each_route() {
+    let db = TestDb::new().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute("CREATE TABLE tags (name text PRIMARY KEY)")
+        .await
+        .unwrap();
+    dawdle::sql::apply(&mut client, &dawdle::sql::up(&[&TAGS]).unwrap())
+        .await
+        .unwrap();
+    let small = || MemoryQueue::builder().max_message_bytes(1024).build();
+    let (a, b) = (small(), small());
+    let watcher = fast(
+        Watcher::routed(db.config().clone(), Route::new("a", a.clone()))
+            .route(Route::new("b", b.clone())),
+    );
+    client
+        .batch_execute(
+            "INSERT INTO tags VALUES (repeat('k', 3000)); INSERT INTO tags VALUES ('small')",
+        )
+        .await
+        .unwrap();
+    for (queue, name) in [(&a, "a"), (&b, "b")] {
+        let got = collect(queue, 1).await;
+        got.assert_once(1, name);
+    }
+    let held: Vec<String> = client
+        .query("SELECT route FROM dawdle.held ORDER BY route", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(held, ["a", "b"]);
+    watcher.shutdown().await.unwrap();
+}

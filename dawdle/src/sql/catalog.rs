@@ -141,11 +141,12 @@ ELSE
 END::text
 FROM (SELECT $1::text::json AS j) e"#;
 
-    /// Keeps an event that the queue refuses even by reference, with the
-    /// message and the reason (a row of its payload stays parked).
+    /// Keeps an event that the queue of route `$4` refuses even by
+    /// reference, with the message and the reason (a row of its payload
+    /// stays parked).
     pub(crate) const HOLD: &str = r#"
-INSERT INTO "dawdle"."held" ("id", "message", "reason") VALUES ($1, $2, $3)
-ON CONFLICT ("id") DO NOTHING"#;
+INSERT INTO "dawdle"."held" ("id", "route", "message", "reason") VALUES ($1, $4, $2, $3)
+ON CONFLICT ("id", "route") DO NOTHING"#;
 
     /// Removes payloads of by-reference events whose message the queue can
     /// no longer deliver (never those without an `expires_at`).

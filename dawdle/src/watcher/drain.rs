@@ -590,7 +590,7 @@ async fn send_page(
             let span = tracing::debug_span!("route", route = route.name());
             send(
                 tx,
-                target,
+                (route.name(), target),
                 settings,
                 stats,
                 &position.by_reference,
@@ -653,12 +653,12 @@ const FENCE_AFTER: Duration = Duration::from_millis(100);
 
 /// Packs `events` into messages and sends them. On a standard queue, a
 /// message refused although its events went by reference can never be
-/// sent: its events are held in `dawdle.held`, with the reason, and the
-/// others go on. (On a FIFO queue they wait: later changes of their rows
+/// sent: its events are held in `dawdle.held`, with the route and the
+/// reason, and the others go on. (On a FIFO queue they wait: later changes of their rows
 /// must not overtake them.)
 async fn send(
     tx: &mut Tx<'_>,
-    target: Target<'_>,
+    (route, target): (&str, Target<'_>),
     settings: &Settings,
     stats: &Stats,
     by_reference: &HashSet<i64>,
@@ -749,7 +749,7 @@ async fn send(
                 let reason = error.to_string();
                 for id in &packed.events {
                     session
-                        .execute(watcher::HOLD, &[id, &packed.message.body, &reason])
+                        .execute(watcher::HOLD, &[id, &packed.message.body, &reason, &route])
                         .await?;
                 }
                 round.held_in_transaction |= tx.open;

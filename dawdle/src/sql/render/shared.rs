@@ -148,13 +148,27 @@ END
 {BODY_QUOTE};
 
 -- Events a standard queue refused even by reference (their key alone is
--- larger than a message), with the message and the reason.
+-- larger than a message), per route, with the message and the reason.
 CREATE TABLE IF NOT EXISTS {held} (
-    \"id\"      bigint PRIMARY KEY,
+    \"id\"      bigint NOT NULL,
+    \"route\"   text NOT NULL DEFAULT 'default',
     \"message\" text NOT NULL,
     \"reason\"  text NOT NULL,
-    \"held_at\" timestamptz NOT NULL DEFAULT now()
+    \"held_at\" timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (\"id\", \"route\")
 );
+-- Installations made earlier key it by the event alone (altered only then:
+-- a re-run takes no lock).
+DO {BODY_QUOTE}
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a
+      WHERE a.attrelid = {held_literal}::regclass AND a.attname = 'route'
+        AND NOT a.attisdropped) THEN
+    ALTER TABLE {held} ADD COLUMN \"route\" text NOT NULL DEFAULT 'default',
+      DROP CONSTRAINT \"held_pkey\", ADD PRIMARY KEY (\"id\", \"route\");
+  END IF;
+END
+{BODY_QUOTE};
 
 -- Events the watcher read, per minute, table and action (a signal: table
 -- signals, action signal), kept for a day: what the console draws.
@@ -233,6 +247,7 @@ END
             payloads = qualified(SCHEMA, PAYLOADS_TABLE),
             payloads_literal = literal(&qualified(SCHEMA, PAYLOADS_TABLE)),
             held = qualified(SCHEMA, HELD_TABLE),
+            held_literal = literal(&qualified(SCHEMA, HELD_TABLE)),
             activity = qualified(SCHEMA, ACTIVITY_TABLE),
             origin = qualified(SCHEMA, ORIGIN_TABLE),
         ),
