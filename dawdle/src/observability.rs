@@ -7,9 +7,9 @@
 //! | `dawdle_watcher_leading` | gauge | | 1 while this process's watcher is the active one, else 0 |
 //! | `dawdle_watcher_backlog_events` | gauge | | events waiting in `dawdle.events` (measured every 5 s) |
 //! | `dawdle_watcher_oldest_event_age_seconds` | gauge | | age of the oldest waiting event |
-//! | `dawdle_watcher_events_sent_total` | counter | | events the queue accepted |
-//! | `dawdle_watcher_messages_sent_total` | counter | | messages the queue accepted |
-//! | `dawdle_watcher_send_duration_seconds` | histogram | | one send call to the queue |
+//! | `dawdle_watcher_events_sent_total` | counter | `route` | events the route's queue accepted |
+//! | `dawdle_watcher_messages_sent_total` | counter | `route` | messages the route's queue accepted |
+//! | `dawdle_watcher_send_duration_seconds` | histogram | `route` | one send call to the route's queue |
 //! | `dawdle_listener_events_handled_total` | counter | `handler` | handler calls that succeeded |
 //! | `dawdle_listener_events_failed_total` | counter | `handler` | handler calls that failed, panicked or timed out |
 //! | `dawdle_listener_handler_duration_seconds` | histogram | `handler` | one handler call |

@@ -161,12 +161,17 @@ async fn metrics_spans_and_the_handler_timeout() {
         1,
         "the timed-out call"
     );
-    assert!(counter(&metrics, "dawdle_watcher_events_sent_total{}") >= 3);
-    assert!(counter(&metrics, "dawdle_watcher_messages_sent_total{}") >= 1);
+    assert!(counter(&metrics, "dawdle_watcher_events_sent_total{route=default}") >= 3);
+    assert!(
+        counter(
+            &metrics,
+            "dawdle_watcher_messages_sent_total{route=default}"
+        ) >= 1
+    );
     for histogram in [
         "dawdle_listener_handler_duration_seconds{handler=tests.run_task}",
         "dawdle_listener_commit_to_handler_seconds{table=public.tasks}",
-        "dawdle_watcher_send_duration_seconds{}",
+        "dawdle_watcher_send_duration_seconds{route=default}",
     ] {
         assert!(
             matches!(metrics.get(histogram), Some(Value::Histogram(v)) if !v.is_empty()),

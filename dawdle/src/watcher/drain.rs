@@ -730,7 +730,7 @@ async fn send(
             .filter_map(|&index| call.get(index))
             .map(|packed| packed.events.len())
             .sum();
-        stats.record_send(accepted, outcome.accepted.len(), started.elapsed());
+        stats.record_send(route, accepted, outcome.accepted.len(), started.elapsed());
         round.sent += accepted;
         tracing::debug!(
             messages = messages.len(),

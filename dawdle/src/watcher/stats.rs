@@ -27,14 +27,17 @@ impl Stats {
         metrics::gauge!(observability::WATCHER_LEADING).set(if leading { 1.0 } else { 0.0 });
     }
 
-    pub(super) fn record_send(&self, events: usize, messages: usize, took: Duration) {
+    pub(super) fn record_send(&self, route: &str, events: usize, messages: usize, took: Duration) {
         self.events_sent.fetch_add(events as u64, Ordering::Relaxed);
         self.send_calls.fetch_add(1, Ordering::Relaxed);
         self.send_micros
             .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-        metrics::counter!(observability::WATCHER_EVENTS_SENT).increment(events as u64);
-        metrics::counter!(observability::WATCHER_MESSAGES_SENT).increment(messages as u64);
-        metrics::histogram!(observability::WATCHER_SEND_DURATION)
+        let route = route.to_owned();
+        metrics::counter!(observability::WATCHER_EVENTS_SENT, "route" => route.clone())
+            .increment(events as u64);
+        metrics::counter!(observability::WATCHER_MESSAGES_SENT, "route" => route.clone())
+            .increment(messages as u64);
+        metrics::histogram!(observability::WATCHER_SEND_DURATION, "route" => route)
             .record(observability::seconds(took));
     }
 
@@ -59,7 +62,8 @@ impl Stats {
         self.leading.load(Ordering::Relaxed)
     }
 
-    /// Events the queue accepted from this watcher.
+    /// Events the queues accepted from this watcher (an event sent to
+    /// several routes counts once per route).
     pub fn events_sent(&self) -> u64 {
         self.events_sent.load(Ordering::Relaxed)
     }
