@@ -10,6 +10,9 @@ use std::time::Duration;
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::config::timeout::TimeoutConfig;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::operation::get_queue_attributes::{
+    GetQueueAttributesError, GetQueueAttributesOutput,
+};
 use aws_sdk_sqs::operation::send_message_batch::{SendMessageBatchError, SendMessageBatchOutput};
 use aws_sdk_sqs::types::{
     DeleteMessageBatchRequestEntry, MessageAttributeValue, MessageSystemAttributeName,
@@ -274,6 +277,23 @@ impl SqsQueue {
         Ok(queue_max.min(self.max_message_bytes))
     }
 
+    /// One `GetQueueAttributes` call for the queue at `url`, within the
+    /// queue's timeouts.
+    async fn get_attributes(
+        &self,
+        url: &str,
+        names: &[QueueAttributeName],
+    ) -> Result<GetQueueAttributesOutput, SdkError<GetQueueAttributesError, HttpResponse>> {
+        self.client
+            .get_queue_attributes()
+            .queue_url(url)
+            .set_attribute_names(Some(names.to_vec()))
+            .customize()
+            .config_override(self.timeouts(Duration::ZERO))
+            .send()
+            .await
+    }
+
     /// Attributes of the queue at `url`; `None` when SQS refuses to tell
     /// for good (no `sqs:GetQueueAttributes`, say).
     async fn attributes(
@@ -281,16 +301,7 @@ impl SqsQueue {
         url: &str,
         names: &[QueueAttributeName],
     ) -> Result<Option<HashMap<QueueAttributeName, String>>, QueueError> {
-        let result = self
-            .client
-            .get_queue_attributes()
-            .queue_url(url)
-            .set_attribute_names(Some(names.to_vec()))
-            .customize()
-            .config_override(self.timeouts(Duration::ZERO))
-            .send()
-            .await;
-        match result {
+        match self.get_attributes(url, names).await {
             Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
             Err(error)
                 if refused_for_good(&error, |e| {

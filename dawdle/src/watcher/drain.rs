@@ -576,11 +576,22 @@ async fn send_page(
             }
             break;
         }
-        let events: Vec<PendingEvent> = ready
-            .iter()
-            .filter(|(routes, _)| routes & (1 << i) != 0)
-            .map(|(_, event)| event.clone())
-            .collect();
+        // This route's events: moved when no later route needs them (one
+        // route: every event), copied otherwise.
+        let bit = 1u64 << i;
+        let mut events = Vec::new();
+        let mut later = Vec::new();
+        for (routes, event) in ready.drain(..) {
+            match (routes & bit != 0, routes & !bit) {
+                (false, _) => later.push((routes, event)),
+                (true, 0) => events.push(event),
+                (true, others) => {
+                    events.push(event.clone());
+                    later.push((others, event));
+                }
+            }
+        }
+        ready = later;
         if matches!(target, Target::SameDatabase(_)) {
             round.in_transaction |= 1 << i;
         }

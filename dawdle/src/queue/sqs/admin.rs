@@ -121,13 +121,7 @@ impl SqsQueue {
             QueueAttributeName::ApproximateNumberOfMessagesDelayed,
         ];
         let output = self
-            .client
-            .get_queue_attributes()
-            .queue_url(url)
-            .set_attribute_names(Some(names.to_vec()))
-            .customize()
-            .config_override(self.timeouts(Duration::ZERO))
-            .send()
+            .get_attributes(url, &names)
             .await
             .map_err(|e| self.unavailable("GetQueueAttributes", Duration::ZERO, e))?;
         let attributes: HashMap<_, _> = output.attributes.unwrap_or_default();
