@@ -49,9 +49,10 @@ mod watch;
 
 const EXIT_CODES: &str = exit_codes!();
 
-/// Forwards captured PostgreSQL events to SQS, shows where they are,
-/// manages the dead-letter queues of their listeners, and backfills
-/// existing rows.
+/// Forwards captured PostgreSQL events to their queues (the database's
+/// PgQueue, SQS, or each route's), shows where they are, manages the
+/// dead letters of their listeners, backfills existing rows, and serves
+/// the operator's web console.
 #[derive(Debug, Parser)]
 #[command(name = "dawdle", version, after_help = EXIT_CODES)]
 struct Cli {
