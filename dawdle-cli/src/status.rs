@@ -72,6 +72,7 @@ pub struct Status {
 struct Report {
     backlog: Backlog,
     capture: Capture,
+    wal_slot: Option<WalSlot>,
     leader: Option<Leader>,
     payloads: Payloads,
     signals: Signals,
@@ -89,6 +90,15 @@ struct Backlog {
 struct Capture {
     uncaptured: Vec<String>,
     event_trigger: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct WalSlot {
+    name: String,
+    active: bool,
+    wal_status: Option<String>,
+    retained_bytes: u64,
+    lag_bytes: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -172,6 +182,16 @@ impl Status {
             uncaptured: health.uncaptured,
             event_trigger: health.event_trigger,
         };
+        let wal_slot = dawdle::status::wal_slot(&db)
+            .await
+            .map_err(status_failed)?
+            .map(|s| WalSlot {
+                name: s.name,
+                active: s.active,
+                wal_status: s.wal_status,
+                retained_bytes: s.retained_bytes,
+                lag_bytes: s.lag_bytes,
+            });
         let leader = dawdle::status::leader(&db)
             .await
             .map_err(status_failed)?
@@ -203,6 +223,7 @@ impl Status {
         let report = Report {
             backlog,
             capture,
+            wal_slot,
             leader,
             payloads,
             signals,
@@ -309,9 +330,26 @@ impl Status {
                 tables.join(", ")
             ),
         };
+        let slot = match &report.wal_slot {
+            Some(s) if s.wal_status.as_deref() == Some("lost") => format!(
+                "{} LOST: PostgreSQL removed WAL it still needed; changes not sent are gone \
+                 (see README, \"Choosing a capture mode\": drop the slot, restart, backfill)",
+                s.name
+            ),
+            Some(s) => format!(
+                "{} ({}, {}): retains {} of WAL, {} not yet confirmed",
+                s.name,
+                if s.active { "read by a watcher" } else { "NOT READ" },
+                s.wal_status.as_deref().unwrap_or("unknown"),
+                bytes(s.retained_bytes),
+                bytes(s.lag_bytes)
+            ),
+            None => "none (capture by triggers)".to_owned(),
+        };
         let rows = [
             ("backlog", backlog),
             ("capture", capture),
+            ("wal slot", slot),
             ("leader", leader),
             ("payloads", payloads),
             ("signals", signals),
@@ -322,6 +360,16 @@ impl Status {
         rows.iter()
             .map(|(name, value)| format!("{name:width$}  {value}\n"))
             .collect()
+    }
+}
+
+/// A size in bytes, as kB, MB or GB past 1,000.
+fn bytes(n: u64) -> String {
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        _ => format!("{:.1} GB", n as f64 / 1e9),
     }
 }
 

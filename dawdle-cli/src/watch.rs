@@ -100,6 +100,18 @@ pub struct Watch {
     #[arg(long, env = "DAWDLE_METRICS_ADDR", value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
 
+    /// How the database captures changes, as its up migration was
+    /// rendered (`dawdle-sql --capture`): `triggers`, or `wal` (the leader
+    /// reads the database's logical replication slot; the server needs
+    /// `wal_level = logical`, the role `REPLICATION`).
+    #[arg(
+        long,
+        env = "DAWDLE_CAPTURE",
+        value_name = "MODE",
+        default_value_t = dawdle::sql::Capture::Triggers
+    )]
+    capture: dawdle::sql::Capture,
+
     /// Events read per round.
     #[arg(
         long,
@@ -295,7 +307,8 @@ impl Watch {
             .poll_interval(*self.poll_interval)
             .standby_retry(*self.standby_retry)
             .payload_retention(*self.payload_retention)
-            .send_timeout(*self.send_timeout);
+            .send_timeout(*self.send_timeout)
+            .capture(self.capture);
         watcher.build()
     }
 }

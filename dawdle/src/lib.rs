@@ -123,6 +123,7 @@ mod sync;
 pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod wal;
 mod watched;
 pub mod watcher;
 pub mod wire;

@@ -10,6 +10,9 @@
 //! | `dawdle_watcher_events_sent_total` | counter | `route` | events the route's queue accepted |
 //! | `dawdle_watcher_messages_sent_total` | counter | `route` | messages the route's queue accepted |
 //! | `dawdle_watcher_send_duration_seconds` | histogram | `route` | one send call to the route's queue |
+//! | `dawdle_wal_retained_bytes` | gauge | | WAL the replication slot keeps the server from removing (capture from the WAL; every 5 s) |
+//! | `dawdle_wal_lag_bytes` | gauge | | WAL written since the slot's confirmed position: changes not yet sent, or not yet confirmed |
+//! | `dawdle_wal_slot_lost` | gauge | | 1 when the slot was invalidated (its WAL removed): the watcher stops, see README |
 //! | `dawdle_listener_events_handled_total` | counter | `handler` | handler calls that succeeded |
 //! | `dawdle_listener_events_failed_total` | counter | `handler` | handler calls that failed, panicked or timed out |
 //! | `dawdle_listener_handler_duration_seconds` | histogram | `handler` | one handler call |
@@ -40,6 +43,9 @@ pub(crate) const WATCHER_OLDEST_AGE: &str = "dawdle_watcher_oldest_event_age_sec
 pub(crate) const WATCHER_EVENTS_SENT: &str = "dawdle_watcher_events_sent_total";
 pub(crate) const WATCHER_MESSAGES_SENT: &str = "dawdle_watcher_messages_sent_total";
 pub(crate) const WATCHER_SEND_DURATION: &str = "dawdle_watcher_send_duration_seconds";
+pub(crate) const WAL_RETAINED_BYTES: &str = "dawdle_wal_retained_bytes";
+pub(crate) const WAL_LAG_BYTES: &str = "dawdle_wal_lag_bytes";
+pub(crate) const WAL_SLOT_LOST: &str = "dawdle_wal_slot_lost";
 pub(crate) const HANDLED: &str = "dawdle_listener_events_handled_total";
 pub(crate) const FAILED: &str = "dawdle_listener_events_failed_total";
 pub(crate) const HANDLER_DURATION: &str = "dawdle_listener_handler_duration_seconds";
@@ -61,6 +67,17 @@ pub(crate) fn describe() {
             WATCHER_LEADING,
             "1 while this process's watcher is the active one"
         );
+        metrics::describe_gauge!(
+            WAL_RETAINED_BYTES,
+            Unit::Bytes,
+            "WAL the replication slot keeps the server from removing"
+        );
+        metrics::describe_gauge!(
+            WAL_LAG_BYTES,
+            Unit::Bytes,
+            "WAL written since the replication slot's confirmed position"
+        );
+        metrics::describe_gauge!(WAL_SLOT_LOST, "1 when the replication slot was invalidated");
         metrics::describe_gauge!(
             WATCHER_BACKLOG,
             Unit::Count,

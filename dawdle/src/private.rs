@@ -8,6 +8,8 @@ pub use serde_json;
 pub use crate::handler::Handler;
 pub use crate::registry::WatchedType;
 pub use crate::signal::{SignalRegistration, SignalType};
+// The WAL encoder's tests (tests/wal_encode.rs) reach it here.
+pub use crate::wal::encode as wal_encode;
 
 use crate::event::EventArg;
 use crate::handler::{decode_arg, CallFn, HandlerResult};

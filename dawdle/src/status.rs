@@ -117,6 +117,41 @@ pub struct DelayedSignals {
     pub next_due_in: Option<TimeDelta>,
 }
 
+/// The replication slot of capture from the WAL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WalSlot {
+    /// Its name (`dawdle_<database oid>`).
+    pub name: String,
+    /// A watcher reads it now.
+    pub active: bool,
+    /// PostgreSQL's `wal_status`: `reserved`, `extended`, `unreserved`
+    /// (WAL it needs may go at the next checkpoint), or `lost` (it went:
+    /// the slot is invalidated, see README).
+    pub wal_status: Option<String>,
+    /// Bytes of WAL the slot keeps the server from removing.
+    pub retained_bytes: u64,
+    /// Bytes of WAL written since its confirmed position: changes not sent
+    /// or not confirmed yet.
+    pub lag_bytes: u64,
+}
+
+/// The replication slot of the database `client` is connected to, when it
+/// is captured from the WAL (`None` otherwise, or before the slot is made).
+pub async fn wal_slot(client: &Client) -> Result<Option<WalSlot>, StatusError> {
+    let row = client
+        .query_opt(status::WAL_SLOT, &[])
+        .await
+        .map_err(StatusError::reading("the replication slot"))?;
+    Ok(row.map(|row| WalSlot {
+        name: row.get(0),
+        active: row.get(1),
+        wal_status: row.get(2),
+        retained_bytes: count(row.get::<_, Option<i64>>(3).unwrap_or(0)),
+        lag_bytes: count(row.get::<_, Option<i64>>(4).unwrap_or(0)),
+    }))
+}
+
 /// A count from PostgreSQL, never negative.
 fn count(value: i64) -> u64 {
     value.max(0) as u64

@@ -362,6 +362,16 @@ WHERE "id" = ANY($1) AND ("routes" IS NULL OR "routes" = '{}')"#;
 /// What `dawdle::status` reads for operators' tools (`dawdle status`);
 /// the backlog is [`watcher::BACKLOG`], as the watcher measures it.
 pub(crate) mod status {
+    /// The replication slot of capture from the WAL: name, active,
+    /// wal_status, retained and unconfirmed WAL in bytes.
+    pub(crate) const WAL_SLOT: &str = r#"
+SELECT s."slot_name"::text, s."active", s."wal_status",
+       (pg_current_wal_lsn() - s."restart_lsn")::int8,
+       (pg_current_wal_lsn() - s."confirmed_flush_lsn")::int8
+FROM pg_catalog.pg_replication_slots s
+WHERE s."slot_name" = (SELECT 'dawdle_' || d."oid" FROM pg_catalog.pg_database d
+                       WHERE d."datname" = current_database())"#;
+
     /// The session holding the watcher's leader lock in this database (a
     /// bigint key `$1 << 32 | $2` is held as classid `$1`, objid `$2`,
     /// objsubid 1): its pid, application name, client address (NULL for a

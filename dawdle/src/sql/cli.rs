@@ -8,7 +8,8 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use super::error::SqlError;
-use super::migration::{apply, down_registered, up_registered};
+use super::migration::{apply, down_registered, up_registered_with};
+use super::Capture;
 use crate::database::DisplayPgError;
 
 /// `--help`'s layout: the command's summary, then its commands and options
@@ -43,6 +44,18 @@ struct Args {
     /// `V<timestamp>__<name>.sql` (up only). With up or down only.
     #[arg(long, global = true, env = "DAWDLE_SQL_DIR", value_name = "DIR")]
     dir: Option<PathBuf>,
+
+    /// How changes are captured: `triggers` (the default) or `wal` (a
+    /// publication and a logical replication slot; the server needs
+    /// `wal_level = logical`). Up, apply and the watcher must agree.
+    #[arg(
+        long,
+        global = true,
+        env = "DAWDLE_CAPTURE",
+        default_value_t = Capture::Triggers,
+        value_name = "MODE"
+    )]
+    capture: Capture,
 
     /// The layout of the files `--dir` writes.
     #[arg(
@@ -189,7 +202,7 @@ pub fn cli() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), Stop> {
-    let up = up_registered().map_err(|e| e.to_string())?;
+    let up = up_registered_with(args.capture).map_err(|e| e.to_string())?;
     let down = down_registered().map_err(|e| e.to_string())?;
     if crate::registry::tables().is_empty() {
         eprintln!("dawdle-sql: warning: no Watched type is linked into this program; only dawdle's own table is created");

@@ -65,6 +65,18 @@ pub enum SqlError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// A column with an `sql` override, captured from the WAL: the
+    /// override is an SQL expression, which the WAL reader cannot run.
+    #[error(
+        "{type_name}.{column} has an sql override, which capture from the WAL cannot apply; \
+             capture the column as it is (and convert it in the handler), or capture with triggers"
+    )]
+    OverrideInWal {
+        /// The type.
+        type_name: &'static str,
+        /// The column.
+        column: &'static str,
+    },
     /// The database refused the SQL, or could not be reached. The message
     /// is the server's, as [`DisplayPgError`] shows it (its detail, hint
     /// and context included), so the error is not also a

@@ -9,21 +9,40 @@ use tokio_postgres::Client;
 use super::error::SqlError;
 use super::model::CheckedTables;
 use super::render;
+use super::Capture;
 use crate::table::Table;
 
-/// The up migration for `tables`: the event table, then each table's triggers.
+/// The up migration for `tables`, captured by triggers: dawdle's own
+/// tables, then each table's triggers.
 pub fn up(tables: &[&Table]) -> Result<String, SqlError> {
-    Ok(render::up(&CheckedTables::check(tables)?))
+    up_with(tables, Capture::Triggers)
 }
 
-/// The down migration for `tables`: removes what [`up`] created.
+/// The up migration for `tables`, captured as `capture` says. With
+/// [`Capture::Wal`], run [`ensure_slot`] once it has committed ([`apply`]
+/// does).
+pub fn up_with(tables: &[&Table], capture: Capture) -> Result<String, SqlError> {
+    Ok(render::up(&CheckedTables::check(tables, capture)?))
+}
+
+/// The down migration for `tables`: removes what [`up`] or [`up_with`]
+/// created, in either capture mode (the publication and the replication
+/// slot of [`Capture::Wal`] too).
 pub fn down(tables: &[&Table]) -> Result<String, SqlError> {
-    Ok(render::down(&CheckedTables::check(tables)?))
+    Ok(render::down(&CheckedTables::check(
+        tables,
+        Capture::Triggers,
+    )?))
 }
 
 /// [`up`] for every `Watched` type linked into the program.
 pub fn up_registered() -> Result<String, SqlError> {
     up(&crate::registry::tables())
+}
+
+/// [`up_with`] for every `Watched` type linked into the program.
+pub fn up_registered_with(capture: Capture) -> Result<String, SqlError> {
+    up_with(&crate::registry::tables(), capture)
 }
 
 /// [`down`] for every `Watched` type linked into the program.
@@ -83,7 +102,34 @@ async fn apply_once(client: &mut Client, sql: &str) -> Result<(), SqlError> {
     .await?;
     tx.batch_execute(sql).await?;
     tx.commit().await?;
+    // A replication slot is made outside a transaction that wrote, and
+    // after the publication it reads committed.
+    ensure_slot(client).await?;
     Ok(())
+}
+
+/// Creates the logical replication slot of [`Capture::Wal`] unless it
+/// exists (nothing when the database is not captured from the WAL), and
+/// says whether it did. Changes are captured from the moment it exists:
+/// run it right after applying the up migration by other means than
+/// [`apply`] (which runs it), outside a transaction that wrote. The
+/// watcher runs it at start too, warning when it had to create the slot.
+pub async fn ensure_slot(client: &Client) -> Result<bool, SqlError> {
+    let row = client
+        .query_one(
+            "SELECT CASE WHEN to_regprocedure('\"dawdle\".\"ensure_slot\"()') IS NOT NULL \
+                AND EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname = 'dawdle') \
+             THEN true ELSE false END",
+            &[],
+        )
+        .await?;
+    if !row.get::<_, bool>(0) {
+        return Ok(false);
+    }
+    let row = client
+        .query_one("SELECT \"dawdle\".\"ensure_slot\"()", &[])
+        .await?;
+    Ok(row.get(0))
 }
 
 /// A lock timeout or a deadlock: the migration may try again.

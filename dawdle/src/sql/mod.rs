@@ -152,5 +152,50 @@ pub use catalog::{
 pub use cli::cli;
 pub use error::SqlError;
 pub use health::{capture_health, CaptureHealth};
-pub use migration::{apply, down, down_registered, up, up_registered};
+pub use migration::{
+    apply, down, down_registered, ensure_slot, up, up_registered, up_registered_with, up_with,
+};
+
+/// How changes of the watched tables are captured: by triggers (the
+/// default, which needs no server setting) or from the write-ahead log
+/// (which needs `wal_level = logical`; writers pay almost nothing). See
+/// README, "Choosing a capture mode".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Capture {
+    /// Statement-level triggers copy the changed rows into event tables.
+    #[default]
+    Triggers,
+    /// A logical replication slot (`pgoutput`) over the publication
+    /// `dawdle`, read by the watcher; the tables get `REPLICA IDENTITY
+    /// FULL`, so that updates and deletes carry the old row.
+    Wal,
+}
+
+impl Capture {
+    /// `triggers` or `wal`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Capture::Triggers => "triggers",
+            Capture::Wal => "wal",
+        }
+    }
+}
+
+impl std::fmt::Display for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Capture {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Capture, String> {
+        match s {
+            "triggers" => Ok(Capture::Triggers),
+            "wal" => Ok(Capture::Wal),
+            other => Err(format!("{other:?} is no capture mode: use triggers or wal")),
+        }
+    }
+}
 pub(crate) use render::SchemaPiece;

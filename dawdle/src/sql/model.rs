@@ -10,10 +10,11 @@
 use super::catalog::{SCHEMA, SLOTS};
 use super::error::SqlError;
 use super::quote::{check_ident, expand_override, ident, literal, object_name, qualified};
+use super::Capture;
 use crate::table::{Action, Encoding, Table};
 
 /// Tables known to make valid SQL, in the order given.
-pub(super) struct CheckedTables(Vec<CheckedTable>);
+pub(super) struct CheckedTables(Vec<CheckedTable>, Capture);
 
 /// One table's capture, as SQL text.
 pub(super) struct CheckedTable {
@@ -140,7 +141,7 @@ impl PerRecord {
 impl CheckedTables {
     /// Checks everything about `tables` that would make the SQL wrong, and
     /// turns them into the text the renderer needs.
-    pub(super) fn check(tables: &[&Table]) -> Result<CheckedTables, SqlError> {
+    pub(super) fn check(tables: &[&Table], capture: Capture) -> Result<CheckedTables, SqlError> {
         let mut checked = Vec::with_capacity(tables.len());
         for (i, table) in tables.iter().enumerate() {
             if let Some(other) = tables[..i]
@@ -154,14 +155,27 @@ impl CheckedTables {
                     second: table.type_name,
                 });
             }
+            if capture == Capture::Wal {
+                if let Some(column) = table.columns.iter().find(|c| c.sql.is_some()) {
+                    return Err(SqlError::OverrideInWal {
+                        type_name: table.type_name,
+                        column: column.name,
+                    });
+                }
+            }
             checked.push(CheckedTable::check(table)?);
         }
-        Ok(CheckedTables(checked))
+        Ok(CheckedTables(checked, capture))
     }
 
     /// The tables, in the order given.
     pub(super) fn tables(&self) -> &[CheckedTable] {
         &self.0
+    }
+
+    /// How the tables are captured.
+    pub(super) fn capture(&self) -> Capture {
+        self.1
     }
 }
 

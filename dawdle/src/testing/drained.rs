@@ -25,8 +25,52 @@ const POLL: Duration = Duration::from_millis(20);
 /// dawdle::testing::wait_until_drained(&client, std::time::Duration::from_secs(10)).await?;
 /// # Ok(()) }
 /// ```
+///
+/// With capture from the WAL, it also waits until the watcher confirmed a
+/// mark it writes to the WAL now (`pg_logical_emit_message`, which needs a
+/// superuser or a role with `REPLICATION`): the changes committed before
+/// the call were sent.
 pub async fn wait_until_drained(client: &Client, timeout: Duration) -> Result<(), TestingError> {
     let deadline = Instant::now() + timeout;
+    let slot: Option<String> = client
+        .query_one(
+            "SELECT s.slot_name::text FROM pg_catalog.pg_replication_slots s \
+             WHERE to_regprocedure('\"dawdle\".\"slot_name\"()') IS NOT NULL \
+               AND s.slot_name = (SELECT 'dawdle_' || d.oid FROM pg_catalog.pg_database d \
+                                  WHERE d.datname = current_database())",
+            &[],
+        )
+        .await
+        .ok()
+        .map(|row| row.get(0));
+    if let Some(slot) = slot {
+        // A transaction of its own, whose commit the watcher confirms once
+        // it sent every change committed before it.
+        let mark: String = client
+            .query_one(
+                "SELECT pg_logical_emit_message(true, 'dawdle.drained', '')::text",
+                &[],
+            )
+            .await?
+            .get(0);
+        loop {
+            let confirmed: bool = client
+                .query_one(
+                    "SELECT coalesce(confirmed_flush_lsn >= $2::text::pg_lsn, false) \
+                     FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+                    &[&slot, &mark],
+                )
+                .await?
+                .get(0);
+            if confirmed {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(TestingError::NotConfirmed { slot, timeout });
+            }
+            tokio::time::sleep(POLL.min(deadline - Instant::now())).await;
+        }
+    }
     loop {
         let left: i64 = client
             .query_one("SELECT count(*) FROM dawdle.events", &[])

@@ -99,6 +99,15 @@ pub enum TestingError {
         /// How long [`wait_until_drained`] waited.
         timeout: Duration,
     },
+    /// Capture from the WAL: the watcher had not confirmed the changes
+    /// committed before the wait when the timeout passed.
+    #[error("the replication slot {slot} was not confirmed past the changes after {timeout:?}: is a watcher running with Capture::Wal?")]
+    NotConfirmed {
+        /// The slot.
+        slot: String,
+        /// How long [`wait_until_drained`] waited.
+        timeout: Duration,
+    },
 }
 
 impl From<tokio_postgres::Error> for TestingError {

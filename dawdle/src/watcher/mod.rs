@@ -78,6 +78,7 @@ mod route;
 mod session;
 mod settings;
 mod stats;
+mod wal;
 mod window;
 
 use std::sync::Arc;
@@ -89,6 +90,7 @@ use tokio::task::JoinHandle;
 use crate::backoff::{sleep_or_stop, Backoff};
 use crate::database::Database;
 use crate::queue::Queue;
+pub use crate::sql::Capture;
 pub use error::WatcherError;
 use leader::Leader;
 pub use route::Route;
@@ -104,6 +106,7 @@ pub struct Watcher {
     database: Database,
     routes: Vec<Route>,
     settings: Settings,
+    capture: Capture,
 }
 
 /// Settings of a [`Watcher`].
@@ -191,6 +194,17 @@ impl WatcherBuilder {
         self
     }
 
+    /// How the database captures changes (default
+    /// [`Capture::Triggers`]): as the up migration was rendered
+    /// (`dawdle-sql --capture`). With [`Capture::Wal`], the leader reads
+    /// the database's replication slot (see README, "Choosing a capture
+    /// mode"); signals and backfills go through dawdle's event tables in
+    /// both modes.
+    pub fn capture(mut self, capture: Capture) -> Self {
+        self.watcher.capture = capture;
+        self
+    }
+
     /// Also sends the events `route` takes to its queue: each event goes to
     /// every route that takes it (see [`Route`]).
     pub fn route(mut self, route: Route) -> Self {
@@ -273,6 +287,7 @@ impl Watcher {
             watcher: Watcher {
                 database: database.into(),
                 routes: vec![route],
+                capture: Capture::Triggers,
                 settings: Settings {
                     batch_size: WatcherBuilder::DEFAULT_BATCH_SIZE,
                     max_events_per_message: WatcherBuilder::DEFAULT_MAX_EVENTS_PER_MESSAGE,
@@ -360,9 +375,21 @@ impl Watcher {
         tracing::info!("this watcher is now the active one");
         stats.set_leading(true);
         backoff.reset();
-        Leader::new(&self.settings, &self.routes, &session, stats)
-            .await?
-            .run(stop)
-            .await
+        let leader = Leader::new(&self.settings, &self.routes, &session, stats).await?;
+        match self.capture {
+            Capture::Triggers => leader.run(stop).await,
+            Capture::Wal => {
+                // The event tables still carry signals and backfills.
+                let mut wal_stop = stop.clone();
+                let reader = wal::WalReader::new(
+                    &self.database,
+                    &self.routes,
+                    &self.settings,
+                    stats,
+                    &session,
+                );
+                tokio::try_join!(leader.run(stop), reader.run(&mut wal_stop)).map(|_| ())
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@ use super::{current_slot, per_slot, ring, text_array};
 use crate::sql::catalog::{BODY_QUOTE, CAPTURES_TABLE, EVENT_ID_SEQUENCE, SCHEMA};
 use crate::sql::model::{CheckedTable, Record};
 use crate::sql::quote::{ident, join, literal, push_fmt, qualified};
+use crate::sql::Capture;
 use crate::table::Action;
 
 /// The transition tables the statement triggers see.
@@ -16,34 +17,52 @@ fn trigger_name(action: Action) -> String {
 }
 
 /// One table's event tables, trigger functions and triggers.
-pub(super) fn up(sql: &mut String, table: &CheckedTable) {
+pub(super) fn up(sql: &mut String, table: &CheckedTable, capture: Capture) {
     push_fmt(
         sql,
         format_args!("-- {} ({})\n", table.comment, table.type_name),
     );
     prepare_function(sql, table);
     push_fmt(sql, format_args!("SELECT {}();\n", table.prepare));
-    trigger_function(sql, table);
-    if table.capture_replica {
-        row_function(sql, table);
+    match capture {
+        Capture::Triggers => {
+            trigger_function(sql, table);
+            if table.capture_replica {
+                row_function(sql, table);
+            }
+            install_function(sql, table);
+        }
+        // The event tables stay, for backfills' snapshot events.
+        Capture::Wal => super::wal::install_function(sql, table),
     }
-    install_function(sql, table);
 }
 
 /// The table's row in the registry: its reader, event tables, backfill
 /// function and name, which the watcher and backfills look up.
-pub(super) fn register(sql: &mut String, table: &CheckedTable) {
+pub(super) fn register(sql: &mut String, table: &CheckedTable, capture: Capture) {
+    // Captured from the WAL: no trigger function (which is how the checks
+    // of triggers pass the table over), and the columns the watcher reads.
+    let (functions, wal) = match capture {
+        Capture::Triggers => (
+            text_array(&[table.function.clone(), table.row_function.clone()]),
+            "NULL".to_owned(),
+        ),
+        Capture::Wal => (
+            "NULL".to_owned(),
+            format!("{}::jsonb", literal(&super::wal::spec(table))),
+        ),
+    };
     push_fmt(
         sql,
         format_args!(
             "INSERT INTO {captures} (\"name\", \"reader\", \"slots\", \"snapshot\", \"target\", \"type_name\",\n  \
-             \"columns\", \"install\", \"prepare\", \"functions\")\n\
+             \"columns\", \"install\", \"prepare\", \"functions\", \"wal\")\n\
              VALUES ({key}, {reader}, {slots}, {snapshot}, {target}, {type_name},\n  \
-             {columns}, {install}, {prepare}, {functions})\n\
+             {columns}, {install}, {prepare}, {functions}, {wal})\n\
              ON CONFLICT (\"name\") DO UPDATE SET \"reader\" = EXCLUDED.\"reader\", \"slots\" = EXCLUDED.\"slots\",\n  \
              \"snapshot\" = EXCLUDED.\"snapshot\", \"target\" = EXCLUDED.\"target\", \"type_name\" = EXCLUDED.\"type_name\",\n  \
              \"columns\" = EXCLUDED.\"columns\", \"install\" = EXCLUDED.\"install\", \"prepare\" = EXCLUDED.\"prepare\",\n  \
-             \"functions\" = EXCLUDED.\"functions\";\n",
+             \"functions\" = EXCLUDED.\"functions\", \"wal\" = EXCLUDED.\"wal\";\n",
             captures = qualified(SCHEMA, CAPTURES_TABLE),
             key = table.key_literal,
             reader = literal(&table.reader),
@@ -54,7 +73,6 @@ pub(super) fn register(sql: &mut String, table: &CheckedTable) {
             columns = text_array(&table.column_names),
             install = literal(&table.install),
             prepare = literal(&table.prepare),
-            functions = text_array(&[table.function.clone(), table.row_function.clone()]),
         ),
     );
 }

@@ -44,7 +44,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS \"cursor_one_row\" ON {cursor} ((true));
 INSERT INTO {cursor} (\"read\") VALUES ('1:1:') ON CONFLICT DO NOTHING;
 
 -- One row per captured table (and one for dawdle 0.1's event table while
--- it holds events): the function reading its events, and its event tables.
+-- it holds events): the function reading its events, and its event tables;
+-- for a table captured from the WAL, its columns as the watcher reads them.
 CREATE TABLE IF NOT EXISTS {captures} (
     \"name\"     text PRIMARY KEY,
     \"reader\"   text NOT NULL,
@@ -58,11 +59,11 @@ DO {BODY_QUOTE}
 BEGIN
   IF (SELECT count(*) FROM pg_catalog.pg_attribute a
       WHERE a.attrelid = {captures_literal}::regclass AND NOT a.attisdropped
-        AND a.attname IN ('snapshot', 'target', 'type_name', 'columns', 'install', 'prepare', 'functions')) < 7 THEN
+        AND a.attname IN ('snapshot', 'target', 'type_name', 'columns', 'install', 'prepare', 'functions', 'wal')) < 8 THEN
     ALTER TABLE {captures} ADD COLUMN IF NOT EXISTS \"snapshot\" text, ADD COLUMN IF NOT EXISTS \"target\" text,
       ADD COLUMN IF NOT EXISTS \"type_name\" text, ADD COLUMN IF NOT EXISTS \"columns\" text[],
       ADD COLUMN IF NOT EXISTS \"install\" text, ADD COLUMN IF NOT EXISTS \"prepare\" text,
-      ADD COLUMN IF NOT EXISTS \"functions\" text[];
+      ADD COLUMN IF NOT EXISTS \"functions\" text[], ADD COLUMN IF NOT EXISTS \"wal\" jsonb;
   END IF;
 END
 {BODY_QUOTE};

@@ -1,0 +1,841 @@
+//! The leader's reader of the write-ahead log ([`Capture::Wal`]): streams
+//! the changes of the publication `dawdle` from the database's logical
+//! replication slot (`pgoutput`, through the streaming replication
+//! protocol, so one decoding context serves the whole session), builds
+//! each change's event in Rust, sends it to every route that takes it,
+//! and only then confirms the position to the slot.
+//!
+//! # Never losing an event
+//!
+//! The slot keeps every change after its confirmed position. The reader
+//! confirms the end of a transaction only once every route's queue
+//! accepted all of its events and those of the transactions before it; a
+//! crash or a lost leadership before that makes the next leader read them
+//! again (at least once: a repeated event has the same id).
+//!
+//! # Event ids
+//!
+//! An event's id is `2^62 + lsn + n`: the WAL position of its change, and
+//! `n` for the changes that share one record (a multi-row insert, a
+//! truncate of several tables), so that ids are stable across reads, above
+//! every id the trigger mode's sequence gave, and, per row, rise in the
+//! order PostgreSQL applied the changes (a row's later change waits for
+//! the earlier one's commit, whose record comes after it). Events of
+//! different rows are in commit order, which is not id order.
+//!
+//! [`Capture::Wal`]: crate::sql::Capture::Wal
+
+use std::time::Duration;
+
+use pgwire_replication::{Lsn, ReplicationClient, ReplicationConfig, ReplicationEvent, TlsConfig};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_postgres::Client;
+
+use super::error::WatcherError;
+use super::pack::{self, Limits, PendingEvent};
+use super::route::Route;
+use super::session::Session;
+use super::settings::Settings;
+use super::stats::Stats;
+use crate::backoff::{sleep_or_stop, Backoff};
+use crate::database::{Database, SslMode};
+use crate::queue::{Queue, QueueError};
+use crate::sql::catalog::watcher;
+use crate::table::Action;
+use crate::wal::encode::TypeCatalog;
+use crate::wal::event::{self, Meta};
+use crate::wal::pgoutput::{self, Datum, Message};
+use crate::wal::tables::{self, Captured, Relations};
+use crate::wire;
+
+/// The first id of events read from the WAL: `2^62`, above any id of the
+/// trigger mode's sequence.
+pub(crate) const WAL_ID_BASE: i64 = 1 << 62;
+
+/// How long the reader waits for more of the stream before it sends what
+/// it has.
+const GATHER: Duration = Duration::from_millis(2);
+
+/// How often the slot's retained WAL and lag are measured.
+const SLOT_REPORT: Duration = Duration::from_secs(5);
+
+/// One event read, waiting to be sent.
+#[derive(Debug)]
+struct Read {
+    event: PendingEvent,
+    /// The routes that take it (bit `i`: route `i`).
+    routes: u64,
+}
+
+/// The WAL reader of the leader.
+pub(super) struct WalReader<'a> {
+    database: &'a Database,
+    routes: &'a [Route],
+    settings: &'a Settings,
+    stats: &'a Stats,
+    session: &'a Session,
+}
+
+/// The transaction being read.
+#[derive(Debug, Default)]
+struct Transaction {
+    captured_at: String,
+    txid: String,
+}
+
+impl<'a> WalReader<'a> {
+    pub(super) fn new(
+        database: &'a Database,
+        routes: &'a [Route],
+        settings: &'a Settings,
+        stats: &'a Stats,
+        session: &'a Session,
+    ) -> WalReader<'a> {
+        WalReader {
+            database,
+            routes,
+            settings,
+            stats,
+            session,
+        }
+    }
+
+    /// Reads and sends until `stop` turns true or the stream fails.
+    pub(super) async fn run(self, stop: &mut watch::Receiver<bool>) -> Result<(), WatcherError> {
+        let (client, connection) = self.database.connect().await?;
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let result = self.stream(&client, stop).await;
+        driver.abort();
+        result
+    }
+
+    async fn stream(
+        &self,
+        client: &Client,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), WatcherError> {
+        client
+            .batch_execute("SET TimeZone = 'UTC'; SET synchronous_commit = off")
+            .await?;
+        let slot = prepare(client).await?;
+        let source: String = client.query_one(watcher::SOURCE, &[]).await?.get(0);
+        let source = json_string(&source);
+        let tables = tables::load(client)
+            .await
+            .map_err(WatcherError::Unsupported)?;
+        let mut types = TypeCatalog::new();
+        let mut relations = Relations::default();
+        let mut routing: Vec<u64> = Vec::new();
+        for table in &tables {
+            routing.push(
+                self.routes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.takes_table(&table.schema, &table.name))
+                    .fold(0u64, |mask, (i, _)| mask | 1 << i),
+            );
+        }
+        let mut xids = XidEpoch::new(client).await?;
+        let mut replication = ReplicationClient::connect(config(self.database, &slot)?)
+            .await
+            .map_err(|e| {
+                WatcherError::Unsupported(format!("cannot stream the replication slot {slot}: {e}"))
+            })?;
+        tracing::info!(slot = %slot, "reading changes from the WAL");
+        let mut pending: Vec<Read> = Vec::new();
+        // The end of the last transaction whose events are all in `pending`
+        // or sent: confirmed once they are sent.
+        let mut complete: Option<Lsn> = None;
+        let mut in_transaction = false;
+        let mut transaction = Transaction::default();
+        let mut last_lsn = 0u64;
+        let mut same_lsn = 0i64;
+        let mut next_report = Instant::now();
+        let mut backoff = Backoff::new();
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            if Instant::now() >= next_report {
+                next_report = Instant::now() + SLOT_REPORT;
+                report_slot(client, &slot).await;
+            }
+            // Gather: wait for the stream (long when nothing waits to be
+            // sent), then take what follows at once, up to a batch.
+            let wait = if pending.is_empty() && complete.is_none() {
+                self.settings.poll_interval
+            } else {
+                GATHER
+            };
+            let received = tokio::select! {
+                received = tokio::time::timeout(wait, replication.recv()) => received,
+                _ = stop.changed() => continue,
+            };
+            let flush = match received {
+                Err(_elapsed) => true,
+                Ok(Err(error)) => return Err(stream_failed(&slot, &error)),
+                Ok(Ok(None)) => return Err(WatcherError::ConnectionClosed),
+                Ok(Ok(Some(message))) => {
+                    match message {
+                        ReplicationEvent::Begin {
+                            xid,
+                            commit_time_micros,
+                            ..
+                        } => {
+                            in_transaction = true;
+                            transaction.captured_at = commit_time(commit_time_micros);
+                            transaction.txid = format!("\"{}\"", xids.full(xid));
+                        }
+                        ReplicationEvent::Commit { end_lsn, .. } => {
+                            in_transaction = false;
+                            complete = Some(end_lsn);
+                        }
+                        ReplicationEvent::KeepAlive { wal_end, .. } => {
+                            if !in_transaction && pending.is_empty() {
+                                // Everything before it was read and sent.
+                                complete = Some(complete.map_or(wal_end, |c| c.max(wal_end)));
+                            }
+                        }
+                        ReplicationEvent::XLogData {
+                            wal_start, data, ..
+                        } => {
+                            let message = pgoutput::decode(&data).map_err(|e| {
+                                WatcherError::Unsupported(format!("slot {slot}: {e}"))
+                            })?;
+                            let lsn = wal_start.as_u64();
+                            if lsn == last_lsn {
+                                same_lsn += 1;
+                            } else {
+                                last_lsn = lsn;
+                                same_lsn = 0;
+                            }
+                            let mut next_id = || {
+                                let id = WAL_ID_BASE + lsn as i64 + same_lsn;
+                                same_lsn += 1;
+                                id
+                            };
+                            let meta = Meta {
+                                source: &source,
+                                captured_at: &transaction.captured_at,
+                                txid: &transaction.txid,
+                            };
+                            self.change(
+                                client,
+                                &tables,
+                                &routing,
+                                &mut types,
+                                &mut relations,
+                                &meta,
+                                message,
+                                &mut next_id,
+                                &mut pending,
+                            )
+                            .await?;
+                            // `next_id` counted one past the last it gave.
+                            same_lsn -= 1;
+                        }
+                        ReplicationEvent::Message { .. } => {}
+                        ReplicationEvent::StoppedAt { .. } => {
+                            return Err(WatcherError::ConnectionClosed)
+                        }
+                    }
+                    pending.len() >= self.settings.batch_size
+                }
+            };
+            if !flush {
+                continue;
+            }
+            if !pending.is_empty() {
+                match self.send_all(client, &mut pending, stop).await? {
+                    true => backoff.reset(),
+                    false => {
+                        // Stopped while a queue was down: nothing more
+                        // is confirmed.
+                        break;
+                    }
+                }
+            }
+            if let Some(end) = complete.take() {
+                replication.update_applied_lsn(end);
+            }
+        }
+        let _ = replication.shutdown().await;
+        Ok(())
+    }
+
+    /// Turns one message of the stream into events.
+    #[allow(clippy::too_many_arguments)]
+    async fn change(
+        &self,
+        client: &Client,
+        tables: &[Captured],
+        routing: &[u64],
+        types: &mut TypeCatalog,
+        relations: &mut Relations,
+        meta: &Meta<'_>,
+        message: Message,
+        next_id: &mut impl FnMut() -> i64,
+        pending: &mut Vec<Read>,
+    ) -> Result<(), WatcherError> {
+        let (relation, action, old, new) = match message {
+            Message::Relation(relation) => {
+                return relations
+                    .learn(client, tables, types, &relation)
+                    .await
+                    .map_err(WatcherError::Unsupported);
+            }
+            Message::Insert { relation, new } => (relation, Action::Insert, None, Some(new)),
+            Message::Update { relation, old, new } => {
+                (relation, Action::Update, old.map(|(_, old)| old), Some(new))
+            }
+            Message::Delete { relation, old } => (relation, Action::Delete, Some(old.1), None),
+            Message::Truncate {
+                relations: truncated,
+            } => {
+                for relation in truncated {
+                    self.event(
+                        tables,
+                        routing,
+                        types,
+                        relations,
+                        meta,
+                        relation,
+                        Action::Truncate,
+                        None,
+                        None,
+                        next_id,
+                        pending,
+                    )?;
+                }
+                return Ok(());
+            }
+            Message::Other(_) => return Ok(()),
+        };
+        self.event(
+            tables,
+            routing,
+            types,
+            relations,
+            meta,
+            relation,
+            action,
+            old.as_deref(),
+            new.as_deref(),
+            next_id,
+            pending,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &self,
+        tables: &[Captured],
+        routing: &[u64],
+        types: &TypeCatalog,
+        relations: &Relations,
+        meta: &Meta<'_>,
+        relation: u32,
+        action: Action,
+        old: Option<&[Datum]>,
+        new: Option<&[Datum]>,
+        next_id: &mut impl FnMut() -> i64,
+        pending: &mut Vec<Read>,
+    ) -> Result<(), WatcherError> {
+        let Some(mapped) = relations.get(relation) else {
+            return Err(WatcherError::Unsupported(format!(
+                "the stream changed relation {relation} before describing it"
+            )));
+        };
+        let Some(mapped) = mapped else {
+            // Not a captured table's.
+            return Ok(());
+        };
+        let table = &tables[mapped.table];
+        let id = next_id();
+        if !table.actions.contains(&action) {
+            return Ok(());
+        }
+        if let (Action::Update, false, Some(old), Some(new)) = (action, table.unchanged, old, new) {
+            if event::unchanged(mapped, old, new) {
+                return Ok(());
+            }
+        }
+        let routes = routing[mapped.table];
+        if routes == 0 {
+            return Ok(());
+        }
+        let built = match event::build(id, meta, table, mapped, types, action, old, new) {
+            Ok(built) => built,
+            Err(error) => {
+                // Sent without what could not be read: its handler fails to
+                // decode it and the event is dead-lettered, with the
+                // reason, rather than lost or holding up every other.
+                tracing::error!(event = id, error = %error.0, "an event of the WAL could not be built whole");
+                event::build(id, meta, table, mapped, types, action, None, None)
+                    .map_err(|e| WatcherError::Unsupported(e.0))?
+            }
+        };
+        pending.push(Read {
+            event: PendingEvent {
+                id,
+                json: built.json,
+                group: built.group,
+            },
+            routes,
+        });
+        Ok(())
+    }
+
+    /// Sends `pending` to every route that takes each event, retrying a
+    /// failing route alone (after a backoff) until it accepted them all;
+    /// false when stopped first.
+    async fn send_all(
+        &self,
+        client: &Client,
+        pending: &mut Vec<Read>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<bool, WatcherError> {
+        if !self.session.still_leads().await? {
+            return Err(WatcherError::LostLeadership);
+        }
+        let events = std::mem::take(pending);
+        let last = self.routes.len() - 1;
+        let mut events = Some(events);
+        for (i, route) in self.routes.iter().enumerate() {
+            let bit = 1u64 << i;
+            let mine: Vec<PendingEvent> = if i == last {
+                events
+                    .take()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|r| r.routes & bit != 0)
+                    .map(|r| r.event)
+                    .collect()
+            } else {
+                events
+                    .as_ref()
+                    .map(|all| {
+                        all.iter()
+                            .filter(|r| r.routes & bit != 0)
+                            .map(|r| r.event.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            if mine.is_empty() {
+                continue;
+            }
+            if !self.send_route(client, route, mine, stop).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends `events` to one route until its queue accepted them all (or
+    /// `stop`): a transient failure backs off and sends the rest again; a
+    /// message the queue refuses for what it holds goes by reference; one
+    /// refused even so is held in `dawdle.held` (standard queues).
+    async fn send_route(
+        &self,
+        client: &Client,
+        route: &Route,
+        mut events: Vec<PendingEvent>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<bool, WatcherError> {
+        let queue: &dyn Queue = &**route.queue();
+        let limits = Limits {
+            fifo: queue.is_fifo(),
+            max_bytes: queue.max_message_bytes(),
+            max_events_per_message: self.settings.max_events_per_message,
+            source: self.session.source(),
+        };
+        let fan_out = self.routes.len() > 1;
+        let mut by_reference = std::collections::HashSet::new();
+        let mut backoff = Backoff::new();
+        while !events.is_empty() {
+            // Too large for a message: by reference.
+            for event in &mut events {
+                let too_large = event.json.len() + wire::ENVELOPE_OVERHEAD > limits.max_bytes;
+                if (too_large || by_reference.contains(&event.id)) && !is_reference(&event.json) {
+                    event.json = self.park(client, queue, route, fan_out, event).await?;
+                }
+            }
+            let mut failed: Option<QueueError> = None;
+            let mut unsent: std::collections::HashSet<i64> = std::collections::HashSet::new();
+            for call in pack::pack(events.clone(), limits) {
+                if failed.is_some() {
+                    unsent.extend(call.iter().flat_map(|p| p.events.iter().copied()));
+                    continue;
+                }
+                let messages: Vec<_> = call.iter().map(|p| p.message.clone()).collect();
+                let started = Instant::now();
+                let sent = tokio::time::timeout(self.settings.send_timeout, queue.send(&messages))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(QueueError::Unavailable(format!(
+                            "the send call took longer than {:?}",
+                            self.settings.send_timeout
+                        )))
+                    });
+                let outcome = match sent {
+                    Ok(outcome) => outcome,
+                    Err(error) => {
+                        unsent.extend(call.iter().flat_map(|p| p.events.iter().copied()));
+                        failed = Some(error);
+                        continue;
+                    }
+                };
+                let accepted: usize = outcome
+                    .accepted
+                    .iter()
+                    .filter_map(|&i| call.get(i))
+                    .map(|p| p.events.len())
+                    .sum();
+                self.stats.record_send(
+                    route.name(),
+                    accepted,
+                    outcome.accepted.len(),
+                    started.elapsed(),
+                );
+                for (index, error) in outcome.failed {
+                    let Some(packed) = call.get(index) else {
+                        continue;
+                    };
+                    if error.is_transient() {
+                        unsent.extend(packed.events.iter().copied());
+                        failed = Some(error);
+                    } else if !limits.fifo
+                        && packed.events.iter().all(|id| by_reference.contains(id))
+                    {
+                        let reason = error.to_string();
+                        for id in &packed.events {
+                            client
+                                .execute(
+                                    watcher::HOLD,
+                                    &[id, &packed.message.body, &reason, &route.name()],
+                                )
+                                .await?;
+                        }
+                        tracing::error!(events = ?packed.events, %error, "the queue refused a message even by reference: its events are held in dawdle.held");
+                    } else {
+                        tracing::error!(events = packed.events.len(), %error, "the queue refused a message; its events go by reference");
+                        by_reference.extend(packed.events.iter().copied());
+                        unsent.extend(packed.events.iter().copied());
+                    }
+                }
+            }
+            events.retain(|e| unsent.contains(&e.id));
+            if let Some(error) = failed {
+                let delay = backoff.next();
+                tracing::warn!(route = route.name(), %error, events = events.len(), retry_in_ms = delay.as_millis() as u64,
+                    "the queue failed; the events wait in the replication slot");
+                sleep_or_stop(delay, stop).await;
+                if *stop.borrow() {
+                    return Ok(false);
+                }
+                if !self.session.still_leads().await? {
+                    return Err(WatcherError::LostLeadership);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Parks the rows of `event` in `dawdle.payloads` (committed before
+    /// the reference is sent) and returns its by-reference form.
+    async fn park(
+        &self,
+        client: &Client,
+        queue: &dyn Queue,
+        route: &Route,
+        fan_out: bool,
+        event: &PendingEvent,
+    ) -> Result<String, WatcherError> {
+        let kept = match queue.retention().await {
+            Ok(crate::queue::Retention::UntilDeleted) => None,
+            Ok(crate::queue::Retention::AtMost(kept)) => {
+                Some(kept.max(self.settings.payload_retention).as_secs_f64())
+            }
+            Err(error) => {
+                return Err(WatcherError::Unsupported(format!(
+                    "cannot ask route {}'s queue how long it keeps messages: {error}",
+                    route.name()
+                )))
+            }
+        };
+        if fan_out {
+            let routes: Vec<&str> = self.routes.iter().map(|r| r.name()).collect();
+            client
+                .execute(
+                    watcher::PARK_ROUTED,
+                    &[&event.id, &event.json, &kept, &routes],
+                )
+                .await?;
+        } else {
+            client
+                .execute(watcher::PARK, &[&event.id, &event.json, &kept])
+                .await?;
+        }
+        let reference: String = client
+            .query_one(watcher::REFERENCE, &[&event.json])
+            .await?
+            .get(0);
+        tracing::info!(
+            event = event.id,
+            bytes = event.json.len(),
+            "event larger than a message: sending it by reference"
+        );
+        Ok(if fan_out {
+            wire::with_route(&reference, route.name()).map_err(|e| {
+                WatcherError::Unsupported(format!("a by-reference event is not a JSON object: {e}"))
+            })?
+        } else {
+            reference
+        })
+    }
+}
+
+fn is_reference(json: &str) -> bool {
+    json.contains("\"by_ref\"")
+}
+
+/// Checks that the database is ready for capture from the WAL, and makes
+/// the slot if it is missing: its name.
+async fn prepare(client: &Client) -> Result<String, WatcherError> {
+    let level: String = client.query_one("SHOW wal_level", &[]).await?.get(0);
+    if level != "logical" {
+        return Err(WatcherError::Unsupported(format!(
+            "capture from the WAL needs wal_level = logical; the server has {level} \
+             (set it in postgresql.conf, or rds.logical_replication = 1 on Amazon RDS, and restart)"
+        )));
+    }
+    if client
+        .query_opt(
+            "SELECT FROM pg_catalog.pg_publication WHERE pubname = 'dawdle'",
+            &[],
+        )
+        .await?
+        .is_none()
+        || client
+            .query_one(
+                "SELECT to_regprocedure('\"dawdle\".\"unpublished\"()') IS NOT NULL",
+                &[],
+            )
+            .await?
+            .get::<_, bool>(0)
+            .eq(&false)
+    {
+        return Err(WatcherError::Unsupported(
+            "the database is not set up for capture from the WAL: apply up with --capture wal \
+             (dawdle-sql --capture wal apply)"
+                .into(),
+        ));
+    }
+    let problems: Vec<String> = client
+        .query_one("SELECT \"dawdle\".\"unpublished\"()", &[])
+        .await?
+        .get(0);
+    if !problems.is_empty() {
+        return Err(WatcherError::Unsupported(format!(
+            "tables below a captured one are not ready for capture from the WAL: {}; \
+             apply up again (dawdle-sql --capture wal apply), which readies them",
+            problems.join(", ")
+        )));
+    }
+    let slot: String = client
+        .query_one("SELECT \"dawdle\".\"slot_name\"()", &[])
+        .await?
+        .get(0);
+    if let Some(row) = client
+        .query_opt(
+            "SELECT wal_status, confirmed_flush_lsn::text FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await?
+    {
+        let status: Option<String> = row.get(0);
+        if status.as_deref() == Some("lost") {
+            let confirmed: Option<String> = row.get(1);
+            metrics::gauge!(crate::observability::WAL_SLOT_LOST).set(1.0);
+            return Err(WatcherError::Unsupported(format!(
+                "the replication slot {slot} was invalidated: PostgreSQL removed WAL it still needed \
+                 (max_slot_wal_keep_size), so the changes after {} that were not sent yet are lost. \
+                 To go on: SELECT pg_drop_replication_slot('{slot}'); start the watcher (it makes a new \
+                 slot); then run a backfill of the captured tables (dawdle backfill) to send their rows again",
+                confirmed.as_deref().unwrap_or("its last confirmed position")
+            )));
+        }
+        metrics::gauge!(crate::observability::WAL_SLOT_LOST).set(0.0);
+        return Ok(slot);
+    }
+    let created: bool = client
+        .query_one("SELECT \"dawdle\".\"ensure_slot\"()", &[])
+        .await?
+        .get(0);
+    if created {
+        tracing::warn!(slot = %slot, "made the replication slot now: changes committed before this moment \
+            (since up) were not captured; run a backfill if writes ran since up");
+    }
+    Ok(slot)
+}
+
+/// Measures the slot's retained WAL and lag into the metrics.
+async fn report_slot(client: &Client, slot: &str) {
+    let row = client
+        .query_opt(
+            "SELECT (pg_current_wal_lsn() - restart_lsn)::float8, (pg_current_wal_lsn() - confirmed_flush_lsn)::float8 \
+             FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+            &[&slot],
+        )
+        .await;
+    if let Ok(Some(row)) = row {
+        let retained: Option<f64> = row.get(0);
+        let lag: Option<f64> = row.get(1);
+        metrics::gauge!(crate::observability::WAL_RETAINED_BYTES).set(retained.unwrap_or(0.0));
+        metrics::gauge!(crate::observability::WAL_LAG_BYTES).set(lag.unwrap_or(0.0));
+    }
+}
+
+/// The replication connection's settings: the watcher's database, and the
+/// session settings the readers fix, so that values are written as the
+/// trigger mode writes them.
+fn config(database: &Database, slot: &str) -> Result<ReplicationConfig, WatcherError> {
+    let pg = database.config();
+    let host = match pg.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = pg.get_ports().first().copied().unwrap_or(5432);
+    let user = pg.get_user().unwrap_or("postgres").to_owned();
+    let password = pg
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .unwrap_or_default();
+    let dbname = pg.get_dbname().unwrap_or(&user).to_owned();
+    let tls = match database.get_ssl_mode() {
+        SslMode::Disable | SslMode::Allow | SslMode::Prefer => TlsConfig::disabled(),
+        mode => {
+            return Err(WatcherError::Unsupported(format!(
+                "capture from the WAL does not connect with TLS yet (sslmode={}): use capture by triggers, \
+                 or a connection the server accepts without TLS",
+                mode.as_str()
+            )))
+        }
+    };
+    let options = crate::table::SessionSettings::EACH
+        .iter()
+        .map(|(_, name, value)| {
+            format!("-c {name}={}", value.trim_matches('\'').replace(' ', "\\ "))
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok(
+        ReplicationConfig::new(host, user, password, dbname, slot, "dawdle")
+            .with_port(port)
+            .with_tls(tls)
+            .with_options(options)
+            .with_application_name("dawdle-watcher-wal")
+            .with_status_interval(Duration::from_secs(1))
+            .with_buffer_size(8192),
+    )
+}
+
+/// The stream's failure: a lost connection the watcher retries (as any
+/// connection of its own), or the server's refusal, which stops it.
+fn stream_failed(slot: &str, error: &pgwire_replication::PgWireError) -> WatcherError {
+    if error.is_io() || error.is_transient() {
+        tracing::warn!(%error, slot, "the replication stream was lost");
+        WatcherError::ConnectionClosed
+    } else {
+        WatcherError::Unsupported(format!(
+            "the replication stream of slot {slot} failed: {error}"
+        ))
+    }
+}
+
+/// A commit time (microseconds since 2000-01-01 UTC) as `to_json` writes a
+/// `timestamptz` in UTC, as a JSON string.
+fn commit_time(micros: i64) -> String {
+    const EPOCH_2000: i64 = 946_684_800;
+    let seconds = EPOCH_2000 + micros.div_euclid(1_000_000);
+    let micros = micros.rem_euclid(1_000_000);
+    let time = chrono::DateTime::from_timestamp(seconds, (micros * 1000) as u32)
+        .unwrap_or_default()
+        .naive_utc();
+    let mut text = format!("\"{}", time.format("%Y-%m-%dT%H:%M:%S"));
+    if micros != 0 {
+        let fraction = format!("{micros:06}");
+        text.push('.');
+        text.push_str(fraction.trim_end_matches('0'));
+    }
+    text.push_str("+00:00\"");
+    text
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::new();
+    event::push_string(&mut out, text);
+    out
+}
+
+/// Full (64-bit) transaction ids from the stream's 32-bit ones.
+struct XidEpoch {
+    /// A full id near those of the stream.
+    reference: u64,
+}
+
+impl XidEpoch {
+    async fn new(client: &Client) -> Result<XidEpoch, WatcherError> {
+        let next: String = client
+            .query_one("SELECT pg_snapshot_xmax(pg_current_snapshot())::text", &[])
+            .await?
+            .get(0);
+        Ok(XidEpoch {
+            reference: next.parse().unwrap_or(0),
+        })
+    }
+
+    /// The full id of `xid`: the one nearest the last seen.
+    fn full(&mut self, xid: u32) -> u64 {
+        let epoch = self.reference >> 32;
+        let candidates = [epoch.wrapping_sub(1), epoch, epoch + 1].map(|e| (e << 32) | xid as u64);
+        let full = candidates
+            .into_iter()
+            .min_by_key(|c| c.abs_diff(self.reference))
+            .expect("three candidates");
+        self.reference = full;
+        full
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_times_are_spelled_as_to_json_spells_them() {
+        assert_eq!(commit_time(0), "\"2000-01-01T00:00:00+00:00\"");
+        assert_eq!(commit_time(1_500_000), "\"2000-01-01T00:00:01.5+00:00\"");
+        assert_eq!(commit_time(-1), "\"1999-12-31T23:59:59.999999+00:00\"");
+    }
+
+    #[test]
+    fn full_transaction_ids_follow_the_epoch() {
+        let mut xids = XidEpoch {
+            reference: (3 << 32) | 10,
+        };
+        assert_eq!(xids.full(5), (3 << 32) | 5);
+        assert_eq!(xids.full(u32::MAX - 2), (2 << 32) | (u32::MAX - 2) as u64);
+        assert_eq!(xids.full(7), (3 << 32) | 7);
+    }
+
+    #[test]
+    fn ids_start_above_the_sequence() {
+        assert_eq!(WAL_ID_BASE, 4_611_686_018_427_387_904);
+    }
+}
