@@ -339,7 +339,11 @@ impl Status {
             Some(s) => format!(
                 "{} ({}, {}): retains {} of WAL, {} not yet confirmed",
                 s.name,
-                if s.active { "read by a watcher" } else { "NOT READ" },
+                if s.active {
+                    "read by a watcher"
+                } else {
+                    "NOT READ"
+                },
                 s.wal_status.as_deref().unwrap_or("unknown"),
                 bytes(s.retained_bytes),
                 bytes(s.lag_bytes)

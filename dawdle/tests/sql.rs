@@ -74,7 +74,10 @@ fn up_for_capture_from_the_wal() {
     // USERS has an sql override, which the WAL reader cannot apply.
     let error = sql::up_with(&[&USERS, &WEIRD], sql::Capture::Wal).unwrap_err();
     assert!(error.to_string().contains("sql override"), "{error}");
-    insta::assert_snapshot!("up_wal", sql::up_with(&[&WEIRD], sql::Capture::Wal).unwrap());
+    insta::assert_snapshot!(
+        "up_wal",
+        sql::up_with(&[&WEIRD], sql::Capture::Wal).unwrap()
+    );
 }
 
 /// `public.<name>` with json columns `c0` (the key) to `c<columns - 1>`.

@@ -56,7 +56,13 @@ impl Server {
                 cluster: None,
             }),
             Err(_) => {
-                let cluster = Cluster::start(true).await?;
+                // Logical WAL, for capture from the WAL beside the triggers:
+                // every variant runs on the same server.
+                let cluster = Cluster::builder()
+                    .durable(true)
+                    .logical(true)
+                    .start()
+                    .await?;
                 Ok(Server {
                     admin: cluster.admin().clone(),
                     cluster: Some(cluster),
@@ -78,13 +84,38 @@ impl Server {
         Ok(TestDatabase::on(&self.admin).await?)
     }
 
-    /// A checkpoint, so that one variant does not pay for the last one's WAL.
+    /// A quiet server before a measurement: a checkpoint, so that one
+    /// variant does not pay for the last one's WAL, and no autovacuum
+    /// worker running (after the inserts of the last one), waiting up to
+    /// 30 s for them to finish.
     pub async fn checkpoint(&self) -> Result<()> {
-        connect_admin(&self.admin)
-            .await?
-            .batch_execute("CHECKPOINT")
-            .await?;
+        let client = connect_admin(&self.admin).await?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let busy: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
+                    &[],
+                )
+                .await?
+                .get(0);
+            if busy == 0 || std::time::Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        client.batch_execute("CHECKPOINT").await?;
         Ok(())
+    }
+
+    /// Whether the server can capture from the WAL (`wal_level = logical`).
+    pub async fn logical(&self) -> Result<bool> {
+        let level: String = connect_admin(&self.admin)
+            .await?
+            .query_one("SHOW wal_level", &[])
+            .await?
+            .get(0);
+        Ok(level == "logical")
     }
 
     /// Stops our cluster (if any) and waits until its directory is gone.

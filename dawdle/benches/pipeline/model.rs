@@ -61,6 +61,13 @@ pub fn dawdle_up() -> String {
     dawdle::sql::up(&[Order::TABLE]).expect("the bench's table is valid")
 }
 
+/// dawdle's capture of `orders` from the WAL.
+pub fn dawdle_up_wal() -> String {
+    use dawdle::Watched;
+    dawdle::sql::up_with(&[Order::TABLE], dawdle::sql::Capture::Wal)
+        .expect("the bench's table is valid")
+}
+
 /// DawdleDB's capture of `orders`, as `create_watcher_events_table()` and
 /// `update_notify("orders", [:insert, :update, :delete])` generate it: an
 /// event row with the whole row's JSON and a `pg_notify` per row.

@@ -11,7 +11,10 @@
 //!   row) with a LISTEN consumer that claims each event by
 //!   `DELETE ... RETURNING`, as DawdleDB's watcher does;
 //! - (b') `dawdle_pg`: as (b), with the watcher draining to a `PgQueue` in
-//!   the same database, which a consumer empties.
+//!   the same database, which a consumer empties;
+//! - (w) `dawdle_wal`: as (b), captured from the WAL instead of by triggers
+//!   (when the server has `wal_level = logical`; the bench's own cluster
+//!   has).
 
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dawdle::queue::{OutgoingMessage, Queue};
+use dawdle::sql::Capture;
 use dawdle::testing::TestDatabase;
 use dawdle::watcher::{Watcher, WatcherHandle};
 use dawdle::{MemoryQueue, PgQueue};
@@ -38,6 +42,7 @@ enum Variant {
     Dawdle,
     DawdleDb,
     DawdlePg,
+    DawdleWal,
     /// `--diagnose`: dawdle's capture taken apart, to see what costs what.
     Diagnose(Diagnosis),
 }
@@ -82,11 +87,12 @@ const DIAGNOSES: [Diagnosis; 3] = [
 ];
 
 impl Variant {
-    const ALL: [Variant; 4] = [
+    const ALL: [Variant; 5] = [
         Variant::Plain,
         Variant::Dawdle,
         Variant::DawdleDb,
         Variant::DawdlePg,
+        Variant::DawdleWal,
     ];
 
     fn key(self) -> &'static str {
@@ -95,6 +101,7 @@ impl Variant {
             Variant::Dawdle => "dawdle",
             Variant::DawdleDb => "dawdledb",
             Variant::DawdlePg => "dawdle_pg",
+            Variant::DawdleWal => "dawdle_wal",
             Variant::Diagnose(d) => d.key,
         }
     }
@@ -105,6 +112,7 @@ impl Variant {
             Variant::Dawdle => "(b) dawdle + watcher",
             Variant::DawdleDb => "(c) DawdleDB trigger + LISTEN",
             Variant::DawdlePg => "(b') dawdle + watcher on PgQueue",
+            Variant::DawdleWal => "(w) dawdle from the WAL + watcher",
             Variant::Diagnose(d) => d.label,
         }
     }
@@ -155,6 +163,10 @@ struct Outcome {
 pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Result<()> {
     for load in LOADS.into_iter().filter(|l| options.runs_load(l.key)) {
         let mut variants = Variant::ALL.to_vec();
+        if !server.logical().await? {
+            eprintln!("  (w) skipped: the server's wal_level is not logical");
+            variants.retain(|v| !matches!(v, Variant::DawdleWal));
+        }
         if options.diagnose && load.writers == 8 {
             variants.extend(DIAGNOSES.map(Variant::Diagnose));
         }
@@ -178,7 +190,44 @@ pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Res
         let mean = |v: &[Outcome], f: fn(&Outcome) -> f64| {
             v.iter().map(f).sum::<f64>() / v.len().max(1) as f64
         };
-        let tps: Vec<f64> = outcomes.iter().map(|o| mean(o, |o| o.tps)).collect();
+        // The median of the rounds (the rounds interleave the variants, so
+        // a disturbance hits one round of each, not one variant).
+        let tps: Vec<f64> = outcomes
+            .iter()
+            .map(|o| median(o.iter().map(|o| o.tps).collect()))
+            .collect();
+        // Each round's ratio to plain, for the spread of the ratios.
+        let ratios = |i: usize| -> Vec<f64> {
+            outcomes[i]
+                .iter()
+                .zip(&outcomes[0])
+                .map(|(v, plain)| v.tps / plain.tps)
+                .collect()
+        };
+        if options.rounds > 1 {
+            for (i, &variant) in variants.iter().enumerate().skip(1) {
+                let r = ratios(i);
+                let (lo, hi) = r
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+                report.figure(
+                    "write cost",
+                    &format!("write_ratio_{}_{}_spread", load.key, variant.key()),
+                    format!(
+                        "{}: {} ÷ plain, per round: {}",
+                        load.label,
+                        variant.label(),
+                        r.iter()
+                            .map(|x| format!("{x:.3}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                    hi - lo,
+                    "(max − min)",
+                    None,
+                );
+            }
+        }
         for (i, &variant) in variants.iter().enumerate() {
             report.figure(
                 "write cost",
@@ -200,6 +249,32 @@ pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Res
                 format!("{}: {} ÷ plain", load.label, variant.label()),
                 tps[i] / tps[0],
                 "",
+                None,
+            );
+        }
+        if let Some(w) = variants
+            .iter()
+            .position(|v| matches!(v, Variant::DawdleWal))
+        {
+            let bar = match load.key {
+                "8_writers" => Some(Bar::AtLeast(0.90)),
+                "8_writers_100_rows" => Some(Bar::AtLeast(0.85)),
+                _ => None,
+            };
+            report.figure(
+                "write cost",
+                &format!("write_ratio_{}_wal", load.key),
+                format!("{}: w/a (dawdle from the WAL ÷ plain)", load.label),
+                tps[w] / tps[0],
+                "",
+                bar,
+            );
+            report.figure(
+                "write cost",
+                &format!("write_{}_dawdle_wal_drain_s", load.key),
+                format!("{}: (w) last commit → every event received", load.label),
+                mean(&outcomes[w], |o| o.drain_s),
+                "s",
                 None,
             );
         }
@@ -265,7 +340,8 @@ pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Res
     }
     report.note(format!(
         "write cost: each variant in a fresh database on the same server, {} s window after {} s warm-up, \
-         {} round(s) interleaved a/b/c and averaged; a CHECKPOINT before each window.",
+         {} round(s) interleaved a/b/c/b'/w, the median of the rounds; before each window, no autovacuum \
+         worker running and a CHECKPOINT.",
         options.write_window.as_secs_f64(),
         options.write_warmup.as_secs_f64(),
         options.rounds
@@ -318,6 +394,10 @@ async fn measure_on(
             dawdle::sql::apply(&mut client, &model::dawdle_up()).await?;
             let queue = PgQueue::builder(db.database().clone()).build();
             start_dawdle(db, &consumed, Arc::new(queue)).await?
+        }
+        Variant::DawdleWal => {
+            dawdle::sql::apply(&mut client, &model::dawdle_up_wal()).await?;
+            start_dawdle_with(db, &consumed, Arc::new(MemoryQueue::new()), Capture::Wal).await?
         }
         Variant::DawdleDb => {
             client.batch_execute(&model::dawdle_db_up()).await?;
@@ -393,6 +473,13 @@ async fn measure_on(
             outcome.drain_s = writers_done.elapsed().as_secs_f64();
             watcher.shutdown().await?;
             consumer.stop().await;
+            // The slot of (w), which would keep WAL and the database.
+            client
+                .batch_execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                     WHERE database = current_database()",
+                )
+                .await?;
         }
         Side::Design0_1 { drain, consumer } => {
             let total = committed.load(Ordering::Relaxed);
@@ -419,6 +506,16 @@ async fn start_dawdle(
     consumed: &Arc<AtomicU64>,
     queue: Arc<dyn Queue>,
 ) -> Result<Side> {
+    start_dawdle_with(db, consumed, queue, Capture::Triggers).await
+}
+
+/// [`start_dawdle`] for either capture mode.
+async fn start_dawdle_with(
+    db: &TestDatabase,
+    consumed: &Arc<AtomicU64>,
+    queue: Arc<dyn Queue>,
+    capture: Capture,
+) -> Result<Side> {
     let counter = consumed.clone();
     let consumer = consumer::spawn(
         queue.clone(),
@@ -428,6 +525,7 @@ async fn start_dawdle(
         }),
     );
     let watcher = Watcher::builder_shared(db.config().clone(), queue)
+        .capture(capture)
         .build()
         .start();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -582,4 +680,18 @@ async fn dawdle_db_watcher(
         }
     });
     Ok([task, driver])
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    }
 }

@@ -29,9 +29,6 @@
 //! Each value is read once and appended to the output; a quoted element of
 //! an array or a record is copied aside only when it holds an escape.
 
-// The WAL reader (being written) is its user; until then only the tests are.
-#![allow(dead_code)]
-
 use std::collections::{HashMap, HashSet};
 
 use crate::table::Encoding;
@@ -89,21 +86,31 @@ struct TypeInfo {
 /// The type's `to_json` category, domains apart.
 #[derive(Debug, Clone)]
 enum Kind {
-    Domain { base: u32 },
+    Domain {
+        base: u32,
+    },
     Bool,
     Number,
     Date,
     Timestamp,
     Timestamptz,
     Json,
-    Array { element: u32 },
-    Composite { attributes: Vec<Attribute> },
+    Array {
+        element: u32,
+    },
+    Composite {
+        attributes: Vec<Attribute>,
+    },
     /// A type with its own cast to json, a function.
-    Cast { function: String },
+    Cast {
+        function: String,
+    },
     /// Written as the JSON string of its text.
     Other,
     /// Neither to_json nor a literal of it can be read (`record`, pseudo-types).
-    Unsupported { why: &'static str },
+    Unsupported {
+        why: &'static str,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -144,10 +151,7 @@ impl EncodeError {
     }
 
     fn malformed(info: &TypeInfo, what: &str, at: usize) -> EncodeError {
-        EncodeError::new(
-            &info.name,
-            format!("malformed {what} literal at byte {at}"),
-        )
+        EncodeError::new(&info.name, format!("malformed {what} literal at byte {at}"))
     }
 
     /// The type, as `format_type` spells it (or its oid when unknown).
@@ -378,7 +382,13 @@ impl TypeCatalog {
     }
 
     /// `to_json(value)`.
-    fn json(&self, oid: u32, text: &str, out: &mut String, depth: usize) -> Result<(), EncodeError> {
+    fn json(
+        &self,
+        oid: u32,
+        text: &str,
+        out: &mut String,
+        depth: usize,
+    ) -> Result<(), EncodeError> {
         let (_, info) = self.base(oid)?;
         if depth > MAX_DEPTH {
             return Err(EncodeError::new(&info.name, "nested too deep"));
@@ -412,17 +422,19 @@ impl TypeCatalog {
                     Some(item) => self.json(element, item, out, depth + 1),
                 })?
             }
-            Kind::Composite { attributes } => {
-                record(info, attributes, text, out, &mut |attribute, item, out| {
-                    match item {
-                        None => {
-                            out.push_str("null");
-                            Ok(())
-                        }
-                        Some(item) => self.json(attribute.type_oid, item, out, depth + 1),
+            Kind::Composite { attributes } => record(
+                info,
+                attributes,
+                text,
+                out,
+                &mut |attribute, item, out| match item {
+                    None => {
+                        out.push_str("null");
+                        Ok(())
                     }
-                })?
-            }
+                    Some(item) => self.json(attribute.type_oid, item, out, depth + 1),
+                },
+            )?,
             Kind::Cast { function } => {
                 return Err(EncodeError::new(
                     &info.name,
@@ -489,7 +501,10 @@ fn type_info(row: &tokio_postgres::Row) -> Result<TypeInfo, tokio_postgres::Erro
 
     // As find_coercion_pathway to text: the cast in pg_cast if any, else
     // the output function (a cast through I/O).
-    let to_text = match text_cast.as_deref().map(|c| c.split_once(' ').unwrap_or((c, ""))) {
+    let to_text = match text_cast
+        .as_deref()
+        .map(|c| c.split_once(' ').unwrap_or((c, "")))
+    {
         None | Some(("i", _)) => ToText::Output,
         Some(("b", _)) if matches!(oid, oid::VARCHAR | oid::PG_NODE_TREE) => ToText::Output,
         Some(("f", _)) if matches!(oid, oid::NAME | oid::CHAR) => ToText::Output,
@@ -672,7 +687,7 @@ fn timestamptz(
     } else {
         out.push_str(offset);
         // XSD style always has the minutes (ISO drops ":00").
-        if offset.len() > 99 && !offset.contains(':') {
+        if !offset.contains(':') {
             out.push_str(":00");
         }
     }
@@ -680,6 +695,13 @@ fn timestamptz(
     out.push('"');
     Ok(())
 }
+
+/// Writes an array element's JSON (`None`: NULL).
+type WriteElement<'a> = dyn FnMut(Option<&str>, &mut String) -> Result<(), EncodeError> + 'a;
+
+/// Writes a record attribute's JSON (`None`: NULL).
+type WriteField<'a> =
+    dyn FnMut(&Attribute, Option<&str>, &mut String) -> Result<(), EncodeError> + 'a;
 
 /// Reads an array literal as `array_out` writes it (`[1:2]={...}`
 /// decorations, nested braces, `delimiter` between elements, quoted
@@ -691,7 +713,7 @@ fn array(
     delimiter: u8,
     text: &str,
     out: &mut String,
-    element: &mut dyn FnMut(Option<&str>, &mut String) -> Result<(), EncodeError>,
+    element: &mut WriteElement<'_>,
 ) -> Result<(), EncodeError> {
     let b = text.as_bytes();
     let mut i = 0;
@@ -721,7 +743,7 @@ fn array_level(
     mut i: usize,
     out: &mut String,
     scratch: &mut String,
-    element: &mut dyn FnMut(Option<&str>, &mut String) -> Result<(), EncodeError>,
+    element: &mut WriteElement<'_>,
 ) -> Result<usize, EncodeError> {
     let b = text.as_bytes();
     let malformed = |at| EncodeError::malformed(info, "array", at);
@@ -833,7 +855,7 @@ fn record(
     attributes: &[Attribute],
     text: &str,
     out: &mut String,
-    field: &mut dyn FnMut(&Attribute, Option<&str>, &mut String) -> Result<(), EncodeError>,
+    field: &mut WriteField<'_>,
 ) -> Result<(), EncodeError> {
     let b = text.as_bytes();
     let malformed = |at| EncodeError::malformed(info, "record", at);
@@ -1029,10 +1051,33 @@ mod tests {
 
     #[test]
     fn json_numbers() {
-        for yes in ["0", "-0", "1", "-12.5", "1e+300", "1E-7", "0.000", "123456789012345678901234567890"] {
+        for yes in [
+            "0",
+            "-0",
+            "1",
+            "-12.5",
+            "1e+300",
+            "1E-7",
+            "0.000",
+            "123456789012345678901234567890",
+        ] {
             assert!(is_json_number(yes), "{yes}");
         }
-        for no in ["", "-", "NaN", "Infinity", "-Infinity", "01", "1.", ".5", "1e", "1e+", "+1", "1 ", "0x1"] {
+        for no in [
+            "",
+            "-",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "01",
+            "1.",
+            ".5",
+            "1e",
+            "1e+",
+            "+1",
+            "1 ",
+            "0x1",
+        ] {
             assert!(!is_json_number(no), "{no}");
         }
     }
@@ -1042,7 +1087,10 @@ mod tests {
         assert_eq!(json(1007, "{}").unwrap(), "[]");
         assert_eq!(json(1007, "{1,2,NULL}").unwrap(), "[1,2,null]");
         assert_eq!(json(1007, "{{1,2},{3,4}}").unwrap(), "[[1,2],[3,4]]");
-        assert_eq!(json(1007, "[0:1][-2:-1]={{1,2},{3,NULL}}").unwrap(), "[[1,2],[3,null]]");
+        assert_eq!(
+            json(1007, "[0:1][-2:-1]={{1,2},{3,NULL}}").unwrap(),
+            "[[1,2],[3,null]]"
+        );
         assert_eq!(json(70002, "{1}").unwrap(), "[1]");
         assert_eq!(
             json(1009, r#"{"a,b","","NULL",null,"\"q\\",é,"{x}"}"#).unwrap(),
@@ -1053,7 +1101,9 @@ mod tests {
             r#"["(3,4),(1,2)","(1,1),(0,0)"]"#
         );
         assert_eq!(text_array(1007, "{{1,NULL}}"), r#"[["1",null]]"#);
-        for bad in ["", "1", "{1", "{1,}x", "{1}}", "[0:1]{1}", "{\"a}", "{1,2}x"] {
+        for bad in [
+            "", "1", "{1", "{1,}x", "{1}}", "[0:1]{1}", "{\"a}", "{1,2}x",
+        ] {
             assert!(json(1007, bad).is_err(), "{bad}");
         }
         // Like to_json, numbers are not checked: their text is a string
@@ -1061,7 +1111,10 @@ mod tests {
         assert_eq!(json(1007, "{1,x}").unwrap(), r#"[1,"x"]"#);
         let error = json(1007, "{1,2").unwrap_err();
         assert_eq!(error.type_name(), "integer[]");
-        assert_eq!(error.to_string(), "cannot encode a value of type integer[] as JSON: malformed array literal at byte 4");
+        assert_eq!(
+            error.to_string(),
+            "cannot encode a value of type integer[] as JSON: malformed array literal at byte 4"
+        );
     }
 
     #[test]

@@ -189,7 +189,14 @@ impl Relations {
             )
         })?;
         for (column, &(_, oid)) in captured.columns.iter().zip(&columns) {
-            types.check(oid, column.encoding).map_err(|reason| {
+            let checked = if column.key {
+                types
+                    .check(oid, column.encoding)
+                    .and_then(|()| types.check_key(oid, column.encoding))
+            } else {
+                types.check(oid, column.encoding)
+            };
+            checked.map_err(|reason| {
                 format!(
                     "{}.{}.{} cannot be captured from the WAL: {reason}",
                     captured.schema, captured.name, column.name
