@@ -204,3 +204,81 @@ fn exit_codes_tell_usage_from_connection_failures() {
     );
     assert_eq!(output.status.code(), Some(2), "a malformed duration");
 }
+
+/// `--capture wal`: the watcher reads the database's replication slot; a
+/// SIGKILL mid-stream loses nothing (the slot gives again what was not
+/// confirmed), and `dawdle status` shows the slot.
+#[tokio::test]
+async fn captures_from_the_wal_survives_sigkill_and_shows_the_slot() {
+    use dawdle::Watched;
+    // A cluster with logical WAL of its own: DATABASE_URL's may not have it.
+    let cluster = dawdle_test::Cluster::builder()
+        .logical(true)
+        .start()
+        .await
+        .unwrap();
+    let db = dawdle::testing::TestDatabase::on(cluster.admin())
+        .await
+        .unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, secret text)",
+        )
+        .await
+        .unwrap();
+    let sql = dawdle::sql::up_with(&[common::Item::TABLE], dawdle::sql::Capture::Wal).unwrap();
+    dawdle::sql::apply(&mut client, &sql).await.unwrap();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{}/{}",
+        cluster.port(),
+        db.name()
+    );
+    client
+        .batch_execute(
+            "INSERT INTO items SELECT n, 'item ' || n, 's' FROM generate_series(1, 30) n",
+        )
+        .await
+        .unwrap();
+    let start = || {
+        Process(
+            dawdle(None)
+                .args(["watch", "--capture", "wal", "--events-per-message", "4"])
+                .env("DATABASE_URL", &url)
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let queue = PgQueue::new(db.database().clone());
+    let mut watcher = start();
+    let mut ids = BTreeSet::new();
+    receive_until(&queue, &mut ids, 4).await;
+    watcher.signal("-KILL");
+    watcher.0.wait().unwrap();
+    client
+        .batch_execute("UPDATE items SET name = name || '!'")
+        .await
+        .unwrap();
+    let mut watcher = start();
+    receive_until(&queue, &mut ids, 60).await;
+    assert_eq!(ids.len(), 60, "every change, duplicates folded");
+    assert!(ids.iter().all(|&id| id > 1 << 62), "ids from the WAL");
+    let status = common::succeed(
+        dawdle(None)
+            .args(["status", "--json"])
+            .env("DATABASE_URL", &url),
+    );
+    let report: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let slot = &report["wal_slot"];
+    assert!(
+        slot["name"].as_str().unwrap().starts_with("dawdle_"),
+        "{report:#}"
+    );
+    assert_eq!(slot["active"], true, "{report:#}");
+    watcher.signal("-TERM");
+    let status = watcher.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    drop(client);
+    drop(db);
+    cluster.stop().await;
+}

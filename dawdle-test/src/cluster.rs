@@ -105,11 +105,16 @@ impl ClusterBuilder {
         };
         // The wrapper stops the server and removes the directory when its
         // stdin closes, which happens when this process exits, however it
-        // exits.
+        // exits. It stops the server that `postmaster.pid` names, which is
+        // the one it started unless a test crashed and restarted it
+        // ([`Cluster::crash`]), and waits until it is gone (30 s at most).
         let run = format!(
             "{postgres} -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 -c fsync={durability} \
              -c synchronous_commit={durability} -c full_page_writes={durability} -c max_connections=300 {ssl} {logical} \
-             > {dir}/server.log 2>&1 & pid=$!; read _ignored; kill -INT $pid; wait $pid; rm -rf {dir}",
+             > {dir}/server.log 2>&1 & read _ignored; \
+             kill -INT $(head -n 1 {data}/postmaster.pid 2>/dev/null) 2>/dev/null; \
+             n=0; while [ -e {data}/postmaster.pid ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done; \
+             wait; rm -rf {dir}",
             postgres = q(&bin.join("postgres")),
             data = q(&dir.join("data")),
             dir = q(&dir),
@@ -211,6 +216,38 @@ impl Cluster {
     /// as long as the cluster runs.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Crashes the server (`pg_ctl stop -m immediate`: every process
+    /// ends at once, nothing is flushed or checkpointed) and starts it
+    /// again, which recovers from the WAL; returns once it accepts
+    /// queries again.
+    pub async fn crash(&self) -> Result<(), Error> {
+        let bin = bin_dir()?;
+        let data = self.dir.join("data");
+        let q = |p: &Path| quote(&p.display().to_string());
+        let script = format!(
+            "{pg_ctl} -D {data} -m immediate -w restart -l {dir}/server.log >/dev/null 2>&1",
+            pg_ctl = q(&bin.join("pg_ctl")),
+            data = q(&data),
+            dir = q(&self.dir),
+        );
+        let status = shell(&script, is_root())
+            .stdin(Stdio::null())
+            .status()
+            .map_err(Error::io("cannot run pg_ctl"))?;
+        if !status.success() {
+            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+            return Err(Error::failed("pg_ctl restart failed:", log));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !accepts_queries(&self.admin).await {
+            if Instant::now() > deadline {
+                return Err(Error::failed("the crashed cluster did not start again", ""));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
     }
 
     /// Stops the cluster and waits until its directory is gone.

@@ -27,7 +27,10 @@ impl TestDb {
         let db = if std::env::var_os("DATABASE_URL").is_some() {
             TestDatabase::new().await?
         } else {
-            let cluster = CLUSTER.get_or_try_init(|| Cluster::start(false)).await?;
+            // Logical WAL, so that capture from the WAL can be tried on it too.
+            let cluster = CLUSTER
+                .get_or_try_init(|| Cluster::builder().logical(true).start())
+                .await?;
             TestDatabase::on(cluster.admin()).await?
         };
         Ok(TestDb { db })

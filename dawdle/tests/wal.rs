@@ -520,3 +520,68 @@ async fn a_server_without_logical_wal_is_refused_with_what_to_do() {
     drop(db);
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn a_crash_of_postgresql_loses_no_event_of_a_committed_change() {
+    // A cluster of its own, which this test crashes.
+    let cluster = Cluster::builder().logical(true).start().await.unwrap();
+    let db = TestDatabase::on(cluster.admin()).await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute("CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL)")
+        .await
+        .unwrap();
+    dawdle::sql::apply(
+        &mut client,
+        &dawdle::sql::up_with(&[User::TABLE], Capture::Wal).unwrap(),
+    )
+    .await
+    .unwrap();
+    let queue = MemoryQueue::new();
+    let watcher = Watcher::builder(db.database().clone(), queue.clone())
+        .capture(Capture::Wal)
+        .standby_retry(Duration::from_millis(100))
+        .build()
+        .start();
+    for id in 1..=150i64 {
+        client
+            .execute("INSERT INTO users VALUES ($1, 'before')", &[&id])
+            .await
+            .unwrap();
+    }
+    cluster.crash().await.unwrap();
+    let client = db.connect().await.unwrap();
+    for id in 151..=300i64 {
+        client
+            .execute("INSERT INTO users VALUES ($1, 'after')", &[&id])
+            .await
+            .unwrap();
+    }
+    client
+        .batch_execute("UPDATE users SET name = name || '!' WHERE id % 10 = 0")
+        .await
+        .unwrap();
+    wait_until_drained(&client, LIMIT).await.unwrap();
+    let mut events = Vec::new();
+    loop {
+        let messages = queue
+            .receive(10, Duration::ZERO, Duration::from_secs(60))
+            .await
+            .unwrap();
+        if messages.is_empty() {
+            break;
+        }
+        for message in &messages {
+            events.extend(Envelope::parse(&message.body).unwrap().events);
+        }
+    }
+    events.sort_by_key(|e| e.id);
+    events.dedup_by_key(|e| e.id);
+    // Every row that survived the crash (a commit the server had not
+    // written may be gone, with its event) arrived, as it is now.
+    assert_replays(&events, &client, "users", "id, name").await;
+    watcher.shutdown().await.unwrap();
+    drop(client);
+    drop(db);
+    cluster.stop().await;
+}

@@ -31,7 +31,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let cluster = match runtime.block_on(Cluster::start(false)) {
+    // Logical WAL: capture from the WAL can be tried on it too.
+    let cluster = match runtime.block_on(Cluster::builder().logical(true).start()) {
         Ok(cluster) => cluster,
         Err(e) => {
             eprintln!("dawdle-test-cluster: {e}");

@@ -181,11 +181,15 @@ async fn run(options: Options) -> Result<()> {
         eprintln!("== decode");
         decode::run(&options, &mut report).await?;
     }
-    for end in [
+    let mut ends = vec![
         throughput::End::Handler,
         throughput::End::PgHandler,
         throughput::End::Receive,
-    ] {
+    ];
+    if (options.runs("throughput") || options.runs("latency")) && throughput::logical().await? {
+        ends.push(throughput::End::WalHandler);
+    }
+    for end in ends {
         if options.runs("throughput") {
             eprintln!("== throughput to {end:?}");
             throughput::throughput(&options, &mut report, &mut traces, end).await?;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use dawdle::queue::{PgQueue, SqsQueue};
+use dawdle::sql::Capture;
 use dawdle::watcher::{Stats, Watcher, WatcherHandle};
 use dawdle::{MemoryQueue, Runtime, RuntimeHandle};
 use dawdle_test::{CountingQueue, QueueCalls, SqsServer, TestDb};
@@ -33,6 +34,8 @@ pub enum End {
     Receive,
     /// A Runtime on moto's SQS server (slow Python: reported, not tuned to).
     SqsHandler,
+    /// A Runtime on MemoryQueue, the database captured from the WAL.
+    WalHandler,
 }
 
 impl End {
@@ -43,12 +46,13 @@ impl End {
             End::PgHandler => "pg_",
             End::Receive => "watcher_",
             End::SqsHandler => "sqs_",
+            End::WalHandler => "wal_",
         }
     }
 
     /// Whether the bars apply: to the Runtime on MemoryQueue and on PgQueue.
     pub fn has_bars(self) -> bool {
-        matches!(self, End::Handler | End::PgHandler)
+        matches!(self, End::Handler | End::PgHandler | End::WalHandler)
     }
 
     fn to(self) -> &'static str {
@@ -57,6 +61,7 @@ impl End {
             End::PgHandler => "handler call (Runtime on PgQueue)",
             End::Receive => "queue receive (watcher alone)",
             End::SqsHandler => "handler call (Runtime on moto's SQS)",
+            End::WalHandler => "handler call (Runtime, capture from the WAL)",
         }
     }
 
@@ -67,6 +72,7 @@ impl End {
             End::PgHandler => "PgQueue",
             End::Receive => "MemoryQueue, watcher alone",
             End::SqsHandler => "SqsQueue on moto",
+            End::WalHandler => "MemoryQueue, from the WAL",
         }
     }
 
@@ -76,6 +82,7 @@ impl End {
             End::PgHandler => "PgQueue end to end",
             End::Receive => "watcher alone",
             End::SqsHandler => "SQS (moto)",
+            End::WalHandler => "from the WAL, end to end",
         }
     }
 }
@@ -90,7 +97,7 @@ impl Running {
     async fn start(db: &TestDb, end: End, sink: Sink) -> Result<Running> {
         let queue = MemoryQueue::new();
         let running = match end {
-            End::Handler | End::PgHandler | End::SqsHandler => {
+            End::Handler | End::PgHandler | End::SqsHandler | End::WalHandler => {
                 handler::install(Some(sink));
                 let builder = Runtime::builder().database(db.config().clone());
                 let (builder, calls) = if end == End::SqsHandler {
@@ -114,6 +121,11 @@ impl Running {
                     let queue = CountingQueue::new(queue);
                     let calls = queue.calls();
                     (builder.queue(queue), calls)
+                };
+                let builder = if end == End::WalHandler {
+                    builder.watcher(|w| w.capture(Capture::Wal))
+                } else {
+                    builder
                 };
                 let runtime = builder.watch().listen().build()?;
                 Running::Runtime(runtime.start(), calls)
@@ -174,34 +186,71 @@ impl Running {
     }
 }
 
-async fn prepared_db() -> Result<TestDb> {
+async fn prepared_db(end: End) -> Result<TestDb> {
     let db = TestDb::new().await?;
     let mut client = db.connect().await?;
     client.batch_execute(model::CREATE_TABLE).await?;
-    dawdle::sql::apply(&mut client, &model::dawdle_up()).await?;
+    let up = match end {
+        End::WalHandler => model::dawdle_up_wal(),
+        _ => model::dawdle_up(),
+    };
+    dawdle::sql::apply(&mut client, &up).await?;
     Ok(db)
 }
 
-/// Seconds of CPU (user + system) a process has used.
-fn cpu_seconds(pid: &str) -> Option<f64> {
-    crate::cluster::process_cpu(pid).map(|(own, _)| own)
+/// A writer's connection. From the WAL, its commits flush the WAL at once
+/// (`synchronous_commit = on`, as in production): the WAL sender sends
+/// only flushed WAL, and the tests' cluster has it off, which would leave
+/// each commit waiting for the WAL writer (`wal_writer_delay`, 200 ms).
+async fn writer(db: &TestDb, end: End) -> Result<tokio_postgres::Client> {
+    let client = db.connect().await?;
+    if end == End::WalHandler {
+        client.batch_execute("SET synchronous_commit = on").await?;
+    }
+    Ok(client)
 }
 
-/// The watcher's backend process, when the server runs on this machine.
+/// Whether the tests' server can capture from the WAL.
+pub async fn logical() -> Result<bool> {
+    let db = TestDb::new().await?;
+    let level: String = db
+        .connect()
+        .await?
+        .query_one("SHOW wal_level", &[])
+        .await?
+        .get(0);
+    Ok(level == "logical")
+}
+
+/// Seconds of CPU (user + system) processes (`pid`, or several joined by
+/// commas) have used.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    pid.split(',')
+        .map(|pid| crate::cluster::process_cpu(pid).map(|(own, _)| own))
+        .sum()
+}
+
+/// The watcher's backend process, when the server runs on this machine;
+/// with capture from the WAL, also the WAL sender that decodes for it.
 async fn watcher_backend(db: &TestDb) -> Result<Option<String>> {
     let client = db.connect().await?;
-    let row = client
-        .query_opt(
+    let rows = client
+        .query(
             "SELECT pid FROM pg_stat_activity
-             WHERE application_name = 'dawdle-watcher' AND datname = current_database()",
+             WHERE application_name IN ('dawdle-watcher', 'dawdle-watcher-wal')
+               AND datname = current_database()",
             &[],
         )
         .await?;
-    let Some(row) = row else { return Ok(None) };
-    let pid = row.get::<_, i32>(0).to_string();
-    let is_postgres = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| String::from_utf8_lossy(&c).contains("postgres"));
-    Ok(is_postgres.then_some(pid))
+    let pids: Vec<String> = rows
+        .iter()
+        .map(|row| row.get::<_, i32>(0).to_string())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("postgres"))
+        })
+        .collect();
+    Ok((!pids.is_empty()).then(|| pids.join(",")))
 }
 
 /// The events delivered in the throughput run, and when each first was.
@@ -222,7 +271,7 @@ pub async fn throughput(
     const WRITERS: usize = 4;
     const ROWS_PER_STATEMENT: i64 = 1000;
     let changes = options.throughput_changes;
-    let db = prepared_db().await?;
+    let db = prepared_db(end).await?;
     let seen = Arc::new(Mutex::new(Seen {
         ids: HashSet::with_capacity(changes),
         at: Vec::with_capacity(changes),
@@ -259,7 +308,7 @@ pub async fn throughput(
     };
     let mut clients = Vec::new();
     for _ in 0..WRITERS {
-        clients.push(db.connect().await?);
+        clients.push(writer(&db, end).await?);
     }
     let statements = (changes as i64 + ROWS_PER_STATEMENT - 1) / ROWS_PER_STATEMENT;
     let started = Instant::now();
@@ -428,7 +477,7 @@ pub async fn latency(
 ) -> Result<()> {
     const WRITERS: usize = 4;
     const RATE: f64 = 1000.0;
-    let db = prepared_db().await?;
+    let db = prepared_db(end).await?;
     let commits: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
     let deliveries: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
     let sink: Sink = {
@@ -442,7 +491,7 @@ pub async fn latency(
     let running = Running::start(&db, end, sink).await?;
     let mut clients = Vec::new();
     for _ in 0..WRITERS {
-        clients.push(db.connect().await?);
+        clients.push(writer(&db, end).await?);
     }
     let period = Duration::from_secs_f64(WRITERS as f64 / RATE);
     let stop = Instant::now() + options.latency_window;
@@ -507,6 +556,7 @@ pub async fn latency(
         End::PgHandler => "pg_",
         End::Receive => "receive_",
         End::SqsHandler => "sqs_",
+        End::WalHandler => "wal_",
     };
     let section = end.section();
     report.figure(
@@ -521,6 +571,7 @@ pub async fn latency(
     let (p50_bar, p99_bar) = match end {
         End::Handler => (Some(Bar::AtMost(5.0)), Some(Bar::AtMost(10.0))),
         End::PgHandler => (None, Some(Bar::AtMost(25.0))),
+        End::WalHandler => (None, Some(Bar::AtMost(10.0))),
         _ => (None, None),
     };
     for (key, name, q, bar) in [

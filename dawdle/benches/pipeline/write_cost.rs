@@ -158,6 +158,8 @@ struct Outcome {
     backlog_at_end: f64,
     /// (b) Time from the last commit until every event was received.
     drain_s: f64,
+    /// (w) CPU of the WAL sender per event consumed in the window, in µs.
+    decoder_us_per_event: Option<f64>,
 }
 
 pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Result<()> {
@@ -269,6 +271,20 @@ pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Res
                 "",
                 bar,
             );
+            let decoder: Vec<f64> = outcomes[w]
+                .iter()
+                .filter_map(|o| o.decoder_us_per_event)
+                .collect();
+            if !decoder.is_empty() {
+                report.figure(
+                    "write cost",
+                    &format!("write_{}_wal_decoder_cpu_us_per_event", load.key),
+                    format!("{}: (w) CPU of the WAL sender per event", load.label),
+                    median(decoder),
+                    "µs",
+                    None,
+                );
+            }
             report.figure(
                 "write cost",
                 &format!("write_{}_dawdle_wal_drain_s", load.key),
@@ -438,10 +454,29 @@ async fn measure_on(
             ))
         })
         .collect();
+    // (w): the WAL sender decoding for the watcher, when the server runs here.
+    let decoder = match variant {
+        Variant::DawdleWal => client
+            .query_opt(
+                "SELECT pid::text FROM pg_stat_replication WHERE application_name = 'dawdle-watcher-wal'",
+                &[],
+            )
+            .await?
+            .map(|row| row.get::<_, String>(0)),
+        _ => None,
+    };
+    let decoder_cpu = || {
+        decoder
+            .as_deref()
+            .and_then(crate::cluster::process_cpu)
+            .map(|(own, _)| own)
+    };
     tokio::time::sleep_until(measure_from.into()).await;
     let consumed_from = consumed.load(Ordering::Relaxed);
+    let decoder_from = decoder_cpu();
     tokio::time::sleep_until(end.into()).await;
     let consumed_to = consumed.load(Ordering::Relaxed);
+    let decoder_to = decoder_cpu();
     let committed_at_end = committed.load(Ordering::Relaxed);
     let mut transactions = 0;
     for writer in writers {
@@ -453,6 +488,10 @@ async fn measure_on(
         consumed_per_s: (consumed_to - consumed_from) as f64 / window,
         backlog_at_end: committed_at_end.saturating_sub(consumed_to) as f64,
         drain_s: 0.0,
+        decoder_us_per_event: decoder_from
+            .zip(decoder_to)
+            .filter(|_| consumed_to > consumed_from)
+            .map(|(from, to)| (to - from) * 1e6 / (consumed_to - consumed_from) as f64),
     };
     let writers_done = Instant::now();
     match side {

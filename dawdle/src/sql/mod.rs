@@ -115,6 +115,16 @@
 //!   watcher checks at start) and, where the role may, the event trigger
 //!   `dawdle_ddl`.
 //!
+//! With [`Capture::Wal`] ([`up_with`]), each table gets, instead of the
+//! triggers, `REPLICA IDENTITY FULL` (on it and every table below it) and
+//! a place in the publication `dawdle` (`publish_via_partition_root`);
+//! `dawdle.captures.wal` describes its columns for the watcher, which
+//! reads the database's logical replication slot, `dawdle_<database oid>`,
+//! made by [`ensure_slot`] once up committed (which [`apply`] runs). The
+//! event tables and readers stay, for signals and backfills.
+//! `dawdle.unpublished()` lists the tables below a captured one that are
+//! not ready (the watcher refuses to start while there are any).
+//!
 //! Every identifier is quoted. Up can run again: it converges to the
 //! current types, keeping waiting events, and when nothing changed it takes
 //! no lock that writers wait for; a changing up locks each watched table

@@ -122,9 +122,37 @@ impl Drop for TestDatabase {
                 .build()
                 .ok()?;
             runtime.block_on(async {
-                connect(&server)
-                    .await
-                    .ok()?
+                let client = connect(&server).await.ok()?;
+                // A replication slot of the database (capture from the WAL)
+                // keeps it from being dropped: its reader goes, then it.
+                let literal = name.replace('\'', "''");
+                let _ = client
+                    .batch_execute(&format!(
+                        "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots \
+                         WHERE database = '{literal}' AND active_pid IS NOT NULL"
+                    ))
+                    .await;
+                for _ in 0..50 {
+                    let dropped = client
+                        .batch_execute(&format!(
+                            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                             WHERE database = '{literal}' AND NOT active"
+                        ))
+                        .await;
+                    let left = client
+                        .query_one(
+                            "SELECT count(*) FROM pg_replication_slots WHERE database = $1",
+                            &[&name],
+                        )
+                        .await
+                        .map(|row| row.get::<_, i64>(0))
+                        .unwrap_or(0);
+                    if dropped.is_ok() && left == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                client
                     .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                     .await
                     .ok()

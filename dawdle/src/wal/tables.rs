@@ -115,8 +115,9 @@ pub(crate) async fn load(client: &Client) -> Result<Vec<Captured>, String> {
 /// each captured column is among its columns, and the column's type.
 #[derive(Debug)]
 pub(crate) struct Mapped {
-    /// Index in the captured tables.
-    pub table: usize,
+    /// The captured table's oid (the registry may be read again, so not
+    /// an index into it).
+    pub table: u32,
     /// Per captured column: its position in the relation's tuples and its
     /// type.
     pub columns: Vec<(usize, u32)>,
@@ -203,8 +204,13 @@ impl Relations {
                 )
             })?;
         }
-        self.map
-            .insert(relation.id, Some(Mapped { table, columns }));
+        self.map.insert(
+            relation.id,
+            Some(Mapped {
+                table: captured.oid,
+                columns,
+            }),
+        );
         Ok(())
     }
 }

@@ -67,6 +67,17 @@
 //!
 //! An armed doorbell costs writers one NOTIFY per transaction, but only
 //! while the watcher sleeps, that is while writes are rare.
+//!
+//! # Capture from the WAL
+//!
+//! With [`Capture::Wal`] (and up rendered for it), the leader also reads
+//! the database's logical replication slot, over the streaming
+//! replication protocol, and builds each change's event in Rust; it
+//! confirms a position to the slot only once every route's queue accepted
+//! the events before it, so a crash sends them again rather than losing
+//! them. Signals and backfills still go through the event tables, in the
+//! rounds above. README, "Choosing a capture mode", says what each mode
+//! costs and needs.
 
 mod activity;
 mod drain;

@@ -77,6 +77,10 @@ pub(super) struct WalReader<'a> {
     session: &'a Session,
 }
 
+/// How old the last check of the leader's lock may be before a send
+/// checks it again.
+const FENCE_AFTER: Duration = Duration::from_millis(100);
+
 /// The transaction being read.
 #[derive(Debug, Default)]
 struct Transaction {
@@ -123,27 +127,16 @@ impl<'a> WalReader<'a> {
         let slot = prepare(client).await?;
         let source: String = client.query_one(watcher::SOURCE, &[]).await?.get(0);
         let source = json_string(&source);
-        let tables = tables::load(client)
+        let mut tables = tables::load(client)
             .await
             .map_err(WatcherError::Unsupported)?;
+        let mut routing = self.routing(&tables);
         let mut types = TypeCatalog::new();
         let mut relations = Relations::default();
-        let mut routing: Vec<u64> = Vec::new();
-        for table in &tables {
-            routing.push(
-                self.routes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, r)| r.takes_table(&table.schema, &table.name))
-                    .fold(0u64, |mask, (i, _)| mask | 1 << i),
-            );
-        }
         let mut xids = XidEpoch::new(client).await?;
         let mut replication = ReplicationClient::connect(config(self.database, &slot)?)
             .await
-            .map_err(|e| {
-                WatcherError::Unsupported(format!("cannot stream the replication slot {slot}: {e}"))
-            })?;
+            .map_err(|e| stream_failed(&slot, &e))?;
         tracing::info!(slot = %slot, "reading changes from the WAL");
         let mut pending: Vec<Read> = Vec::new();
         // The end of the last transaction whose events are all in `pending`
@@ -155,6 +148,10 @@ impl<'a> WalReader<'a> {
         let mut same_lsn = 0i64;
         let mut next_report = Instant::now();
         let mut backoff = Backoff::new();
+        // When the session last proved it holds the leader's lock.
+        let mut fenced = Instant::now();
+        // When what waits is sent, more or not.
+        let mut gather_until: Option<Instant> = None;
         loop {
             if *stop.borrow() {
                 break;
@@ -164,14 +161,19 @@ impl<'a> WalReader<'a> {
                 report_slot(client, &slot).await;
             }
             // Gather: wait for the stream (long when nothing waits to be
-            // sent), then take what follows at once, up to a batch.
-            let wait = if pending.is_empty() && complete.is_none() {
-                self.settings.poll_interval
-            } else {
-                GATHER
+            // sent); once something waits, take what follows for at most
+            // `GATHER` after it, up to a batch, then send.
+            let waiting = !pending.is_empty() || complete.is_some();
+            let deadline = match (waiting, gather_until) {
+                (false, _) => {
+                    gather_until = None;
+                    Instant::now() + self.settings.poll_interval
+                }
+                (true, Some(until)) => until,
+                (true, None) => *gather_until.insert(Instant::now() + GATHER),
             };
             let received = tokio::select! {
-                received = tokio::time::timeout(wait, replication.recv()) => received,
+                received = tokio::time::timeout_at(deadline, replication.recv()) => received,
                 _ = stop.changed() => continue,
             };
             let flush = match received {
@@ -224,8 +226,8 @@ impl<'a> WalReader<'a> {
                             };
                             self.change(
                                 client,
-                                &tables,
-                                &routing,
+                                &mut tables,
+                                &mut routing,
                                 &mut types,
                                 &mut relations,
                                 &meta,
@@ -248,8 +250,12 @@ impl<'a> WalReader<'a> {
             if !flush {
                 continue;
             }
+            gather_until = None;
             if !pending.is_empty() {
-                match self.send_all(client, &mut pending, stop).await? {
+                match self
+                    .send_all(client, &mut pending, &mut fenced, stop)
+                    .await?
+                {
                     true => backoff.reset(),
                     false => {
                         // Stopped while a queue was down: nothing more
@@ -266,13 +272,27 @@ impl<'a> WalReader<'a> {
         Ok(())
     }
 
+    /// Per captured table, the routes that take its events.
+    fn routing(&self, tables: &[Captured]) -> Vec<u64> {
+        tables
+            .iter()
+            .map(|table| {
+                self.routes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.takes_table(&table.schema, &table.name))
+                    .fold(0u64, |mask, (i, _)| mask | 1 << i)
+            })
+            .collect()
+    }
+
     /// Turns one message of the stream into events.
     #[allow(clippy::too_many_arguments)]
     async fn change(
         &self,
         client: &Client,
-        tables: &[Captured],
-        routing: &[u64],
+        tables: &mut Vec<Captured>,
+        routing: &mut Vec<u64>,
         types: &mut TypeCatalog,
         relations: &mut Relations,
         meta: &Meta<'_>,
@@ -282,6 +302,12 @@ impl<'a> WalReader<'a> {
     ) -> Result<(), WatcherError> {
         let (relation, action, old, new) = match message {
             Message::Relation(relation) => {
+                // Read the registry again: up may have added the table
+                // since this session began.
+                *tables = tables::load(client)
+                    .await
+                    .map_err(WatcherError::Unsupported)?;
+                *routing = self.routing(tables);
                 return relations
                     .learn(client, tables, types, &relation)
                     .await
@@ -353,7 +379,11 @@ impl<'a> WalReader<'a> {
             // Not a captured table's.
             return Ok(());
         };
-        let table = &tables[mapped.table];
+        let Some(index) = tables.iter().position(|t| t.oid == mapped.table) else {
+            // No longer captured (up ran again without it).
+            return Ok(());
+        };
+        let table = &tables[index];
         let id = next_id();
         if !table.actions.contains(&action) {
             return Ok(());
@@ -363,7 +393,7 @@ impl<'a> WalReader<'a> {
                 return Ok(());
             }
         }
-        let routes = routing[mapped.table];
+        let routes = routing[index];
         if routes == 0 {
             return Ok(());
         }
@@ -396,10 +426,18 @@ impl<'a> WalReader<'a> {
         &self,
         client: &Client,
         pending: &mut Vec<Read>,
+        fenced: &mut Instant,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<bool, WatcherError> {
-        if !self.session.still_leads().await? {
-            return Err(WatcherError::LostLeadership);
+        // The fence, as the trigger mode's: a leader that lost its lock
+        // never sends again. Checked when the last check is older than
+        // `FENCE_AFTER`: under load, a query per send would cost the
+        // writers' cores for nothing.
+        if fenced.elapsed() >= FENCE_AFTER {
+            if !self.session.still_leads().await? {
+                return Err(WatcherError::LostLeadership);
+            }
+            *fenced = Instant::now();
         }
         let events = std::mem::take(pending);
         let last = self.routes.len() - 1;
@@ -745,17 +783,18 @@ fn config(database: &Database, slot: &str) -> Result<ReplicationConfig, WatcherE
     )
 }
 
-/// The stream's failure: a lost connection the watcher retries (as any
-/// connection of its own), or the server's refusal, which stops it.
+/// The stream's failure, which the watcher retries as a lost connection
+/// (after a backoff, from the slot's confirmed position): the server's
+/// refusals too, since the usual one is the slot still held by the session
+/// of a leader that just died. What cannot pass (an invalidated slot, a
+/// missing publication) is found and reported at the next start.
 fn stream_failed(slot: &str, error: &pgwire_replication::PgWireError) -> WatcherError {
     if error.is_io() || error.is_transient() {
         tracing::warn!(%error, slot, "the replication stream was lost");
-        WatcherError::ConnectionClosed
     } else {
-        WatcherError::Unsupported(format!(
-            "the replication stream of slot {slot} failed: {error}"
-        ))
+        tracing::error!(%error, slot, "the server ended the replication stream");
     }
+    WatcherError::ConnectionClosed
 }
 
 /// A commit time (microseconds since 2000-01-01 UTC) as `to_json` writes a

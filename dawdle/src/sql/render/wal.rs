@@ -7,7 +7,7 @@
 use crate::sql::catalog::{BODY_QUOTE, CAPTURES_TABLE, SCHEMA};
 use crate::sql::model::CheckedTable;
 use crate::sql::quote::{ident, literal, push_fmt, qualified};
-use crate::table::Encoding;
+use crate::table::{Action, Encoding};
 
 /// The publication every WAL-captured table is in.
 pub(crate) const PUBLICATION: &str = "dawdle";
@@ -72,8 +72,9 @@ BEGIN
     PERFORM {schema}.\"lock\"(\"rel\");
     EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, \"rel\");
   END LOOP;
-  -- Updates and deletes carry the whole old row.
-  IF c.relkind IN ('r', 'p') AND c.relreplident <> 'f' THEN
+  -- Updates and deletes carry the whole old row (for a type that captures
+  -- neither, the identity stays as it is: a whole old row costs WAL).
+  IF {needs_old} AND c.relkind IN ('r', 'p') AND c.relreplident <> 'f' THEN
     PERFORM {schema}.\"lock\"(\"rel\");
     EXECUTE format('ALTER TABLE %s REPLICA IDENTITY FULL', \"rel\");
   END IF;
@@ -89,8 +90,18 @@ END
             schema = ident(SCHEMA),
             publication = ident(PUBLICATION),
             publication_literal = literal(PUBLICATION),
+            needs_old = needs_old(table),
         ),
     );
+}
+
+/// Whether the table's events carry old rows: it captures updates or
+/// deletes.
+fn needs_old(table: &CheckedTable) -> bool {
+    table
+        .actions
+        .iter()
+        .any(|a| matches!(a, Action::Update | Action::Delete))
 }
 
 /// The publication, made before the tables are readied; the functions
@@ -141,15 +152,15 @@ END
 -- while there are any, and says which.
 CREATE OR REPLACE FUNCTION {schema}.\"unpublished\"() RETURNS text[]
 LANGUAGE sql STABLE AS {BODY_QUOTE}
-WITH RECURSIVE tree(oid) AS (
-  SELECT to_regclass(c.\"target\")::oid FROM {captures} c
+WITH RECURSIVE tree(oid, old) AS (
+  SELECT to_regclass(c.\"target\")::oid, c.\"wal\" -> 'actions' ?| ARRAY['update', 'delete'] FROM {captures} c
   WHERE c.\"wal\" IS NOT NULL AND to_regclass(c.\"target\") IS NOT NULL
   UNION ALL
-  SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid)
+  SELECT i.inhrelid, tree.old FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid)
 SELECT coalesce(array_agg(DISTINCT r.problem ORDER BY r.problem), '{{}}') FROM (
   SELECT format('%s (replica identity is not full)', t.oid::regclass) AS problem
   FROM tree t JOIN pg_catalog.pg_class k ON k.oid = t.oid
-  WHERE k.relkind = 'r' AND k.relreplident <> 'f'
+  WHERE t.old AND k.relkind = 'r' AND k.relreplident <> 'f'
   UNION ALL
   SELECT format('%s (not in the publication {publication_text})', t.oid::regclass)
   FROM tree t JOIN pg_catalog.pg_class k ON k.oid = t.oid
