@@ -585,3 +585,87 @@ async fn a_crash_of_postgresql_loses_no_event_of_a_committed_change() {
     drop(db);
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn concurrent_writers_rows_arrive_in_order_per_fifo_group() {
+    let (db, client) = database(
+        "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL)",
+        &[User::TABLE],
+    )
+    .await;
+    client
+        .batch_execute("INSERT INTO users SELECT i, '0' FROM generate_series(1, 10) i")
+        .await
+        .unwrap();
+    let queue = MemoryQueue::builder().fifo(true).build();
+    let watcher = Watcher::builder(db.database().clone(), queue.clone())
+        .capture(Capture::Wal)
+        .build()
+        .start();
+    // Four writers update the same ten rows, each change its own
+    // transaction, so that their transactions interleave in the WAL.
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let client = db.connect().await.unwrap();
+        writers.push(tokio::spawn(async move {
+            for n in 0..50 {
+                let id = (n * 7 + w) % 10 + 1;
+                client
+                    .execute(
+                        "UPDATE users SET name = (name::int + 1)::text WHERE id = $1",
+                        &[&(id as i64)],
+                    )
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    wait_until_drained(&client, LIMIT).await.unwrap();
+    // Received group by group as the queue hands them out, each message
+    // deleted before the group's next is given.
+    let mut last: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    let mut events = 0;
+    loop {
+        let messages = queue
+            .receive(10, Duration::ZERO, Duration::from_secs(60))
+            .await
+            .unwrap();
+        if messages.is_empty() {
+            break;
+        }
+        for message in &messages {
+            let group = message.group_id.clone().expect("a FIFO group");
+            for event in Envelope::parse(&message.body).unwrap().events {
+                events += 1;
+                let name = event.new.as_ref().unwrap()["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                if let Some((id, previous)) = last.get(&group) {
+                    assert!(event.id > *id, "{group}: event {} after {id}", event.id);
+                    assert_eq!(
+                        name.parse::<i64>().unwrap(),
+                        previous.parse::<i64>().unwrap() + 1,
+                        "{group}: each update once, in order"
+                    );
+                }
+                last.insert(group.clone(), (event.id, name));
+            }
+        }
+        let receipts: Vec<_> = messages.into_iter().map(|m| m.receipt).collect();
+        queue.delete(&receipts).await.unwrap();
+    }
+    assert_eq!(events, 210, "every insert and update once");
+    for (id, row) in rows(&client, "users", "id, name").await {
+        let group = format!("public.users:[{id}]");
+        assert_eq!(
+            last.get(&group).map(|(_, name)| name.as_str()),
+            row["name"].as_str(),
+            "the last event of {group} is the row as it is"
+        );
+    }
+    watcher.shutdown().await.unwrap();
+}

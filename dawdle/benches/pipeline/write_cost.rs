@@ -160,6 +160,9 @@ struct Outcome {
     drain_s: f64,
     /// (w) CPU of the WAL sender per event consumed in the window, in µs.
     decoder_us_per_event: Option<f64>,
+    /// CPU of the bench's process (the writers' clients, and the watcher
+    /// and consumer when the variant has them) per transaction, in µs.
+    own_us_per_tx: Option<f64>,
 }
 
 pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Result<()> {
@@ -275,6 +278,30 @@ pub async fn run(options: &Options, server: &Server, report: &mut Report) -> Res
                 .iter()
                 .filter_map(|o| o.decoder_us_per_event)
                 .collect();
+            let own =
+                |i: usize| median(outcomes[i].iter().filter_map(|o| o.own_us_per_tx).collect());
+            report.figure(
+                "write cost",
+                &format!("write_{}_wal_process_cpu_us_per_tx", load.key),
+                format!(
+                    "{}: (w) CPU of the bench's process per transaction, less plain's (watcher, queue, consumer)",
+                    load.label
+                ),
+                own(w) - own(0),
+                "µs",
+                None,
+            );
+            report.figure(
+                "write cost",
+                &format!("write_{}_dawdle_process_cpu_us_per_tx", load.key),
+                format!(
+                    "{}: (b) CPU of the bench's process per transaction, less plain's (watcher, queue, consumer)",
+                    load.label
+                ),
+                own(1) - own(0),
+                "µs",
+                None,
+            );
             if !decoder.is_empty() {
                 report.figure(
                     "write cost",
@@ -474,9 +501,11 @@ async fn measure_on(
     tokio::time::sleep_until(measure_from.into()).await;
     let consumed_from = consumed.load(Ordering::Relaxed);
     let decoder_from = decoder_cpu();
+    let own_from = crate::cluster::process_cpu("self").map(|(own, _)| own);
     tokio::time::sleep_until(end.into()).await;
     let consumed_to = consumed.load(Ordering::Relaxed);
     let decoder_to = decoder_cpu();
+    let own_to = crate::cluster::process_cpu("self").map(|(own, _)| own);
     let committed_at_end = committed.load(Ordering::Relaxed);
     let mut transactions = 0;
     for writer in writers {
@@ -488,6 +517,10 @@ async fn measure_on(
         consumed_per_s: (consumed_to - consumed_from) as f64 / window,
         backlog_at_end: committed_at_end.saturating_sub(consumed_to) as f64,
         drain_s: 0.0,
+        own_us_per_tx: own_from
+            .zip(own_to)
+            .filter(|_| transactions > 0)
+            .map(|(from, to)| (to - from) * 1e6 / transactions as f64),
         decoder_us_per_event: decoder_from
             .zip(decoder_to)
             .filter(|_| consumed_to > consumed_from)
