@@ -14,7 +14,8 @@ const AFTER_HELP: &str = concat!(
     r#"With --json, one object:
   {
     "backlog": { "events": 120, "oldest_event_age_seconds": 3.2 },
-    "capture": { "uncaptured": [], "event_trigger": true },
+    "capture": { "uncaptured": [], "event_trigger": true, "unpublished": [], "wal_tables": 0 },
+    "wal_slot": null,
     "leader": { "pid": 4242, "application_name": "dawdle-watcher",
                 "client_addr": "10.0.0.7", "backend_start": "2026-01-02T03:04:05.600+00:00",
                 "connected_seconds": 3600.0 },
@@ -26,7 +27,11 @@ const AFTER_HELP: &str = concat!(
   }
 "capture.uncaptured" lists partitions and inheritance children of watched tables
 that lack dawdle's triggers (writes to them are not captured; run the up
-migration again); "capture.event_trigger" says whether dawdle_ddl is installed.
+migration again); "capture.event_trigger" says whether dawdle_ddl is installed;
+"capture.unpublished" lists tables captured from the WAL that are not ready
+(replica identity, publication), "capture.wal_tables" counts those captured
+from the WAL. "wal_slot" (null with triggers): { "name", "active",
+"wal_status" ("lost": invalidated), "retained_bytes", "lag_bytes" }.
 "backlog.events" counts the id range of the waiting events, as the watcher does
 (rolled-back ids included); "oldest_event_age_seconds", "leader", "client_addr"
 (a Unix socket), "next_due_in_seconds" (of the earliest delayed signal; negative
@@ -90,6 +95,8 @@ struct Backlog {
 struct Capture {
     uncaptured: Vec<String>,
     event_trigger: bool,
+    unpublished: Vec<String>,
+    wal_tables: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -181,6 +188,8 @@ impl Status {
         let capture = Capture {
             uncaptured: health.uncaptured,
             event_trigger: health.event_trigger,
+            unpublished: health.unpublished,
+            wal_tables: health.wal_tables,
         };
         let wal_slot = dawdle::status::wal_slot(&db)
             .await
@@ -320,6 +329,14 @@ impl Status {
             }
         };
         let capture = match (&report.capture.uncaptured[..], report.capture.event_trigger) {
+            _ if !report.capture.unpublished.is_empty() => format!(
+                "NOT WHOLE: {} not ready for capture from the WAL: run the up migration again",
+                report.capture.unpublished.join(", ")
+            ),
+            ([], _) if report.capture.wal_tables > 0 => format!(
+                "whole; {} table(s) from the WAL (new partitions come through their table)",
+                report.capture.wal_tables
+            ),
             ([], true) => "whole; new partitions and children get the triggers".to_owned(),
             ([], false) => "whole; no event trigger: a partition made later refuses writes, \
                             a child is not captured, until up runs again"

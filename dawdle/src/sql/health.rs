@@ -20,6 +20,13 @@ pub struct CaptureHealth {
     /// children made later, and refuses renaming or dropping a captured
     /// column.
     pub event_trigger: bool,
+    /// Tables captured from the WAL: those below a captured one that are
+    /// not ready (`REPLICA IDENTITY` not full, or not in the publication),
+    /// each with what is wrong. The watcher refuses to start while any is
+    /// listed.
+    pub unpublished: Vec<String>,
+    /// How many tables are captured from the WAL (the others, by triggers).
+    pub wal_tables: u64,
 }
 
 /// Reads the [`CaptureHealth`] of the database `client` is connected to.
@@ -33,8 +40,23 @@ pub async fn capture_health(client: &Client) -> Result<CaptureHealth, SqlError> 
         )
         .await?
         .get(0);
+    let row = client
+        .query_one(
+            "SELECT CASE WHEN to_regprocedure('\"dawdle\".\"unpublished\"()') IS NULL THEN '{}'::text[] \
+                    ELSE \"dawdle\".\"unpublished\"() END, \
+                    (SELECT count(*) FROM \"dawdle\".\"captures\" WHERE \"wal\" IS NOT NULL)",
+            &[],
+        )
+        .await;
+    let (unpublished, wal_tables) = match row {
+        Ok(row) => (row.get(0), row.get::<_, i64>(1).max(0) as u64),
+        // An installation from before capture from the WAL.
+        Err(_) => (Vec::new(), 0),
+    };
     Ok(CaptureHealth {
         uncaptured,
         event_trigger,
+        unpublished,
+        wal_tables,
     })
 }

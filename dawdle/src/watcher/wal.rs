@@ -800,13 +800,26 @@ fn stream_failed(slot: &str, error: &pgwire_replication::PgWireError) -> Watcher
 /// A commit time (microseconds since 2000-01-01 UTC) as `to_json` writes a
 /// `timestamptz` in UTC, as a JSON string.
 fn commit_time(micros: i64) -> String {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
     const EPOCH_2000: i64 = 946_684_800;
     let seconds = EPOCH_2000 + micros.div_euclid(1_000_000);
     let micros = micros.rem_euclid(1_000_000);
-    let time = chrono::DateTime::from_timestamp(seconds, (micros * 1000) as u32)
+    let time = chrono::DateTime::from_timestamp(seconds, 0)
         .unwrap_or_default()
         .naive_utc();
-    let mut text = format!("\"{}", time.format("%Y-%m-%dT%H:%M:%S"));
+    // Written field by field: a format string is parsed on every call.
+    let mut text = String::with_capacity(36);
+    let _ = write!(
+        text,
+        "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        time.year(),
+        time.month(),
+        time.day(),
+        time.hour(),
+        time.minute(),
+        time.second()
+    );
     if micros != 0 {
         let fraction = format!("{micros:06}");
         text.push('.');
