@@ -89,23 +89,46 @@ impl Delivered {
     }
 
     async fn receive(&mut self) {
-        loop {
-            let messages = self
-                .queue
-                .receive(10, Duration::ZERO, Duration::from_secs(60))
-                .await
-                .unwrap();
-            if messages.is_empty() {
-                break;
-            }
-            for message in &messages {
-                self.events
-                    .extend(Envelope::parse(&message.body).unwrap().events);
-            }
-            let receipts: Vec<_> = messages.into_iter().map(|m| m.receipt).collect();
-            self.queue.delete(&receipts).await.unwrap();
-        }
+        self.events.extend(receive_all(&self.queue).await);
     }
+}
+
+/// Every event the messages in `queue` carry, each message deleted.
+async fn receive_all(queue: &MemoryQueue) -> Vec<WireEvent> {
+    let mut events = Vec::new();
+    loop {
+        let messages = queue
+            .receive(10, Duration::ZERO, Duration::from_secs(60))
+            .await
+            .unwrap();
+        if messages.is_empty() {
+            return events;
+        }
+        for message in &messages {
+            events.extend(Envelope::parse(&message.body).unwrap().events);
+        }
+        let receipts: Vec<_> = messages.into_iter().map(|m| m.receipt).collect();
+        queue.delete(&receipts).await.unwrap();
+    }
+}
+
+/// `users`, captured from the WAL, in a database of a logical cluster of
+/// the test's own (which it may crash, or whose settings it may change).
+async fn users_on_a_cluster_of_its_own() -> (Cluster, TestDatabase, Client) {
+    let cluster = Cluster::builder().logical(true).start().await.unwrap();
+    let db = TestDatabase::on(cluster.admin()).await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute("CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL)")
+        .await
+        .unwrap();
+    dawdle::sql::apply(
+        &mut client,
+        &dawdle::sql::up_with(&[User::TABLE], Capture::Wal).unwrap(),
+    )
+    .await
+    .unwrap();
+    (cluster, db, client)
 }
 
 async fn database(ddl: &str, tables: &[&'static Table]) -> (TestDatabase, Client) {
@@ -397,19 +420,7 @@ async fn a_killed_watcher_leaves_nothing_unsent_and_signals_still_go() {
         .unwrap();
     let second = start();
     wait_until_drained(&client, LIMIT).await.unwrap();
-    let mut events = Vec::new();
-    loop {
-        let messages = queue
-            .receive(10, Duration::ZERO, Duration::from_secs(60))
-            .await
-            .unwrap();
-        if messages.is_empty() {
-            break;
-        }
-        for message in &messages {
-            events.extend(Envelope::parse(&message.body).unwrap().events);
-        }
-    }
+    let events = receive_all(&queue).await;
     let mut ids: Vec<i64> = events.iter().map(|e| e.id).collect();
     ids.sort();
     ids.dedup();
@@ -438,19 +449,7 @@ async fn a_killed_watcher_leaves_nothing_unsent_and_signals_still_go() {
 #[tokio::test]
 async fn an_invalidated_slot_is_reported_and_stops_the_watcher() {
     // A cluster of its own: the WAL limit is the cluster's.
-    let cluster = Cluster::builder().logical(true).start().await.unwrap();
-    let db = TestDatabase::on(cluster.admin()).await.unwrap();
-    let mut client = db.connect().await.unwrap();
-    client
-        .batch_execute("CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL)")
-        .await
-        .unwrap();
-    dawdle::sql::apply(
-        &mut client,
-        &dawdle::sql::up_with(&[User::TABLE], Capture::Wal).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (cluster, db, client) = users_on_a_cluster_of_its_own().await;
     for statement in [
         "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'",
         "ALTER SYSTEM SET wal_keep_size = 0",
@@ -524,19 +523,7 @@ async fn a_server_without_logical_wal_is_refused_with_what_to_do() {
 #[tokio::test]
 async fn a_crash_of_postgresql_loses_no_event_of_a_committed_change() {
     // A cluster of its own, which this test crashes.
-    let cluster = Cluster::builder().logical(true).start().await.unwrap();
-    let db = TestDatabase::on(cluster.admin()).await.unwrap();
-    let mut client = db.connect().await.unwrap();
-    client
-        .batch_execute("CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL)")
-        .await
-        .unwrap();
-    dawdle::sql::apply(
-        &mut client,
-        &dawdle::sql::up_with(&[User::TABLE], Capture::Wal).unwrap(),
-    )
-    .await
-    .unwrap();
+    let (cluster, db, client) = users_on_a_cluster_of_its_own().await;
     let queue = MemoryQueue::new();
     let watcher = Watcher::builder(db.database().clone(), queue.clone())
         .capture(Capture::Wal)
@@ -562,19 +549,7 @@ async fn a_crash_of_postgresql_loses_no_event_of_a_committed_change() {
         .await
         .unwrap();
     wait_until_drained(&client, LIMIT).await.unwrap();
-    let mut events = Vec::new();
-    loop {
-        let messages = queue
-            .receive(10, Duration::ZERO, Duration::from_secs(60))
-            .await
-            .unwrap();
-        if messages.is_empty() {
-            break;
-        }
-        for message in &messages {
-            events.extend(Envelope::parse(&message.body).unwrap().events);
-        }
-    }
+    let mut events = receive_all(&queue).await;
     events.sort_by_key(|e| e.id);
     events.dedup_by_key(|e| e.id);
     // Every row that survived the crash (a commit the server had not

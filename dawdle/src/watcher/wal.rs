@@ -300,59 +300,40 @@ impl<'a> WalReader<'a> {
         next_id: &mut impl FnMut() -> i64,
         pending: &mut Vec<Read>,
     ) -> Result<(), WatcherError> {
-        let (relation, action, old, new) = match message {
-            Message::Relation(relation) => {
-                // Read the registry again: up may have added the table
-                // since this session began.
-                *tables = tables::load(client)
-                    .await
-                    .map_err(WatcherError::Unsupported)?;
-                *routing = self.routing(tables);
-                return relations
-                    .learn(client, tables, types, &relation)
-                    .await
-                    .map_err(WatcherError::Unsupported);
-            }
-            Message::Insert { relation, new } => (relation, Action::Insert, None, Some(new)),
-            Message::Update { relation, old, new } => {
-                (relation, Action::Update, old.map(|(_, old)| old), Some(new))
-            }
-            Message::Delete { relation, old } => (relation, Action::Delete, Some(old.1), None),
-            Message::Truncate {
-                relations: truncated,
-            } => {
-                for relation in truncated {
-                    self.event(
-                        tables,
-                        routing,
-                        types,
-                        relations,
-                        meta,
-                        relation,
-                        Action::Truncate,
-                        None,
-                        None,
-                        next_id,
-                        pending,
-                    )?;
-                }
-                return Ok(());
-            }
-            Message::Other(_) => return Ok(()),
+        if let Message::Relation(relation) = &message {
+            // Read the registry again: up may have added the table since
+            // this session began.
+            *tables = tables::load(client)
+                .await
+                .map_err(WatcherError::Unsupported)?;
+            *routing = self.routing(tables);
+            return relations
+                .learn(client, tables, types, relation)
+                .await
+                .map_err(WatcherError::Unsupported);
+        }
+        let mut emit = |relation, action, old, new| {
+            self.event(
+                tables, routing, types, relations, meta, relation, action, old, new, next_id,
+                pending,
+            )
         };
-        self.event(
-            tables,
-            routing,
-            types,
-            relations,
-            meta,
-            relation,
-            action,
-            old.as_deref(),
-            new.as_deref(),
-            next_id,
-            pending,
-        )
+        match &message {
+            Message::Insert { relation, new } => emit(*relation, Action::Insert, None, Some(new)),
+            Message::Update { relation, old, new } => emit(
+                *relation,
+                Action::Update,
+                old.as_ref().map(|(_, old)| old.as_slice()),
+                Some(new),
+            ),
+            Message::Delete { relation, old } => {
+                emit(*relation, Action::Delete, Some(&old.1), None)
+            }
+            Message::Truncate { relations } => relations
+                .iter()
+                .try_for_each(|&relation| emit(relation, Action::Truncate, None, None)),
+            Message::Relation(_) | Message::Other(_) => Ok(()),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
