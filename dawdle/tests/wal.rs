@@ -45,6 +45,20 @@ struct Part {
     name: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Watched)]
+#[dawdle(table = "emptied", events(insert, update, delete, truncate))]
+struct Emptied {
+    id: i64,
+    name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Watched)]
+#[dawdle(table = "animals")]
+struct Animal {
+    id: i64,
+    name: String,
+}
+
 /// One logical cluster for the tests of this file (each its own database),
 /// started once; it goes when the process exits.
 async fn cluster() -> &'static Cluster {
@@ -643,4 +657,218 @@ async fn concurrent_writers_rows_arrive_in_order_per_fifo_group() {
         );
     }
     watcher.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn children_later_partitions_and_truncates_as_the_triggers_capture_them() {
+    let (db, client) = database(
+        "CREATE TABLE emptied (id bigint PRIMARY KEY, name text NOT NULL) PARTITION BY RANGE (id);
+         CREATE TABLE emptied_a PARTITION OF emptied FOR VALUES FROM (0) TO (100);
+         CREATE TABLE animals (id bigint PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE dogs (breed text) INHERITS (animals);",
+        &[Emptied::TABLE, Animal::TABLE],
+    )
+    .await;
+    let mut delivered = Delivered::start(db.database());
+    client
+        .batch_execute(
+            "INSERT INTO emptied VALUES (1, 'a');
+             CREATE TABLE emptied_b PARTITION OF emptied FOR VALUES FROM (100) TO (200);
+             INSERT INTO emptied_b VALUES (150, 'made after up');
+             INSERT INTO animals VALUES (1, 'cat');
+             INSERT INTO dogs VALUES (2, 'rex', 'collie');
+             UPDATE dogs SET name = 'rex!';
+             CREATE TABLE puppies () INHERITS (dogs);",
+        )
+        .await
+        .unwrap();
+    // The partition made after up came through its table.
+    let events = delivered.all(&client).await.to_vec();
+    let emptied: Vec<i64> = events
+        .iter()
+        .filter(|e| e.table == "emptied")
+        .map(|e| row_id(&e.new))
+        .collect();
+    assert_eq!(emptied, [1, 150]);
+    let animals: Vec<(Action, i64)> = events
+        .iter()
+        .filter(|e| e.table == "animals")
+        .map(|e| (e.action, row_id(&e.new)))
+        .collect();
+    assert_eq!(
+        animals,
+        [
+            (Action::Insert, 1),
+            (Action::Insert, 2),
+            (Action::Update, 2)
+        ],
+        "a child's changes as its parent's"
+    );
+    // TRUNCATE: the table's once; a partition's alone refused, as with
+    // triggers (the WAL would not carry it through the table at all).
+    let error = client
+        .batch_execute("TRUNCATE emptied_a")
+        .await
+        .expect_err("a partition alone");
+    assert!(
+        error.to_string().contains("dawdle cannot capture")
+            || format!("{error:?}").contains("dawdle cannot capture"),
+        "{error:?}"
+    );
+    client.batch_execute("TRUNCATE emptied").await.unwrap();
+    let events = delivered.all(&client).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.table == "emptied" && e.action == Action::Truncate)
+            .count(),
+        1
+    );
+    // The child made after up was readied by the event trigger (this
+    // database has it): published, its old rows whole.
+    let problems: Vec<String> = client
+        .query_one("SELECT dawdle.unpublished()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(problems.is_empty(), "{problems:?}");
+    client
+        .batch_execute("INSERT INTO puppies VALUES (3, 'pup', 'beagle'); DELETE FROM puppies")
+        .await
+        .unwrap();
+    let events = delivered.all(&client).await;
+    let puppy: Vec<Action> = events
+        .iter()
+        .filter(|e| e.table == "animals" && e.key.get() == "[3]")
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(puppy, [Action::Insert, Action::Delete]);
+    delivered.watcher.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn rows_a_logical_replication_subscriber_applies_are_captured_in_order() {
+    let cluster = cluster().await;
+    let publisher = TestDatabase::on(cluster.admin()).await.unwrap();
+    let table = "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL)";
+    let source = publisher.connect().await.unwrap();
+    let slot = format!(
+        "sub_{}",
+        publisher
+            .name()
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
+    source
+        .batch_execute(&format!("{table}; CREATE PUBLICATION pub FOR TABLE users;"))
+        .await
+        .unwrap();
+    source
+        .batch_execute(&format!(
+            "SELECT pg_create_logical_replication_slot('{slot}', 'pgoutput')"
+        ))
+        .await
+        .unwrap();
+    let (subscriber, target) = database(table, &[User::TABLE]).await;
+    let mut delivered = Delivered::start(subscriber.database());
+    target
+        .batch_execute(&format!(
+            "CREATE SUBSCRIPTION {slot}
+               CONNECTION 'host=127.0.0.1 port={port} user=postgres dbname={name}'
+               PUBLICATION pub WITH (create_slot = false, slot_name = '{slot}', copy_data = false)",
+            port = cluster.port(),
+            name = publisher.name(),
+        ))
+        .await
+        .unwrap();
+    source
+        .batch_execute(
+            "INSERT INTO users VALUES (1, 'a');
+             INSERT INTO users VALUES (2, 'b'), (3, 'c');
+             UPDATE users SET name = 'b!' WHERE id = 2;
+             DELETE FROM users WHERE id = 3;",
+        )
+        .await
+        .unwrap();
+    let published = rows(&source, "users", "id, name").await;
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while rows(&target, "users", "id, name").await != published {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the subscriber did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let events = delivered.all(&target).await.to_vec();
+    let actions: Vec<Action> = events.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        [
+            Action::Insert,
+            Action::Insert,
+            Action::Insert,
+            Action::Update,
+            Action::Delete
+        ],
+        "the publisher's changes, once each, in order"
+    );
+    assert_replays(&events, &target, "users", "id, name").await;
+    delivered.watcher.shutdown().await.unwrap();
+    target
+        .batch_execute(&format!("DROP SUBSCRIPTION {slot}"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn switching_from_triggers_to_the_wal_takes_the_triggers_off_and_loses_nothing() {
+    let db = TestDatabase::on(cluster().await.admin()).await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute("CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL)")
+        .await
+        .unwrap();
+    dawdle::sql::apply(&mut client, &dawdle::sql::up(&[User::TABLE]).unwrap())
+        .await
+        .unwrap();
+    // Captured by the triggers, not sent yet.
+    client
+        .batch_execute("INSERT INTO users VALUES (1, 'by triggers')")
+        .await
+        .unwrap();
+    let up = dawdle::sql::up_with(&[User::TABLE], Capture::Wal).unwrap();
+    dawdle::sql::apply(&mut client, &up).await.unwrap();
+    let triggers: Vec<String> = client
+        .query(
+            "SELECT tgname::text FROM pg_trigger WHERE tgrelid = 'users'::regclass AND tgname LIKE 'dawdle%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    // Only the BEFORE TRUNCATE mark that lets the table's own TRUNCATE
+    // through its partitions' refusals: nothing a row's write fires.
+    assert_eq!(triggers, ["dawdle_truncating"], "no capture trigger left");
+    client
+        .batch_execute(
+            "INSERT INTO users VALUES (2, 'from the WAL'); UPDATE users SET name = name || '!'",
+        )
+        .await
+        .unwrap();
+    let mut delivered = Delivered::start(db.database());
+    let events = delivered.all(&client).await.to_vec();
+    let seen: Vec<(Action, i64)> = events.iter().map(|e| (e.action, row_id(&e.new))).collect();
+    assert_eq!(
+        seen,
+        [
+            (Action::Insert, 1),
+            (Action::Insert, 2),
+            (Action::Update, 1),
+            (Action::Update, 2)
+        ],
+        "the triggers' event first (its id is below the WAL's), each once"
+    );
+    assert_replays(&events, &client, "users", "id, name").await;
+    delivered.watcher.shutdown().await.unwrap();
 }

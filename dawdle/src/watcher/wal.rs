@@ -329,9 +329,25 @@ impl<'a> WalReader<'a> {
             Message::Delete { relation, old } => {
                 emit(*relation, Action::Delete, Some(&old.1), None)
             }
-            Message::Truncate { relations } => relations
-                .iter()
-                .try_for_each(|&relation| emit(relation, Action::Truncate, None, None)),
+            Message::Truncate {
+                relations: truncated,
+            } => {
+                // A table's TRUNCATE lists its inheritance children too:
+                // one event per captured table.
+                let mut seen = Vec::with_capacity(truncated.len());
+                for &relation in truncated {
+                    let table = match relations.get(relation) {
+                        Some(Some(mapped)) => Some(mapped.table),
+                        _ => None,
+                    };
+                    if table.is_some() && seen.contains(&table) {
+                        continue;
+                    }
+                    seen.push(table);
+                    emit(relation, Action::Truncate, None, None)?;
+                }
+                Ok(())
+            }
             Message::Relation(_) | Message::Other(_) => Ok(()),
         }
     }

@@ -30,10 +30,10 @@ pub(super) fn up(sql: &mut String, table: &CheckedTable, capture: Capture) {
             if table.capture_replica {
                 row_function(sql, table);
             }
-            install_function(sql, table);
+            install_function(sql, table, Capture::Triggers);
         }
         // The event tables stay, for backfills' snapshot events.
-        Capture::Wal => super::wal::install_function(sql, table),
+        Capture::Wal => install_function(sql, table, Capture::Wal),
     }
 }
 
@@ -609,7 +609,12 @@ fn expected_triggers(table: &CheckedTable) -> Vec<Trigger> {
 /// differs: a relation whose triggers are in place is not locked. When
 /// something differs, it locks the relation first, in the mode CREATE
 /// TRIGGER takes, before any other change.
-fn install_function(sql: &mut String, table: &CheckedTable) {
+///
+/// Captured from the WAL, the only triggers are those refusing a TRUNCATE
+/// of a partition or child alone (for a type that captures TRUNCATE),
+/// which the WAL would not carry as such: a partition's is not published
+/// at all through its root, a child's would read as its parent's.
+fn install_function(sql: &mut String, table: &CheckedTable, capture: Capture) {
     push_fmt(
         sql,
         format_args!(
@@ -625,7 +630,13 @@ fn install_function(sql: &mut String, table: &CheckedTable) {
             target_literal = literal(&table.target),
         ),
     );
-    let triggers = expected_triggers(table);
+    let mut triggers = expected_triggers(table);
+    if capture == Capture::Wal {
+        triggers.retain(|t| {
+            t.name == "dawdle_truncating"
+                || (t.name == trigger_name(Action::Truncate) && matches!(t.scope, Scope::Below))
+        });
+    }
     for trigger in &triggers {
         let condition = match trigger.scope {
             Scope::All => None,
@@ -696,13 +707,16 @@ fn install_function(sql: &mut String, table: &CheckedTable) {
             })
             .map(|t| t.name.clone())
             .collect();
-        names.push("dawdle_guard".to_owned());
+        if capture == Capture::Triggers {
+            names.push("dawdle_guard".to_owned());
+        }
         text_array(&names)
     };
-    push_fmt(
-        sql,
-        format_args!(
-            "\
+    match capture {
+        Capture::Triggers => push_fmt(
+            sql,
+            format_args!(
+                "\
   -- A partitioned table guards its partitions: one made after up (when no
   -- event trigger installs the triggers on it) refuses writes rather than
   -- lose their events; a partition with the triggers has its copy off.
@@ -718,7 +732,19 @@ fn install_function(sql: &mut String, table: &CheckedTable) {
     PERFORM {schema}.\"lock\"(\"rel\");
     EXECUTE format('ALTER TABLE %s DISABLE TRIGGER \"dawdle_guard\"', \"rel\");
   END IF;
-  -- Triggers of an earlier up that this one has not (its events changed).
+",
+                guard_literal = literal(&format!("{}()", qualified(SCHEMA, "guard"))),
+                guard = qualified(SCHEMA, "guard"),
+                schema = ident(SCHEMA),
+            ),
+        ),
+        Capture::Wal => super::wal::ready(sql, table),
+    }
+    push_fmt(
+        sql,
+        format_args!(
+            "  -- Triggers of an earlier up that this one has not (its events changed,
+  -- or its capture mode).
   FOR t IN SELECT g.tgname FROM pg_catalog.pg_trigger g WHERE g.tgrelid = \"rel\" AND g.tgparentid = 0
              AND g.tgname LIKE 'dawdle\\_%'
              AND g.tgname <> ALL (CASE WHEN target THEN {target_names} ELSE {below_names} END) LOOP
@@ -728,8 +754,6 @@ fn install_function(sql: &mut String, table: &CheckedTable) {
 END
 {BODY_QUOTE};
 ",
-            guard_literal = literal(&format!("{}()", qualified(SCHEMA, "guard"))),
-            guard = qualified(SCHEMA, "guard"),
             schema = ident(SCHEMA),
             target_names = names(true),
             below_names = names(false),

@@ -48,30 +48,17 @@ pub(super) fn spec(table: &CheckedTable) -> String {
     .to_string()
 }
 
-/// The function that readies a table (or one below it) for capture from
-/// the WAL, in place of the triggers' install function: takes dawdle's
-/// triggers off, sets `REPLICA IDENTITY FULL` on tables that hold rows,
-/// and puts the table in the publication unless a table above it is there
-/// for it (a partitioned one publishes its partitions as itself). Nothing
-/// is locked when nothing is to change.
-pub(super) fn install_function(sql: &mut String, table: &CheckedTable) {
+/// Inside a table's install function (`rel`, its `pg_class` row `c`):
+/// readies a table (or one below it) for capture from the WAL, beside the
+/// triggers refusing a TRUNCATE of it alone: sets `REPLICA IDENTITY FULL`
+/// on tables that hold rows, and puts the table in the publication unless
+/// a table above it is there for it (a partitioned one publishes its
+/// partitions as itself). Nothing is locked when nothing is to change.
+pub(super) fn ready(sql: &mut String, table: &CheckedTable) {
     push_fmt(
         sql,
         format_args!(
             "\
-CREATE OR REPLACE FUNCTION {install}(\"rel\" regclass) RETURNS void
-LANGUAGE plpgsql AS {BODY_QUOTE}
-DECLARE
-  c pg_catalog.pg_class%ROWTYPE;
-  t record;
-BEGIN
-  SELECT * INTO c FROM pg_catalog.pg_class WHERE oid = \"rel\";
-  -- Captured from the WAL: the triggers of an earlier up in trigger mode go.
-  FOR t IN SELECT g.tgname FROM pg_catalog.pg_trigger g WHERE g.tgrelid = \"rel\" AND g.tgparentid = 0
-             AND g.tgname LIKE 'dawdle\\_%' LOOP
-    PERFORM {schema}.\"lock\"(\"rel\");
-    EXECUTE format('DROP TRIGGER %I ON %s', t.tgname, \"rel\");
-  END LOOP;
   -- Updates and deletes carry the whole old row (for a type that captures
   -- neither, the identity stays as it is: a whole old row costs WAL).
   IF {needs_old} AND c.relkind IN ('r', 'p') AND c.relreplident <> 'f' THEN
@@ -83,10 +70,7 @@ BEGIN
       WHERE p.pubname = {publication_literal} AND r.prrelid = \"rel\") THEN
     EXECUTE format('ALTER PUBLICATION {publication} ADD TABLE ONLY %s', \"rel\");
   END IF;
-END
-{BODY_QUOTE};
 ",
-            install = table.install,
             schema = ident(SCHEMA),
             publication = ident(PUBLICATION),
             publication_literal = literal(PUBLICATION),
