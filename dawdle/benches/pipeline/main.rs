@@ -14,7 +14,8 @@
 //!
 //! Options after `--`: `--quick`, `--only SECTION[,SECTION]`
 //! (`write`, `decode`, `throughput`, `latency`, `signals`, `sqs`), `--seconds S` (the write-cost
-//! window), `--rounds N` (write-cost repetitions, interleaved), `--diagnose`
+//! window), `--rounds N` (write-cost repetitions, interleaved; throughput and
+//! latency repetitions, one after the other: figures are medians), `--diagnose`
 //! (also (b) with parts of the capture left out, and dawdle 0.1's design, for the 8-writer loads), `--loads
 //! LOAD[,LOAD]` (write-cost loads: `8_writers`, `1_writer`, `8_writers_100_rows`).
 //!
@@ -62,7 +63,8 @@ pub struct Options {
     pub write_window: Duration,
     /// Untimed warm-up before each write-cost window.
     pub write_warmup: Duration,
-    /// Write-cost repetitions (variants interleaved, figures averaged).
+    /// Repetitions: of the write cost (variants interleaved), of each
+    /// throughput and latency run; figures are the medians.
     pub rounds: usize,
     /// Changes in the throughput run.
     pub throughput_changes: usize,
@@ -189,14 +191,40 @@ async fn run(options: Options) -> Result<()> {
     if (options.runs("throughput") || options.runs("latency")) && throughput::logical().await? {
         ends.push(throughput::End::WalHandler);
     }
+    // Each end `rounds` times, one after the other: the figures are the
+    // medians, and list every round's value. The plots show the last round.
     for end in ends {
         if options.runs("throughput") {
-            eprintln!("== throughput to {end:?}");
-            throughput::throughput(&options, &mut report, &mut traces, end).await?;
+            let mut rounds = Vec::new();
+            for round in 0..options.rounds {
+                eprintln!("== throughput to {end:?}, round {}", round + 1);
+                let mut sub = report.round();
+                let mut scratch = figures::Traces::default();
+                let plotted = if round + 1 == options.rounds {
+                    &mut traces
+                } else {
+                    &mut scratch
+                };
+                throughput::throughput(&options, &mut sub, plotted, end).await?;
+                rounds.push(sub);
+            }
+            report.merge_rounds(rounds);
         }
         if options.runs("latency") {
-            eprintln!("== latency to {end:?}");
-            throughput::latency(&options, &mut report, &mut traces, end).await?;
+            let mut rounds = Vec::new();
+            for round in 0..options.rounds {
+                eprintln!("== latency to {end:?}, round {}", round + 1);
+                let mut sub = report.round();
+                let mut scratch = figures::Traces::default();
+                let plotted = if round + 1 == options.rounds {
+                    &mut traces
+                } else {
+                    &mut scratch
+                };
+                throughput::latency(&options, &mut sub, plotted, end).await?;
+                rounds.push(sub);
+            }
+            report.merge_rounds(rounds);
         }
     }
     if options.runs("signals") {

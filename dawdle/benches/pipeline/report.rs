@@ -34,6 +34,10 @@ struct Line {
     value: String,
     bar: String,
     key: String,
+    /// As measured, for [`Report::merge_rounds`].
+    raw: f64,
+    unit: String,
+    held_to: Option<Bar>,
 }
 
 #[derive(Debug)]
@@ -155,8 +159,73 @@ impl Report {
             value: shown,
             bar: bar.map(|b| b.text(value)).unwrap_or_default(),
             key: key.to_owned(),
+            raw: value,
+            unit: unit.to_owned(),
+            held_to: bar,
         });
         self.number(key, value);
+    }
+
+    /// A report of its own for one round of a section, merged into this
+    /// one by [`merge_rounds`](Self::merge_rounds).
+    pub fn round(&self) -> Report {
+        Report {
+            quick: self.quick,
+            machine: Vec::new(),
+            lines: Vec::new(),
+            numbers: BTreeMap::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Each figure of `rounds` (reports of the same section, run one
+    /// after the other), as the median of its rounds' values, which the
+    /// figure's text lists when there are several.
+    pub fn merge_rounds(&mut self, rounds: Vec<Report>) {
+        let Some(first) = rounds.first() else { return };
+        for line in &first.lines {
+            let mut values: Vec<f64> = rounds
+                .iter()
+                .filter_map(|r| r.lines.iter().find(|l| l.key == line.key))
+                .map(|l| l.raw)
+                .collect();
+            let figure = if values.len() > 1 {
+                format!(
+                    "{} (median of {} rounds: {})",
+                    line.figure,
+                    values.len(),
+                    values
+                        .iter()
+                        .map(|v| trim(*v))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                line.figure.clone()
+            };
+            values.sort_by(f64::total_cmp);
+            let mid = values.len() / 2;
+            let median = if values.len() % 2 == 1 {
+                values[mid]
+            } else {
+                (values[mid - 1] + values[mid]) / 2.0
+            };
+            self.figure(
+                line.section,
+                &line.key,
+                figure,
+                median,
+                &line.unit,
+                line.held_to,
+            );
+        }
+        for round in rounds {
+            for note in round.notes {
+                if !self.notes.contains(&note) {
+                    self.notes.push(note);
+                }
+            }
+        }
     }
 
     pub fn note(&mut self, note: impl Into<String>) {

@@ -189,6 +189,7 @@ impl Running {
 async fn prepared_db(end: End) -> Result<TestDb> {
     let db = TestDb::new().await?;
     let mut client = db.connect().await?;
+    quiet(&client).await;
     client.batch_execute(model::CREATE_TABLE).await?;
     let up = match end {
         End::WalHandler => model::dawdle_up_wal(),
@@ -208,6 +209,28 @@ async fn writer(db: &TestDb, end: End) -> Result<tokio_postgres::Client> {
         client.batch_execute("SET synchronous_commit = on").await?;
     }
     Ok(client)
+}
+
+/// A quiet server before a run: no autovacuum worker running (after the
+/// last run's inserts; up to 30 s), and a checkpoint, so that a run does
+/// not pay for the last one's WAL. Best effort: a role that may not
+/// checkpoint skips it.
+async fn quiet(client: &tokio_postgres::Client) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let busy = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'",
+                &[],
+            )
+            .await
+            .map_or(0, |row| row.get::<_, i64>(0));
+        if busy == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = client.batch_execute("CHECKPOINT").await;
 }
 
 /// Whether the tests' server can capture from the WAL.
