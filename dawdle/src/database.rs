@@ -246,6 +246,23 @@ impl Database {
         }
     }
 
+    /// For the WAL reader's replication connection, which does its own
+    /// TLS: the root certificates as a file (`None`: the TLS library's
+    /// own roots, for `system` or none given); refused when they were
+    /// given in code.
+    pub(crate) fn root_file_for_replication(&self) -> Result<Option<PathBuf>, String> {
+        match &self.roots {
+            Roots::Unset | Roots::Platform => Ok(None),
+            Roots::File(path) => Ok(Some(path.clone())),
+            Roots::Pem(_) => Err(
+                "root certificates given in code (root_certificates_pem) are not \
+                 used by the replication connection of capture from the WAL: give them as a file \
+                 (sslrootcert)"
+                    .to_owned(),
+            ),
+        }
+    }
+
     /// tokio-postgres's settings. Its `sslmode` is the closest of its own:
     /// `verify-ca` and `verify-full` are `require` there, as the checks
     /// happen in dawdle's TLS connector.

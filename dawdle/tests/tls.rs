@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use dawdle::database::{ConnectError, Database, SslMode, TlsErrorKind};
+use dawdle::queue::Queue;
 use dawdle::testing::TestDatabase;
 use dawdle::{Insert, MemoryQueue, Runtime, Watched};
 use dawdle_test::Cluster;
@@ -21,6 +22,14 @@ use tokio_postgres::Client;
 #[dawdle(table = "tls_notes")]
 struct Note {
     #[dawdle(primary_key)]
+    id: i64,
+    body: String,
+}
+
+/// Captured from the WAL, over TLS.
+#[derive(Debug, Clone, PartialEq, Watched)]
+#[dawdle(table = "tls_wal")]
+struct WalNote {
     id: i64,
     body: String,
 }
@@ -91,6 +100,8 @@ async fn cluster() -> &'static TlsCluster {
             let cluster = Cluster::builder()
                 .ssl(certificate, key)
                 .hba("hostssl all all 127.0.0.1/32 trust\n")
+                // Capture from the WAL over TLS too.
+                .logical(true)
                 .start()
                 .await
                 .expect("a cluster with TLS starts");
@@ -150,7 +161,7 @@ async fn verify_full_with_the_right_ca_carries_the_watcher_end_to_end() {
         .batch_execute("CREATE TABLE tls_notes (id bigint PRIMARY KEY, body text NOT NULL)")
         .await
         .unwrap();
-    dawdle::sql::apply(&mut client, &dawdle::sql::up_registered().unwrap())
+    dawdle::sql::apply(&mut client, &dawdle::sql::up(&[Note::TABLE]).unwrap())
         .await
         .unwrap();
     let handle = Runtime::builder()
@@ -354,4 +365,54 @@ async fn pools_and_key_value_strings_and_pem_in_code_verify_too() {
         matches!(&error, ConnectError::Tls(e) if e.kind() == TlsErrorKind::Untrusted),
         "{error:?}"
     );
+}
+
+#[tokio::test]
+async fn capture_from_the_wal_streams_over_verified_tls() {
+    let tls = cluster().await;
+    let server = Database::from_url(&tls.url("localhost", "verify-full", Some(&tls.ca))).unwrap();
+    let db = TestDatabase::on(server).await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute("CREATE TABLE tls_wal (id bigint PRIMARY KEY, body text NOT NULL)")
+        .await
+        .unwrap();
+    let up = dawdle::sql::up_with(&[WalNote::TABLE], dawdle::sql::Capture::Wal).unwrap();
+    dawdle::sql::apply(&mut client, &up).await.unwrap();
+    let queue = MemoryQueue::new();
+    let watcher = dawdle::Watcher::builder(db.database().clone(), queue.clone())
+        .capture(dawdle::sql::Capture::Wal)
+        .build()
+        .start();
+    client
+        .batch_execute("INSERT INTO tls_wal VALUES (1, 'from the WAL, over TLS')")
+        .await
+        .unwrap();
+    dawdle::testing::wait_until_drained(&client, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let messages = queue
+        .receive(10, Duration::ZERO, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let events: Vec<_> = messages
+        .iter()
+        .flat_map(|m| dawdle::wire::Envelope::parse(&m.body).unwrap().events)
+        .collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].new.as_ref().unwrap()["body"],
+        "from the WAL, over TLS"
+    );
+    let encrypted: bool = client
+        .query_one(
+            "SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)
+             WHERE r.application_name = 'dawdle-watcher-wal'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(encrypted, "the replication connection uses TLS");
+    watcher.shutdown().await.unwrap();
 }

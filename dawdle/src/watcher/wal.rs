@@ -107,6 +107,11 @@ impl<'a> WalReader<'a> {
 
     /// Reads and sends until `stop` turns true or the stream fails.
     pub(super) async fn run(self, stop: &mut watch::Receiver<bool>) -> Result<(), WatcherError> {
+        // The replication client's TLS takes the process's default crypto
+        // provider (and would make `ring` it): dawdle's own connections
+        // use aws-lc-rs, and so does it. Nothing changes when the
+        // application installed one already.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let (client, connection) = self.database.connect().await?;
         let driver = tokio::spawn(async move {
             let _ = connection.await;
@@ -121,9 +126,10 @@ impl<'a> WalReader<'a> {
         client: &Client,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), WatcherError> {
-        client
-            .batch_execute("SET TimeZone = 'UTC'; SET synchronous_commit = off")
-            .await?;
+        // Commits wait for the disk here: a by-reference event's rows are
+        // parked, committed, then its reference is sent to a queue outside
+        // this database, which a crash must not leave pointing at nothing.
+        client.batch_execute("SET TimeZone = 'UTC'").await?;
         let slot = prepare(client).await?;
         let source: String = client.query_one(watcher::SOURCE, &[]).await?.get(0);
         let source = json_string(&source);
@@ -144,6 +150,9 @@ impl<'a> WalReader<'a> {
         let mut complete: Option<Lsn> = None;
         let mut in_transaction = false;
         let mut transaction = Transaction::default();
+        // The WAL position of the last event's change, and how many events
+        // had it: events of one record (a multi-row insert, a truncate of
+        // several tables) get `lsn + n`.
         let mut last_lsn = 0u64;
         let mut same_lsn = 0i64;
         let mut next_report = Instant::now();
@@ -208,16 +217,14 @@ impl<'a> WalReader<'a> {
                                 WatcherError::Unsupported(format!("slot {slot}: {e}"))
                             })?;
                             let lsn = wal_start.as_u64();
-                            if lsn == last_lsn {
-                                same_lsn += 1;
-                            } else {
-                                last_lsn = lsn;
-                                same_lsn = 0;
-                            }
                             let mut next_id = || {
-                                let id = WAL_ID_BASE + lsn as i64 + same_lsn;
-                                same_lsn += 1;
-                                id
+                                if lsn == last_lsn {
+                                    same_lsn += 1;
+                                } else {
+                                    last_lsn = lsn;
+                                    same_lsn = 0;
+                                }
+                                WAL_ID_BASE + lsn as i64 + same_lsn
                             };
                             let meta = Meta {
                                 source: &source,
@@ -236,8 +243,6 @@ impl<'a> WalReader<'a> {
                                 &mut pending,
                             )
                             .await?;
-                            // `next_id` counted one past the last it gave.
-                            same_lsn -= 1;
                         }
                         ReplicationEvent::Message { .. } => {}
                         ReplicationEvent::StoppedAt { .. } => {
@@ -745,6 +750,12 @@ fn config(database: &Database, slot: &str) -> Result<ReplicationConfig, WatcherE
         Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
         None => "localhost".to_owned(),
     };
+    // With `hostaddr`, connect there and check the certificate against
+    // the host's name, as libpq does.
+    let (address, name) = match pg.get_hostaddrs().first() {
+        Some(address) => (address.to_string(), Some(host)),
+        None => (host, None),
+    };
     let port = pg.get_ports().first().copied().unwrap_or(5432);
     let user = pg.get_user().unwrap_or("postgres").to_owned();
     let password = pg
@@ -752,16 +763,25 @@ fn config(database: &Database, slot: &str) -> Result<ReplicationConfig, WatcherE
         .map(|p| String::from_utf8_lossy(p).into_owned())
         .unwrap_or_default();
     let dbname = pg.get_dbname().unwrap_or(&user).to_owned();
-    let tls = match database.get_ssl_mode() {
-        SslMode::Disable | SslMode::Allow | SslMode::Prefer => TlsConfig::disabled(),
-        mode => {
-            return Err(WatcherError::Unsupported(format!(
-                "capture from the WAL does not connect with TLS yet (sslmode={}): use capture by triggers, \
-                 or a connection the server accepts without TLS",
-                mode.as_str()
-            )))
-        }
+    let roots = database
+        .root_file_for_replication()
+        .map_err(WatcherError::Unsupported)?;
+    let mut tls = match database.get_ssl_mode() {
+        SslMode::Disable => TlsConfig::disabled(),
+        // TLS when the server offers it (`allow` tries it first too).
+        SslMode::Allow | SslMode::Prefer => TlsConfig {
+            mode: pgwire_replication::SslMode::Prefer,
+            ..TlsConfig::disabled()
+        },
+        // As libpq: `require` with a root certificate checks the chain.
+        SslMode::Require if roots.is_some() => TlsConfig::verify_ca(roots),
+        SslMode::Require => TlsConfig::require(),
+        SslMode::VerifyCa => TlsConfig::verify_ca(roots),
+        SslMode::VerifyFull => TlsConfig::verify_full(roots),
     };
+    if let Some(name) = name {
+        tls = tls.with_sni_hostname(name);
+    }
     let options = crate::table::SessionSettings::EACH
         .iter()
         .map(|(_, name, value)| {
@@ -770,7 +790,7 @@ fn config(database: &Database, slot: &str) -> Result<ReplicationConfig, WatcherE
         .collect::<Vec<_>>()
         .join(" ");
     Ok(
-        ReplicationConfig::new(host, user, password, dbname, slot, "dawdle")
+        ReplicationConfig::new(address, user, password, dbname, slot, "dawdle")
             .with_port(port)
             .with_tls(tls)
             .with_options(options)
