@@ -270,7 +270,38 @@ async fn changes_arrive_once_in_order_with_only_the_declared_columns() {
         "ids above the trigger mode's"
     );
     assert_replays(events, &client, "users", "id, name").await;
+    let sent = events.len() as i64;
     delivered.watcher.shutdown().await.unwrap();
+    // What the reader read, for the console's chart (saved at stop).
+    let counted: i64 = client
+        .query_one(
+            "SELECT coalesce(sum(events), 0)::int8 FROM dawdle.activity WHERE table_name = 'users'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(counted, sent, "every event read is in dawdle.activity");
+    // The console's pipeline page shows the slot.
+    let console = dawdle::console::Console::builder(db.database().clone())
+        .build()
+        .unwrap();
+    let page = get(console.router(), "/").await;
+    assert!(page.contains("WAL slot dawdle_"), "{page}");
+}
+
+/// The body of a GET of `path` from `router`, served on loopback.
+async fn get(router: axum::Router, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
 }
 
 /// The events of the messages in `queue`, as the raw JSON text each

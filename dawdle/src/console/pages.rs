@@ -171,17 +171,18 @@ pub(crate) async fn pipeline(
             let client = client(&shared).await?;
             let database = database_name(&client).await?;
             let leader = crate::status::leader(&client).await?;
+            let slot = crate::status::wal_slot(&client).await?;
             let leader_pid = leader.as_ref().map(|l| l.pid);
             let standbys = client
                 .query(sql::STANDBYS, &[&leader_pid])
                 .await
                 .map_err(pg)?;
-            Ok::<_, Failure>((database, leader, standbys))
+            Ok::<_, Failure>((database, leader, slot, standbys))
         },
         async { activity(&*client(&shared).await?).await.map_err(pg) },
         depths(&shared),
     );
-    let (backlog, (database, leader, standbys), depths) = (backlog?, watchers?, depths?);
+    let (backlog, (database, leader, slot, standbys), depths) = (backlog?, watchers?, depths?);
     // Without dawdle.activity (an older migration), no chart: not an error.
     let (per_minute, per_table) = activity.unwrap_or_default();
     Ok(respond(
@@ -210,6 +211,30 @@ pub(crate) async fn pipeline(
                 class,
                 &age,
             ));
+            // Captured from the WAL: what waits is in the replication slot.
+            if let Some(slot) = &slot {
+                let lost = slot.wal_status.as_deref() == Some("lost");
+                let (class, note) = match (lost, slot.active) {
+                    (true, _) => ("bad", "LOST: its WAL was removed; see README".to_owned()),
+                    (false, false) => (
+                        "bad",
+                        format!("not read · retains {}", html::bytes(slot.retained_bytes)),
+                    ),
+                    (false, true) => (
+                        "",
+                        format!(
+                            "read by the leader · retains {}",
+                            html::bytes(slot.retained_bytes)
+                        ),
+                    ),
+                };
+                b.push_str(&card(
+                    &format!("WAL slot {}", slot.name),
+                    &html::bytes(slot.lag_bytes),
+                    class,
+                    &format!("not yet confirmed · {note}"),
+                ));
+            }
             let total: i64 = per_minute.iter().map(|(_, n)| n).sum();
             b.push_str(&card(
                 "Events, last hour",

@@ -46,33 +46,60 @@ impl Activity {
         if self.counts.is_empty() {
             return Ok(());
         }
-        let mut columns: [Vec<&str>; 3] = Default::default();
+        let (schemas, tables, actions, events) = self.columns();
+        let saved = session
+            .execute(watcher::ACTIVITY, &[&schemas, &tables, &actions, &events])
+            .await
+            .map(|_| ());
+        match saved {
+            Ok(()) => self.saved(),
+            Err(error) if session.is_alive() => self.unsaved(&error),
+            Err(error) => return Err(error),
+        }
+        Ok(())
+    }
+
+    /// [`save`](Self::save) on a connection of its own (the WAL reader's),
+    /// which a failure does not end.
+    pub(crate) async fn save_on(&mut self, client: &tokio_postgres::Client) {
+        if self.counts.is_empty() {
+            return;
+        }
+        let (schemas, tables, actions, events) = self.columns();
+        let saved = client
+            .execute(watcher::ACTIVITY, &[&schemas, &tables, &actions, &events])
+            .await;
+        match saved {
+            Ok(_) => self.saved(),
+            Err(error) => self.unsaved(&error),
+        }
+    }
+
+    /// The counts as the query's four arrays.
+    fn columns(&self) -> (Vec<String>, Vec<String>, Vec<String>, Vec<i64>) {
+        let mut columns: [Vec<String>; 3] = Default::default();
         let mut events = Vec::with_capacity(self.counts.len());
         for (key, n) in &self.counts {
             let mut parts = key.split('\0');
             for column in &mut columns {
-                column.push(parts.next().unwrap_or_default());
+                column.push(parts.next().unwrap_or_default().to_owned());
             }
             events.push(*n);
         }
-        let [schemas, tables, actions] = &columns;
-        let saved = session
-            .execute(watcher::ACTIVITY, &[schemas, tables, actions, &events])
-            .await;
-        match saved {
-            Ok(_) => {
-                self.counts.clear();
-                self.warned = false;
-                Ok(())
-            }
-            Err(error) if session.is_alive() => {
-                if !std::mem::replace(&mut self.warned, true) {
-                    tracing::warn!(%error, "could not save the watcher's activity (re-run the up migration?); the console's charts miss it");
-                }
-                // Bounded: one entry per table and action.
-                Ok(())
-            }
-            Err(error) => Err(error),
+        let [schemas, tables, actions] = columns;
+        (schemas, tables, actions, events)
+    }
+
+    fn saved(&mut self) {
+        self.counts.clear();
+        self.warned = false;
+    }
+
+    /// Logged once; the counts wait for the next try (bounded: one entry
+    /// per table and action).
+    fn unsaved(&mut self, error: &dyn std::fmt::Display) {
+        if !std::mem::replace(&mut self.warned, true) {
+            tracing::warn!(%error, "could not save the watcher's activity (re-run the up migration?); the console's charts miss it");
         }
     }
 }

@@ -32,6 +32,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_postgres::Client;
 
+use super::activity::Activity;
 use super::error::WatcherError;
 use super::pack::{self, Limits, PendingEvent};
 use super::route::Route;
@@ -156,6 +157,8 @@ impl<'a> WalReader<'a> {
         let mut last_lsn = 0u64;
         let mut same_lsn = 0i64;
         let mut next_report = Instant::now();
+        // Events read, for the console's charts (`dawdle.activity`).
+        let mut activity = Activity::default();
         let mut backoff = Backoff::new();
         // When the session last proved it holds the leader's lock.
         let mut fenced = Instant::now();
@@ -168,6 +171,7 @@ impl<'a> WalReader<'a> {
             if Instant::now() >= next_report {
                 next_report = Instant::now() + SLOT_REPORT;
                 report_slot(client, &slot).await;
+                activity.save_on(client).await;
             }
             // Gather: wait for the stream (long when nothing waits to be
             // sent); once something waits, take what follows for at most
@@ -241,6 +245,7 @@ impl<'a> WalReader<'a> {
                                 message,
                                 &mut next_id,
                                 &mut pending,
+                                &mut activity,
                             )
                             .await?;
                         }
@@ -274,6 +279,7 @@ impl<'a> WalReader<'a> {
             }
         }
         let _ = replication.shutdown().await;
+        activity.save_on(client).await;
         Ok(())
     }
 
@@ -304,6 +310,7 @@ impl<'a> WalReader<'a> {
         message: Message,
         next_id: &mut impl FnMut() -> i64,
         pending: &mut Vec<Read>,
+        activity: &mut Activity,
     ) -> Result<(), WatcherError> {
         if let Message::Relation(relation) = &message {
             // Read the registry again: up may have added the table since
@@ -320,7 +327,7 @@ impl<'a> WalReader<'a> {
         let mut emit = |relation, action, old, new| {
             self.event(
                 tables, routing, types, relations, meta, relation, action, old, new, next_id,
-                pending,
+                pending, activity,
             )
         };
         match &message {
@@ -371,6 +378,7 @@ impl<'a> WalReader<'a> {
         new: Option<&[Datum]>,
         next_id: &mut impl FnMut() -> i64,
         pending: &mut Vec<Read>,
+        activity: &mut Activity,
     ) -> Result<(), WatcherError> {
         let Some(mapped) = relations.get(relation) else {
             return Err(WatcherError::Unsupported(format!(
@@ -395,6 +403,7 @@ impl<'a> WalReader<'a> {
                 return Ok(());
             }
         }
+        activity.count(&table.schema, &table.name, action.as_str());
         let routes = routing[index];
         if routes == 0 {
             return Ok(());
