@@ -254,9 +254,28 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
 }
 
 /// The watcher's backend process, when the server runs on this machine;
-/// with capture from the WAL, also the WAL sender that decodes for it.
-async fn watcher_backend(db: &TestDb) -> Result<Option<String>> {
+/// with capture from the WAL, also the WAL sender that decodes for it
+/// (waited for, up to 5 s).
+async fn watcher_backend(db: &TestDb, end: End) -> Result<Option<String>> {
     let client = db.connect().await?;
+    // The WAL sender connects a moment after the watcher leads.
+    let wanted = if end == End::WalHandler { 2 } else { 1 };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let connected: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name IN ('dawdle-watcher', 'dawdle-watcher-wal')
+                   AND datname = current_database()",
+                &[],
+            )
+            .await?
+            .get(0);
+        if connected >= wanted || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let rows = client
         .query(
             "SELECT pid FROM pg_stat_activity
@@ -311,7 +330,7 @@ pub async fn throughput(
         })
     };
     let running = Running::start(&db, end, sink).await?;
-    let backend = watcher_backend(&db).await?;
+    let backend = watcher_backend(&db, end).await?;
     let backend_cpu = backend.as_deref().and_then(cpu_seconds);
     let own_cpu = cpu_seconds("self");
 
