@@ -143,6 +143,23 @@ impl Options {
     }
 }
 
+/// The sections measured per end of the pipeline.
+#[derive(Debug, Clone, Copy)]
+enum Section {
+    Throughput,
+    Latency,
+}
+
+impl Section {
+    /// As `--only` names it.
+    fn name(self) -> &'static str {
+        match self {
+            Section::Throughput => "throughput",
+            Section::Latency => "latency",
+        }
+    }
+}
+
 fn main() -> Result<()> {
     let options = Options::parse()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -194,26 +211,13 @@ async fn run(options: Options) -> Result<()> {
     // Each end `rounds` times, one after the other: the figures are the
     // medians, and list every round's value. The plots show the last round.
     for end in ends {
-        if options.runs("throughput") {
-            let mut rounds = Vec::new();
-            for round in 0..options.rounds {
-                eprintln!("== throughput to {end:?}, round {}", round + 1);
-                let mut sub = report.round();
-                let mut scratch = figures::Traces::default();
-                let plotted = if round + 1 == options.rounds {
-                    &mut traces
-                } else {
-                    &mut scratch
-                };
-                throughput::throughput(&options, &mut sub, plotted, end).await?;
-                rounds.push(sub);
+        for section in [Section::Throughput, Section::Latency] {
+            if !options.runs(section.name()) {
+                continue;
             }
-            report.merge_rounds(rounds);
-        }
-        if options.runs("latency") {
             let mut rounds = Vec::new();
             for round in 0..options.rounds {
-                eprintln!("== latency to {end:?}, round {}", round + 1);
+                eprintln!("== {} to {end:?}, round {}", section.name(), round + 1);
                 let mut sub = report.round();
                 let mut scratch = figures::Traces::default();
                 let plotted = if round + 1 == options.rounds {
@@ -221,7 +225,14 @@ async fn run(options: Options) -> Result<()> {
                 } else {
                     &mut scratch
                 };
-                throughput::latency(&options, &mut sub, plotted, end).await?;
+                match section {
+                    Section::Throughput => {
+                        throughput::throughput(&options, &mut sub, plotted, end).await?
+                    }
+                    Section::Latency => {
+                        throughput::latency(&options, &mut sub, plotted, end).await?
+                    }
+                }
                 rounds.push(sub);
             }
             report.merge_rounds(rounds);

@@ -32,17 +32,11 @@ const POLL: Duration = Duration::from_millis(20);
 /// the call were sent.
 pub async fn wait_until_drained(client: &Client, timeout: Duration) -> Result<(), TestingError> {
     let deadline = Instant::now() + timeout;
-    let slot: Option<String> = client
-        .query_one(
-            "SELECT s.slot_name::text FROM pg_catalog.pg_replication_slots s \
-             WHERE to_regprocedure('\"dawdle\".\"slot_name\"()') IS NOT NULL \
-               AND s.slot_name = (SELECT 'dawdle_' || d.oid FROM pg_catalog.pg_database d \
-                                  WHERE d.datname = current_database())",
-            &[],
-        )
+    let slot = crate::status::wal_slot(client)
         .await
         .ok()
-        .map(|row| row.get(0));
+        .flatten()
+        .map(|slot| slot.name);
     if let Some(slot) = slot {
         // A transaction of its own, whose commit the watcher confirms once
         // it sent every change committed before it.

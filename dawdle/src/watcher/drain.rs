@@ -645,10 +645,27 @@ fn reached_by(position: &Position, id: i64) -> u64 {
         .fold(0, |mask, (i, _)| mask | 1 << i)
 }
 
+/// One send call, bounded by `send_timeout`: a call that takes longer
+/// counts as failed (the events stay where they are and go again), so that
+/// a hung call never holds the leadership.
+pub(super) async fn timed_send(
+    settings: &Settings,
+    send: impl std::future::Future<Output = Result<SendOutcome, QueueError>>,
+) -> Result<SendOutcome, QueueError> {
+    tokio::time::timeout(settings.send_timeout, send)
+        .await
+        .unwrap_or_else(|_| {
+            Err(QueueError::Unavailable(format!(
+                "the send call took longer than {:?}",
+                settings.send_timeout
+            )))
+        })
+}
+
 /// How long the rows of a by-reference event wait in `dawdle.payloads`:
 /// as long as the queue may still deliver its message, and at least
 /// `payload_retention`; `None`, until a listener handles it.
-async fn payload_retention(
+pub(super) async fn payload_retention(
     queue: &dyn Queue,
     settings: &Settings,
 ) -> Result<Option<Duration>, QueueError> {
@@ -714,14 +731,7 @@ async fn send(
             answered = Instant::now();
         }
         let started = Instant::now();
-        let sent =
-            tokio::time::timeout(settings.send_timeout, target.send(session, &messages)).await;
-        let sent = sent.unwrap_or_else(|_| {
-            Err(QueueError::Unavailable(format!(
-                "the send call took longer than {:?}",
-                settings.send_timeout
-            )))
-        });
+        let sent = timed_send(settings, target.send(session, &messages)).await;
         let outcome = match sent {
             Ok(outcome) => outcome,
             Err(error) => {
@@ -735,12 +745,7 @@ async fn send(
                 continue;
             }
         };
-        let accepted: usize = outcome
-            .accepted
-            .iter()
-            .filter_map(|&index| call.get(index))
-            .map(|packed| packed.events.len())
-            .sum();
+        let accepted = pack::accepted_events(&outcome, &call);
         stats.record_send(route, accepted, outcome.accepted.len(), started.elapsed());
         round.sent += accepted;
         tracing::debug!(

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use crate::fnv::fnv;
-use crate::queue::{OutgoingMessage, MAX_BATCH_MESSAGES};
+use crate::queue::{OutgoingMessage, SendOutcome, MAX_BATCH_MESSAGES};
 use crate::wire;
 
 /// One event read from `dawdle.events`, already encoded as a wire event.
@@ -28,6 +28,17 @@ pub(crate) struct Packed {
     pub message: OutgoingMessage,
     /// Ids of the events.
     pub events: Vec<i64>,
+}
+
+/// How many events the messages `outcome` says the queue accepted carry,
+/// of those `call` sent.
+pub(crate) fn accepted_events(outcome: &SendOutcome, call: &[Packed]) -> usize {
+    outcome
+        .accepted
+        .iter()
+        .filter_map(|&index| call.get(index))
+        .map(|packed| packed.events.len())
+        .sum()
 }
 
 /// Limits for packing.

@@ -33,6 +33,7 @@ use tokio::time::Instant;
 use tokio_postgres::Client;
 
 use super::activity::Activity;
+use super::drain;
 use super::error::WatcherError;
 use super::pack::{self, Limits, PendingEvent};
 use super::route::Route;
@@ -170,7 +171,7 @@ impl<'a> WalReader<'a> {
             }
             if Instant::now() >= next_report {
                 next_report = Instant::now() + SLOT_REPORT;
-                report_slot(client, &slot).await;
+                report_slot(client).await;
                 activity.save_on(client).await;
             }
             // Gather: wait for the stream (long when nothing waits to be
@@ -522,14 +523,7 @@ impl<'a> WalReader<'a> {
                 }
                 let messages: Vec<_> = call.iter().map(|p| p.message.clone()).collect();
                 let started = Instant::now();
-                let sent = tokio::time::timeout(self.settings.send_timeout, queue.send(&messages))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(QueueError::Unavailable(format!(
-                            "the send call took longer than {:?}",
-                            self.settings.send_timeout
-                        )))
-                    });
+                let sent = drain::timed_send(self.settings, queue.send(&messages)).await;
                 let outcome = match sent {
                     Ok(outcome) => outcome,
                     Err(error) => {
@@ -538,12 +532,7 @@ impl<'a> WalReader<'a> {
                         continue;
                     }
                 };
-                let accepted: usize = outcome
-                    .accepted
-                    .iter()
-                    .filter_map(|&i| call.get(i))
-                    .map(|p| p.events.len())
-                    .sum();
+                let accepted = pack::accepted_events(&outcome, &call);
                 self.stats.record_send(
                     route.name(),
                     accepted,
@@ -604,18 +593,15 @@ impl<'a> WalReader<'a> {
         fan_out: bool,
         event: &PendingEvent,
     ) -> Result<String, WatcherError> {
-        let kept = match queue.retention().await {
-            Ok(crate::queue::Retention::UntilDeleted) => None,
-            Ok(crate::queue::Retention::AtMost(kept)) => {
-                Some(kept.max(self.settings.payload_retention).as_secs_f64())
-            }
-            Err(error) => {
-                return Err(WatcherError::Unsupported(format!(
+        let kept = drain::payload_retention(queue, self.settings)
+            .await
+            .map_err(|error| {
+                WatcherError::Unsupported(format!(
                     "cannot ask route {}'s queue how long it keeps messages: {error}",
                     route.name()
-                )))
-            }
-        };
+                ))
+            })?
+            .map(|kept| kept.as_secs_f64());
         if fan_out {
             let routes: Vec<&str> = self.routes.iter().map(|r| r.name()).collect();
             client
@@ -732,20 +718,12 @@ async fn prepare(client: &Client) -> Result<String, WatcherError> {
     Ok(slot)
 }
 
-/// Measures the slot's retained WAL and lag into the metrics.
-async fn report_slot(client: &Client, slot: &str) {
-    let row = client
-        .query_opt(
-            "SELECT (pg_current_wal_lsn() - restart_lsn)::float8, (pg_current_wal_lsn() - confirmed_flush_lsn)::float8 \
-             FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
-            &[&slot],
-        )
-        .await;
-    if let Ok(Some(row)) = row {
-        let retained: Option<f64> = row.get(0);
-        let lag: Option<f64> = row.get(1);
-        metrics::gauge!(crate::observability::WAL_RETAINED_BYTES).set(retained.unwrap_or(0.0));
-        metrics::gauge!(crate::observability::WAL_LAG_BYTES).set(lag.unwrap_or(0.0));
+/// Measures the slot's retained WAL and lag into the metrics, with the
+/// query `dawdle status` and the console read it with.
+async fn report_slot(client: &Client) {
+    if let Ok(Some(slot)) = crate::status::wal_slot(client).await {
+        metrics::gauge!(crate::observability::WAL_RETAINED_BYTES).set(slot.retained_bytes as f64);
+        metrics::gauge!(crate::observability::WAL_LAG_BYTES).set(slot.lag_bytes as f64);
     }
 }
 

@@ -79,6 +79,20 @@ pub(super) fn ready(sql: &mut String, table: &CheckedTable) {
     );
 }
 
+/// The tables captured from the WAL and every table below them
+/// (partitions, inheritance children), as `tree(oid, old)`: `old` when the
+/// captured table's events carry old rows.
+fn tree() -> String {
+    format!(
+        "WITH RECURSIVE tree(oid, old) AS (\
+         SELECT to_regclass(c.\"target\")::oid, c.\"wal\" -> 'actions' ?| ARRAY['update', 'delete'] \
+         FROM {captures} c WHERE c.\"wal\" IS NOT NULL AND to_regclass(c.\"target\") IS NOT NULL \
+         UNION ALL \
+         SELECT i.inhrelid, tree.old FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid)",
+        captures = qualified(SCHEMA, CAPTURES_TABLE),
+    )
+}
+
 /// Whether the table's events carry old rows: it captures updates or
 /// deletes.
 fn needs_old(table: &CheckedTable) -> bool {
@@ -136,11 +150,7 @@ END
 -- while there are any, and says which.
 CREATE OR REPLACE FUNCTION {schema}.\"unpublished\"() RETURNS text[]
 LANGUAGE sql STABLE AS {BODY_QUOTE}
-WITH RECURSIVE tree(oid, old) AS (
-  SELECT to_regclass(c.\"target\")::oid, c.\"wal\" -> 'actions' ?| ARRAY['update', 'delete'] FROM {captures} c
-  WHERE c.\"wal\" IS NOT NULL AND to_regclass(c.\"target\") IS NOT NULL
-  UNION ALL
-  SELECT i.inhrelid, tree.old FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid)
+{tree}
 SELECT coalesce(array_agg(DISTINCT r.problem ORDER BY r.problem), '{{}}') FROM (
   SELECT format('%s (replica identity is not full)', t.oid::regclass) AS problem
   FROM tree t JOIN pg_catalog.pg_class k ON k.oid = t.oid
@@ -157,7 +167,7 @@ SELECT coalesce(array_agg(DISTINCT r.problem ORDER BY r.problem), '{{}}') FROM (
             publication = ident(PUBLICATION),
             publication_literal = literal(PUBLICATION),
             publication_text = PUBLICATION,
-            captures = qualified(SCHEMA, CAPTURES_TABLE),
+            tree = tree(),
         ),
     );
 }
@@ -174,11 +184,7 @@ DECLARE
   t record;
 BEGIN
   FOR t IN
-    WITH RECURSIVE tree(oid) AS (
-      SELECT to_regclass(c.\"target\")::oid FROM {captures} c
-      WHERE c.\"wal\" IS NOT NULL AND to_regclass(c.\"target\") IS NOT NULL
-      UNION ALL
-      SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid)
+    {tree}
     SELECT r.prrelid::regclass AS rel FROM pg_catalog.pg_publication_rel r
     JOIN pg_catalog.pg_publication p ON p.oid = r.prpubid
     WHERE p.pubname = {publication_literal} AND r.prrelid NOT IN (SELECT oid FROM tree)
@@ -188,7 +194,7 @@ BEGIN
 END
 {BODY_QUOTE};
 ",
-            captures = qualified(SCHEMA, CAPTURES_TABLE),
+            tree = tree(),
             publication = ident(PUBLICATION),
             publication_literal = literal(PUBLICATION),
         ),
@@ -212,11 +218,7 @@ BEGIN
       SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = {captures_literal}::regclass
         AND a.attname = 'wal' AND NOT a.attisdropped) THEN
     FOR t IN EXECUTE $q$
-      WITH RECURSIVE tree(oid) AS (
-        SELECT to_regclass(c.\"target\")::oid FROM {captures} c
-        WHERE c.\"wal\" IS NOT NULL AND to_regclass(c.\"target\") IS NOT NULL
-        UNION ALL
-        SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid)
+      {tree}
       SELECT k.oid::regclass AS rel FROM tree JOIN pg_catalog.pg_class k ON k.oid = tree.oid
       WHERE k.relreplident = 'f'$q$
     LOOP
@@ -235,7 +237,7 @@ DROP FUNCTION IF EXISTS {schema}.\"ensure_slot\"();
 DROP FUNCTION IF EXISTS {schema}.\"slot_name\"();
 ",
             schema = ident(SCHEMA),
-            captures = qualified(SCHEMA, CAPTURES_TABLE),
+            tree = tree(),
             captures_literal = literal(&qualified(SCHEMA, CAPTURES_TABLE)),
             publication = ident(PUBLICATION),
             publication_literal = literal(PUBLICATION),
