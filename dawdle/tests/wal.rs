@@ -903,3 +903,46 @@ async fn switching_from_triggers_to_the_wal_takes_the_triggers_off_and_loses_not
     assert_replays(&events, &client, "users", "id, name").await;
     delivered.watcher.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_row_too_large_for_its_routes_queue_goes_by_reference_claimed_by_the_routes_that_take_it()
+{
+    let (db, client) = database(
+        "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE animals (id bigint PRIMARY KEY, name text NOT NULL);",
+        &[User::TABLE, Animal::TABLE],
+    )
+    .await;
+    let small = MemoryQueue::builder().max_message_bytes(2_000).build();
+    let other = MemoryQueue::new();
+    let watcher = Watcher::routed(
+        db.database().clone(),
+        dawdle::watcher::Route::new("users", small.clone()).tables(["users"]),
+    )
+    .route(dawdle::watcher::Route::new("animals", other.clone()).tables(["animals"]))
+    .capture(Capture::Wal)
+    .build()
+    .start();
+    client
+        .batch_execute("INSERT INTO users VALUES (1, repeat('x', 5000))")
+        .await
+        .unwrap();
+    wait_until_drained(&client, LIMIT).await.unwrap();
+    let events = receive_all(&small).await;
+    assert_eq!(events.len(), 1);
+    assert!(events[0].by_ref, "sent by reference");
+    assert!(events[0].new.is_none(), "without its row");
+    // Only the one route that takes it: no claim of a route that never
+    // receives it, which would keep the rows forever.
+    let routes: Option<Vec<String>> = client
+        .query_one(
+            "SELECT routes FROM dawdle.payloads WHERE id = $1",
+            &[&events[0].id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(routes, None, "parked for one reader");
+    assert!(receive_all(&other).await.is_empty());
+    watcher.shutdown().await.unwrap();
+}

@@ -63,7 +63,7 @@ const GATHER: Duration = Duration::from_millis(2);
 const SLOT_REPORT: Duration = Duration::from_secs(5);
 
 /// One event read, waiting to be sent.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Read {
     event: PendingEvent,
     /// The routes that take it (bit `i`: route `i`).
@@ -456,13 +456,12 @@ impl<'a> WalReader<'a> {
         let mut events = Some(events);
         for (i, route) in self.routes.iter().enumerate() {
             let bit = 1u64 << i;
-            let mine: Vec<PendingEvent> = if i == last {
+            let mine: Vec<Read> = if i == last {
                 events
                     .take()
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|r| r.routes & bit != 0)
-                    .map(|r| r.event)
                     .collect()
             } else {
                 events
@@ -470,7 +469,7 @@ impl<'a> WalReader<'a> {
                     .map(|all| {
                         all.iter()
                             .filter(|r| r.routes & bit != 0)
-                            .map(|r| r.event.clone())
+                            .cloned()
                             .collect()
                     })
                     .unwrap_or_default()
@@ -493,7 +492,7 @@ impl<'a> WalReader<'a> {
         &self,
         client: &Client,
         route: &Route,
-        mut events: Vec<PendingEvent>,
+        mut events: Vec<Read>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<bool, WatcherError> {
         let queue: &dyn Queue = &**route.queue();
@@ -506,17 +505,42 @@ impl<'a> WalReader<'a> {
         let fan_out = self.routes.len() > 1;
         let mut by_reference = std::collections::HashSet::new();
         let mut backoff = Backoff::new();
+        // How long parked rows are kept: asked of the queue once, at the
+        // first park.
+        let mut retention: Option<Option<f64>> = None;
         while !events.is_empty() {
-            // Too large for a message: by reference.
-            for event in &mut events {
-                let too_large = event.json.len() + wire::ENVELOPE_OVERHEAD > limits.max_bytes;
-                if (too_large || by_reference.contains(&event.id)) && !is_reference(&event.json) {
-                    event.json = self.park(client, queue, route, fan_out, event).await?;
-                }
-            }
             let mut failed: Option<QueueError> = None;
-            let mut unsent: std::collections::HashSet<i64> = std::collections::HashSet::new();
-            for call in pack::pack(events.clone(), limits) {
+            // Too large for a message: by reference. A queue that cannot
+            // say how long it keeps messages failed, as a failed send.
+            for read in &mut events {
+                let event = &read.event;
+                let too_large = event.json.len() + wire::ENVELOPE_OVERHEAD > limits.max_bytes;
+                if !(too_large || by_reference.contains(&event.id)) || is_reference(&event.json) {
+                    continue;
+                }
+                let kept = match retention {
+                    Some(kept) => kept,
+                    None => match drain::payload_retention(queue, self.settings).await {
+                        Ok(kept) => *retention.insert(kept.map(|kept| kept.as_secs_f64())),
+                        Err(error) => {
+                            failed = Some(error);
+                            break;
+                        }
+                    },
+                };
+                read.event.json = self.park(client, route, fan_out, read, kept).await?;
+            }
+            // Until a call accepts them, every event is unsent.
+            let mut unsent: std::collections::HashSet<i64> =
+                events.iter().map(|r| r.event.id).collect();
+            let calls = match failed {
+                Some(_) => Vec::new(),
+                None => {
+                    unsent.clear();
+                    pack::pack(events.iter().map(|r| r.event.clone()).collect(), limits)
+                }
+            };
+            for call in calls {
                 if failed.is_some() {
                     unsent.extend(call.iter().flat_map(|p| p.events.iter().copied()));
                     continue;
@@ -566,7 +590,7 @@ impl<'a> WalReader<'a> {
                     }
                 }
             }
-            events.retain(|e| unsent.contains(&e.id));
+            events.retain(|r| unsent.contains(&r.event.id));
             if let Some(error) = failed {
                 let delay = backoff.next();
                 tracing::warn!(route = route.name(), %error, events = events.len(), retry_in_ms = delay.as_millis() as u64,
@@ -583,31 +607,31 @@ impl<'a> WalReader<'a> {
         Ok(true)
     }
 
-    /// Parks the rows of `event` in `dawdle.payloads` (committed before
-    /// the reference is sent) and returns its by-reference form.
+    /// Parks the rows of `read`'s event in `dawdle.payloads` (committed
+    /// before the reference is sent), kept `kept` seconds (`None`: until a
+    /// listener removes them), and returns its by-reference form. Taken by
+    /// several routes, each route's listener removes its own claim.
     async fn park(
         &self,
         client: &Client,
-        queue: &dyn Queue,
         route: &Route,
         fan_out: bool,
-        event: &PendingEvent,
+        read: &Read,
+        kept: Option<f64>,
     ) -> Result<String, WatcherError> {
-        let kept = drain::payload_retention(queue, self.settings)
-            .await
-            .map_err(|error| {
-                WatcherError::Unsupported(format!(
-                    "cannot ask route {}'s queue how long it keeps messages: {error}",
-                    route.name()
-                ))
-            })?
-            .map(|kept| kept.as_secs_f64());
-        if fan_out {
-            let routes: Vec<&str> = self.routes.iter().map(|r| r.name()).collect();
+        let event = &read.event;
+        if read.routes.count_ones() > 1 {
+            let claims: Vec<&str> = self
+                .routes
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| read.routes & (1 << i) != 0)
+                .map(|(_, r)| r.name())
+                .collect();
             client
                 .execute(
                     watcher::PARK_ROUTED,
-                    &[&event.id, &event.json, &kept, &routes],
+                    &[&event.id, &event.json, &kept, &claims],
                 )
                 .await?;
         } else {
