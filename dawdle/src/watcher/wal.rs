@@ -504,6 +504,8 @@ impl<'a> WalReader<'a> {
         };
         let fan_out = self.routes.len() > 1;
         let mut by_reference = std::collections::HashSet::new();
+        // Events whose JSON is their by-reference form already.
+        let mut parked = std::collections::HashSet::new();
         let mut backoff = Backoff::new();
         // How long parked rows are kept: asked of the queue once, at the
         // first park.
@@ -515,7 +517,7 @@ impl<'a> WalReader<'a> {
             for read in &mut events {
                 let event = &read.event;
                 let too_large = event.json.len() + wire::ENVELOPE_OVERHEAD > limits.max_bytes;
-                if !(too_large || by_reference.contains(&event.id)) || is_reference(&event.json) {
+                if !(too_large || by_reference.contains(&event.id)) || parked.contains(&event.id) {
                     continue;
                 }
                 let kept = match retention {
@@ -529,6 +531,7 @@ impl<'a> WalReader<'a> {
                     },
                 };
                 read.event.json = self.park(client, route, fan_out, read, kept).await?;
+                parked.insert(read.event.id);
             }
             // Until a call accepts them, every event is unsent.
             let mut unsent: std::collections::HashSet<i64> =
@@ -658,9 +661,6 @@ impl<'a> WalReader<'a> {
     }
 }
 
-fn is_reference(json: &str) -> bool {
-    json.contains("\"by_ref\"")
-}
 
 /// Checks that the database is ready for capture from the WAL, and makes
 /// the slot if it is missing: its name.
