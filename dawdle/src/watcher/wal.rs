@@ -661,7 +661,6 @@ impl<'a> WalReader<'a> {
     }
 }
 
-
 /// Checks that the database is ready for capture from the WAL, and makes
 /// the slot if it is missing: its name.
 async fn prepare(client: &Client) -> Result<String, WatcherError> {
