@@ -53,7 +53,7 @@ struct Emptied {
 }
 
 #[derive(Debug, Clone, PartialEq, Watched)]
-#[dawdle(table = "animals")]
+#[dawdle(table = "animals", events(insert, update, delete))]
 struct Animal {
     id: i64,
     name: String,

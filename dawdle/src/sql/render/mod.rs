@@ -144,8 +144,12 @@ fn table_down(sql: &mut String, table: &CheckedTable) {
     capture::down_tables(sql, table);
 }
 
-/// `ARRAY['a', 'b']`: `items` as a `text[]` literal.
+/// `ARRAY['a', 'b']`: `items` as a `text[]` literal (typed when empty,
+/// where PostgreSQL could not tell an `ARRAY[]`'s type).
 fn text_array(items: &[String]) -> String {
+    if items.is_empty() {
+        return "'{}'::text[]".to_owned();
+    }
     let mut array = String::from("ARRAY[");
     join(&mut array, items, ", ", |out, item| {
         out.push_str(&literal(item))
