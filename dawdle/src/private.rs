@@ -11,6 +11,14 @@ pub use crate::signal::{SignalRegistration, SignalType};
 // The WAL encoder's tests (tests/wal_encode.rs) reach it here.
 pub use crate::wal::encode as wal_encode;
 
+/// Builds the events waiting in the database both ways, by the watcher's
+/// encoder and by PostgreSQL, and compares them byte for byte: how many
+/// the encoder built, and how many it left to PostgreSQL (`Err`: the
+/// first event that differs). The fidelity tests check every event so.
+pub async fn compare_encoders(client: &tokio_postgres::Client) -> Result<(usize, usize), String> {
+    crate::watcher::compare_encoders(client).await
+}
+
 use crate::event::EventArg;
 use crate::handler::{decode_arg, CallFn, HandlerResult};
 use crate::queue::BoxFuture;

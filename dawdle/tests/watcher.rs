@@ -742,3 +742,132 @@ async fn a_window_larger_than_a_batch_is_sent_in_pages_in_order() {
     assert_eq!(events_left(&client).await, 0);
     handle.shutdown().await.unwrap();
 }
+
+/// Receives and deletes until `expected` events arrived: their `new` rows,
+/// by event id.
+async fn new_rows(queue: &dyn Queue, expected: usize) -> BTreeMap<i64, serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut rows = BTreeMap::new();
+    while rows.len() < expected {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {expected} events arrived",
+            rows.len()
+        );
+        let messages = queue
+            .receive(10, Duration::from_secs(1), Duration::from_secs(30))
+            .await
+            .unwrap();
+        for m in &messages {
+            for event in Envelope::parse(&m.body).unwrap().events {
+                rows.insert(event.id, event.new.unwrap_or_default());
+            }
+        }
+        let receipts: Vec<_> = messages.into_iter().map(|m| m.receipt).collect();
+        if !receipts.is_empty() {
+            queue.delete(&receipts).await.unwrap();
+        }
+    }
+    rows
+}
+
+#[tokio::test]
+async fn events_follow_a_captured_columns_new_type() {
+    // The watcher builds events with the column types it read once; an
+    // ALTER TABLE changes them under it (the DDL trigger retypes the event
+    // tables): a text turned jsonb is an object, no longer a string.
+    let (db, client) = database().await;
+    let queue = MemoryQueue::new();
+    let handle = watcher(&db, queue.clone());
+    client
+        .batch_execute(r#"INSERT INTO items VALUES (1, '{"a": 1}')"#)
+        .await
+        .unwrap();
+    let before = new_rows(&queue, 1).await;
+    assert_eq!(
+        before.values().next().unwrap()["body"],
+        serde_json::json!(r#"{"a": 1}"#)
+    );
+    client
+        .batch_execute(
+            r#"ALTER TABLE items ALTER COLUMN body TYPE jsonb USING body::jsonb;
+               INSERT INTO items VALUES (2, '{"a": 2}')"#,
+        )
+        .await
+        .unwrap();
+    let after = new_rows(&queue, 1).await;
+    assert_eq!(
+        after.values().next().unwrap()["body"],
+        serde_json::json!({"a": 2})
+    );
+    handle.shutdown().await.unwrap();
+}
+
+static MOODS: Table = Table {
+    type_name: "tests::Mood",
+    schema: "public",
+    name: "moods",
+    columns: &[
+        Column {
+            name: "id",
+            field: "id",
+            primary_key: true,
+            sql: None,
+            encoding: Encoding::Json,
+            settings: SessionSettings::NONE,
+        },
+        Column {
+            name: "mood",
+            field: "mood",
+            primary_key: false,
+            sql: None,
+            encoding: Encoding::Json,
+            settings: SessionSettings::NONE,
+        },
+    ],
+    events: Events::ALL,
+    capture_unchanged: false,
+    capture_replica: false,
+};
+
+#[tokio::test]
+async fn a_type_with_its_own_cast_to_json_is_built_by_postgres() {
+    // `to_json` calls a type's cast to json, which the watcher's encoder
+    // cannot run: PostgreSQL builds those events, as the readers do.
+    let db = TestDb::new().await.unwrap();
+    let mut client = db.connect().await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TYPE mood AS ENUM ('calm', 'glad');
+             CREATE FUNCTION mood_json(mood) RETURNS json LANGUAGE sql IMMUTABLE
+               AS $$ SELECT json_build_object('mood', $1::text) $$;
+             CREATE CAST (mood AS json) WITH FUNCTION mood_json(mood);
+             CREATE TABLE moods (id int PRIMARY KEY, mood mood NOT NULL);",
+        )
+        .await
+        .unwrap();
+    dawdle::sql::apply(&mut client, &dawdle::sql::up(&[&MOODS]).unwrap())
+        .await
+        .unwrap();
+    client
+        .batch_execute("INSERT INTO moods VALUES (1, 'calm'), (2, 'glad')")
+        .await
+        .unwrap();
+    assert_eq!(
+        dawdle::__private::compare_encoders(&client).await.unwrap(),
+        (0, 2),
+        "both events left to PostgreSQL"
+    );
+    let queue = MemoryQueue::new();
+    let handle = watcher(&db, queue.clone());
+    let rows = new_rows(&queue, 2).await;
+    let moods: Vec<_> = rows.values().map(|row| row["mood"].clone()).collect();
+    assert_eq!(
+        moods,
+        [
+            serde_json::json!({"mood": "calm"}),
+            serde_json::json!({"mood": "glad"})
+        ]
+    );
+    handle.shutdown().await.unwrap();
+}

@@ -89,6 +89,45 @@ FROM (SELECT coalesce($2::text::pg_snapshot, pg_current_snapshot()) AS "upto") s
 ORDER BY e."id"
 LIMIT $4"#;
 
+    /// [`PAGE`], with the rows' captured columns as record text where a
+    /// text reader read them (`shape` not NULL), which the watcher builds
+    /// into events itself: the event JSON and the FIFO group are then
+    /// NULL. Columns 0 to 8 are [`PAGE`]'s; then the capture time, the old
+    /// and the new row's text, the shape, and the origin.
+    pub(crate) const PAGE_TEXT: &str = r#"
+SELECT e."id", e."txid"::text,
+       CASE WHEN e."shape" IS NOT NULL THEN NULL
+            WHEN e."action" = 'signal' THEN
+         json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
+                           'schema', e."schema_name", 'table', e."table_name",
+                           'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
+                           'txid', e."txid"::text, 'signal', e."signal", 'deliver_at', e."deliver_at",
+                           'payload', e."payload")
+       ELSE
+         json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
+                           'schema', e."schema_name", 'table', e."table_name",
+                           'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
+                           'txid', e."txid"::text, 'old', e."old", 'new', e."new")
+       END::text,
+       CASE WHEN e."shape" IS NULL THEN e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text END,
+       s."upto"::text, e."schema_name"::text, e."table_name"::text, e."signal"::text,
+       e."action"::text, e."captured_at", e."old_text", e."new_text", e."shape",
+       (SELECT "source"::text FROM "dawdle"."origin")
+FROM (SELECT coalesce($2::text::pg_snapshot, pg_current_snapshot()) AS "upto") s,
+     LATERAL "dawdle"."window_text"($1::text::pg_snapshot, s."upto", $3, true, $4) e
+ORDER BY e."id"
+LIMIT $4"#;
+
+    /// What the watcher needs to build the events of a table's text
+    /// reader (`$1`: its key in the registry): the `encode` spec, the
+    /// shape of the rows read now, and the event tables' column types.
+    pub(crate) const ENCODE_SPEC: &str = r#"
+SELECT k."encode", hashtext(k."encode" || ';' || t."types"), t."types"
+FROM "dawdle"."captures" k,
+     LATERAL (SELECT "dawdle"."stored_types"(k."slots"[1]::regclass,
+               ARRAY(SELECT jsonb_array_elements_text(k."encode"::jsonb->'stored'))) AS "types") t
+WHERE k."name" = $1 AND k."encode" IS NOT NULL"#;
+
     /// Saves the watcher's position.
     pub(crate) const SAVE: &str = r#"UPDATE "dawdle"."cursor"
 SET "read" = $1::text::pg_snapshot, "window" = $2::text::pg_snapshot, "after" = $3"#;

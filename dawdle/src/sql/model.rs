@@ -32,6 +32,9 @@ pub(super) struct CheckedTable {
     pub(super) function: String,
     /// The function that reads its events as JSON: `"dawdle"."read:..."`.
     pub(super) reader: String,
+    /// The function that reads its events with the rows as record text,
+    /// for the watcher to encode: `"dawdle"."read_text:..."`.
+    pub(super) text_reader: String,
     /// The function that writes a batch of snapshot events of a backfill:
     /// `"dawdle"."snapshot:..."`.
     pub(super) snapshot: String,
@@ -106,7 +109,7 @@ impl Record {
     }
 
     /// The prefix of its columns in an event table.
-    const fn prefix(self) -> &'static str {
+    pub(super) const fn prefix(self) -> &'static str {
         match self {
             Record::Old => "old:",
             Record::New => "new:",
@@ -260,6 +263,10 @@ impl CheckedTable {
                 &object_name("capture:", &[table.schema, table.name]),
             ),
             reader: qualified(SCHEMA, &object_name("read:", &[table.schema, table.name])),
+            text_reader: qualified(
+                SCHEMA,
+                &object_name("read_text:", &[table.schema, table.name]),
+            ),
             snapshot: qualified(
                 SCHEMA,
                 &object_name("snapshot:", &[table.schema, table.name]),

@@ -846,10 +846,9 @@ fn unescape(raw: &str, out: &mut String) {
     out.push_str(rest);
 }
 
-/// Reads a record literal as `record_out` writes it (`(1,"a ""b""",)`:
-/// quoted fields with doubled quotes and backslashes, an empty field for
-/// NULL) and writes the JSON object's braces, keys and commas, `field`
-/// writing each attribute's value.
+/// Reads a record literal as `record_out` writes it (`(a,"b c",)`: fields
+/// quoted when they need it, an empty field for NULL) and writes the JSON
+/// object of `attributes`, `field` writing each attribute's value.
 fn record(
     info: &TypeInfo,
     attributes: &[Attribute],
@@ -857,37 +856,90 @@ fn record(
     out: &mut String,
     field: &mut WriteField<'_>,
 ) -> Result<(), EncodeError> {
-    let b = text.as_bytes();
-    let malformed = |at| EncodeError::malformed(info, "record", at);
-    if b.first() != Some(&b'(') {
-        return Err(malformed(0));
-    }
-    let mut i = 1;
-    let mut scratch = String::new();
-    out.push('{');
-    for (n, attribute) in attributes.iter().enumerate() {
-        if n > 0 {
-            if b.get(i) != Some(&b',') {
-                return Err(EncodeError::new(
-                    &info.name,
-                    format!(
-                        "record literal with fewer attributes than the {} of the type \
-                         (at byte {i}): the type changed since it was loaded",
-                        attributes.len()
-                    ),
-                ));
+    if attributes.is_empty() {
+        // `CREATE TYPE t AS ()`: its values are `()`, one field to read.
+        return match text {
+            "()" => {
+                out.push_str("{}");
+                Ok(())
             }
-            i += 1;
+            _ => Err(EncodeError::malformed(info, "record", 0)),
+        };
+    }
+    out.push('{');
+    let mut n = 0;
+    let read = fields(text, &mut |at, item| {
+        let Some(attribute) = attributes.get(n) else {
+            return Err(EncodeError::new(
+                &info.name,
+                format!(
+                    "record literal not closed after the {} attributes of the type (at byte {at}): \
+                     the type changed since it was loaded",
+                    attributes.len()
+                ),
+            ));
+        };
+        if n > 0 {
             out.push(',');
         }
+        n += 1;
         out.push_str(&attribute.key);
+        field(attribute, item, out)
+    });
+    match read {
+        Ok(_) if n < attributes.len() => Err(EncodeError::new(
+            &info.name,
+            format!(
+                "record literal with fewer attributes ({n}) than the {} of the type: \
+                 the type changed since it was loaded",
+                attributes.len()
+            ),
+        )),
+        Ok(_) => {
+            out.push('}');
+            Ok(())
+        }
+        Err(Malformed::At(at)) => Err(EncodeError::malformed(info, "record", at)),
+        Err(Malformed::Field(error)) => Err(error),
+    }
+}
+
+/// Reads one field of a record: its byte offset and its text (`None`: NULL).
+pub(crate) type ReadField<'a, E> = dyn FnMut(usize, Option<&str>) -> Result<(), E> + 'a;
+
+/// Why [`fields`] stopped.
+pub(crate) enum Malformed<E> {
+    /// The literal is not a record's, at this byte.
+    At(usize),
+    /// What the callback returned.
+    Field(E),
+}
+
+impl<E> From<E> for Malformed<E> {
+    fn from(error: E) -> Self {
+        Malformed::Field(error)
+    }
+}
+
+/// Splits a record literal as `record_out` writes it into its fields,
+/// calling `field` with each one's byte offset and text, unquoted (`None`
+/// for NULL, an empty unquoted field). Says how many fields it read.
+pub(crate) fn fields<E>(text: &str, field: &mut ReadField<'_, E>) -> Result<usize, Malformed<E>> {
+    let b = text.as_bytes();
+    if b.first() != Some(&b'(') {
+        return Err(Malformed::At(0));
+    }
+    let mut i = 1;
+    let mut n = 0;
+    let mut scratch = String::new();
+    loop {
         let start = i;
         // Up to the `,` or `)` outside quotes.
         let mut plain = true;
         let mut in_quotes = false;
         loop {
             match b.get(i) {
-                None => return Err(malformed(start)),
+                None => return Err(Malformed::At(start)),
                 Some(b',' | b')') if !in_quotes => break,
                 Some(b'\\') => {
                     plain = false;
@@ -905,11 +957,11 @@ fn record(
                 Some(_) => i += 1,
             }
         }
-        let raw = text.get(start..i).ok_or_else(|| malformed(start))?;
+        let raw = text.get(start..i).ok_or(Malformed::At(start))?;
         if raw.is_empty() {
-            field(attribute, None, out)?;
+            field(start, None)?;
         } else if plain {
-            field(attribute, Some(raw), out)?;
+            field(start, Some(raw))?;
         } else if let Some(inner) = raw
             .strip_prefix('"')
             .and_then(|r| r.strip_suffix('"'))
@@ -917,25 +969,22 @@ fn record(
         {
             // Quoted, nothing escaped: the common case of a field with a
             // comma or a blank.
-            field(attribute, Some(inner), out)?;
+            field(start, Some(inner))?;
         } else {
             scratch.clear();
             unquote_field(raw, &mut scratch);
-            field(attribute, Some(&scratch), out)?;
+            field(start, Some(&scratch))?;
         }
+        n += 1;
+        if b[i] == b')' {
+            return if i + 1 == b.len() {
+                Ok(n)
+            } else {
+                Err(Malformed::At(i + 1))
+            };
+        }
+        i += 1;
     }
-    if b.get(i) != Some(&b')') || i + 1 != b.len() {
-        return Err(EncodeError::new(
-            &info.name,
-            format!(
-                "record literal not closed after the {} attributes of the type (at byte {i}): \
-                 the type changed since it was loaded",
-                attributes.len()
-            ),
-        ));
-    }
-    out.push('}');
-    Ok(())
 }
 
 /// A record field as `record_in` reads it: quotes dropped (`""` inside

@@ -73,7 +73,7 @@ pub(crate) fn build(
     }
     json.push_str(", \"new\" : ");
     match (action, new) {
-        (Action::Insert | Action::Update, Some(new)) => {
+        (Action::Insert | Action::Update | Action::Snapshot, Some(new)) => {
             object(&mut json, table, mapped, types, new, old)?
         }
         _ => json.push_str("null"),

@@ -80,35 +80,45 @@ pub(crate) async fn load(client: &Client) -> Result<Vec<Captured>, String> {
         })?;
     let mut tables = Vec::with_capacity(rows.len());
     for row in rows {
-        let (schema, name): (String, String) = (row.get(1), row.get(2));
-        let spec: Spec = serde_json::from_str(row.get(3)).map_err(|e| {
-            format!("dawdle.captures describes {schema}.{name} in a form this watcher cannot read ({e}): apply this version's up")
-        })?;
-        let mut columns = Vec::with_capacity(spec.columns.len());
-        for c in spec.columns {
-            let encoding = encoding(&c.encoding).ok_or_else(|| {
-                format!(
-                    "{schema}.{name}.{}: unknown encoding {:?}",
-                    c.name, c.encoding
-                )
-            })?;
-            columns.push(CapturedColumn {
-                json_key: serde_json::to_string(&c.name).expect("a string"),
-                name: c.name,
-                encoding,
-                key: c.key,
-            });
-        }
-        tables.push(Captured {
-            oid: row.get(0),
-            schema,
-            name,
-            columns,
-            actions: spec.actions.iter().filter_map(|a| action(a)).collect(),
-            unchanged: spec.unchanged,
-        });
+        tables.push(captured(row.get(0), row.get(1), row.get(2), row.get(3))?);
     }
     Ok(tables)
+}
+
+/// A captured table as its `spec` (the registry's `wal`, or `encode`)
+/// describes it.
+pub(crate) fn captured(
+    oid: u32,
+    schema: String,
+    name: String,
+    spec: &str,
+) -> Result<Captured, String> {
+    let spec: Spec = serde_json::from_str(spec).map_err(|e| {
+        format!("dawdle.captures describes {schema}.{name} in a form this watcher cannot read ({e}): apply this version's up")
+    })?;
+    let mut columns = Vec::with_capacity(spec.columns.len());
+    for c in spec.columns {
+        let encoding = encoding(&c.encoding).ok_or_else(|| {
+            format!(
+                "{schema}.{name}.{}: unknown encoding {:?}",
+                c.name, c.encoding
+            )
+        })?;
+        columns.push(CapturedColumn {
+            json_key: serde_json::to_string(&c.name).expect("a string"),
+            name: c.name,
+            encoding,
+            key: c.key,
+        });
+    }
+    Ok(Captured {
+        oid,
+        schema,
+        name,
+        columns,
+        actions: spec.actions.iter().filter_map(|a| action(a)).collect(),
+        unchanged: spec.unchanged,
+    })
 }
 
 /// A relation of the stream that is a captured table or below one: where

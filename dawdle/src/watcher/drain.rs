@@ -10,6 +10,7 @@ use tokio_postgres::types::ToSql;
 use tracing::Instrument;
 
 use super::activity::Activity;
+use super::encoder::Encoder;
 use super::error::WatcherError;
 use super::pack::{self, Limits, PendingEvent};
 use super::rotate::Rotation;
@@ -205,6 +206,8 @@ pub(crate) struct Position {
     /// The id up to which this window's events were counted in the
     /// activity (rounds that fail read them again).
     counted: i64,
+    /// What is known of the tables' columns, to build their events.
+    encoder: Encoder,
 }
 
 impl Position {
@@ -215,6 +218,7 @@ impl Position {
             parked: HashSet::new(),
             reached: Vec::new(),
             counted: 0,
+            encoder: Encoder::default(),
         }
     }
 }
@@ -295,9 +299,15 @@ pub(crate) async fn round(
     let read = position.cursor.read.as_str().to_owned();
     let upto_text = upto.as_ref().map(|s| s.as_str().to_owned());
     let limit = settings.batch_size as i64;
-    let rows = session
-        .query_long(watcher::PAGE, &[&read, &upto_text, &after, &limit])
-        .await?;
+    let (rows, built) = read_page(
+        session,
+        &mut position.encoder,
+        &read,
+        &upto_text,
+        after,
+        limit,
+    )
+    .await?;
     let mut tx = Tx::new(session);
     let Some(first) = rows.first() else {
         if let Some(upto) = upto {
@@ -311,7 +321,14 @@ pub(crate) async fn round(
         None => Snapshot::parse(first.get(4)).ok_or_else(|| unexpected("a snapshot"))?,
     };
     rotation.note_upto(&upto);
-    let mut page = events(&rows, rotation, routing, activity, &mut position.counted)?;
+    let mut page = events(
+        &rows,
+        built,
+        rotation,
+        routing,
+        activity,
+        &mut position.counted,
+    )?;
     let span = tracing::debug_span!("drain", events = page.len());
     async {
         let started = Instant::now();
@@ -349,10 +366,23 @@ pub(crate) async fn round(
             // costing a walk of the window's index entries.
             limit = (settings.batch_size * LARGE_PAGES) as i64;
             let upto_text = Some(upto.as_str().to_owned());
-            let rows = session
-                .query_long(watcher::PAGE, &[&read, &upto_text, &sent_up_to, &limit])
-                .await?;
-            page = events(&rows, rotation, routing, activity, &mut position.counted)?;
+            let (rows, built) = read_page(
+                session,
+                &mut position.encoder,
+                &read,
+                &upto_text,
+                sent_up_to,
+                limit,
+            )
+            .await?;
+            page = events(
+                &rows,
+                built,
+                rotation,
+                routing,
+                activity,
+                &mut position.counted,
+            )?;
             if page.is_empty() {
                 return finish(&mut tx, position, upto, None, round).await;
             }
@@ -791,16 +821,63 @@ fn lowest(current: Option<i64>, ids: impl Iterator<Item = i64>) -> Option<i64> {
     ids.chain(current).min()
 }
 
+/// Reads a page of the window (`limit` events after `after`) through the
+/// text readers, and builds the events PostgreSQL left to the watcher:
+/// the rows, and per row its event JSON and FIFO group.
+async fn read_page(
+    session: &Session,
+    encoder: &mut Encoder,
+    read: &str,
+    upto: &Option<String>,
+    after: i64,
+    limit: i64,
+) -> Result<(Vec<tokio_postgres::Row>, Vec<(String, String)>), WatcherError> {
+    let rows = session
+        .query_long(watcher::PAGE_TEXT, &[&read, upto, &after, &limit])
+        .await?;
+    let mut built = encoder.page(session.client(), &rows).await?;
+    // Where the encoder could not, PostgreSQL builds the events: the same
+    // window again, from the event before the first of them to the last,
+    // gives the same events in the same order.
+    let first = built.iter().position(Option::is_none);
+    let last = built.iter().rposition(Option::is_none);
+    if let (Some(first), Some(last)) = (first, last) {
+        let from = if first == 0 {
+            after
+        } else {
+            rows[first - 1].get(0)
+        };
+        let span = (last - first + 1) as i64;
+        let again = session
+            .query_long(watcher::PAGE, &[&read, upto, &from, &span])
+            .await?;
+        for (row, event) in rows.iter().zip(&mut built).skip(first) {
+            if event.is_none() {
+                let id: i64 = row.get(0);
+                let again = again
+                    .iter()
+                    .find(|r| r.get::<_, i64>(0) == id)
+                    .ok_or_else(|| unexpected("an event read a moment before"))?;
+                *event = Some((again.get(2), again.get(3)));
+            }
+        }
+    }
+    let built = built.into_iter().map(Option::unwrap_or_default).collect();
+    Ok((rows, built))
+}
+
 /// The events of a page.
 fn events(
     rows: &[tokio_postgres::Row],
+    built: Vec<(String, String)>,
     rotation: &mut Rotation,
     routing: &mut Routing<'_>,
     activity: &mut Activity,
     counted: &mut i64,
 ) -> Result<Vec<ReadEvent>, WatcherError> {
     rows.iter()
-        .map(|row| {
+        .zip(built)
+        .map(|(row, (json, group))| {
             let txid: String = row.get(1);
             rotation.saw(txid.parse().map_err(|_| unexpected("a transaction id"))?);
             let routes = routing.mask(row);
@@ -811,8 +888,8 @@ fn events(
             }
             Ok(ReadEvent {
                 id,
-                json: row.get(2),
-                group: row.get(3),
+                json,
+                group,
                 routes,
             })
         })

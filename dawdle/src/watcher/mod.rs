@@ -81,6 +81,8 @@
 
 mod activity;
 mod drain;
+mod encoder;
+pub(crate) use encoder::compare as compare_encoders;
 mod error;
 mod leader;
 pub(crate) mod pack;

@@ -826,7 +826,7 @@ fn stream_failed(slot: &str, error: &pgwire_replication::PgWireError) -> Watcher
 
 /// A commit time (microseconds since 2000-01-01 UTC) as `to_json` writes a
 /// `timestamptz` in UTC, as a JSON string.
-fn commit_time(micros: i64) -> String {
+pub(super) fn commit_time(micros: i64) -> String {
     use chrono::{Datelike, Timelike};
     use std::fmt::Write;
     const EPOCH_2000: i64 = 946_684_800;

@@ -258,6 +258,15 @@ pub async fn captured_json<T: Watched>(
     which: &str,
 ) -> Result<Vec<serde_json::Value>, Box<dyn Error>> {
     assert!(which == "old" || which == "new");
+    // The watcher builds events in Rust; PostgreSQL's readers are its
+    // oracle: every waiting event, built both ways, byte for byte.
+    let (built, by_sql) = dawdle::__private::compare_encoders(client).await?;
+    assert_eq!(
+        by_sql,
+        0,
+        "{}: of the events waiting, {built} were built by the encoder and {by_sql} left to PostgreSQL",
+        T::TABLE.type_name
+    );
     let rows = client
         .query(
             &format!(

@@ -56,13 +56,13 @@ pub(super) fn register(sql: &mut String, table: &CheckedTable, capture: Capture)
         sql,
         format_args!(
             "INSERT INTO {captures} (\"name\", \"reader\", \"slots\", \"snapshot\", \"target\", \"type_name\",\n  \
-             \"columns\", \"install\", \"prepare\", \"functions\", \"wal\")\n\
+             \"columns\", \"install\", \"prepare\", \"functions\", \"wal\", \"encode\")\n\
              VALUES ({key}, {reader}, {slots}, {snapshot}, {target}, {type_name},\n  \
-             {columns}, {install}, {prepare}, {functions}, {wal})\n\
+             {columns}, {install}, {prepare}, {functions}, {wal}, {encode})\n\
              ON CONFLICT (\"name\") DO UPDATE SET \"reader\" = EXCLUDED.\"reader\", \"slots\" = EXCLUDED.\"slots\",\n  \
              \"snapshot\" = EXCLUDED.\"snapshot\", \"target\" = EXCLUDED.\"target\", \"type_name\" = EXCLUDED.\"type_name\",\n  \
              \"columns\" = EXCLUDED.\"columns\", \"install\" = EXCLUDED.\"install\", \"prepare\" = EXCLUDED.\"prepare\",\n  \
-             \"functions\" = EXCLUDED.\"functions\", \"wal\" = EXCLUDED.\"wal\";\n",
+             \"functions\" = EXCLUDED.\"functions\", \"wal\" = EXCLUDED.\"wal\", \"encode\" = EXCLUDED.\"encode\";\n",
             captures = qualified(SCHEMA, CAPTURES_TABLE),
             key = table.key_literal,
             reader = literal(&table.reader),
@@ -73,6 +73,7 @@ pub(super) fn register(sql: &mut String, table: &CheckedTable, capture: Capture)
             columns = text_array(&table.column_names),
             install = literal(&table.install),
             prepare = literal(&table.prepare),
+            encode = literal(&super::readers::encode_spec(table)),
         ),
     );
 }

@@ -29,6 +29,13 @@ const READER_COLUMNS: &str = "\"id\" bigint, \"txid\" xid8, \"captured_at\" time
      \"schema_name\" text, \"table_name\" text, \"action\" text, \"row_key\" json, \"old\" json, \"new\" json, \
      \"signal\" text, \"payload\" json, \"deliver_at\" timestamptz";
 
+/// The columns a text reader returns after [`READER_COLUMNS`] (whose
+/// `row_key`, `old` and `new` it leaves NULL): the old and the new row's
+/// captured columns as one record's text each, and the shape they have
+/// (the hash of the table's `encode` spec and the columns' types), which
+/// tells the watcher whether what it knows of the table still holds.
+const TEXT_COLUMNS: &str = "\"old_text\" text, \"new_text\" text, \"shape\" integer";
+
 /// What a row reader returns in the columns of signals.
 const NO_SIGNAL: &str = "NULL::text, NULL::json, NULL::timestamptz";
 
@@ -133,6 +140,7 @@ pub(super) fn down(tables: &CheckedTables) -> String {
 fn table_up(sql: &mut String, table: &CheckedTable, capture: Capture) {
     capture::up(sql, table, capture);
     readers::up(sql, table);
+    readers::up_text(sql, table);
     snapshot::up(sql, table);
     capture::register(sql, table, capture);
 }

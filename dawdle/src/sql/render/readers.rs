@@ -2,10 +2,12 @@
 //! rows into events, and the window over every reader, the view of waiting
 //! events and the backlog.
 
-use super::{window_filter, NO_SIGNAL, READER_COLUMNS, READER_PARAMETERS};
+use super::{
+    text_array, window_filter, NO_SIGNAL, READER_COLUMNS, READER_PARAMETERS, TEXT_COLUMNS,
+};
 use crate::sql::catalog::{BODY_QUOTE, CAPTURES_TABLE, CURSOR_TABLE, EVENTS_TABLE, SCHEMA};
 use crate::sql::model::{CheckedColumn, CheckedTable, Record};
-use crate::sql::quote::{ident, join, literal, push_fmt, qualified};
+use crate::sql::quote::{ident, join, literal, object_name, push_fmt, qualified};
 use crate::table::{Encoding, SessionSettings};
 
 /// `json_build_object` takes at most 100 arguments: 50 columns.
@@ -81,8 +83,7 @@ pub(super) fn up(sql: &mut String, table: &CheckedTable) {
              CASE e.\"action\" WHEN 'delete' THEN {old_key} WHEN 'truncate' THEN '[]'::json ELSE {new_key} END,\n    \
              CASE WHEN \"rows\" AND e.\"action\" IN ('update', 'delete') THEN {old} END,\n    \
              CASE WHEN \"rows\" AND e.\"action\" IN ('insert', 'update', 'snapshot') THEN {new} END,\n    \
-             {NO_SIGNAL}\n  \
-             FROM (SELECT * FROM (",
+             {NO_SIGNAL}\n",
             schema = table.schema_literal,
             name = table.name_literal,
             old_key = key(Record::Old),
@@ -91,6 +92,85 @@ pub(super) fn up(sql: &mut String, table: &CheckedTable) {
             new = row_json(table, Record::New),
         ),
     );
+    window_rows(sql, table);
+}
+
+/// The text reader: the events of a window as the reader returns them, but
+/// with the rows' captured columns as the text of one record each, in
+/// field order, which the watcher turns into JSON (`wal::event`) with the
+/// encodings the reader uses. Each row carries the shape of the table it
+/// was read with; the watcher checks it against the registry's `encode`
+/// before it trusts what it knows of the columns' types.
+pub(super) fn up_text(sql: &mut String, table: &CheckedTable) {
+    push_fmt(
+        sql,
+        format_args!(
+            "CREATE OR REPLACE FUNCTION {}({READER_PARAMETERS})\nRETURNS TABLE ({READER_COLUMNS}, {TEXT_COLUMNS})\nLANGUAGE plpgsql STABLE\n",
+            table.text_reader
+        ),
+    );
+    for (_, name, value) in SessionSettings::EACH {
+        push_fmt(sql, format_args!("SET {} TO {value}\n", ident(name)));
+    }
+    let record = |record: Record| {
+        let mut row = String::from("ROW(");
+        join(&mut row, &table.columns, ", ", |out, c| {
+            push_fmt(out, format_args!("e.{}", c.stored.get(record)))
+        });
+        row.push_str(")::text");
+        row
+    };
+    // Read once per call, after the query locked the event tables (which an
+    // ALTER of their columns must wait for).
+    let stored = stored_names(table);
+    push_fmt(
+        sql,
+        format_args!(
+            "AS {BODY_QUOTE}\n#variable_conflict use_column\nBEGIN\n  RETURN QUERY\n  \
+             SELECT e.\"id\", e.\"txid\", e.\"captured_at\", {schema}::text, {name}::text, e.\"action\",\n    \
+             NULL::json, NULL::json, NULL::json, {NO_SIGNAL},\n    \
+             CASE WHEN \"rows\" AND e.\"action\" IN ('update', 'delete') THEN {old} END,\n    \
+             CASE WHEN \"rows\" AND e.\"action\" IN ('insert', 'update', 'snapshot') THEN {new} END,\n    \
+             (SELECT hashtext({spec} || ';' || {dawdle}.\"stored_types\"({slot}::regclass, {stored})))\n",
+            schema = table.schema_literal,
+            name = table.name_literal,
+            old = record(Record::Old),
+            new = record(Record::New),
+            spec = literal(&encode_spec(table)),
+            dawdle = ident(SCHEMA),
+            slot = literal(&table.slots[0]),
+            stored = text_array(&stored),
+        ),
+    );
+    window_rows(sql, table);
+}
+
+/// What the watcher needs to encode the text reader's rows, as the
+/// registry's `encode` holds it: the text reader, the event tables' column
+/// names of the new row (whose types the rows are read with), and the
+/// columns as the WAL spec has them.
+pub(super) fn encode_spec(table: &CheckedTable) -> String {
+    let stored = stored_names(table);
+    let mut spec: serde_json::Value =
+        serde_json::from_str(&super::wal::spec(table)).expect("the spec is JSON");
+    spec["reader"] = serde_json::Value::String(table.text_reader.clone());
+    spec["stored"] = serde_json::json!(stored);
+    spec.to_string()
+}
+
+/// The event tables' columns holding the new row, in field order.
+fn stored_names(table: &CheckedTable) -> Vec<String> {
+    table
+        .column_names
+        .iter()
+        .map(|name| object_name(Record::New.prefix(), &[name]))
+        .collect()
+}
+
+/// The end of a reader: from its event tables, the rows of the window in id
+/// order, at most `limit`.
+fn window_rows(sql: &mut String, table: &CheckedTable) {
+    sql.push_str("  FROM (SELECT * FROM (");
     for (s, slot) in table.slots.iter().enumerate() {
         if s > 0 {
             sql.push_str("\n    UNION ALL ");
@@ -120,8 +200,8 @@ pub(super) fn down(sql: &mut String, table: &CheckedTable) {
     push_fmt(
         sql,
         format_args!(
-            "DROP FUNCTION IF EXISTS {}({READER_PARAMETERS});\n",
-            table.reader
+            "DROP FUNCTION IF EXISTS {}({READER_PARAMETERS});\nDROP FUNCTION IF EXISTS {}({READER_PARAMETERS});\n",
+            table.reader, table.text_reader
         ),
     );
 }
@@ -232,8 +312,9 @@ pub(super) fn down_window(sql: &mut String) {
     push_fmt(
         sql,
         format_args!(
-            "DROP FUNCTION IF EXISTS {}.\"window\"({READER_PARAMETERS});\n",
-            ident(SCHEMA)
+            "DROP FUNCTION IF EXISTS {schema}.\"window\"({READER_PARAMETERS});\n\
+             DROP FUNCTION IF EXISTS {schema}.\"window_text\"({READER_PARAMETERS});\n",
+            schema = ident(SCHEMA)
         ),
     );
 }

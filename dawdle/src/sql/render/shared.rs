@@ -2,7 +2,7 @@
 //! watcher's cursor, the registry of captured tables, the backfills, the
 //! payloads and held events, the origin, and the helper functions.
 
-use super::{NO_SIGNAL, READER_COLUMNS, READER_PARAMETERS};
+use super::{NO_SIGNAL, READER_COLUMNS, READER_PARAMETERS, TEXT_COLUMNS};
 use crate::sql::catalog::{
     ACTIVITY_TABLE, BACKFILLS_TABLE, BODY_QUOTE, CAPTURES_TABLE, CURSOR_TABLE, EVENT_ID_SEQUENCE,
     HELD_TABLE, ORIGIN_TABLE, PAYLOADS_TABLE, SCHEMA,
@@ -59,11 +59,13 @@ DO {BODY_QUOTE}
 BEGIN
   IF (SELECT count(*) FROM pg_catalog.pg_attribute a
       WHERE a.attrelid = {captures_literal}::regclass AND NOT a.attisdropped
-        AND a.attname IN ('snapshot', 'target', 'type_name', 'columns', 'install', 'prepare', 'functions', 'wal')) < 8 THEN
+        AND a.attname IN ('snapshot', 'target', 'type_name', 'columns', 'install', 'prepare', 'functions', 'wal',
+                          'encode')) < 9 THEN
     ALTER TABLE {captures} ADD COLUMN IF NOT EXISTS \"snapshot\" text, ADD COLUMN IF NOT EXISTS \"target\" text,
       ADD COLUMN IF NOT EXISTS \"type_name\" text, ADD COLUMN IF NOT EXISTS \"columns\" text[],
       ADD COLUMN IF NOT EXISTS \"install\" text, ADD COLUMN IF NOT EXISTS \"prepare\" text,
-      ADD COLUMN IF NOT EXISTS \"functions\" text[], ADD COLUMN IF NOT EXISTS \"wal\" jsonb;
+      ADD COLUMN IF NOT EXISTS \"functions\" text[], ADD COLUMN IF NOT EXISTS \"wal\" jsonb,
+      ADD COLUMN IF NOT EXISTS \"encode\" text;
   END IF;
 END
 {BODY_QUOTE};
@@ -223,6 +225,15 @@ BEGIN
 END
 {BODY_QUOTE};
 
+-- The types of an event table's columns `names`, in that order, as oids
+-- joined by commas: what the watcher decodes a text reader's rows with.
+CREATE OR REPLACE FUNCTION {schema}.\"stored_types\"(\"slot\" regclass, \"names\" text[]) RETURNS text
+LANGUAGE sql STABLE AS {BODY_QUOTE}
+SELECT string_agg(a.atttypid::text, ',' ORDER BY array_position(\"names\", a.attname::text))
+FROM pg_catalog.pg_attribute a
+WHERE a.attrelid = \"slot\" AND a.attname = ANY (\"names\") AND NOT a.attisdropped
+{BODY_QUOTE};
+
 -- (Re)writes {schema}.\"window\", which reads the events of every captured
 -- table, from the registry.
 CREATE OR REPLACE FUNCTION {schema}.\"rebuild\"() RETURNS void
@@ -238,6 +249,20 @@ BEGIN
                  coalesce(body,
                    'SELECT NULL::bigint, NULL::xid8, NULL::timestamptz, NULL::text, NULL::text, '
                    'NULL::text, NULL::json, NULL::json, NULL::json, {NO_SIGNAL} WHERE false'));
+  -- The same events with the rows' columns as text, which the watcher
+  -- encodes: from each table's text reader, or where there is none (signals,
+  -- tables of an earlier version) as JSON built here.
+  SELECT string_agg(CASE WHEN \"encode\" IS NULL
+                      THEN format('SELECT *, NULL::text, NULL::text, NULL::integer FROM %s($1, $2, $3, $4, $5)', \"reader\")
+                      ELSE format('SELECT * FROM %s($1, $2, $3, $4, $5)', \"encode\"::jsonb->>'reader') END,
+                    ' UNION ALL ' ORDER BY \"name\")
+  INTO body FROM {captures};
+  EXECUTE format('CREATE OR REPLACE FUNCTION {schema}.\"window_text\"({READER_PARAMETERS}) '
+                 'RETURNS TABLE ({READER_COLUMNS}, {TEXT_COLUMNS}) LANGUAGE sql STABLE AS %L',
+                 coalesce(body,
+                   'SELECT NULL::bigint, NULL::xid8, NULL::timestamptz, NULL::text, NULL::text, '
+                   'NULL::text, NULL::json, NULL::json, NULL::json, {NO_SIGNAL}, '
+                   'NULL::text, NULL::text, NULL::integer WHERE false'));
 END
 {BODY_QUOTE};
 ",
@@ -263,6 +288,7 @@ pub(super) fn down_functions(sql: &mut String) {
             "\
 DROP FUNCTION IF EXISTS {schema}.\"rebuild\"();
 DROP FUNCTION IF EXISTS {schema}.\"converge\"(regclass, regclass);
+DROP FUNCTION IF EXISTS {schema}.\"stored_types\"(regclass, text[]);
 ",
             schema = ident(SCHEMA),
         ),
