@@ -62,14 +62,11 @@ pub(crate) mod watcher {
     pub(crate) const CURSOR: &str =
         r#"SELECT "read"::text, "window"::text, "after" FROM "dawdle"."cursor""#;
 
-    /// A page of a round's window: the first `$4` events after id `$3`
-    /// (outside any transaction: the window's bounds are explicit), each
-    /// already as its wire JSON (built by PostgreSQL, so the watcher only
-    /// concatenates text), in id order, with the snapshot that ends a new
-    /// window (when `$2` is NULL).
-    pub(crate) const PAGE: &str = r#"
-SELECT e."id", e."txid"::text,
-       CASE WHEN e."action" = 'signal' THEN
+    /// The wire JSON of an event of the window `e`, built by PostgreSQL:
+    /// a signal's, or a row's from the reader's JSON.
+    macro_rules! event_json {
+        () => {
+            r#"CASE WHEN e."action" = 'signal' THEN
          json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
                            'schema', e."schema_name", 'table', e."table_name",
                            'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
@@ -80,43 +77,69 @@ SELECT e."id", e."txid"::text,
                            'schema', e."schema_name", 'table', e."table_name",
                            'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
                            'txid', e."txid"::text, 'old', e."old", 'new', e."new")
-       END::text,
-       e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text,
-       s."upto"::text, e."schema_name"::text, e."table_name"::text, e."signal"::text,
-       e."action"::text
+       END::text"#
+        };
+    }
+
+    /// The FIFO group of an event of the window `e`: `schema.table:key`.
+    macro_rules! event_group {
+        () => {
+            r#"e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text"#
+        };
+    }
+
+    /// The bounds of a page of the window function `$window`.
+    macro_rules! page_of {
+        ($window:literal) => {
+            concat!(
+                r##"
 FROM (SELECT coalesce($2::text::pg_snapshot, pg_current_snapshot()) AS "upto") s,
-     LATERAL "dawdle"."window"($1::text::pg_snapshot, s."upto", $3, true, $4) e
+     LATERAL "dawdle".""##,
+                $window,
+                r#""($1::text::pg_snapshot, s."upto", $3, true, $4) e
 ORDER BY e."id"
-LIMIT $4"#;
+LIMIT $4"#
+            )
+        };
+    }
+
+    /// A page of a round's window: the first `$4` events after id `$3`
+    /// (outside any transaction: the window's bounds are explicit), each
+    /// as its wire JSON built by PostgreSQL, in id order, with the snapshot
+    /// that ends a new window (when `$2` is NULL). The watcher reads
+    /// [`PAGE_TEXT`]; this builds what its encoder could not.
+    pub(crate) const PAGE: &str = concat!(
+        r#"
+SELECT e."id", e."txid"::text,
+       "#,
+        event_json!(),
+        ",\n       ",
+        event_group!(),
+        r#",
+       s."upto"::text, e."schema_name"::text, e."table_name"::text, e."signal"::text,
+       e."action"::text"#,
+        page_of!("window")
+    );
 
     /// [`PAGE`], with the rows' captured columns as record text where a
     /// text reader read them (`shape` not NULL), which the watcher builds
     /// into events itself: the event JSON and the FIFO group are then
     /// NULL. Columns 0 to 8 are [`PAGE`]'s; then the capture time, the old
     /// and the new row's text, the shape, and the origin.
-    pub(crate) const PAGE_TEXT: &str = r#"
+    pub(crate) const PAGE_TEXT: &str = concat!(
+        r#"
 SELECT e."id", e."txid"::text,
-       CASE WHEN e."shape" IS NOT NULL THEN NULL
-            WHEN e."action" = 'signal' THEN
-         json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
-                           'schema', e."schema_name", 'table', e."table_name",
-                           'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
-                           'txid', e."txid"::text, 'signal', e."signal", 'deliver_at', e."deliver_at",
-                           'payload', e."payload")
-       ELSE
-         json_build_object('id', e."id", 'source', (SELECT "source" FROM "dawdle"."origin"),
-                           'schema', e."schema_name", 'table', e."table_name",
-                           'action', e."action", 'key', e."row_key", 'captured_at', e."captured_at",
-                           'txid', e."txid"::text, 'old', e."old", 'new', e."new")
-       END::text,
-       CASE WHEN e."shape" IS NULL THEN e."schema_name" || '.' || e."table_name" || ':' || e."row_key"::text END,
+       CASE WHEN e."shape" IS NULL THEN "#,
+        event_json!(),
+        r#" END,
+       CASE WHEN e."shape" IS NULL THEN "#,
+        event_group!(),
+        r#" END,
        s."upto"::text, e."schema_name"::text, e."table_name"::text, e."signal"::text,
        e."action"::text, e."captured_at", e."old_text", e."new_text", e."shape",
-       (SELECT "source"::text FROM "dawdle"."origin")
-FROM (SELECT coalesce($2::text::pg_snapshot, pg_current_snapshot()) AS "upto") s,
-     LATERAL "dawdle"."window_text"($1::text::pg_snapshot, s."upto", $3, true, $4) e
-ORDER BY e."id"
-LIMIT $4"#;
+       (SELECT "source"::text FROM "dawdle"."origin")"#,
+        page_of!("window_text")
+    );
 
     /// What the watcher needs to build the events of a table's text
     /// reader (`$1`: its key in the registry): the `encode` spec, the
@@ -500,4 +523,25 @@ LIMIT $3"#;
 
     /// Cancels a delayed signal.
     pub(crate) const CANCEL_SIGNAL: &str = r#"SELECT "dawdle"."cancel_signal"($1)"#;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::watcher::{PAGE, PAGE_TEXT};
+
+    #[test]
+    fn pages_read_their_window_functions() {
+        // Pasted together from pieces: each names its function whole.
+        assert!(PAGE.contains(
+            r#"LATERAL "dawdle"."window"($1::text::pg_snapshot, s."upto", $3, true, $4) e"#
+        ));
+        assert!(PAGE_TEXT.contains(
+            r#"LATERAL "dawdle"."window_text"($1::text::pg_snapshot, s."upto", $3, true, $4) e"#
+        ));
+        assert!(PAGE.starts_with(
+            "\nSELECT e.\"id\", e.\"txid\"::text,\n       CASE WHEN e.\"action\" = 'signal'"
+        ));
+        assert!(PAGE_TEXT
+            .contains("CASE WHEN e.\"shape\" IS NULL THEN CASE WHEN e.\"action\" = 'signal'"));
+    }
 }

@@ -54,7 +54,19 @@
 //!   `IntervalStyle` iso_8601, `bytea_output` hex, `extra_float_digits` 1),
 //!   so an event reads the same whatever the writer's or reader's session
 //!   says; the JSON expressions are those of the first design, so a row
-//!   decodes as a direct query reads it.
+//!   decodes as a direct query reads it. The view `dawdle.events` reads
+//!   through them. The watcher reads through a second function per table,
+//!   `dawdle."read_text:<schema>.<table>"`, which prints the old and the new
+//!   row's copies as one record's text each, under the same settings, and
+//!   builds the JSON itself, in Rust, with the encoder of capture from the
+//!   WAL: the watcher's backend only reads and prints. Each of its rows
+//!   carries the *shape* it was read with (a hash of the table's spec in
+//!   `dawdle.captures.encode` and of the copies' column types), so that an
+//!   `ALTER TABLE` that retypes a copy makes the watcher read the types
+//!   again. Where the encoder cannot build an event as `to_json` would (a
+//!   type with its own cast to json, say), PostgreSQL builds it through the
+//!   reader, as it does signals'. The fidelity tests build every event both
+//!   ways and compare them byte for byte.
 //! - **No DELETE per event.** The watcher keeps a cursor, a `pg_snapshot` in
 //!   `dawdle.cursor`: every event of a transaction visible in it was sent.
 //!   Each round reads the *window* of transactions visible in the current

@@ -4,7 +4,8 @@
 //! triggers copy the captured columns of the changed rows, as they are, into
 //! event tables (three per captured table, used in turn by transaction id
 //! ranges, so that a drained one is emptied with a TRUNCATE), and per table a
-//! reader function turns them into the event JSON when the watcher reads.
+//! reader function turns them into the event JSON (for `dawdle.events`), and
+//! a text reader prints them as record text for the watcher to encode.
 //!
 //! Each module renders one part with its down beside its up; [`up`] and
 //! [`down`] put the parts in the order their dependencies need, which is
