@@ -19,6 +19,14 @@ pub async fn compare_encoders(client: &tokio_postgres::Client) -> Result<(usize,
     crate::watcher::compare_encoders(client).await
 }
 
+/// The events waiting in the database's slot of capture from the WAL,
+/// built as the watcher builds them (ids, capture times and transaction
+/// ids aside), without consuming them: what the fidelity tests decode in
+/// WAL mode.
+pub async fn peek_wal_events(client: &tokio_postgres::Client) -> Result<Vec<String>, String> {
+    crate::watcher::peek_wal_events(client).await
+}
+
 use crate::event::EventArg;
 use crate::handler::{decode_arg, CallFn, HandlerResult};
 use crate::queue::BoxFuture;

@@ -83,6 +83,7 @@ mod activity;
 mod drain;
 mod encoder;
 pub(crate) use encoder::compare as compare_encoders;
+pub(crate) use wal::peek as peek_wal_events;
 mod error;
 mod leader;
 pub(crate) mod pack;

@@ -325,44 +325,13 @@ impl<'a> WalReader<'a> {
                 .await
                 .map_err(WatcherError::Unsupported);
         }
-        let mut emit = |relation, action, old, new| {
+        for (relation, action, old, new) in row_changes(&message, relations) {
             self.event(
                 tables, routing, types, relations, meta, relation, action, old, new, next_id,
                 pending, activity,
-            )
-        };
-        match &message {
-            Message::Insert { relation, new } => emit(*relation, Action::Insert, None, Some(new)),
-            Message::Update { relation, old, new } => emit(
-                *relation,
-                Action::Update,
-                old.as_ref().map(|(_, old)| old.as_slice()),
-                Some(new),
-            ),
-            Message::Delete { relation, old } => {
-                emit(*relation, Action::Delete, Some(&old.1), None)
-            }
-            Message::Truncate {
-                relations: truncated,
-            } => {
-                // A table's TRUNCATE lists its inheritance children too:
-                // one event per captured table.
-                let mut seen = Vec::with_capacity(truncated.len());
-                for &relation in truncated {
-                    let table = match relations.get(relation) {
-                        Some(Some(mapped)) => Some(mapped.table),
-                        _ => None,
-                    };
-                    if table.is_some() && seen.contains(&table) {
-                        continue;
-                    }
-                    seen.push(table);
-                    emit(relation, Action::Truncate, None, None)?;
-                }
-                Ok(())
-            }
-            Message::Relation(_) | Message::Other(_) => Ok(()),
+            )?;
         }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -381,45 +350,18 @@ impl<'a> WalReader<'a> {
         pending: &mut Vec<Read>,
         activity: &mut Activity,
     ) -> Result<(), WatcherError> {
-        let Some(mapped) = relations.get(relation) else {
-            return Err(WatcherError::Unsupported(format!(
-                "the stream changed relation {relation} before describing it"
-            )));
-        };
-        let Some(mapped) = mapped else {
-            // Not a captured table's.
-            return Ok(());
-        };
-        let Some(index) = tables.iter().position(|t| t.oid == mapped.table) else {
-            // No longer captured (up ran again without it).
+        let Some((index, mapped, id)) =
+            captured(tables, relations, relation, action, old, new, next_id)?
+        else {
             return Ok(());
         };
         let table = &tables[index];
-        let id = next_id();
-        if !table.actions.contains(&action) {
-            return Ok(());
-        }
-        if let (Action::Update, false, Some(old), Some(new)) = (action, table.unchanged, old, new) {
-            if event::unchanged(mapped, old, new) {
-                return Ok(());
-            }
-        }
         activity.count(&table.schema, &table.name, action.as_str());
         let routes = routing[index];
         if routes == 0 {
             return Ok(());
         }
-        let built = match event::build(id, meta, table, mapped, types, action, old, new) {
-            Ok(built) => built,
-            Err(error) => {
-                // Sent without what could not be read: its handler fails to
-                // decode it and the event is dead-lettered, with the
-                // reason, rather than lost or holding up every other.
-                tracing::error!(event = id, error = %error.0, "an event of the WAL could not be built whole");
-                event::build(id, meta, table, mapped, types, action, None, None)
-                    .map_err(|e| WatcherError::Unsupported(e.0))?
-            }
-        };
+        let built = build(id, meta, table, mapped, types, action, old, new)?;
         pending.push(Read {
             event: PendingEvent {
                 id,
@@ -822,6 +764,190 @@ fn stream_failed(slot: &str, error: &pgwire_replication::PgWireError) -> Watcher
         tracing::error!(%error, slot, "the server ended the replication stream");
     }
     WatcherError::ConnectionClosed
+}
+
+/// The changes of rows a message carries: `(relation, action, old, new)`,
+/// and for a TRUNCATE one per captured table (its inheritance children
+/// are listed too).
+#[allow(clippy::type_complexity)]
+fn row_changes<'m>(
+    message: &'m Message,
+    relations: &Relations,
+) -> Vec<(u32, Action, Option<&'m [Datum]>, Option<&'m [Datum]>)> {
+    match message {
+        Message::Insert { relation, new } => vec![(*relation, Action::Insert, None, Some(new))],
+        Message::Update { relation, old, new } => vec![(
+            *relation,
+            Action::Update,
+            old.as_ref().map(|(_, old)| old.as_slice()),
+            Some(new),
+        )],
+        Message::Delete { relation, old } => {
+            vec![(*relation, Action::Delete, Some(&old.1), None)]
+        }
+        Message::Truncate {
+            relations: truncated,
+        } => {
+            let mut seen = Vec::with_capacity(truncated.len());
+            let mut changes = Vec::with_capacity(truncated.len());
+            for &relation in truncated {
+                let table = match relations.get(relation) {
+                    Some(Some(mapped)) => Some(mapped.table),
+                    _ => None,
+                };
+                if table.is_some() && seen.contains(&table) {
+                    continue;
+                }
+                seen.push(table);
+                changes.push((relation, Action::Truncate, None, None));
+            }
+            changes
+        }
+        Message::Relation(_) | Message::Other(_) => Vec::new(),
+    }
+}
+
+/// Whether a change makes an event: the captured table it is of (its
+/// index), how its relation maps onto it, and the event's id; `None` for
+/// a relation not captured (or no longer), an action the table does not
+/// capture or an update of no captured column. An id is taken for every
+/// change of a captured table, so that ids do not depend on what the
+/// table captures.
+#[allow(clippy::type_complexity)]
+fn captured<'t>(
+    tables: &[Captured],
+    relations: &'t Relations,
+    relation: u32,
+    action: Action,
+    old: Option<&[Datum]>,
+    new: Option<&[Datum]>,
+    next_id: &mut impl FnMut() -> i64,
+) -> Result<Option<(usize, &'t tables::Mapped, i64)>, WatcherError> {
+    let Some(mapped) = relations.get(relation) else {
+        return Err(WatcherError::Unsupported(format!(
+            "the stream changed relation {relation} before describing it"
+        )));
+    };
+    let Some(mapped) = mapped else {
+        // Not a captured table's.
+        return Ok(None);
+    };
+    let Some(index) = tables.iter().position(|t| t.oid == mapped.table) else {
+        // No longer captured (up ran again without it).
+        return Ok(None);
+    };
+    let table = &tables[index];
+    let id = next_id();
+    if !table.actions.contains(&action) {
+        return Ok(None);
+    }
+    if let (Action::Update, false, Some(old), Some(new)) = (action, table.unchanged, old, new) {
+        if event::unchanged(mapped, old, new) {
+            return Ok(None);
+        }
+    }
+    Ok(Some((index, mapped, id)))
+}
+
+/// The event of a captured change.
+#[allow(clippy::too_many_arguments)]
+fn build(
+    id: i64,
+    meta: &Meta<'_>,
+    table: &Captured,
+    mapped: &tables::Mapped,
+    types: &TypeCatalog,
+    action: Action,
+    old: Option<&[Datum]>,
+    new: Option<&[Datum]>,
+) -> Result<event::Built, WatcherError> {
+    match event::build(id, meta, table, mapped, types, action, old, new) {
+        Ok(built) => Ok(built),
+        Err(error) => {
+            // Sent without what could not be read: its handler fails to
+            // decode it and the event is dead-lettered, with the reason,
+            // rather than lost or holding up every other.
+            tracing::error!(event = id, error = %error.0, "an event of the WAL could not be built whole");
+            event::build(id, meta, table, mapped, types, action, None, None)
+                .map_err(|e| WatcherError::Unsupported(e.0))
+        }
+    }
+}
+
+/// The events waiting in the database's slot, built as the WAL reader
+/// builds them (their ids, capture times and transaction ids aside),
+/// without consuming them: through `pg_logical_slot_peek_binary_changes`,
+/// in a session with the settings the reader's replication connection
+/// has. For tests: `__private::peek_wal_events`.
+pub(crate) async fn peek(client: &Client) -> Result<Vec<String>, String> {
+    let error = |e: tokio_postgres::Error| crate::database::DisplayPgError::new(&e).to_string();
+    // Decoding reads flushed WAL only: a commit that wrote WAL and waits
+    // for the flush flushes what the writers (`synchronous_commit = off`,
+    // say) left.
+    client
+        .batch_execute(
+            "BEGIN; SET LOCAL synchronous_commit = on; \
+             SELECT pg_catalog.pg_logical_emit_message(true, 'dawdle', ''); COMMIT;",
+        )
+        .await
+        .map_err(error)?;
+    let mut settings = String::from("BEGIN;");
+    for (_, name, value) in crate::table::SessionSettings::EACH {
+        settings.push_str(&format!(" SET LOCAL \"{name}\" TO {value};"));
+    }
+    client.batch_execute(&settings).await.map_err(error)?;
+    let rows = client
+        .query(
+            "SELECT data FROM pg_logical_slot_peek_binary_changes(dawdle.slot_name(), NULL, NULL, \
+             'proto_version', '1', 'publication_names', 'dawdle')",
+            &[],
+        )
+        .await
+        .map_err(error);
+    client.batch_execute("COMMIT").await.map_err(error)?;
+    let mut tables = tables::load(client).await?;
+    let mut types = TypeCatalog::new();
+    let mut relations = Relations::default();
+    let meta = Meta {
+        source: "null",
+        captured_at: "null",
+        txid: "null",
+    };
+    let mut id = 0;
+    let mut next_id = || {
+        id += 1;
+        id
+    };
+    let mut events = Vec::new();
+    for row in rows? {
+        let data = bytes::Bytes::from(row.get::<_, Vec<u8>>(0));
+        let message = pgoutput::decode(&data).map_err(|e| e.to_string())?;
+        if let Message::Relation(relation) = &message {
+            tables = tables::load(client).await?;
+            relations
+                .learn(client, &tables, &mut types, relation)
+                .await?;
+            continue;
+        }
+        for (relation, action, old, new) in row_changes(&message, &relations) {
+            if let Some((index, mapped, id)) = captured(
+                &tables,
+                &relations,
+                relation,
+                action,
+                old,
+                new,
+                &mut next_id,
+            )
+            .map_err(|e| e.to_string())?
+            {
+                let built = build(id, &meta, &tables[index], mapped, &types, action, old, new)
+                    .map_err(|e| e.to_string())?;
+                events.push(built.json);
+            }
+        }
+    }
+    Ok(events)
 }
 
 /// A commit time (microseconds since 2000-01-01 UTC) as `to_json` writes a

@@ -173,7 +173,9 @@ row_type! {
 
 #[tokio::test]
 async fn column_overrides_and_a_user_decode_impl() -> TestResult {
-    let db = Db::new(
+    // Overrides are computed by the capture triggers: up refuses them
+    // for capture from the WAL (tests/sql.rs).
+    let db = Db::with_triggers(
         r#"CREATE TABLE places (id int PRIMARY KEY, name text NOT NULL, spot point NOT NULL,
                corner point NOT NULL, seen_at timestamptz NOT NULL, score real NOT NULL,
                "Mixed ""Case"" col" text NOT NULL, meta jsonb NOT NULL)"#,

@@ -6,10 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
 use std::fmt::Debug;
 
+use dawdle::sql::Capture;
+use dawdle::testing::TestDatabase;
 use dawdle::{DecodeError, Table, Watched};
-use dawdle_test::TestDb;
+use dawdle_test::{Cluster, TestDb};
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use tokio::sync::OnceCell;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
@@ -182,19 +185,96 @@ impl<T: Same> Same for Vec<T> {
     }
 }
 
-/// A fresh database holding `ddl`, with dawdle's triggers on `tables`.
+/// The capture mode under test: the triggers, or with
+/// `DAWDLE_FIDELITY_CAPTURE=wal` capture from the WAL (on a logical
+/// cluster of the tests' own, whatever `DATABASE_URL` is).
+pub fn capture() -> Capture {
+    match std::env::var("DAWDLE_FIDELITY_CAPTURE").as_deref() {
+        Ok("wal") => Capture::Wal,
+        Ok("triggers") | Err(_) => Capture::Triggers,
+        Ok(other) => panic!("DAWDLE_FIDELITY_CAPTURE={other}: say triggers or wal"),
+    }
+}
+
+/// Forgets the events waiting, in the [`capture`] mode under test: the
+/// cursor, or the slot, moves past them (the slot up to the flushed WAL:
+/// a commit that waits for the flush flushes what is written).
+pub fn discard_events() -> &'static str {
+    match capture() {
+        Capture::Wal => {
+            "BEGIN; SET LOCAL synchronous_commit = on;
+             SELECT pg_logical_emit_message(true, 'dawdle', ''); COMMIT;
+             SELECT pg_replication_slot_advance(dawdle.slot_name(), pg_current_wal_flush_lsn())"
+        }
+        _ => dawdle_test::DISCARD_EVENTS,
+    }
+}
+
+/// The logical cluster of capture from the WAL, shared by the tests.
+async fn logical_cluster() -> &'static Cluster {
+    static CLUSTER: OnceCell<Cluster> = OnceCell::const_new();
+    CLUSTER
+        .get_or_init(|| async {
+            Cluster::builder()
+                .logical(true)
+                .start()
+                .await
+                .expect("a logical cluster")
+        })
+        .await
+}
+
+/// A fresh database holding `ddl`, with dawdle's capture on `tables`.
 pub struct Db {
     pub client: Client,
     // Dropped after the client: the database goes when the test ends.
-    db: TestDb,
+    db: Database,
+}
+
+enum Database {
+    /// On `DATABASE_URL`'s server (or the tests' throwaway one).
+    Shared(TestDb),
+    /// On the logical cluster.
+    Logical(TestDatabase),
+}
+
+impl std::ops::Deref for Database {
+    type Target = TestDatabase;
+
+    fn deref(&self) -> &TestDatabase {
+        match self {
+            Database::Shared(db) => db,
+            Database::Logical(db) => db,
+        }
+    }
 }
 
 impl Db {
+    /// In the [`capture`] mode under test.
     pub async fn new(ddl: &str, tables: &[&'static Table]) -> Result<Db, Box<dyn Error>> {
-        let db = TestDb::new().await?;
+        Db::with(capture(), ddl, tables).await
+    }
+
+    /// With the triggers, whatever the mode under test: for what only the
+    /// triggers capture (columns with an `sql` override).
+    pub async fn with_triggers(ddl: &str, tables: &[&'static Table]) -> Result<Db, Box<dyn Error>> {
+        Db::with(Capture::Triggers, ddl, tables).await
+    }
+
+    async fn with(
+        capture: Capture,
+        ddl: &str,
+        tables: &[&'static Table],
+    ) -> Result<Db, Box<dyn Error>> {
+        let db = match capture {
+            Capture::Wal => {
+                Database::Logical(TestDatabase::on(logical_cluster().await.admin()).await?)
+            }
+            _ => Database::Shared(TestDb::new().await?),
+        };
         let mut client = db.connect().await?;
         client.batch_execute(ddl).await?;
-        let sql = dawdle::sql::up(tables)?;
+        let sql = dawdle::sql::up_with(tables, capture)?;
         dawdle::sql::apply(&mut client, &sql).await?;
         Ok(Db { client, db })
     }
@@ -258,6 +338,27 @@ pub async fn captured_json<T: Watched>(
     which: &str,
 ) -> Result<Vec<serde_json::Value>, Box<dyn Error>> {
     assert!(which == "old" || which == "new");
+    let from_wal: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM dawdle.captures WHERE wal IS NOT NULL)",
+            &[],
+        )
+        .await?
+        .get(0);
+    if from_wal {
+        // As the watcher builds them from the slot, left in it.
+        let mut rows = Vec::new();
+        for event in dawdle::__private::peek_wal_events(client).await? {
+            let event: serde_json::Value = serde_json::from_str(&event)?;
+            if event["schema"] == T::TABLE.schema
+                && event["table"] == T::TABLE.name
+                && event["action"] == action
+            {
+                rows.push(event[which].clone());
+            }
+        }
+        return Ok(rows);
+    }
     // The watcher builds events in Rust; PostgreSQL's readers are its
     // oracle: every waiting event, built both ways, byte for byte.
     let (built, by_sql) = dawdle::__private::compare_encoders(client).await?;
@@ -334,7 +435,7 @@ pub fn property<T: Fidelity>(ddl: &str, strategy: impl Strategy<Value = T>) {
     let reset = format!(
         "DELETE FROM {}; COMMIT; {}",
         table_sql(T::TABLE),
-        dawdle_test::DISCARD_EVENTS
+        discard_events()
     );
     let select = select_all::<T>();
     let config = Config {

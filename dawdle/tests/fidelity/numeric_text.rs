@@ -131,7 +131,7 @@ fn numerics_decode_as_a_direct_query_reads_them() {
             client
                 .batch_execute(&format!(
                     "DELETE FROM numeric_text; COMMIT; {}",
-                    dawdle_test::DISCARD_EVENTS
+                    crate::harness::discard_events()
                 ))
                 .await
                 .map_err(|e| fail(&e))?;
