@@ -70,11 +70,13 @@ async fn insert(client: &tokio_postgres::Client, ids: std::ops::Range<i32>) {
     }
 }
 
-/// Every event received: id → how many times, and (key, id) in arrival order.
+/// Every event received: id → how many times, (key, id) in arrival order,
+/// and id → the event's `new` row.
 #[derive(Debug, Default)]
 struct Received {
     counts: BTreeMap<i64, u32>,
     order: Vec<(String, i64)>,
+    rows: BTreeMap<i64, serde_json::Value>,
 }
 
 impl Received {
@@ -82,6 +84,7 @@ impl Received {
         for event in Envelope::parse(body).unwrap().events {
             *self.counts.entry(event.id).or_default() += 1;
             self.order.push((event.key.get().to_owned(), event.id));
+            self.rows.insert(event.id, event.new.unwrap_or_default());
         }
     }
 
@@ -746,29 +749,9 @@ async fn a_window_larger_than_a_batch_is_sent_in_pages_in_order() {
 /// Receives and deletes until `expected` events arrived: their `new` rows,
 /// by event id.
 async fn new_rows(queue: &dyn Queue, expected: usize) -> BTreeMap<i64, serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut rows = BTreeMap::new();
-    while rows.len() < expected {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {expected} events arrived",
-            rows.len()
-        );
-        let messages = queue
-            .receive(10, Duration::from_secs(1), Duration::from_secs(30))
-            .await
-            .unwrap();
-        for m in &messages {
-            for event in Envelope::parse(&m.body).unwrap().events {
-                rows.insert(event.id, event.new.unwrap_or_default());
-            }
-        }
-        let receipts: Vec<_> = messages.into_iter().map(|m| m.receipt).collect();
-        if !receipts.is_empty() {
-            queue.delete(&receipts).await.unwrap();
-        }
-    }
-    rows
+    let mut received = Received::default();
+    collect(queue, expected, &mut received).await;
+    received.rows
 }
 
 #[tokio::test]
