@@ -23,8 +23,16 @@ use crate::queue::{Queue, QueueError, Retention, SendOutcome, TransactionalQueue
 use crate::sql::catalog::watcher;
 use crate::wire;
 
-/// Pages after the first of a window are this many batches.
+/// Pages after the first of a window are this many batches, then twice as
+/// many each, up to [`LARGEST_PAGES`].
 const LARGE_PAGES: usize = 10;
+
+/// The most batches a page holds. Each page of a window walks the rest of
+/// the window (its index entries, and a sort for the page's first events),
+/// so that fewer, larger pages walk a large window fewer times: with 1,000
+/// events a batch, 200,000 waiting events are read in 7 pages rather than
+/// 21 (the bench's backend CPU for them: 1.2 s rather than 2.0 s).
+const LARGEST_PAGES: usize = 50;
 
 /// A round stops opening pages after this long, and saves where it is: a
 /// huge window (after an outage) is sent in parts that each commit.
@@ -364,7 +372,10 @@ pub(crate) async fn round(
             }
             // A large window (after an outage, say): larger pages, each
             // costing a walk of the window's index entries.
-            limit = (settings.batch_size * LARGE_PAGES) as i64;
+            limit = (limit * 2).clamp(
+                (settings.batch_size * LARGE_PAGES) as i64,
+                (settings.batch_size * LARGEST_PAGES) as i64,
+            );
             let upto_text = Some(upto.as_str().to_owned());
             let (rows, built) = read_page(
                 session,
