@@ -31,8 +31,8 @@ use crate::wal::tables::{self, Captured, Mapped};
 /// What the watcher knows of the captured tables' columns.
 #[derive(Debug, Default)]
 pub(crate) struct Encoder {
-    /// By schema and table name.
-    tables: HashMap<(String, String), Known>,
+    /// By schema, then table name (looked up without allocating).
+    tables: HashMap<String, HashMap<String, Known>>,
     types: TypeCatalog,
 }
 
@@ -66,8 +66,7 @@ impl Encoder {
         table: &str,
         shape: i32,
     ) -> Result<(), WatcherError> {
-        let key = (schema.to_owned(), table.to_owned());
-        if self.tables.get(&key).is_some_and(|k| k.shape == shape) {
+        if self.known(schema, table).is_some_and(|k| k.shape == shape) {
             return Ok(());
         }
         let rows = client
@@ -94,14 +93,18 @@ impl Encoder {
             // the rows of this shape.
             _ => None,
         };
-        self.tables.insert(
-            key,
+        self.tables.entry(schema.to_owned()).or_default().insert(
+            table.to_owned(),
             Known {
                 shape,
                 table: known,
             },
         );
         Ok(())
+    }
+
+    fn known(&self, schema: &str, table: &str) -> Option<&Known> {
+        self.tables.get(schema)?.get(table)
     }
 
     /// The table as its spec describes it, with its columns' types
@@ -183,9 +186,7 @@ impl Encoder {
     /// The event of `row`, or `None` where PostgreSQL must build it (the
     /// table is not known in the row's shape, or a value did not read).
     fn build(&self, row: &TextRow<'_>, meta: &Meta<'_>) -> Option<Built> {
-        let known = self
-            .tables
-            .get(&(row.schema.to_owned(), row.table.to_owned()))?;
+        let known = self.known(row.schema, row.table)?;
         let (captured, mapped) = known.table.as_ref().filter(|_| known.shape == row.shape)?;
         let action = Action::ALL.into_iter().find(|a| a.as_str() == row.action)?;
         let n = mapped.columns.len();
