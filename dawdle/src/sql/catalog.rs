@@ -93,7 +93,9 @@ pub(crate) mod watcher {
         ($window:literal) => {
             concat!(
                 r##"
-FROM (SELECT coalesce($2::text::pg_snapshot, pg_current_snapshot()) AS "upto") s,
+FROM (SELECT n."snapshot" AS "upto", n."snapshot"::text AS "upto_text"
+      FROM (SELECT coalesce($2::text::pg_snapshot, pg_current_snapshot()) AS "snapshot") n
+      OFFSET 0) s,
      LATERAL "dawdle".""##,
                 $window,
                 r#""($1::text::pg_snapshot, s."upto", $3, true, $4) e
@@ -116,7 +118,7 @@ SELECT e."id", e."txid"::text,
         ",\n       ",
         event_group!(),
         r#",
-       s."upto"::text, e."schema_name"::text, e."table_name"::text, e."signal"::text,
+       s."upto_text", e."schema_name"::text, e."table_name"::text, e."signal"::text,
        e."action"::text"#,
         page_of!("window")
     );
@@ -125,7 +127,7 @@ SELECT e."id", e."txid"::text,
     /// text reader read them (`shape` not NULL), which the watcher builds
     /// into events itself: the event JSON and the FIFO group are then
     /// NULL. Columns 0 to 8 are [`PAGE`]'s; then the capture time, the old
-    /// and the new row's text, the shape, and the origin.
+    /// and the new row's text, and the shape.
     pub(crate) const PAGE_TEXT: &str = concat!(
         r#"
 SELECT e."id", e."txid"::text,
@@ -135,9 +137,8 @@ SELECT e."id", e."txid"::text,
        CASE WHEN e."shape" IS NULL THEN "#,
         event_group!(),
         r#" END,
-       s."upto"::text, e."schema_name"::text, e."table_name"::text, e."signal"::text,
-       e."action"::text, e."captured_at", e."old_text", e."new_text", e."shape",
-       (SELECT "source"::text FROM "dawdle"."origin")"#,
+       s."upto_text", e."schema_name"::text, e."table_name"::text, e."signal"::text,
+       e."action"::text, e."captured_at", e."old_text", e."new_text", e."shape""#,
         page_of!("window_text")
     );
 
