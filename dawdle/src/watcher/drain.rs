@@ -235,7 +235,7 @@ impl Position {
 #[derive(Debug)]
 struct ReadEvent {
     id: i64,
-    /// The wire event, built by PostgreSQL.
+    /// The wire event, built by the encoder (or by PostgreSQL).
     json: String,
     /// The FIFO group: `schema.table:key`.
     group: String,
