@@ -127,7 +127,8 @@ SELECT e."id", e."txid"::text,
     /// text reader read them (`shape` not NULL), which the watcher builds
     /// into events itself: the event JSON and the FIFO group are then
     /// NULL. Columns 0 to 8 are [`PAGE`]'s; then the capture time, the old
-    /// and the new row's text, and the shape.
+    /// and the new row's text, the shape, and the origin (read with the
+    /// page: a copied database may take a new one while the watcher runs).
     pub(crate) const PAGE_TEXT: &str = concat!(
         r#"
 SELECT e."id", e."txid"::text,
@@ -138,7 +139,8 @@ SELECT e."id", e."txid"::text,
         event_group!(),
         r#" END,
        s."upto_text", e."schema_name"::text, e."table_name"::text, e."signal"::text,
-       e."action"::text, e."captured_at", e."old_text", e."new_text", e."shape""#,
+       e."action"::text, e."captured_at", e."old_text", e."new_text", e."shape",
+       (SELECT "source"::text FROM "dawdle"."origin")"#,
         page_of!("window_text")
     );
 

@@ -846,9 +846,7 @@ async fn read_page(
     let rows = session
         .query_long(watcher::PAGE_TEXT, &[&read, upto, &after, &limit])
         .await?;
-    let mut built = encoder
-        .page(session.client(), session.origin(), &rows)
-        .await?;
+    let mut built = encoder.page(session.client(), &rows).await?;
     // Where the encoder could not, PostgreSQL builds the events: the same
     // window again, from the event before the first of them to the last,
     // gives the same events in the same order.

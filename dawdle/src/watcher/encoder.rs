@@ -161,7 +161,6 @@ impl Encoder {
     pub(crate) async fn page(
         &mut self,
         client: &Client,
-        source: &str,
         rows: &[Row],
     ) -> Result<Vec<Option<(String, String)>>, WatcherError> {
         for row in rows {
@@ -170,13 +169,15 @@ impl Encoder {
                     .await?;
             }
         }
-        let mut meta = MetaCache::new(source);
+        let mut meta = MetaCache::default();
         Ok(rows
             .iter()
             .map(|row| match text_row(row) {
-                Some(text) => self
-                    .build(&text, &meta.of(&text))
-                    .map(|b| (b.json, b.group)),
+                Some(text) => {
+                    let source: &str = row.get(13);
+                    self.build(&text, &meta.of(source, &text))
+                        .map(|b| (b.json, b.group))
+                }
                 None => Some((row.get(2), row.get(3))),
             })
             .collect())
@@ -256,6 +257,7 @@ fn text_row(row: &Row) -> Option<TextRow<'_>> {
 
 /// What the events of a page share, spelled once per value rather than per
 /// event: the origin, and the last capture time and transaction met.
+#[derive(Default)]
 struct MetaCache {
     source: String,
     captured_at: Option<(DateTime<Utc>, String)>,
@@ -264,17 +266,11 @@ struct MetaCache {
 
 impl MetaCache {
     /// The shared values of `row`'s event.
-    fn new(source: &str) -> MetaCache {
-        let mut json = String::with_capacity(source.len() + 2);
-        event::push_string(&mut json, source);
-        MetaCache {
-            source: json,
-            captured_at: None,
-            txid: None,
+    fn of(&mut self, source: &str, row: &TextRow<'_>) -> Meta<'_> {
+        if self.source.len() < 2 || &self.source[1..self.source.len() - 1] != source {
+            self.source.clear();
+            event::push_string(&mut self.source, source);
         }
-    }
-
-    fn of(&mut self, row: &TextRow<'_>) -> Meta<'_> {
         if self
             .captured_at
             .as_ref()
@@ -324,11 +320,6 @@ pub(crate) async fn compare(client: &Client) -> Result<(usize, usize), String> {
         if let Some(window) = window {
             windows.push((window, now, 0));
         }
-        let source: String = client
-            .query_one(watcher::SOURCE, &[])
-            .await
-            .map_err(error)?
-            .get(0);
         let mut encoder = Encoder::default();
         let (mut built, mut by_sql) = (0, 0);
         let limit: Option<i64> = None;
@@ -345,10 +336,7 @@ pub(crate) async fn compare(client: &Client) -> Result<(usize, usize), String> {
                     sql.len()
                 ));
             }
-            let events = encoder
-                .page(client, &source, &text)
-                .await
-                .map_err(|e| e.to_string())?;
+            let events = encoder.page(client, &text).await.map_err(|e| e.to_string())?;
             for ((event, row), text_row) in events.into_iter().zip(&sql).zip(&text) {
                 let Some((json, group)) = event else {
                     by_sql += 1;

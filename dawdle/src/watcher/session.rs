@@ -34,8 +34,6 @@ pub(crate) struct Session {
     client: Client,
     /// Identifies the database among all that may feed one queue.
     source: u64,
-    /// `dawdle.origin`'s text.
-    origin: String,
     driver: JoinHandle<()>,
     doorbell: Arc<Notify>,
     /// Every query the watcher runs, prepared once per connection: parsing
@@ -87,7 +85,6 @@ impl Session {
             driver,
             doorbell,
             source: 0,
-            origin: String::new(),
             statements: Mutex::new(HashMap::new()),
         };
         // The server drops the session (and with it the lock) within a few
@@ -108,7 +105,7 @@ impl Session {
             .await?;
         let source: String = session.query_one(watcher::SOURCE, &[]).await?.get(0);
         session.source = crate::fnv::fnv(crate::fnv::OFFSET_BASIS, source.as_bytes());
-        session.origin = source;
+
         Ok(session)
     }
 
@@ -117,11 +114,6 @@ impl Session {
     /// databases feeding one queue never collide.
     pub(crate) fn source(&self) -> u64 {
         self.source
-    }
-
-    /// This database's `dawdle.origin`, the `source` of its events.
-    pub(crate) fn origin(&self) -> &str {
-        &self.origin
     }
 
     /// Tries to arm the doorbell (see the watcher's module docs): fails
