@@ -105,7 +105,6 @@ impl Session {
             .await?;
         let source: String = session.query_one(watcher::SOURCE, &[]).await?.get(0);
         session.source = crate::fnv::fnv(crate::fnv::OFFSET_BASIS, source.as_bytes());
-
         Ok(session)
     }
 
