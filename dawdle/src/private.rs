@@ -27,6 +27,11 @@ pub async fn peek_wal_events(client: &tokio_postgres::Client) -> Result<Vec<Stri
     crate::watcher::peek_wal_events(client).await
 }
 
+/// Flushes the WAL written so far (a transaction's SQL), which
+/// [`peek_wal_events`] and `pg_replication_slot_advance` see only once
+/// flushed.
+pub const FLUSH_WAL: &str = crate::watcher::FLUSH_WAL;
+
 use crate::event::EventArg;
 use crate::handler::{decode_arg, CallFn, HandlerResult};
 use crate::queue::BoxFuture;

@@ -83,7 +83,7 @@ mod activity;
 mod drain;
 mod encoder;
 pub(crate) use encoder::compare as compare_encoders;
-pub(crate) use wal::peek as peek_wal_events;
+pub(crate) use wal::{peek as peek_wal_events, FLUSH_WAL};
 mod error;
 mod leader;
 pub(crate) mod pack;

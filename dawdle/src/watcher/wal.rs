@@ -874,6 +874,12 @@ fn build(
     }
 }
 
+/// Flushes the WAL written so far, which logical decoding through SQL
+/// reads only once flushed: a commit that wrote WAL and waits for the
+/// flush flushes what the writers (`synchronous_commit = off`, say) left.
+pub(crate) const FLUSH_WAL: &str = "BEGIN; SET LOCAL synchronous_commit = on; \
+     SELECT pg_catalog.pg_logical_emit_message(true, 'dawdle', ''); COMMIT;";
+
 /// The events waiting in the database's slot, built as the WAL reader
 /// builds them (their ids, capture times and transaction ids aside),
 /// without consuming them: through `pg_logical_slot_peek_binary_changes`,
@@ -881,16 +887,7 @@ fn build(
 /// has. For tests: `__private::peek_wal_events`.
 pub(crate) async fn peek(client: &Client) -> Result<Vec<String>, String> {
     let error = |e: tokio_postgres::Error| crate::database::DisplayPgError::new(&e).to_string();
-    // Decoding reads flushed WAL only: a commit that wrote WAL and waits
-    // for the flush flushes what the writers (`synchronous_commit = off`,
-    // say) left.
-    client
-        .batch_execute(
-            "BEGIN; SET LOCAL synchronous_commit = on; \
-             SELECT pg_catalog.pg_logical_emit_message(true, 'dawdle', ''); COMMIT;",
-        )
-        .await
-        .map_err(error)?;
+    client.batch_execute(FLUSH_WAL).await.map_err(error)?;
     let mut settings = String::from("BEGIN;");
     for (_, name, value) in crate::table::SessionSettings::EACH {
         settings.push_str(&format!(" SET LOCAL \"{name}\" TO {value};"));

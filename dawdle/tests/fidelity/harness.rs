@@ -197,16 +197,15 @@ pub fn capture() -> Capture {
 }
 
 /// Forgets the events waiting, in the [`capture`] mode under test: the
-/// cursor, or the slot, moves past them (the slot up to the flushed WAL:
-/// a commit that waits for the flush flushes what is written).
-pub fn discard_events() -> &'static str {
+/// cursor, or the slot, moves past them (the slot up to the WAL flushed
+/// first).
+pub fn discard_events() -> String {
     match capture() {
-        Capture::Wal => {
-            "BEGIN; SET LOCAL synchronous_commit = on;
-             SELECT pg_logical_emit_message(true, 'dawdle', ''); COMMIT;
-             SELECT pg_replication_slot_advance(dawdle.slot_name(), pg_current_wal_flush_lsn())"
-        }
-        _ => dawdle_test::DISCARD_EVENTS,
+        Capture::Wal => format!(
+            "{} SELECT pg_replication_slot_advance(dawdle.slot_name(), pg_current_wal_flush_lsn())",
+            dawdle::__private::FLUSH_WAL
+        ),
+        _ => dawdle_test::DISCARD_EVENTS.to_owned(),
     }
 }
 
