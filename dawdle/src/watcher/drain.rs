@@ -307,17 +307,16 @@ pub(crate) async fn round(
     let read = position.cursor.read.as_str().to_owned();
     let upto_text = upto.as_ref().map(|s| s.as_str().to_owned());
     let limit = settings.batch_size as i64;
-    let (rows, built) = read_page(
-        session,
-        &mut position.encoder,
-        &read,
-        &upto_text,
+    let bounds = Bounds {
+        read: &read,
+        upto: &upto_text,
         after,
         limit,
-    )
-    .await?;
+    };
+    let (mut page, ends) =
+        page_events(session, position, rotation, routing, activity, bounds).await?;
     let mut tx = Tx::new(session);
-    let Some(first) = rows.first() else {
+    let Some(ends) = ends else {
         if let Some(upto) = upto {
             // The rest of a window read in part was empty: it is done.
             return finish(&mut tx, position, upto, None, Round::default()).await;
@@ -326,17 +325,9 @@ pub(crate) async fn round(
     };
     let upto = match upto {
         Some(upto) => upto,
-        None => Snapshot::parse(first.get(4)).ok_or_else(|| unexpected("a snapshot"))?,
+        None => Snapshot::parse(ends).ok_or_else(|| unexpected("a snapshot"))?,
     };
     rotation.note_upto(&upto);
-    let mut page = events(
-        &rows,
-        built,
-        rotation,
-        routing,
-        activity,
-        &mut position.counted,
-    )?;
     let span = tracing::debug_span!("drain", events = page.len());
     async {
         let started = Instant::now();
@@ -377,23 +368,13 @@ pub(crate) async fn round(
                 (settings.batch_size * LARGEST_PAGES) as i64,
             );
             let upto_text = Some(upto.as_str().to_owned());
-            let (rows, built) = read_page(
-                session,
-                &mut position.encoder,
-                &read,
-                &upto_text,
-                sent_up_to,
+            let bounds = Bounds {
+                read: &read,
+                upto: &upto_text,
+                after: sent_up_to,
                 limit,
-            )
-            .await?;
-            page = events(
-                &rows,
-                built,
-                rotation,
-                routing,
-                activity,
-                &mut position.counted,
-            )?;
+            };
+            (page, _) = page_events(session, position, rotation, routing, activity, bounds).await?;
             if page.is_empty() {
                 return finish(&mut tx, position, upto, None, round).await;
             }
@@ -832,17 +813,52 @@ fn lowest(current: Option<i64>, ids: impl Iterator<Item = i64>) -> Option<i64> {
     ids.chain(current).min()
 }
 
-/// Reads a page of the window (`limit` events after `after`) through the
-/// text readers, and builds the events PostgreSQL left to the watcher:
-/// the rows, and per row its event JSON and FIFO group.
+/// Which page of a window to read: the `limit` events after `after` of
+/// the transactions visible in `upto` (NULL: now) and not in `read`.
+struct Bounds<'a> {
+    read: &'a str,
+    upto: &'a Option<String>,
+    after: i64,
+    limit: i64,
+}
+
+/// Reads a page of the window and makes its events: the events, and the
+/// snapshot that ends a new window (`None` when the page is empty).
+async fn page_events(
+    session: &Session,
+    position: &mut Position,
+    rotation: &mut Rotation,
+    routing: &mut Routing<'_>,
+    activity: &mut Activity,
+    bounds: Bounds<'_>,
+) -> Result<(Vec<ReadEvent>, Option<String>), WatcherError> {
+    let (rows, built) = read_page(session, &mut position.encoder, &bounds).await?;
+    let ends = rows.first().map(|row| row.get(4));
+    let page = events(
+        &rows,
+        built,
+        rotation,
+        routing,
+        activity,
+        &mut position.counted,
+    )?;
+    Ok((page, ends))
+}
+
+/// Reads a page of the window through the text readers, and builds the
+/// events PostgreSQL left to the watcher: the rows, and per row its event
+/// JSON and FIFO group.
 async fn read_page(
     session: &Session,
     encoder: &mut Encoder,
-    read: &str,
-    upto: &Option<String>,
-    after: i64,
-    limit: i64,
+    bounds: &Bounds<'_>,
 ) -> Result<(Vec<tokio_postgres::Row>, Vec<(String, String)>), WatcherError> {
+    let Bounds {
+        read,
+        upto,
+        after,
+        limit,
+    } = *bounds;
     let rows = session
         .query_long(watcher::PAGE_TEXT, &[&read, upto, &after, &limit])
         .await?;
