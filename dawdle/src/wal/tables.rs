@@ -8,7 +8,48 @@ use tokio_postgres::Client;
 
 use super::encode::TypeCatalog;
 use super::pgoutput::Relation;
+use crate::database::DisplayPgError;
 use crate::table::{Action, Encoding};
+use crate::watcher::WatcherError;
+
+/// Why the captured tables or a relation could not be read: the database
+/// failed (the connection went, say: the watcher connects again and reads
+/// them again), or what it holds cannot be captured (until up runs).
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    Database(tokio_postgres::Error),
+    Invalid(String),
+}
+
+impl From<tokio_postgres::Error> for ReadError {
+    fn from(error: tokio_postgres::Error) -> ReadError {
+        ReadError::Database(error)
+    }
+}
+
+impl From<String> for ReadError {
+    fn from(message: String) -> ReadError {
+        ReadError::Invalid(message)
+    }
+}
+
+impl From<ReadError> for WatcherError {
+    fn from(error: ReadError) -> WatcherError {
+        match error {
+            ReadError::Database(e) => WatcherError::Database(e),
+            ReadError::Invalid(message) => WatcherError::Unsupported(message),
+        }
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Database(e) => DisplayPgError::new(e).fmt(f),
+            ReadError::Invalid(message) => f.write_str(message),
+        }
+    }
+}
 
 /// One captured table.
 #[derive(Debug)]
@@ -61,7 +102,7 @@ fn action(name: &str) -> Option<Action> {
 }
 
 /// The tables `up` registered for capture from the WAL.
-pub(crate) async fn load(client: &Client) -> Result<Vec<Captured>, String> {
+pub(crate) async fn load(client: &Client) -> Result<Vec<Captured>, ReadError> {
     let rows = client
         .query(
             r#"SELECT c.oid, n.nspname::text, c.relname::text, k."wal"::text
@@ -71,13 +112,7 @@ pub(crate) async fn load(client: &Client) -> Result<Vec<Captured>, String> {
                WHERE k."wal" IS NOT NULL ORDER BY k."name""#,
             &[],
         )
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot read dawdle.captures: {}",
-                crate::database::DisplayPgError::new(&e)
-            )
-        })?;
+        .await?;
     let mut tables = Vec::with_capacity(rows.len());
     for row in rows {
         tables.push(captured(row.get(0), row.get(1), row.get(2), row.get(3))?);
@@ -153,7 +188,7 @@ impl Relations {
         tables: &[Captured],
         types: &mut TypeCatalog,
         relation: &Relation,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReadError> {
         let table = match tables.iter().position(|t| t.oid == relation.id) {
             Some(table) => Some(table),
             None => {
@@ -164,8 +199,7 @@ impl Relations {
                          SELECT oid FROM up",
                         &[&relation.id],
                     )
-                    .await
-                    .map_err(|e| format!("cannot look up the parents of {}.{}: {e}", relation.schema, relation.name))?
+                    .await?
                     .iter()
                     .map(|r| r.get(0))
                     .collect();
@@ -193,12 +227,7 @@ impl Relations {
             columns.push((position, relation.columns[position].type_oid));
         }
         let oids: Vec<u32> = columns.iter().map(|&(_, oid)| oid).collect();
-        types.load(client, &oids).await.map_err(|e| {
-            format!(
-                "cannot read the types of {}.{}: {e}",
-                relation.schema, relation.name
-            )
-        })?;
+        types.load(client, &oids).await?;
         for (column, &(_, oid)) in captured.columns.iter().zip(&columns) {
             let checked = if column.key {
                 types

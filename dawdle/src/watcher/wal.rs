@@ -135,9 +135,7 @@ impl<'a> WalReader<'a> {
         let slot = prepare(client).await?;
         let source: String = client.query_one(watcher::SOURCE, &[]).await?.get(0);
         let source = json_string(&source);
-        let mut tables = tables::load(client)
-            .await
-            .map_err(WatcherError::Unsupported)?;
+        let mut tables = tables::load(client).await?;
         let mut routing = self.routing(&tables);
         let mut types = TypeCatalog::new();
         let mut relations = Relations::default();
@@ -316,14 +314,9 @@ impl<'a> WalReader<'a> {
         if let Message::Relation(relation) = &message {
             // Read the registry again: up may have added the table since
             // this session began.
-            *tables = tables::load(client)
-                .await
-                .map_err(WatcherError::Unsupported)?;
+            *tables = tables::load(client).await?;
             *routing = self.routing(tables);
-            return relations
-                .learn(client, tables, types, relation)
-                .await
-                .map_err(WatcherError::Unsupported);
+            return Ok(relations.learn(client, tables, types, relation).await?);
         }
         for (relation, action, old, new) in row_changes(&message, relations) {
             self.event(
@@ -902,7 +895,7 @@ pub(crate) async fn peek(client: &Client) -> Result<Vec<String>, String> {
         .await
         .map_err(error);
     client.batch_execute("COMMIT").await.map_err(error)?;
-    let mut tables = tables::load(client).await?;
+    let mut tables = tables::load(client).await.map_err(|e| e.to_string())?;
     let mut types = TypeCatalog::new();
     let mut relations = Relations::default();
     let meta = Meta {
@@ -920,10 +913,11 @@ pub(crate) async fn peek(client: &Client) -> Result<Vec<String>, String> {
         let data = bytes::Bytes::from(row.get::<_, Vec<u8>>(0));
         let message = pgoutput::decode(&data).map_err(|e| e.to_string())?;
         if let Message::Relation(relation) = &message {
-            tables = tables::load(client).await?;
+            tables = tables::load(client).await.map_err(|e| e.to_string())?;
             relations
                 .learn(client, &tables, &mut types, relation)
-                .await?;
+                .await
+                .map_err(|e| e.to_string())?;
             continue;
         }
         for (relation, action, old, new) in row_changes(&message, &relations) {
