@@ -796,6 +796,76 @@ async fn a_transaction_of_plain_statements_keeps_their_order() {
     delivered.stop().await;
 }
 
+/// The marks and clocks are transaction-local settings, which a rollback to
+/// a savepoint undoes and the end of a transaction empties: statements
+/// first in their transaction, after others, after savepoints rolled back
+/// and released, each with the application's trigger nesting an update in
+/// it, in one session.
+#[tokio::test]
+async fn nested_order_holds_across_savepoints_and_a_sessions_transactions() {
+    let (_db, client, mut delivered) = database(
+        "CREATE TABLE people (id bigint PRIMARY KEY, name text NOT NULL);
+         CREATE FUNCTION verify() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           UPDATE people SET name = name || ' (verified)' WHERE id = NEW.id;
+           RETURN NULL;
+         END $$;
+         CREATE TRIGGER verify AFTER INSERT ON people FOR EACH ROW EXECUTE FUNCTION verify();",
+        &[Person::TABLE],
+    )
+    .await;
+    client
+        .batch_execute(
+            "BEGIN;
+             INSERT INTO people VALUES (1, 'a');
+             SAVEPOINT s;
+             INSERT INTO people VALUES (2, 'b');
+             ROLLBACK TO s;
+             INSERT INTO people VALUES (3, 'c');
+             UPDATE people SET name = name || '!' WHERE id IN (1, 3);
+             COMMIT;
+             BEGIN;
+             SAVEPOINT s;
+             INSERT INTO people VALUES (4, 'd');
+             ROLLBACK TO s;
+             INSERT INTO people VALUES (5, 'e');
+             SAVEPOINT t;
+             INSERT INTO people VALUES (6, 'f');
+             RELEASE t;
+             UPDATE people SET name = name || '!' WHERE id IN (5, 6);
+             INSERT INTO people VALUES (7, 'g');
+             COMMIT;
+             INSERT INTO people VALUES (8, 'h');",
+        )
+        .await
+        .unwrap();
+    let events = delivered.all(&client).await;
+    assert_eq!(counts(events, "people"), [6, 10, 0]);
+    for (id, name) in [(1, "a"), (3, "c"), (5, "e"), (6, "f")] {
+        assert_eq!(
+            history(events, "people", id),
+            [
+                (Action::Insert, Some(name.to_owned())),
+                (Action::Update, Some(format!("{name} (verified)"))),
+                (Action::Update, Some(format!("{name} (verified)!"))),
+            ],
+            "row {id}"
+        );
+    }
+    for (id, name) in [(7, "g"), (8, "h")] {
+        assert_eq!(
+            history(events, "people", id),
+            [
+                (Action::Insert, Some(name.to_owned())),
+                (Action::Update, Some(format!("{name} (verified)"))),
+            ],
+            "row {id}"
+        );
+    }
+    assert_replays(events, &client, "people").await;
+    delivered.stop().await;
+}
+
 // 4. Logical replication into a table with capture_replica.
 
 #[tokio::test]
