@@ -37,14 +37,20 @@ pub(super) fn up(sql: &mut String) {
 -- (the last event id this transaction's captures of it took) read when it
 -- began, at its trigger depth; the argument names the table. A statement
 -- whose mark and clock differ at its end had others of the table captured
--- while it ran.
+-- while it ran. While the clock is empty (the transaction's first
+-- statements on the table) it writes nothing, which spares a one-statement
+-- transaction a setting's write: a mark is only ever set from a set clock,
+-- and a rollback to a savepoint undoes both, so a missing mark reads as
+-- the empty clock it would hold.
 CREATE OR REPLACE FUNCTION {schema}.\"enter\"() RETURNS trigger
 LANGUAGE plpgsql AS {BODY_QUOTE}
 DECLARE
+  clock text := current_setting('dawdle.c_' || TG_ARGV[0], true);
   ignored text;
 BEGIN
-  ignored := set_config('dawdle.m' || (pg_trigger_depth() - 1) || '_' || TG_ARGV[0],
-                        coalesce(current_setting('dawdle.c_' || TG_ARGV[0], true), ''), true);
+  IF clock <> '' THEN
+    ignored := set_config('dawdle.m' || (pg_trigger_depth() - 1) || '_' || TG_ARGV[0], clock, true);
+  END IF;
   RETURN NULL;
 END
 {BODY_QUOTE};
