@@ -158,7 +158,7 @@ where
     let h = harness(make, false, 5).await;
     let queue = h.queue();
     send(queue, &[message("hidden", None)]).await;
-    let got = receive(queue, 1, WAIT, Duration::from_secs(2)).await;
+    let got = receive(queue, 1, WAIT, Duration::from_secs(3)).await;
     assert_eq!(bodies(&got), ["hidden"]);
     assert!(
         receive(queue, 1, Duration::from_millis(500), LONG)
@@ -166,7 +166,7 @@ where
             .is_empty(),
         "received again while hidden"
     );
-    let again = receive(queue, 1, Duration::from_secs(6), LONG).await;
+    let again = receive(queue, 1, Duration::from_secs(30), LONG).await;
     assert_eq!(
         bodies(&again),
         ["hidden"],
@@ -204,8 +204,16 @@ where
     let h = harness(make, false, 5).await;
     let queue = h.queue();
     send(queue, &[message("one", None), message("two", None)]).await;
-    let got = receive(queue, 2, WAIT, Duration::from_secs(1)).await;
+    let got = receive(queue, 2, WAIT, LONG).await;
     assert_eq!(got.len(), 2);
+    // Hidden for a second only from here: a message the delete left would
+    // be back within the wait below.
+    for m in &got {
+        queue
+            .change_visibility(&m.receipt, Duration::from_secs(1))
+            .await
+            .unwrap();
+    }
     let receipts: Vec<_> = got.iter().map(|m| m.receipt.clone()).collect();
     queue.delete(&receipts).await.unwrap();
     assert!(
@@ -230,7 +238,7 @@ where
     let got = receive(queue, 1, WAIT, LONG).await;
     let failure = Failure::new(Some("on_flaky"), "boom: the disk is full", false);
     queue
-        .retry(&got[0], Duration::from_secs(1), &failure)
+        .retry(&got[0], Duration::from_secs(3), &failure)
         .await
         .unwrap();
     assert!(
@@ -239,7 +247,7 @@ where
             .is_empty(),
         "back before its delay"
     );
-    let again = receive(queue, 1, Duration::from_secs(5), LONG).await;
+    let again = receive(queue, 1, Duration::from_secs(30), LONG).await;
     assert_eq!(bodies(&again), ["flaky"]);
     assert_eq!(again[0].receive_count, 2);
     if h.keeps_failures() {
@@ -288,7 +296,7 @@ where
     let h = harness(make, false, 5).await;
     let queue = h.queue();
     let delayed = OutgoingMessage {
-        delay: Duration::from_secs(1),
+        delay: Duration::from_secs(3),
         ..message("later", None)
     };
     send(queue, &[delayed]).await;
@@ -298,7 +306,7 @@ where
             .is_empty(),
         "received before its delay"
     );
-    let got = receive(queue, 1, Duration::from_secs(5), LONG).await;
+    let got = receive(queue, 1, Duration::from_secs(30), LONG).await;
     assert_eq!(bodies(&got), ["later"]);
 }
 

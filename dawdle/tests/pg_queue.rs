@@ -69,7 +69,7 @@ async fn redelivers_after_the_visibility_timeout_and_old_receipts_go_stale() {
     let queue = queue(&db).build();
     queue.send(&[message("a", None)]).await.unwrap();
     let first = queue
-        .receive(10, Duration::ZERO, Duration::from_millis(300))
+        .receive(10, Duration::ZERO, Duration::from_secs(3))
         .await
         .unwrap();
     assert_eq!(first[0].receive_count, 1);
@@ -81,10 +81,7 @@ async fn redelivers_after_the_visibility_timeout_and_old_receipts_go_stale() {
             .is_empty(),
         "hidden while in flight"
     );
-    let second = queue
-        .receive(10, Duration::from_secs(10), LONG)
-        .await
-        .unwrap();
+    let second = queue.receive(10, LONG, LONG).await.unwrap();
     assert_eq!(bodies(&second), ["a"]);
     assert_eq!(second[0].receive_count, 2);
     assert_eq!(second[0].message_id, first[0].message_id);
@@ -247,7 +244,7 @@ async fn a_message_sent_with_a_failure_and_a_delay_keeps_the_one_and_waits_the_o
     queue
         .send(&[OutgoingMessage {
             failure: Some(failure.clone()),
-            delay: Duration::from_millis(500),
+            delay: Duration::from_secs(3),
             ..message("later", None)
         }])
         .await
@@ -260,10 +257,7 @@ async fn a_message_sent_with_a_failure_and_a_delay_keeps_the_one_and_waits_the_o
             .is_empty(),
         "delayed"
     );
-    let got = queue
-        .receive(1, Duration::from_secs(3), LONG)
-        .await
-        .unwrap();
+    let got = queue.receive(1, LONG, LONG).await.unwrap();
     assert_eq!(
         (bodies(&got), got[0].failure.as_ref()),
         (vec!["later"], Some(&failure))

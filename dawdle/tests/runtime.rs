@@ -31,6 +31,13 @@ struct Job {
     behavior: String,
 }
 
+/// The visibility timeout of the tests of slow handlers: extended every
+/// half of it, a message has 1.5 s to spare at each step.
+const VISIBILITY: Duration = Duration::from_secs(3);
+/// How long a slow job takes: twice [`VISIBILITY`], so that a message
+/// whose visibility was not extended comes back while its job still runs.
+const SLOW: Duration = Duration::from_secs(6);
+
 /// What the handlers saw, by row key.
 static SEEN: Mutex<Vec<(&'static str, Uuid, Vec<Account>)>> = Mutex::new(Vec::new());
 static JOB_CALLS: Mutex<Option<HashMap<Uuid, u32>>> = Mutex::new(None);
@@ -105,7 +112,7 @@ async fn run_job(event: Insert<Job>) -> Result<(), String> {
         "always-fail" => Err("always".to_owned()),
         "panic" => panic!("job {} panicked", event.new.id),
         "slow" => {
-            tokio::time::sleep(Duration::from_millis(2500)).await;
+            tokio::time::sleep(SLOW).await;
             Ok(())
         }
         _ => Ok(()),
@@ -365,7 +372,7 @@ async fn a_slow_handler_keeps_its_message() {
     let (db, client) = database().await;
     let queue = MemoryQueue::new();
     let handle = runtime(&db, queue.clone())
-        .visibility_timeout(Duration::from_secs(1))
+        .visibility_timeout(VISIBILITY)
         .build()
         .unwrap()
         .start();
@@ -512,7 +519,7 @@ async fn shutdown_leaves_unfinished_messages_on_the_queue() {
 
     // A graceful shutdown with time to spare lets it finish and deletes it.
     let handle = runtime(&db, queue.clone())
-        .visibility_timeout(Duration::from_secs(1))
+        .visibility_timeout(VISIBILITY)
         .build()
         .unwrap()
         .start();

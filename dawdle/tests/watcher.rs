@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use dawdle::queue::{MemoryQueue, Queue, SqsQueue};
+use dawdle::testing::TestDatabase;
 use dawdle::watcher::{Watcher, WatcherHandle};
 use dawdle::wire::Envelope;
 use dawdle::{Column, Encoding, Events, SessionSettings, Table};
-use dawdle_test::{SqsServer, TestDb};
+use dawdle_test::{Cluster, SqsServer, TestDb};
 use tokio::time::{timeout, Instant};
 
 static ITEMS: Table = Table {
@@ -40,6 +41,12 @@ static ITEMS: Table = Table {
 
 async fn database() -> (TestDb, tokio_postgres::Client) {
     let db = TestDb::new().await.unwrap();
+    let client = items(&db).await;
+    (db, client)
+}
+
+/// Creates `items` in `db`, captured; a connection to `db`.
+async fn items(db: &TestDatabase) -> tokio_postgres::Client {
     let mut client = db.connect().await.unwrap();
     client
         .batch_execute("CREATE TABLE items (id int PRIMARY KEY, body text NOT NULL)")
@@ -48,11 +55,11 @@ async fn database() -> (TestDb, tokio_postgres::Client) {
     dawdle::sql::apply(&mut client, &dawdle::sql::up(&[&ITEMS]).unwrap())
         .await
         .unwrap();
-    (db, client)
+    client
 }
 
 /// Fast settings for tests: short standby retry and linger.
-fn watcher(db: &TestDb, queue: impl Queue) -> WatcherHandle {
+fn watcher(db: &TestDatabase, queue: impl Queue) -> WatcherHandle {
     Watcher::builder(db.config().clone(), queue)
         .standby_retry(Duration::from_millis(200))
         .linger(Duration::from_millis(50))
@@ -359,7 +366,7 @@ async fn only_one_watcher_sends_and_a_standby_takes_over() {
     let killed = Instant::now();
     wait_until("the standby leads", || standby.stats().is_leading()).await;
     assert!(
-        killed.elapsed() < Duration::from_secs(5),
+        killed.elapsed() < Duration::from_secs(15),
         "took over in {:?}",
         killed.elapsed()
     );
@@ -432,7 +439,7 @@ async fn an_open_writer_keeps_the_doorbell_disarmed_and_loses_nothing() {
     // Other writers do not ring either, but the watcher still polls.
     insert(&client, 0..1).await;
     let got = timeout(
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         queue.receive(10, Duration::from_secs(60), Duration::from_secs(30)),
     )
     .await
@@ -443,7 +450,7 @@ async fn an_open_writer_keeps_the_doorbell_disarmed_and_loses_nothing() {
     // The long writer commits: its event arrives, then the watcher arms.
     long.batch_execute("COMMIT").await.unwrap();
     let got = timeout(
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         queue.receive(10, Duration::from_secs(60), Duration::from_secs(30)),
     )
     .await
@@ -454,13 +461,13 @@ async fn an_open_writer_keeps_the_doorbell_disarmed_and_loses_nothing() {
     queue.delete(&[got[0].receipt.clone()]).await.unwrap();
     let started = Instant::now();
     while !armed(&client).await {
-        assert!(started.elapsed() < Duration::from_secs(5), "never armed");
+        assert!(started.elapsed() < Duration::from_secs(30), "never armed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Armed, only the doorbell can wake it (the timer is 10 minutes away).
     insert(&client, 1..2).await;
     let got = timeout(
-        Duration::from_secs(5),
+        Duration::from_secs(30),
         queue.receive(10, Duration::from_secs(60), Duration::from_secs(30)),
     )
     .await
@@ -473,7 +480,7 @@ async fn an_open_writer_keeps_the_doorbell_disarmed_and_loses_nothing() {
     let started = Instant::now();
     while armed(&client).await {
         assert!(
-            started.elapsed() < Duration::from_secs(5),
+            started.elapsed() < Duration::from_secs(30),
             "still armed after the watcher died"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -682,8 +689,12 @@ async fn rows_in(client: &tokio_postgres::Client, table: &str) -> i64 {
 async fn event_tables_are_emptied_once_their_events_were_sent() {
     // A transaction writes to slot (txid / 4096) % 3 of the table's event
     // tables; once every transaction that could write to a slot has ended
-    // and its events were sent, one TRUNCATE empties it.
-    let (db, client) = database().await;
+    // and its events were sent, one TRUNCATE empties it. A cluster of its
+    // own: transaction ids and snapshots are the cluster's, and the tests
+    // running beside would move the spans on and hold the xmin back.
+    let cluster = Cluster::builder().start().await.unwrap();
+    let db = TestDatabase::on(cluster.admin()).await.unwrap();
+    let client = items(&db).await;
     let queue = MemoryQueue::new();
     let handle = watcher(&db, queue.clone());
     // At the start of a span, so that both inserts below go to one slot.
@@ -714,6 +725,9 @@ async fn event_tables_are_emptied_once_their_events_were_sent() {
     assert!(received.counts.values().all(|&n| n == 1), "{received:?}");
     handle.shutdown().await.unwrap();
     assert_eq!(events_left(&client).await, 0);
+    drop(client);
+    drop(db);
+    cluster.stop().await;
 }
 
 #[tokio::test]
