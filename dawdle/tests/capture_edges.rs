@@ -606,19 +606,19 @@ async fn a_truncate_of_a_partitioned_table_is_one_event_and_of_a_partition_alone
 
 // 3. Order, when statements run inside others or beside them.
 
+/// `people`, with an application trigger that updates each inserted row.
+const PEOPLE_VERIFIED: &str = "
+CREATE TABLE people (id bigint PRIMARY KEY, name text NOT NULL);
+CREATE FUNCTION verify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  UPDATE people SET name = name || ' (verified)' WHERE id = NEW.id;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER verify AFTER INSERT ON people FOR EACH ROW EXECUTE FUNCTION verify();";
+
 #[tokio::test]
 async fn an_application_trigger_updating_the_inserted_row_comes_after_the_insert() {
-    let (_db, client, mut delivered) = database(
-        "CREATE TABLE people (id bigint PRIMARY KEY, name text NOT NULL);
-         CREATE FUNCTION verify() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           UPDATE people SET name = name || ' (verified)' WHERE id = NEW.id;
-           RETURN NULL;
-         END $$;
-         CREATE TRIGGER verify AFTER INSERT ON people FOR EACH ROW EXECUTE FUNCTION verify();",
-        &[Person::TABLE],
-    )
-    .await;
+    let (_db, client, mut delivered) = database(PEOPLE_VERIFIED, &[Person::TABLE]).await;
     client
         .batch_execute(
             "INSERT INTO people VALUES (1, 'alice');
@@ -803,17 +803,7 @@ async fn a_transaction_of_plain_statements_keeps_their_order() {
 /// it, in one session.
 #[tokio::test]
 async fn nested_order_holds_across_savepoints_and_a_sessions_transactions() {
-    let (_db, client, mut delivered) = database(
-        "CREATE TABLE people (id bigint PRIMARY KEY, name text NOT NULL);
-         CREATE FUNCTION verify() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-           UPDATE people SET name = name || ' (verified)' WHERE id = NEW.id;
-           RETURN NULL;
-         END $$;
-         CREATE TRIGGER verify AFTER INSERT ON people FOR EACH ROW EXECUTE FUNCTION verify();",
-        &[Person::TABLE],
-    )
-    .await;
+    let (_db, client, mut delivered) = database(PEOPLE_VERIFIED, &[Person::TABLE]).await;
     client
         .batch_execute(
             "BEGIN;
