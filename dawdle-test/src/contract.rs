@@ -94,7 +94,7 @@ macro_rules! queue_contract {
 }
 
 /// How long a contract test waits for a receive that should get something.
-const WAIT: Duration = Duration::from_secs(2);
+const WAIT: Duration = Duration::from_secs(10);
 /// A visibility long enough that the message stays hidden through the test.
 const LONG: Duration = Duration::from_secs(60);
 
