@@ -160,12 +160,8 @@ async fn delivers_every_event_and_empties_the_table() {
     // Standard queue, one watcher: the order of sending is the order of ids.
     let ids: Vec<i64> = received.order.iter().map(|(_, id)| *id).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
-    let left = events_left(&client).await;
-    wait_until("the table is empty", || {
-        left == 0 || handle.stats().backlog() == 0
-    })
-    .await;
     assert!(handle.stats().events_sent() >= 450);
+    // The cursor moves after the last send: the round ends first.
     handle.shutdown().await.unwrap();
     assert_eq!(events_left(&client).await, 0);
 }
