@@ -24,7 +24,9 @@ pub async fn compare_encoders(client: &tokio_postgres::Client) -> Result<(usize,
 /// ids aside), without consuming them: what the fidelity tests decode in
 /// WAL mode.
 pub async fn peek_wal_events(client: &tokio_postgres::Client) -> Result<Vec<String>, String> {
-    crate::watcher::peek_wal_events(client).await
+    crate::watcher::peek_wal_events(client)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Flushes the WAL written so far (a transaction's SQL), which

@@ -878,24 +878,22 @@ pub(crate) const FLUSH_WAL: &str = "BEGIN; SET LOCAL synchronous_commit = on; \
 /// without consuming them: through `pg_logical_slot_peek_binary_changes`,
 /// in a session with the settings the reader's replication connection
 /// has. For tests: `__private::peek_wal_events`.
-pub(crate) async fn peek(client: &Client) -> Result<Vec<String>, String> {
-    let error = |e: tokio_postgres::Error| crate::database::DisplayPgError::new(&e).to_string();
-    client.batch_execute(FLUSH_WAL).await.map_err(error)?;
+pub(crate) async fn peek(client: &Client) -> Result<Vec<String>, WatcherError> {
+    client.batch_execute(FLUSH_WAL).await?;
     let mut settings = String::from("BEGIN;");
     for (_, name, value) in crate::table::SessionSettings::EACH {
         settings.push_str(&format!(" SET LOCAL \"{name}\" TO {value};"));
     }
-    client.batch_execute(&settings).await.map_err(error)?;
+    client.batch_execute(&settings).await?;
     let rows = client
         .query(
             "SELECT data FROM pg_logical_slot_peek_binary_changes(dawdle.slot_name(), NULL, NULL, \
              'proto_version', '1', 'publication_names', 'dawdle')",
             &[],
         )
-        .await
-        .map_err(error);
-    client.batch_execute("COMMIT").await.map_err(error)?;
-    let mut tables = tables::load(client).await.map_err(|e| e.to_string())?;
+        .await;
+    client.batch_execute("COMMIT").await?;
+    let mut tables = tables::load(client).await?;
     let mut types = TypeCatalog::new();
     let mut relations = Relations::default();
     let meta = Meta {
@@ -911,13 +909,13 @@ pub(crate) async fn peek(client: &Client) -> Result<Vec<String>, String> {
     let mut events = Vec::new();
     for row in rows? {
         let data = bytes::Bytes::from(row.get::<_, Vec<u8>>(0));
-        let message = pgoutput::decode(&data).map_err(|e| e.to_string())?;
+        let message = pgoutput::decode(&data)
+            .map_err(|e| WatcherError::Unsupported(format!("the slot: {e}")))?;
         if let Message::Relation(relation) = &message {
-            tables = tables::load(client).await.map_err(|e| e.to_string())?;
+            tables = tables::load(client).await?;
             relations
                 .learn(client, &tables, &mut types, relation)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             continue;
         }
         for (relation, action, old, new) in row_changes(&message, &relations) {
@@ -929,11 +927,8 @@ pub(crate) async fn peek(client: &Client) -> Result<Vec<String>, String> {
                 old,
                 new,
                 &mut next_id,
-            )
-            .map_err(|e| e.to_string())?
-            {
-                let built = build(id, &meta, &tables[index], mapped, &types, action, old, new)
-                    .map_err(|e| e.to_string())?;
+            )? {
+                let built = build(id, &meta, &tables[index], mapped, &types, action, old, new)?;
                 events.push(built.json);
             }
         }
