@@ -47,8 +47,8 @@ use crate::sql::catalog::watcher;
 use crate::table::Action;
 use crate::wal::encode::TypeCatalog;
 use crate::wal::event::{self, Meta};
-use crate::wal::pgoutput::{self, Datum, Message};
-use crate::wal::tables::{self, Captured, Relations};
+use crate::wal::pgoutput::{self, Datum, Message, Relation};
+use crate::wal::tables::{self, Captured, ReadError, Relations};
 use crate::wire;
 
 /// The first id of events read from the WAL: `2^62`, above any id of the
@@ -312,11 +312,9 @@ impl<'a> WalReader<'a> {
         activity: &mut Activity,
     ) -> Result<(), WatcherError> {
         if let Message::Relation(relation) = &message {
-            // Read the registry again: up may have added the table since
-            // this session began.
-            *tables = tables::load(client).await?;
+            relearn(client, tables, types, relations, relation).await?;
             *routing = self.routing(tables);
-            return Ok(relations.learn(client, tables, types, relation).await?);
+            return Ok(());
         }
         for (relation, action, old, new) in row_changes(&message, relations) {
             self.event(
@@ -759,6 +757,20 @@ fn stream_failed(slot: &str, error: &pgwire_replication::PgWireError) -> Watcher
     WatcherError::ConnectionClosed
 }
 
+/// Maps a relation the stream describes onto the captured tables, read
+/// again from the registry: up may have added the table since the session
+/// began.
+async fn relearn(
+    client: &Client,
+    tables: &mut Vec<Captured>,
+    types: &mut TypeCatalog,
+    relations: &mut Relations,
+    relation: &Relation,
+) -> Result<(), ReadError> {
+    *tables = tables::load(client).await?;
+    relations.learn(client, tables, types, relation).await
+}
+
 /// The changes of rows a message carries: `(relation, action, old, new)`,
 /// and for a TRUNCATE one per captured table (its inheritance children
 /// are listed too).
@@ -912,10 +924,7 @@ pub(crate) async fn peek(client: &Client) -> Result<Vec<String>, WatcherError> {
         let message = pgoutput::decode(&data)
             .map_err(|e| WatcherError::Unsupported(format!("the slot: {e}")))?;
         if let Message::Relation(relation) = &message {
-            tables = tables::load(client).await?;
-            relations
-                .learn(client, &tables, &mut types, relation)
-                .await?;
+            relearn(client, &mut tables, &mut types, &mut relations, relation).await?;
             continue;
         }
         for (relation, action, old, new) in row_changes(&message, &relations) {
