@@ -646,6 +646,98 @@ async fn an_application_trigger_updating_the_inserted_row_comes_after_the_insert
     delivered.stop().await;
 }
 
+/// Whether `dawdle_enter` on `rel` runs before an INSERT.
+async fn marks_inserts(client: &Client, rel: &str) -> bool {
+    client
+        .query_one(
+            "SELECT g.tgtype & 4 <> 0 FROM pg_trigger g \
+             WHERE g.tgrelid = $1::text::regclass AND g.tgname = 'dawdle_enter'",
+            &[&rel],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// An INSERT into a table without triggers of the application's runs no
+/// trigger before it: nothing can run inside it. The event trigger marks
+/// INSERTs as soon as such a trigger is made (on the table, or on a
+/// partition, which a write through the parent fires), and without the
+/// event trigger every INSERT is marked.
+#[tokio::test]
+async fn inserts_are_marked_once_an_application_trigger_could_run_inside_them() {
+    let (_db, mut client, mut delivered) = database(
+        "CREATE TABLE people (id bigint PRIMARY KEY, name text NOT NULL);
+         CREATE TABLE ranged (id bigint PRIMARY KEY, name text NOT NULL) PARTITION BY RANGE (id);
+         CREATE TABLE ranged_a PARTITION OF ranged FOR VALUES FROM (0) TO (100);
+         CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL);",
+        &[Person::TABLE, Ranged::TABLE, Item::TABLE],
+    )
+    .await;
+    for rel in ["people", "ranged", "ranged_a", "items"] {
+        assert!(!marks_inserts(&client, rel).await, "{rel} has no triggers");
+    }
+    let trigger_after_up = PEOPLE_VERIFIED
+        .split_once(";")
+        .map(|(_create_table, rest)| rest)
+        .unwrap();
+    client.batch_execute(trigger_after_up).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               UPDATE ranged SET name = name || ' (stamped)' WHERE id = NEW.id;
+               RETURN NULL;
+             END $$;
+             CREATE TRIGGER stamp AFTER INSERT ON ranged_a FOR EACH ROW EXECUTE FUNCTION stamp();",
+        )
+        .await
+        .unwrap();
+    for rel in ["people", "ranged", "ranged_a"] {
+        assert!(marks_inserts(&client, rel).await, "{rel} has a trigger now");
+    }
+    assert!(!marks_inserts(&client, "items").await);
+    client
+        .batch_execute(
+            "INSERT INTO people VALUES (1, 'alice'), (2, 'bob');
+             INSERT INTO ranged VALUES (1, 'through the parent');
+             INSERT INTO ranged_a VALUES (2, 'naming the partition');",
+        )
+        .await
+        .unwrap();
+    let events = delivered.all(&client).await;
+    assert_eq!(counts(events, "people"), [2, 2, 0]);
+    assert_eq!(
+        history(events, "people", 2),
+        [
+            (Action::Insert, Some("bob".to_owned())),
+            (Action::Update, Some("bob (verified)".to_owned())),
+        ]
+    );
+    assert_eq!(
+        history(events, "ranged", 1),
+        [
+            (Action::Insert, Some("through the parent".to_owned())),
+            (
+                Action::Update,
+                Some("through the parent (stamped)".to_owned())
+            ),
+        ]
+    );
+    assert_replays(events, &client, "people").await;
+    assert_replays(events, &client, "ranged").await;
+
+    // With the event trigger off, nothing would mark a table that gets a
+    // trigger later: up marks every INSERT.
+    client
+        .batch_execute("ALTER EVENT TRIGGER dawdle_ddl DISABLE")
+        .await
+        .unwrap();
+    up(&mut client, &[Person::TABLE, Ranged::TABLE, Item::TABLE]).await;
+    assert!(marks_inserts(&client, "items").await, "no event trigger");
+    delivered.stop().await;
+}
+
 #[tokio::test]
 async fn a_writable_cte_deleting_and_inserting_a_key_delivers_the_delete_first() {
     let (_db, client, mut delivered) = database(
