@@ -1,8 +1,8 @@
 //! Capture at its edges, end to end (triggers, watcher, a MemoryQueue),
 //! counting what arrives: writes naming partitions and inheritance
 //! children, partitions made after up (with and without the event
-//! trigger), statements nested in others (application triggers, writable
-//! CTEs, cascades), logical replication into a `capture_replica` table, up
+//! trigger), statements nested in others (application triggers, also made
+//! after up, writable CTEs, cascades), logical replication into a `capture_replica` table, up
 //! applied again under load, and schema changes of captured columns.
 //!
 //! The rule for order: per row, applying the row's events in id order
@@ -606,9 +606,11 @@ async fn a_truncate_of_a_partitioned_table_is_one_event_and_of_a_partition_alone
 
 // 3. Order, when statements run inside others or beside them.
 
-/// `people`, with an application trigger that updates each inserted row.
-const PEOPLE_VERIFIED: &str = "
-CREATE TABLE people (id bigint PRIMARY KEY, name text NOT NULL);
+/// `people`, which gets the application's trigger below.
+const PEOPLE: &str = "CREATE TABLE people (id bigint PRIMARY KEY, name text NOT NULL);";
+
+/// An application trigger on `people` that updates each inserted row.
+const VERIFIED: &str = "
 CREATE FUNCTION verify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE people SET name = name || ' (verified)' WHERE id = NEW.id;
@@ -618,7 +620,8 @@ CREATE TRIGGER verify AFTER INSERT ON people FOR EACH ROW EXECUTE FUNCTION verif
 
 #[tokio::test]
 async fn an_application_trigger_updating_the_inserted_row_comes_after_the_insert() {
-    let (_db, client, mut delivered) = database(PEOPLE_VERIFIED, &[Person::TABLE]).await;
+    let (_db, client, mut delivered) =
+        database(&format!("{PEOPLE}{VERIFIED}"), &[Person::TABLE]).await;
     client
         .batch_execute(
             "INSERT INTO people VALUES (1, 'alice');
@@ -667,21 +670,19 @@ async fn marks_inserts(client: &Client, rel: &str) -> bool {
 #[tokio::test]
 async fn inserts_are_marked_once_an_application_trigger_could_run_inside_them() {
     let (_db, mut client, mut delivered) = database(
-        "CREATE TABLE people (id bigint PRIMARY KEY, name text NOT NULL);
-         CREATE TABLE ranged (id bigint PRIMARY KEY, name text NOT NULL) PARTITION BY RANGE (id);
-         CREATE TABLE ranged_a PARTITION OF ranged FOR VALUES FROM (0) TO (100);
-         CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL);",
+        &format!(
+            "{PEOPLE}
+             CREATE TABLE ranged (id bigint PRIMARY KEY, name text NOT NULL) PARTITION BY RANGE (id);
+             CREATE TABLE ranged_a PARTITION OF ranged FOR VALUES FROM (0) TO (100);
+             CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL);"
+        ),
         &[Person::TABLE, Ranged::TABLE, Item::TABLE],
     )
     .await;
     for rel in ["people", "ranged", "ranged_a", "items"] {
         assert!(!marks_inserts(&client, rel).await, "{rel} has no triggers");
     }
-    let trigger_after_up = PEOPLE_VERIFIED
-        .split_once(";")
-        .map(|(_create_table, rest)| rest)
-        .unwrap();
-    client.batch_execute(trigger_after_up).await.unwrap();
+    client.batch_execute(VERIFIED).await.unwrap();
     client
         .batch_execute(
             "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -895,7 +896,8 @@ async fn a_transaction_of_plain_statements_keeps_their_order() {
 /// it, in one session.
 #[tokio::test]
 async fn nested_order_holds_across_savepoints_and_a_sessions_transactions() {
-    let (_db, client, mut delivered) = database(PEOPLE_VERIFIED, &[Person::TABLE]).await;
+    let (_db, client, mut delivered) =
+        database(&format!("{PEOPLE}{VERIFIED}"), &[Person::TABLE]).await;
     client
         .batch_execute(
             "BEGIN;
