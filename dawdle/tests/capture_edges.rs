@@ -1,8 +1,8 @@
 //! Capture at its edges, end to end (triggers, watcher, a MemoryQueue),
 //! counting what arrives: writes naming partitions and inheritance
 //! children, partitions made after up (with and without the event
-//! trigger), statements nested in others (application triggers, also made
-//! after up, writable CTEs, cascades), logical replication into a `capture_replica` table, up
+//! trigger), statements nested in others (application triggers, writable
+//! CTEs, cascades), logical replication into a `capture_replica` table, up
 //! applied again under load, and schema changes of captured columns.
 //!
 //! The rule for order: per row, applying the row's events in id order
@@ -606,11 +606,9 @@ async fn a_truncate_of_a_partitioned_table_is_one_event_and_of_a_partition_alone
 
 // 3. Order, when statements run inside others or beside them.
 
-/// `people`, which gets the application's trigger below.
-const PEOPLE: &str = "CREATE TABLE people (id bigint PRIMARY KEY, name text NOT NULL);";
-
-/// An application trigger on `people` that updates each inserted row.
-const VERIFIED: &str = "
+/// `people`, with an application trigger that updates each inserted row.
+const PEOPLE_VERIFIED: &str = "
+CREATE TABLE people (id bigint PRIMARY KEY, name text NOT NULL);
 CREATE FUNCTION verify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   UPDATE people SET name = name || ' (verified)' WHERE id = NEW.id;
@@ -620,8 +618,7 @@ CREATE TRIGGER verify AFTER INSERT ON people FOR EACH ROW EXECUTE FUNCTION verif
 
 #[tokio::test]
 async fn an_application_trigger_updating_the_inserted_row_comes_after_the_insert() {
-    let (_db, client, mut delivered) =
-        database(&format!("{PEOPLE}{VERIFIED}"), &[Person::TABLE]).await;
+    let (_db, client, mut delivered) = database(PEOPLE_VERIFIED, &[Person::TABLE]).await;
     client
         .batch_execute(
             "INSERT INTO people VALUES (1, 'alice');
@@ -646,96 +643,6 @@ async fn an_application_trigger_updating_the_inserted_row_comes_after_the_insert
         ]
     );
     assert_replays(events, &client, "people").await;
-    delivered.stop().await;
-}
-
-/// Whether `dawdle_enter` on `rel` runs before an INSERT.
-async fn marks_inserts(client: &Client, rel: &str) -> bool {
-    client
-        .query_one(
-            "SELECT g.tgtype & 4 <> 0 FROM pg_trigger g \
-             WHERE g.tgrelid = $1::text::regclass AND g.tgname = 'dawdle_enter'",
-            &[&rel],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
-
-/// An INSERT into a table without triggers of the application's runs no
-/// trigger before it: nothing can run inside it. The event trigger marks
-/// INSERTs as soon as such a trigger is made (on the table, or on a
-/// partition, which a write through the parent fires), and without the
-/// event trigger every INSERT is marked.
-#[tokio::test]
-async fn inserts_are_marked_once_an_application_trigger_could_run_inside_them() {
-    let (_db, mut client, mut delivered) = database(
-        &format!(
-            "{PEOPLE}
-             CREATE TABLE ranged (id bigint PRIMARY KEY, name text NOT NULL) PARTITION BY RANGE (id);
-             CREATE TABLE ranged_a PARTITION OF ranged FOR VALUES FROM (0) TO (100);
-             CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL);"
-        ),
-        &[Person::TABLE, Ranged::TABLE, Item::TABLE],
-    )
-    .await;
-    for rel in ["people", "ranged", "ranged_a", "items"] {
-        assert!(!marks_inserts(&client, rel).await, "{rel} has no triggers");
-    }
-    client.batch_execute(VERIFIED).await.unwrap();
-    client
-        .batch_execute(
-            "CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN
-               UPDATE ranged SET name = name || ' (stamped)' WHERE id = NEW.id;
-               RETURN NULL;
-             END $$;
-             CREATE TRIGGER stamp AFTER INSERT ON ranged_a FOR EACH ROW EXECUTE FUNCTION stamp();",
-        )
-        .await
-        .unwrap();
-    for rel in ["people", "ranged", "ranged_a"] {
-        assert!(marks_inserts(&client, rel).await, "{rel} has a trigger now");
-    }
-    assert!(!marks_inserts(&client, "items").await);
-    client
-        .batch_execute(
-            "INSERT INTO people VALUES (1, 'alice'), (2, 'bob');
-             INSERT INTO ranged VALUES (1, 'through the parent');
-             INSERT INTO ranged_a VALUES (2, 'naming the partition');",
-        )
-        .await
-        .unwrap();
-    let events = delivered.all(&client).await;
-    assert_eq!(counts(events, "people"), [2, 2, 0]);
-    assert_eq!(
-        history(events, "people", 2),
-        [
-            (Action::Insert, Some("bob".to_owned())),
-            (Action::Update, Some("bob (verified)".to_owned())),
-        ]
-    );
-    assert_eq!(
-        history(events, "ranged", 1),
-        [
-            (Action::Insert, Some("through the parent".to_owned())),
-            (
-                Action::Update,
-                Some("through the parent (stamped)".to_owned())
-            ),
-        ]
-    );
-    assert_replays(events, &client, "people").await;
-    assert_replays(events, &client, "ranged").await;
-
-    // With the event trigger off, nothing would mark a table that gets a
-    // trigger later: up marks every INSERT.
-    client
-        .batch_execute("ALTER EVENT TRIGGER dawdle_ddl DISABLE")
-        .await
-        .unwrap();
-    up(&mut client, &[Person::TABLE, Ranged::TABLE, Item::TABLE]).await;
-    assert!(marks_inserts(&client, "items").await, "no event trigger");
     delivered.stop().await;
 }
 
@@ -896,8 +803,7 @@ async fn a_transaction_of_plain_statements_keeps_their_order() {
 /// it, in one session.
 #[tokio::test]
 async fn nested_order_holds_across_savepoints_and_a_sessions_transactions() {
-    let (_db, client, mut delivered) =
-        database(&format!("{PEOPLE}{VERIFIED}"), &[Person::TABLE]).await;
+    let (_db, client, mut delivered) = database(PEOPLE_VERIFIED, &[Person::TABLE]).await;
     client
         .batch_execute(
             "BEGIN;

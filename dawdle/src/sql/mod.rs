@@ -119,13 +119,10 @@
 //!
 //! - per table also `dawdle."prepare:<schema>.<table>"()` (makes the event
 //!   tables ready), `dawdle."install:<schema>.<table>"(rel)` (puts the
-//!   triggers on the table or a table below it, with `dawdle_enter` before
-//!   each UPDATE and DELETE, and before each INSERT only where
-//!   `dawdle.marks_inserts(rel)` finds a trigger of the application's that
-//!   fires on INSERT, or no event trigger; and with `capture_replica` the
-//!   row triggers `dawdle_replica_*`), and a `dawdle_guard` row trigger on
-//!   a partitioned table; the shared `dawdle.enter()`,
-//!   `dawdle.marks_inserts(rel)`, `dawdle.reorder(...)`, `dawdle.sync()` (installs on
+//!   triggers on the table or a table below it, with `dawdle_enter`, and
+//!   with `capture_replica` the row triggers `dawdle_replica_*`), and a
+//!   `dawdle_guard` row trigger on a partitioned table; the shared
+//!   `dawdle.enter()`, `dawdle.reorder(...)`, `dawdle.sync()` (installs on
 //!   every table below a watched one), `dawdle.uncaptured()` (which the
 //!   watcher checks at start) and, where the role may, the event trigger
 //!   `dawdle_ddl`.

@@ -217,32 +217,26 @@ fn trigger_function(sql: &mut String, table: &CheckedTable) {
         sql,
         format_args!("  GET DIAGNOSTICS written = ROW_COUNT;\n"),
     );
-    // A trigger with an argument (ORDERED) follows a statement that
-    // dawdle.enter marked: every UPDATE and DELETE, and INSERTs where
-    // something could run inside them (see `expected_triggers`). The mark
-    // is what the table's clock read when the statement began (one trigger
-    // level up); the clock, the last id this transaction's captures of the
-    // table took. They differ only if the table had something captured
-    // while this statement ran (a statement on another table, say a
-    // counter cache updated by a row trigger, does not count: a row's
-    // events are all in one table). The unmarked path never evaluates the
-    // comparison, so a transaction pays nothing to prepare it.
-    // (Assignments, not PERFORM: a simple expression costs a trigger call
-    // far less than a query.)
+    // The mark is what the table's clock read when the statement began
+    // (set by dawdle.enter, one trigger level up); the clock, the last id
+    // this transaction's captures of the table took. They differ only if
+    // the table had something captured while this statement ran (a
+    // statement on another table, say a counter cache updated by a row
+    // trigger, does not count: a row's events are all in one table). (Assignments, not PERFORM: a
+    // simple expression costs a trigger call far less than a query.)
     push_fmt(
         sql,
         format_args!(
-            "  IF TG_NARGS > 0 THEN\n    \
-             IF coalesce(current_setting('dawdle.c_{mark}', true), '') <>\n       \
+            "  IF TG_OP <> 'TRUNCATE' AND coalesce(current_setting('dawdle.c_{mark}', true), '') <>\n     \
              coalesce(current_setting('dawdle.m' || (pg_trigger_depth() - 1) || '_{mark}', true), '') THEN\n",
             mark = table.mark,
         ),
     );
-    per_slot(sql, "      ", &table.slots, |sql, slot| {
+    per_slot(sql, "    ", &table.slots, |sql, slot| {
         push_fmt(
             sql,
             format_args!(
-                "        written := written + {schema}.\"reorder\"({slot}, \
+                "      written := written + {schema}.\"reorder\"({slot}, \
                  current_setting('dawdle.m' || (pg_trigger_depth() - 1) || '_{mark}', true), pg_trigger_depth());\n",
                 schema = ident(SCHEMA),
                 slot = literal(slot),
@@ -253,7 +247,7 @@ fn trigger_function(sql: &mut String, table: &CheckedTable) {
     push_fmt(
         sql,
         format_args!(
-            "    END IF;\n  END IF;\n  IF written > 0 THEN\n    \
+            "  END IF;\n  IF written > 0 THEN\n    \
              ignored := set_config('dawdle.c_{mark}', currval({sequence})::text, true);\n  END IF;\n\
              {ring}  RETURN NULL;\nEND\n{BODY_QUOTE};\n",
             mark = table.mark,
@@ -416,7 +410,6 @@ fn unchanged_filter(sql: &mut String, table: &CheckedTable) {
 
 /// One trigger that up puts on the table, and on each of its partitions
 /// and inheritance children.
-#[derive(PartialEq)]
 struct Trigger {
     name: String,
     /// `pg_trigger.tgtype`: the bits of its level, timing and events.
@@ -463,35 +456,17 @@ fn event_bit(action: Action) -> u16 {
     }
 }
 
-/// What an AFTER statement trigger of a marked statement passes its
-/// function (`TG_NARGS > 0`): compare the mark and the clock.
-const ORDERED: &str = "ordered";
-
-/// The triggers of the table: `dawdle_enter` before each statement that
-/// needs its start marked for the order of nested ones, one statement
-/// trigger per captured action, and with `capture_replica` one row trigger
-/// per row action for replicating sessions.
-///
-/// Every UPDATE and DELETE is marked: a foreign key's cascade can change
-/// the table inside one, and a writable CTE's INSERT of a key can capture
-/// before the UPDATE or DELETE that freed it. An INSERT is marked only with
-/// `marked_inserts`: when the table, or a table below it, has a trigger of
-/// the application's that fires on INSERT (nothing else runs a statement
-/// inside an INSERT), or when no event trigger keeps that true as triggers
-/// are made. A single-row INSERT into a table without triggers of its own
-/// then runs no trigger before it, and its AFTER trigger compares nothing.
-fn expected_triggers(table: &CheckedTable, marked_inserts: bool) -> Vec<Trigger> {
+/// The triggers of the table: `dawdle_enter` before each statement (it
+/// marks where the statement began, for the order of nested ones), one
+/// statement trigger per captured action, and with `capture_replica` one
+/// row trigger per row action for replicating sessions.
+fn expected_triggers(table: &CheckedTable) -> Vec<Trigger> {
     let row_actions: Vec<Action> = table
         .actions
         .iter()
         .copied()
         .filter(|&a| a != Action::Truncate)
         .collect();
-    let marked = |action: Action| match action {
-        Action::Insert => marked_inserts,
-        Action::Update | Action::Delete => true,
-        _ => false,
-    };
     let events = |actions: &[Action]| {
         actions
             .iter()
@@ -500,16 +475,15 @@ fn expected_triggers(table: &CheckedTable, marked_inserts: bool) -> Vec<Trigger>
             .join(" OR ")
     };
     let mut triggers = Vec::new();
-    let entered: Vec<Action> = row_actions.iter().copied().filter(|&a| marked(a)).collect();
-    if !entered.is_empty() {
+    if !row_actions.is_empty() {
         let function = qualified(SCHEMA, "enter");
         triggers.push(Trigger {
             name: "dawdle_enter".to_owned(),
-            tgtype: BEFORE | entered.iter().map(|&a| event_bit(a)).sum::<u16>(),
+            tgtype: BEFORE | row_actions.iter().map(|&a| event_bit(a)).sum::<u16>(),
             enabled: 'O',
             create: format!(
                 "CREATE TRIGGER \"dawdle_enter\" BEFORE {} ON %1$s FOR EACH STATEMENT EXECUTE FUNCTION {function}('{}')",
-                events(&entered),
+                events(&row_actions),
                 table.mark,
             ),
             arguments: vec![table.mark.clone()],
@@ -537,18 +511,12 @@ fn expected_triggers(table: &CheckedTable, marked_inserts: bool) -> Vec<Trigger>
             transition.insert_str(0, " REFERENCING");
         }
         let name = trigger_name(action);
-        let arguments = if marked(action) {
-            vec![ORDERED.to_owned()]
-        } else {
-            Vec::new()
-        };
         triggers.push(Trigger {
             create: format!(
-                "CREATE TRIGGER {} AFTER {} ON %1$s{transition} FOR EACH STATEMENT EXECUTE FUNCTION {}({})",
+                "CREATE TRIGGER {} AFTER {} ON %1$s{transition} FOR EACH STATEMENT EXECUTE FUNCTION {}()",
                 ident(&name),
                 action.as_str().to_uppercase(),
                 table.function,
-                arguments.iter().map(|a| literal(a)).collect::<Vec<_>>().join(", "),
             ),
             name,
             tgtype: event_bit(action),
@@ -561,7 +529,7 @@ fn expected_triggers(table: &CheckedTable, marked_inserts: bool) -> Vec<Trigger>
             function: table.function.clone(),
             old_table,
             new_table,
-            arguments,
+            arguments: Vec::new(),
             // A TRUNCATE of the table fires the truncate triggers of every
             // table below it too: only the table's own says so, and below
             // it one refuses a TRUNCATE of that table alone (see below).
@@ -663,53 +631,72 @@ fn install_function(sql: &mut String, table: &CheckedTable, capture: Capture) {
             target_literal = literal(&table.target),
         ),
     );
-    let variant = |marked_inserts: bool| {
-        let mut triggers = expected_triggers(table, marked_inserts);
-        if capture == Capture::Wal {
-            triggers.retain(|t| {
-                t.name == "dawdle_truncating"
-                    || (t.name == trigger_name(Action::Truncate) && matches!(t.scope, Scope::Below))
-            });
-        }
-        triggers
-    };
-    // The marked variant has every trigger the other has (a name and a
-    // scope tell them apart: the two `dawdle_truncate`), and maybe
-    // dawdle_enter besides.
-    let triggers = variant(true);
-    let unmarked = variant(false);
+    let mut triggers = expected_triggers(table);
+    if capture == Capture::Wal {
+        triggers.retain(|t| {
+            t.name == "dawdle_truncating"
+                || (t.name == trigger_name(Action::Truncate) && matches!(t.scope, Scope::Below))
+        });
+    }
     for trigger in &triggers {
-        let other = unmarked
+        let condition = match trigger.scope {
+            Scope::All => None,
+            Scope::Target => Some("target"),
+            Scope::Below => Some("NOT target"),
+            Scope::NotPartitions => Some("NOT c.relispartition"),
+        };
+        let indent = match condition {
+            Some(condition) => {
+                push_fmt(sql, format_args!("  IF {condition} THEN\n"));
+                "    "
+            }
+            None => "  ",
+        };
+        let name = literal(&trigger.name);
+        // tgargs: each argument's bytes, then a zero byte.
+        let arguments: String = trigger
+            .arguments
             .iter()
-            .find(|t| t.name == trigger.name && t.scope == trigger.scope);
-        if other == Some(trigger) {
-            ensure_trigger(sql, trigger, "  ");
-            continue;
-        }
+            .flat_map(|a| a.bytes().chain([0]))
+            .map(|b| format!("{b:02x}"))
+            .collect();
         push_fmt(
             sql,
             format_args!(
-                "  IF {}(\"rel\") THEN\n",
-                qualified(SCHEMA, "marks_inserts")
+                "{indent}IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = \"rel\" AND g.tgname = {name}\n{indent}    \
+                 AND g.tgtype = {tgtype} AND g.tgenabled = '{enabled}' AND g.tgfoid = {function}::regprocedure\n{indent}    \
+                 AND (g.tgoldtable IS NOT NULL) = {old} AND (g.tgnewtable IS NOT NULL) = {new}\n{indent}    \
+                 AND g.tgargs = decode('{arguments}', 'hex')) THEN\n{indent}  \
+                 PERFORM {schema}.\"lock\"(\"rel\");\n{indent}  \
+                 EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', {name}, \"rel\");\n{indent}  \
+                 EXECUTE format({create}, \"rel\");\n",
+                tgtype = trigger.tgtype,
+                enabled = trigger.enabled,
+                function = literal(&format!("{}()", trigger.function)),
+                old = trigger.old_table,
+                new = trigger.new_table,
+
+                schema = ident(SCHEMA),
+                create = literal(&trigger.create),
             ),
         );
-        ensure_trigger(sql, trigger, "    ");
-        sql.push_str("  ELSE\n");
-        match other {
-            Some(other) => ensure_trigger(sql, other, "    "),
-            None => push_fmt(
+        let mode = match trigger.enabled {
+            'R' => Some("REPLICA"),
+            'A' => Some("ALWAYS"),
+            _ => None,
+        };
+        if let Some(mode) = mode {
+            push_fmt(
                 sql,
                 format_args!(
-                    "    IF EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = \"rel\" AND g.tgname = {name}) THEN\n      \
-                     PERFORM {schema}.\"lock\"(\"rel\");\n      \
-                     EXECUTE format('DROP TRIGGER %I ON %s', {name}, \"rel\");\n    \
-                     END IF;\n",
-                    name = literal(&trigger.name),
-                    schema = ident(SCHEMA),
+                    "{indent}  EXECUTE format('ALTER TABLE %s ENABLE {mode} TRIGGER %I', \"rel\", {name});\n"
                 ),
-            ),
+            );
         }
-        sql.push_str("  END IF;\n");
+        push_fmt(sql, format_args!("{indent}END IF;\n"));
+        if condition.is_some() {
+            sql.push_str("  END IF;\n");
+        }
     }
     let names = |target: bool| {
         let mut names: Vec<String> = triggers
@@ -773,66 +760,4 @@ END
             below_names = names(false),
         ),
     );
-}
-
-/// Puts one trigger on the relation `"rel"` unless it is there as it
-/// should be (changing nothing, and locking nothing, if so).
-fn ensure_trigger(sql: &mut String, trigger: &Trigger, outer: &str) {
-    let condition = match trigger.scope {
-        Scope::All => None,
-        Scope::Target => Some("target"),
-        Scope::Below => Some("NOT target"),
-        Scope::NotPartitions => Some("NOT c.relispartition"),
-    };
-    let indent = match condition {
-        Some(condition) => {
-            push_fmt(sql, format_args!("{outer}IF {condition} THEN\n"));
-            format!("{outer}  ")
-        }
-        None => outer.to_owned(),
-    };
-    let name = literal(&trigger.name);
-    // tgargs: each argument's bytes, then a zero byte.
-    let arguments: String = trigger
-        .arguments
-        .iter()
-        .flat_map(|a| a.bytes().chain([0]))
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    push_fmt(
-        sql,
-        format_args!(
-            "{indent}IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g WHERE g.tgrelid = \"rel\" AND g.tgname = {name}\n{indent}    \
-             AND g.tgtype = {tgtype} AND g.tgenabled = '{enabled}' AND g.tgfoid = {function}::regprocedure\n{indent}    \
-             AND (g.tgoldtable IS NOT NULL) = {old} AND (g.tgnewtable IS NOT NULL) = {new}\n{indent}    \
-             AND g.tgargs = decode('{arguments}', 'hex')) THEN\n{indent}  \
-             PERFORM {schema}.\"lock\"(\"rel\");\n{indent}  \
-             EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', {name}, \"rel\");\n{indent}  \
-             EXECUTE format({create}, \"rel\");\n",
-            tgtype = trigger.tgtype,
-            enabled = trigger.enabled,
-            function = literal(&format!("{}()", trigger.function)),
-            old = trigger.old_table,
-            new = trigger.new_table,
-            schema = ident(SCHEMA),
-            create = literal(&trigger.create),
-        ),
-    );
-    let mode = match trigger.enabled {
-        'R' => Some("REPLICA"),
-        'A' => Some("ALWAYS"),
-        _ => None,
-    };
-    if let Some(mode) = mode {
-        push_fmt(
-            sql,
-            format_args!(
-                "{indent}  EXECUTE format('ALTER TABLE %s ENABLE {mode} TRIGGER %I', \"rel\", {name});\n"
-            ),
-        );
-    }
-    push_fmt(sql, format_args!("{indent}END IF;\n"));
-    if condition.is_some() {
-        push_fmt(sql, format_args!("{outer}END IF;\n"));
-    }
 }

@@ -11,15 +11,6 @@ use crate::sql::quote::{ident, literal, push_fmt, qualified};
 /// The event trigger's name (event triggers are named per database).
 const EVENT_TRIGGER: &str = "dawdle_ddl";
 
-/// The commands after which the event trigger runs.
-const EVENT_TAGS: [&str; 5] = [
-    "CREATE TABLE",
-    "ALTER TABLE",
-    "CREATE TABLE AS",
-    "SELECT INTO",
-    "CREATE TRIGGER",
-];
-
 /// The setting that turns the event trigger off while up (or the event
 /// trigger itself) changes dawdle's own objects.
 const QUIET: &str = "dawdle.ddl";
@@ -42,8 +33,7 @@ pub(super) fn up(sql: &mut String) {
         sql,
         format_args!(
             "
--- Before each UPDATE or DELETE of a captured table (and INSERT, where
--- dawdle.marks_inserts says so): marks what the table's clock
+-- Before each statement on a captured table: marks what the table's clock
 -- (the last event id this transaction's captures of it took) read when it
 -- began, at its trigger depth; the argument names the table. A statement
 -- whose mark and clock differ at its end had others of the table captured
@@ -63,27 +53,6 @@ BEGIN
   END IF;
   RETURN NULL;
 END
-{BODY_QUOTE};
-
--- Whether dawdle.enter marks an INSERT into a captured table (or partition,
--- or child) as it does every UPDATE and DELETE: only when something could
--- change the table's rows while the INSERT runs, which takes a trigger of
--- the application's that fires on INSERT, on it or on a table below it (an
--- INSERT into a partitioned table fires its partitions' row triggers); or
--- when no event trigger keeps this true as triggers are made.
-CREATE OR REPLACE FUNCTION {schema}.\"marks_inserts\"(\"rel\" regclass) RETURNS boolean
-LANGUAGE sql STABLE AS {BODY_QUOTE}
-SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger e
-                   WHERE e.evtname = {event_trigger} AND e.evtenabled IN ('O', 'A')
-                     AND 'CREATE TRIGGER' = ANY (e.evttags))
-    OR EXISTS (WITH RECURSIVE tree(oid) AS (
-                 SELECT \"rel\"::oid
-                 UNION ALL
-                 SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.oid)
-               SELECT FROM tree JOIN pg_catalog.pg_trigger g ON g.tgrelid = tree.oid
-               JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
-               WHERE NOT g.tgisinternal AND g.tgtype & 4 <> 0
-                 AND p.pronamespace <> {schema_literal}::regnamespace)
 {BODY_QUOTE};
 
 -- Before a TRUNCATE of a watched table that captures TRUNCATE: marks one
@@ -268,14 +237,12 @@ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
                   WHERE g.tgrelid = tree.oid AND g.tgname = 'dawdle_guard' AND g.tgenabled <> 'D')
 {BODY_QUOTE};
 
--- The event trigger's function: after CREATE TABLE, ALTER TABLE or CREATE
--- TRIGGER, refuses a change that renames or drops a captured column (or
--- renames or moves a captured table), which would make every write to it
--- fail; converges the event tables of a table whose columns were retyped;
--- installs the triggers on new partitions and children; and has
--- dawdle.enter mark the INSERTs of a table that got a trigger of the
--- application's (dawdle.marks_inserts). It runs as its owner, so that any
--- role's DDL may call it.
+-- The event trigger's function: after CREATE TABLE or ALTER TABLE, refuses a
+-- change that renames or drops a captured column (or renames or moves a
+-- captured table), which would make every write to it fail; converges the
+-- event tables of a table whose columns were retyped; and installs the
+-- triggers on new partitions and children. It runs as its owner, so that
+-- any role's DDL may call it.
 CREATE OR REPLACE FUNCTION {schema}.\"ddl\"() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS {BODY_QUOTE}
 DECLARE
@@ -324,7 +291,6 @@ END
 ",
             schema = ident(SCHEMA),
             schema_literal = literal(SCHEMA),
-            event_trigger = literal(EVENT_TRIGGER),
             sequence = literal(&qualified(SCHEMA, EVENT_ID_SEQUENCE)),
             captures = qualified(SCHEMA, CAPTURES_TABLE),
             quiet = literal(QUIET),
@@ -332,46 +298,39 @@ END
     );
 }
 
-/// After every table's registration: creates the event trigger where the
-/// role may (whether it exists decides which INSERTs are marked), puts the
-/// triggers on the tables and their children, and turns the event trigger
-/// on again.
+/// After every table's registration: puts the triggers on the tables and
+/// their children, creates the event trigger where the role may, and
+/// turns it on again.
 pub(super) fn up_install(sql: &mut String) {
     push_fmt(
         sql,
         format_args!(
             "
--- New partitions and children get the triggers as they are made, a table
--- that gets a trigger of the application's has its INSERTs marked, and a
--- change that would stop every write to a captured table is refused. Only
--- a superuser may create an event trigger: without one, a partition made
--- later refuses writes until up runs again (dawdle.guard), and every
--- INSERT is marked. Made before the tables' triggers, which depend on it.
+SELECT {schema}.\"sync\"();
+
+-- New partitions and children get the triggers as they are made, and a
+-- change that would stop every write to a captured table is refused. Only a
+-- superuser may create an event trigger: without one, a partition made
+-- later refuses writes until up runs again (dawdle.guard).
 DO {BODY_QUOTE}
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname = {name_literal}
-                 AND evttags = ARRAY[{tags}]::text[]) THEN
-    DROP EVENT TRIGGER IF EXISTS {name};
+  IF NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger WHERE evtname = {name_literal}) THEN
     CREATE EVENT TRIGGER {name} ON ddl_command_end
-      WHEN TAG IN ({tags})
+      WHEN TAG IN ('CREATE TABLE', 'ALTER TABLE', 'CREATE TABLE AS', 'SELECT INTO')
       EXECUTE FUNCTION {schema}.\"ddl\"();
   END IF;
 EXCEPTION WHEN insufficient_privilege THEN
   RAISE WARNING 'dawdle: role % may not create event triggers, so dawdle''s is not installed', current_user
-    USING DETAIL = 'Partitions made later refuse writes until up runs again, renaming or dropping a '
-                   'captured column makes writes to its table fail until up runs again, and every INSERT '
-                   'into a captured table runs dawdle_enter, as if the table had triggers of its own.',
+    USING DETAIL = 'Partitions made later refuse writes until up runs again, and renaming or dropping a '
+                   'captured column makes writes to its table fail until up runs again.',
           HINT = 'Apply the up migration as a superuser once to install it.';
 END
 {BODY_QUOTE};
-
-SELECT {schema}.\"sync\"();
 SELECT pg_catalog.set_config({quiet}, '', false);
 ",
             schema = ident(SCHEMA),
             name = ident(EVENT_TRIGGER),
             name_literal = literal(EVENT_TRIGGER),
-            tags = EVENT_TAGS.iter().map(|t| literal(t)).collect::<Vec<_>>().join(", "),
             quiet = literal(QUIET),
         ),
     );
@@ -399,7 +358,6 @@ pub(super) fn down(sql: &mut String) {
         ("lock", "regclass"),
         ("reorder", "text, text, int4"),
         ("enter", ""),
-        ("marks_inserts", "regclass"),
     ] {
         push_fmt(
             sql,
