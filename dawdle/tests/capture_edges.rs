@@ -646,6 +646,67 @@ async fn an_application_trigger_updating_the_inserted_row_comes_after_the_insert
     delivered.stop().await;
 }
 
+/// A command can run statements inside an INSERT without any trigger of
+/// the inserted table firing on INSERT: the UPDATE part of an upsert or a
+/// MERGE, or another part of a writable CTE, fires triggers (here one on
+/// `users` for UPDATE, one on an unwatched table) that change a row the
+/// INSERT part inserted, before the INSERT's statement trigger captures
+/// it. Each INSERT is marked, so the insert still comes first.
+#[tokio::test]
+async fn an_insert_comes_before_what_the_rest_of_its_command_changes_in_its_rows() {
+    let (_db, client, mut delivered) = database(
+        "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL);
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF pg_trigger_depth() = 1 THEN
+             UPDATE users SET name = name || ' (touched)' WHERE id = NEW.id - 1;
+           END IF;
+           RETURN NULL;
+         END $$;
+         CREATE TRIGGER touch AFTER UPDATE ON users FOR EACH ROW EXECUTE FUNCTION touch();
+         CREATE TABLE tags (id bigint PRIMARY KEY, user_id bigint);
+         CREATE FUNCTION tag() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           UPDATE users SET name = name || ' (tagged)' WHERE id = NEW.user_id;
+           RETURN NULL;
+         END $$;
+         CREATE TRIGGER tag AFTER UPDATE ON tags FOR EACH ROW EXECUTE FUNCTION tag();
+         INSERT INTO users VALUES (2, 'old'), (4, 'old');
+         INSERT INTO tags VALUES (1, NULL);",
+        &[User::TABLE],
+    )
+    .await;
+    client
+        .batch_execute(
+            "INSERT INTO users VALUES (1, 'one'), (2, 'two')
+               ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name;
+             MERGE INTO users u USING (VALUES (3::bigint, 'three'), (4, 'four')) v (id, name) ON u.id = v.id
+               WHEN MATCHED THEN UPDATE SET name = v.name
+               WHEN NOT MATCHED THEN INSERT VALUES (v.id, v.name);
+             WITH t AS (UPDATE tags SET user_id = 5 WHERE id = 1 RETURNING user_id)
+               INSERT INTO users SELECT user_id, 'five' FROM t;",
+        )
+        .await
+        .unwrap();
+    let events = delivered.all(&client).await;
+    for (id, name, changed) in [
+        (1, "one", "one (touched)"),
+        (3, "three", "three (touched)"),
+        (5, "five", "five (tagged)"),
+    ] {
+        assert_eq!(
+            history(events, "users", id),
+            [
+                (Action::Insert, Some(name.to_owned())),
+                (Action::Update, Some(changed.to_owned())),
+            ],
+            "row {id}"
+        );
+    }
+    assert_replays(events, &client, "users").await;
+    delivered.stop().await;
+}
+
 #[tokio::test]
 async fn a_writable_cte_deleting_and_inserting_a_key_delivers_the_delete_first() {
     let (_db, client, mut delivered) = database(
