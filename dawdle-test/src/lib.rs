@@ -26,7 +26,7 @@ pub use counting::{CountingQueue, QueueCalls};
 pub use db::TestDb;
 pub use error::Error;
 pub use sqs::SqsServer;
-pub use wait::{wait_for, wait_until};
+pub use wait::{eventually, until, wait_for, wait_until};
 
 /// SQL that marks every event committed so far as sent: the watcher's
 /// cursor moves past them, and `dawdle.events` no longer lists them. For

@@ -6,7 +6,6 @@
 //! `backfills()` reports the rate and the time left.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -14,7 +13,7 @@ use std::time::Duration;
 use dawdle::backfill::{self, Backfill, BackfillError, BackfillState, BackfillStatus, Progress};
 use dawdle::queue::MemoryQueue;
 use dawdle::{Change, Insert, Runtime, Snapshot, Watched};
-use dawdle_test::{wait_until, TestDb};
+use dawdle_test::{until, wait_until, TestDb};
 use tokio::sync::watch;
 use tokio::time::timeout;
 
@@ -348,22 +347,6 @@ async fn snapshots(client: &tokio_postgres::Client) -> (i64, i64) {
         .await
         .unwrap();
     (row.get(0), row.get(1))
-}
-
-/// Polls `check` every 50 ms until it holds, for at most `limit`.
-async fn until<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A backfill of `public.versioned` running on a connection of its own, at

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dawdle::queue::{Failure, OutgoingMessage, PgQueue, Queue, QueueError, ReceivedMessage};
 use dawdle::{Insert, Runtime, Watched};
-use dawdle_test::{wait_until, TestDb};
+use dawdle_test::{until, wait_until, TestDb};
 
 async fn database() -> (TestDb, tokio_postgres::Client) {
     let db = TestDb::new().await.unwrap();
@@ -547,22 +547,6 @@ async fn note(event: Insert<Note>) {
         .push((event.new.id, event.new.body.len()));
 }
 
-/// Polls `condition` (a query) until it holds, for up to `LONG`.
-async fn until<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + LONG;
-    while !condition().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.unwrap().get(0)
 }
@@ -582,7 +566,7 @@ async fn a_by_reference_event_that_waits_past_payload_retention_arrives_whole() 
         .execute("INSERT INTO notes VALUES (3001, repeat('x', 5000))", &[])
         .await
         .unwrap();
-    until("its message is in the queue", || async {
+    until("its message is in the queue", LONG, || async {
         queue.depth().await.unwrap().waiting == 1
     })
     .await;
@@ -597,7 +581,7 @@ async fn a_by_reference_event_that_waits_past_payload_retention_arrives_whole() 
         )
         .await
         .unwrap();
-    until("the watcher removed expired payloads", || async {
+    until("the watcher removed expired payloads", LONG, || async {
         count(
             &client,
             r#"SELECT count(*) FROM "dawdle"."payloads" WHERE "id" = -1"#,
@@ -617,13 +601,13 @@ async fn a_by_reference_event_that_waits_past_payload_retention_arrives_whole() 
         .unwrap()
         .start();
     let handled = || NOTE_BODIES.lock().unwrap().contains(&(3001, 5000));
-    until("the note was handled or dead-lettered", || async {
+    until("the note was handled or dead-lettered", LONG, || async {
         handled() || queue.depth().await.unwrap().dead_letters > 0
     })
     .await;
     let dead = queue.dead_letters(0, 10).await.unwrap();
     assert!(handled(), "dead-lettered instead: {dead:?}");
-    until("its payload was removed", || async {
+    until("its payload was removed", LONG, || async {
         count(&client, r#"SELECT count(*) FROM "dawdle"."payloads""#).await == 0
     })
     .await;

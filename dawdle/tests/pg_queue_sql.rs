@@ -5,13 +5,12 @@
 //! receipts, visibility timeouts, max receives, FIFO groups, the doorbell,
 //! and an up that re-runs without locking the queue's tables.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use dawdle::queue::{OutgoingMessage, PgQueue, Queue};
-use dawdle_test::TestDb;
+use dawdle_test::{eventually, TestDb};
 use tokio::time::Instant;
 
 async fn database() -> (TestDb, tokio_postgres::Client) {
@@ -118,22 +117,6 @@ async fn by_receipt(
 
 fn bodies(messages: &[Read]) -> Vec<&str> {
     messages.iter().map(|m| m.body.as_str()).collect()
-}
-
-/// Polls `condition` until it returns something or `limit` passes.
-async fn eventually<T, F: Future<Output = Option<T>>>(
-    what: &str,
-    limit: Duration,
-    mut condition: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = condition().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The `psql` of the installed PostgreSQL, looked up as dawdle-test's

@@ -15,7 +15,7 @@ use dawdle::queue::{
 use dawdle::watcher::{Route, Watcher, WatcherBuilder, WatcherHandle};
 use dawdle::wire::Envelope;
 use dawdle::{Column, Encoding, Events, SessionSettings, Table};
-use dawdle_test::{SqsServer, TestDb};
+use dawdle_test::{eventually, SqsServer, TestDb};
 use tokio::time::Instant;
 
 const fn column(name: &'static str, primary_key: bool) -> Column {
@@ -655,15 +655,10 @@ async fn an_event_refused_even_by_reference_is_held_for_each_route() {
             .map(|r| r.get(0))
             .collect::<Vec<String>>()
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let routes = loop {
-        let routes = held().await;
-        if routes.len() >= 2 {
-            break routes;
-        }
-        assert!(Instant::now() < deadline, "held for {routes:?} only");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let routes = eventually("each route holds it", Duration::from_secs(30), || async {
+        Some(held().await).filter(|routes| routes.len() >= 2)
+    })
+    .await;
     assert_eq!(routes, ["a", "b"]);
     watcher.shutdown().await.unwrap();
 }

@@ -9,7 +9,7 @@ use dawdle::testing::TestDatabase;
 use dawdle::watcher::{Watcher, WatcherHandle};
 use dawdle::wire::Envelope;
 use dawdle::{Column, Encoding, Events, SessionSettings, Table};
-use dawdle_test::{Cluster, SqsServer, TestDb};
+use dawdle_test::{until, Cluster, SqsServer, TestDb};
 use tokio::time::{timeout, Instant};
 
 static ITEMS: Table = Table {
@@ -455,11 +455,10 @@ async fn an_open_writer_keeps_the_doorbell_disarmed_and_loses_nothing() {
     let events = Envelope::parse(&got[0].body).unwrap().events;
     assert_eq!(events[0].key.get(), "[1000]");
     queue.delete(&[got[0].receipt.clone()]).await.unwrap();
-    let started = Instant::now();
-    while !armed(&client).await {
-        assert!(started.elapsed() < Duration::from_secs(30), "never armed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("the watcher arms", Duration::from_secs(30), || {
+        armed(&client)
+    })
+    .await;
     // Armed, only the doorbell can wake it (the timer is 10 minutes away).
     insert(&client, 1..2).await;
     let got = timeout(
@@ -473,14 +472,12 @@ async fn an_open_writer_keeps_the_doorbell_disarmed_and_loses_nothing() {
     // A watcher that dies releases the doorbell with its session: writers
     // stop ringing.
     handle.abort();
-    let started = Instant::now();
-    while armed(&client).await {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "still armed after the watcher died"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until(
+        "the watcher's death disarms the doorbell",
+        Duration::from_secs(30),
+        || async { !armed(&client).await },
+    )
+    .await;
 }
 
 #[tokio::test]
