@@ -545,35 +545,8 @@ async fn measure_on(
             outcome.drain_s = writers_done.elapsed().as_secs_f64();
             watcher.shutdown().await?;
             consumer.stop().await;
-            // The slot of (w), which would keep WAL and the database. Its
-            // WAL sender may outlive the watcher's connection for a moment,
-            // and a slot in use cannot be dropped.
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                client
-                    .batch_execute(
-                        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
-                         WHERE database = current_database() AND NOT active",
-                    )
-                    .await?;
-                let left: i64 = client
-                    .query_one(
-                        "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()",
-                        &[],
-                    )
-                    .await?
-                    .get(0);
-                if left == 0 {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    return Err(
-                        "(w)'s replication slot was still in use 10 s after its watcher stopped"
-                            .into(),
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            // The slot of (w) goes with the database, whose drop
+            // (`TestDatabase`) ends its WAL sender first.
         }
         Side::Design0_1 { drain, consumer } => {
             let total = committed.load(Ordering::Relaxed);
